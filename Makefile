@@ -1,0 +1,87 @@
+GO ?= go
+GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS = -X main.version=$(VERSION)
+
+# Extra flags for go test, e.g. make test TESTFLAGS='-run TestDeliver -v'.
+TESTFLAGS ?=
+# The race detector needs cgo and a C compiler; make test RACE= runs without it.
+RACE ?= -race
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this list of targets
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build bin/shiphook, stamped with the version from git describe
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shiphook ./cmd/shiphook
+
+.PHONY: run
+run: build ## Run shiphook serve on the embedded defaults, with a saved admin key
+	@mkdir -p shiphook-data
+	@if [ ! -s shiphook-data/admin.key ]; then \
+		(umask 077 && ./bin/shiphook gen-key > shiphook-data/admin.key.new) && \
+		mv shiphook-data/admin.key.new shiphook-data/admin.key || \
+		{ rm -f shiphook-data/admin.key.new; exit 1; }; \
+	fi
+	@chmod 600 shiphook-data/admin.key
+	@key=$$(cat shiphook-data/admin.key) && \
+		echo "Admin key: $$key" && \
+		echo 'To use it from another shell: export SHIPHOOK_KEY=$$(cat shiphook-data/admin.key)' && \
+		SHIPHOOK_ADMIN_KEY=$$key && export SHIPHOOK_ADMIN_KEY && \
+		SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS=$${SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS:-loopback} && \
+		export SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS && \
+		exec ./bin/shiphook serve
+
+.PHONY: test
+test: vet fmt-check cc-check ## Vet, check formatting, then run every test against real PostgreSQL and Redis
+	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
+
+.PHONY: test-short
+test-short: ## Run the tests in -short mode, without the race detector
+	bash deploy/dev/test-services.sh $(GO) test -short -count=1 $(TESTFLAGS) ./...
+
+.PHONY: vet
+vet: ## Run go vet
+	$(GO) vet ./...
+
+.PHONY: fmt
+fmt: ## Format every Go file with gofmt
+	$(GOFMT) -l -w .
+
+.PHONY: fmt-check
+fmt-check: ## Fail, listing the files, if any Go file is not gofmt-formatted
+	@files=$$($(GOFMT) -l .) && if [ -n "$$files" ]; then \
+		echo "These files need gofmt (run make fmt):"; echo "$$files"; exit 1; \
+	fi
+
+# cc-check makes sure the race detector can build: it needs a C compiler.
+# As root on Debian it installs gcc; elsewhere it says what is missing.
+.PHONY: cc-check
+cc-check:
+	@if [ -n "$(RACE)" ] && ! command -v "$$($(GO) env CC)" >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing gcc for the race detector"; \
+			log=$$(mktemp) && \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends gcc libc6-dev; } >"$$log" 2>&1 || \
+				{ cat "$$log"; rm -f "$$log"; exit 1; }; \
+			rm -f "$$log"; \
+		else \
+			echo "The race detector needs a C compiler: install gcc, or run make test RACE="; exit 1; \
+		fi; \
+	fi
+
+.PHONY: migrate
+migrate: build ## Apply the database migrations (DATABASE_URL, or the embedded SQLite)
+	./bin/shiphook migrate
+
+.PHONY: docker
+docker: ## Build the shiphook container image
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t shiphook .
+
+.PHONY: clean
+clean: ## Remove build output (keeps shiphook-data)
+	rm -rf bin
