@@ -1,0 +1,574 @@
+package subscriptions
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// EventType is one entry of the catalog: its name, what it means, and a JSON Schema for its data.
+type EventType struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Schema      json.RawMessage `json:"schema"`
+}
+
+// ErrUnknownType is wrapped by the errors of ValidateData and ValidPattern
+// when a type is not in the catalog. Those errors are also *FieldError.
+var ErrUnknownType = errors.New("unknown event type")
+
+// operationalPrefix starts the description of every type that shiphook
+// emits itself; sources cannot post those types.
+const operationalPrefix = "Emitted by shiphook"
+
+// Catalog returns every event type, sorted by name. The result is a copy
+// that the caller may keep and change.
+func Catalog() []EventType {
+	c := loadCatalog()
+	out := make([]EventType, len(c.sorted))
+	for i, e := range c.sorted {
+		out[i] = e.typ
+		out[i].Schema = slices.Clone(e.typ.Schema)
+	}
+	return out
+}
+
+// LookupType returns the catalog entry named name and whether it exists.
+// Names are case-sensitive. The returned Schema shares memory with the
+// catalog and must not be modified.
+func LookupType(name string) (EventType, bool) {
+	e, ok := loadCatalog().byName[name]
+	if !ok {
+		return EventType{}, false
+	}
+	return e.typ, true
+}
+
+// ValidateData checks data (the event's "data" object) against the schema
+// of type typ. Returns a *FieldError whose Field is "data" or "data.<path>"
+// (such as "data.invoice_number") and whose message a person can act on,
+// or, for a type not in the catalog, a *FieldError with Field "type" that
+// also wraps ErrUnknownType.
+//
+// When data breaks several rules, the error reports one of them, always the
+// same one for the same input: the one whose Field sorts first. Paths into
+// arrays use brackets: "data.routing[1].mode". ValidateData is safe for
+// concurrent use; the schemas are compiled once, on first use.
+func ValidateData(typ string, data json.RawMessage) error {
+	c := loadCatalog()
+	e, ok := c.byName[typ]
+	if !ok {
+		return unknownType("type", typ)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return Fieldf("data", "is not valid JSON: %v", err)
+	}
+	err = e.schema.Validate(v)
+	if err == nil {
+		return nil
+	}
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return fmt.Errorf("validate %s data: %w", typ, err)
+	}
+	return c.fieldError(verr, v)
+}
+
+// ValidPattern checks entry i of an endpoint's event_types: p must be an
+// exact catalog type, a prefix wildcard ending in ".*" (such as
+// "shipment.milestone.*" or "shipment.*") that matches at least one catalog
+// type, or "*". Returns a *FieldError with Field "event_types[i]"; when p
+// names or matches no catalog type, the error also wraps ErrUnknownType.
+func ValidPattern(i int, p string) error {
+	field := "event_types[" + strconv.Itoa(i) + "]"
+	switch {
+	case p == "":
+		return Fieldf(field, "must not be empty; use \"*\" for every type")
+	case p == "*":
+		return nil
+	case strings.HasSuffix(p, ".*"):
+		if strings.Contains(p[:len(p)-2], "*") {
+			return Fieldf(field, "%q: only one wildcard is allowed, at the end, as in \"shipment.milestone.*\"", p)
+		}
+		for _, e := range loadCatalog().sorted {
+			if TypeMatches(p, e.typ.Name) {
+				return nil
+			}
+		}
+		return &unknownTypeError{Fieldf(field, "%q matches no event type; see GET /v1/event-types", p)}
+	case strings.Contains(p, "*"):
+		return Fieldf(field, "%q: a wildcard must be a whole last part, as in \"shipment.milestone.*\", or \"*\" alone", p)
+	}
+	if _, ok := loadCatalog().byName[p]; ok {
+		return nil
+	}
+	return unknownType(field, p)
+}
+
+// TypeMatches reports whether an event of type typ passes the endpoint
+// pattern: "*" matches every type, a pattern ending in ".*" matches every
+// type that starts with the part before the "*" ("a.b.*" matches "a.b.x"
+// and "a.b.x.y" but not "a.b"), and any other pattern only the type of
+// that exact name.
+func TypeMatches(pattern, typ string) bool {
+	if pattern == "*" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok && strings.HasSuffix(prefix, ".") {
+		return len(typ) > len(prefix) && strings.HasPrefix(typ, prefix)
+	}
+	return pattern == typ
+}
+
+// unknownTypeError is a *FieldError that also wraps ErrUnknownType.
+type unknownTypeError struct{ *FieldError }
+
+func (e *unknownTypeError) Unwrap() []error { return []error{e.FieldError, ErrUnknownType} }
+
+// unknownType returns the error for a type name that is not in the
+// catalog, with a hint when the name is a family of types.
+func unknownType(field, name string) error {
+	for _, e := range loadCatalog().sorted {
+		if strings.HasPrefix(e.typ.Name, name+".") {
+			return &unknownTypeError{Fieldf(field, "%q is a family of event types, not a type; name one, such as %q, or match them all with %q", name, e.typ.Name, name+".*")}
+		}
+	}
+	return &unknownTypeError{Fieldf(field, "unknown event type %q; see GET /v1/event-types", name)}
+}
+
+// --- The catalog ---
+
+// catalog is the compiled catalog.
+type catalog struct {
+	sorted []*catalogEntry
+	byName map[string]*catalogEntry
+	// nodes maps the location of every compiled (sub)schema to it, to find
+	// the description of the field an error is about.
+	nodes map[string]*jsonschema.Schema
+}
+
+type catalogEntry struct {
+	typ    EventType
+	schema *jsonschema.Schema
+}
+
+// schemaURL is the base URL under which a type's schema is compiled; it
+// appears nowhere outside this package.
+const schemaURL = "urn:shiphook:event-type:"
+
+// loadCatalog builds and compiles the catalog on first use. It panics if a
+// schema does not compile, which the package's tests rule out.
+var loadCatalog = sync.OnceValue(func() *catalog {
+	c, err := buildCatalog(eventTypes())
+	if err != nil {
+		panic("subscriptions: event type catalog: " + err.Error())
+	}
+	return c
+})
+
+// typeDef is one catalog entry before compilation.
+type typeDef struct {
+	name, description string
+	data              schema
+}
+
+func buildCatalog(defs []typeDef) (*catalog, error) {
+	comp := jsonschema.NewCompiler()
+	comp.DefaultDraft(jsonschema.Draft2020)
+	comp.AssertFormat()
+	c := &catalog{byName: map[string]*catalogEntry{}, nodes: map[string]*jsonschema.Schema{}}
+	for _, d := range defs {
+		if _, dup := c.byName[d.name]; dup {
+			return nil, fmt.Errorf("%s: listed twice", d.name)
+		}
+		s := maps.Clone(d.data)
+		s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+		s["title"] = d.name
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		if err := comp.AddResource(schemaURL+d.name, doc); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		sch, err := comp.Compile(schemaURL + d.name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		e := &catalogEntry{typ: EventType{Name: d.name, Description: d.description, Schema: raw}, schema: sch}
+		c.byName[d.name] = e
+		c.sorted = append(c.sorted, e)
+		c.index(sch)
+	}
+	slices.SortFunc(c.sorted, func(a, b *catalogEntry) int { return strings.Compare(a.typ.Name, b.typ.Name) })
+	return c, nil
+}
+
+// index records sch and every schema below it in c.nodes.
+func (c *catalog) index(sch *jsonschema.Schema) {
+	if sch == nil || c.nodes[sch.Location] != nil {
+		return
+	}
+	c.nodes[sch.Location] = sch
+	for _, p := range sch.Properties {
+		c.index(p)
+	}
+	c.index(sch.Items2020)
+	for _, group := range [][]*jsonschema.Schema{sch.AllOf, sch.AnyOf, sch.OneOf} {
+		for _, s := range group {
+			c.index(s)
+		}
+	}
+	c.index(sch.Ref)
+}
+
+// --- Turning a validation error into a FieldError ---
+
+var printer = message.NewPrinter(language.English)
+
+// fieldError picks the problem of verr to report, deterministically, and
+// words it for the person who posted data (decoded as v).
+func (c *catalog) fieldError(verr *jsonschema.ValidationError, v any) *FieldError {
+	var found []*FieldError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		switch e.ErrorKind.(type) {
+		case *kind.Schema, *kind.Group, *kind.Reference, *kind.AllOf:
+			for _, cause := range e.Causes {
+				walk(cause)
+			}
+			if len(e.Causes) > 0 {
+				return
+			}
+		}
+		found = append(found, c.describe(e, v))
+	}
+	walk(verr)
+	return slices.MinFunc(found, func(a, b *FieldError) int {
+		if n := strings.Compare(a.Field, b.Field); n != 0 {
+			return n
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
+}
+
+// describe words one problem.
+func (c *catalog) describe(e *jsonschema.ValidationError, v any) *FieldError {
+	field := fieldPath(v, e.InstanceLocation)
+	node := c.nodes[e.SchemaURL]
+	hint := ""
+	if node != nil && node.Description != "" {
+		hint = " (" + strings.TrimSuffix(node.Description, ".") + ")"
+	}
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		missing := slices.Min(k.Missing)
+		hint = ""
+		if node != nil && node.Properties[missing] != nil && node.Properties[missing].Description != "" {
+			hint = " (" + strings.TrimSuffix(node.Properties[missing].Description, ".") + ")"
+		}
+		return Fieldf(field+"."+missing, "is required%s", hint)
+	case *kind.Type:
+		return Fieldf(field, "must be %s, not %s", typeNames(k.Want), typeName(k.Got))
+	case *kind.Format:
+		switch k.Want {
+		case "date-time":
+			return Fieldf(field, "%s is not an RFC 3339 date-time such as 2026-11-26T14:05:00Z", display(k.Got))
+		case "date":
+			return Fieldf(field, "%s is not a date such as 2026-11-26", display(k.Got))
+		case "uri":
+			return Fieldf(field, "%s is not an absolute URL such as https://example.com/doc.pdf", display(k.Got))
+		}
+		return Fieldf(field, "%s is not a valid %s", display(k.Got), k.Want)
+	case *kind.Pattern:
+		return Fieldf(field, "%s does not have the expected form%s", display(k.Got), hint)
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			want[i] = display(w)
+		}
+		return Fieldf(field, "%s is not allowed; use one of %s", display(k.Got), strings.Join(want, ", "))
+	case *kind.Minimum:
+		return Fieldf(field, "must be at least %s%s", k.Want.RatString(), hint)
+	case *kind.MinLength:
+		if k.Want == 1 {
+			return Fieldf(field, "must not be empty")
+		}
+		return Fieldf(field, "must be at least %d characters", k.Want)
+	case *kind.AnyOf, *kind.OneOf:
+		// Each alternative of a schema here asks for one of several fields.
+		var names []string
+		for _, cause := range e.Causes {
+			if r, ok := cause.ErrorKind.(*kind.Required); ok {
+				names = append(names, r.Missing...)
+			}
+		}
+		if len(names) == len(e.Causes) && len(names) > 0 {
+			return Fieldf(field, "give at least one of %s%s", strings.Join(names, ", "), hint)
+		}
+		return Fieldf(field, "does not match any allowed form%s", hint)
+	}
+	return Fieldf(field, "%s%s", e.ErrorKind.LocalizedString(printer), hint)
+}
+
+// fieldPath turns an instance location into "data.a.b[2].c", looking at
+// the value to tell array indexes from object keys.
+func fieldPath(v any, loc []string) string {
+	var b strings.Builder
+	b.WriteString("data")
+	for _, tok := range loc {
+		switch x := v.(type) {
+		case []any:
+			b.WriteString("[" + tok + "]")
+			v = nil
+			if i, err := strconv.Atoi(tok); err == nil && i >= 0 && i < len(x) {
+				v = x[i]
+			}
+		case map[string]any:
+			b.WriteString("." + tok)
+			v = x[tok]
+		default:
+			b.WriteString("." + tok)
+			v = nil
+		}
+	}
+	return b.String()
+}
+
+func typeName(t string) string {
+	switch t {
+	case "object", "array", "integer":
+		return "an " + t
+	case "boolean":
+		return "true or false"
+	case "null":
+		return "null"
+	}
+	return "a " + t
+}
+
+func typeNames(ts []string) string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = typeName(t)
+	}
+	return strings.Join(out, " or ")
+}
+
+// display quotes a JSON value for a message, shortening long strings.
+func display(v any) string {
+	if s, ok := v.(string); ok {
+		if len(s) > 60 {
+			s = s[:57] + "..."
+		}
+		return strconv.Quote(s)
+	}
+	b, err := json.Marshal(v)
+	if err != nil || len(b) > 60 {
+		return "the value"
+	}
+	return string(b)
+}
+
+// --- Schemas ---
+
+// schema is a JSON Schema under construction.
+type schema = map[string]any
+
+// object is an object schema that accepts fields beyond props, so that
+// sources can send more than the catalog names and receivers ignore what
+// they do not know.
+func object(description string, props schema, required ...string) schema {
+	s := schema{"type": "object", "description": description, "properties": props, "additionalProperties": true}
+	if len(required) > 0 {
+		s["required"] = required
+	}
+	return s
+}
+
+func text(description string) schema {
+	return schema{"type": "string", "minLength": 1, "description": description}
+}
+
+func dateTime(description string) schema {
+	return schema{"type": "string", "format": "date-time", "description": description}
+}
+
+func date(description string) schema {
+	return schema{"type": "string", "format": "date", "description": description}
+}
+
+// webURL is an absolute http or https URL; other schemes are refused so
+// that links shown to partners cannot run script.
+func webURL(description string) schema {
+	return schema{"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "description": description}
+}
+
+func number(description string) schema {
+	return schema{"type": "number", "description": description}
+}
+
+func oneOf(description string, values ...string) schema {
+	return schema{"type": "string", "enum": values, "description": description}
+}
+
+func arrayOf(description string, items schema) schema {
+	return schema{"type": "array", "items": items, "description": description}
+}
+
+func currency() schema {
+	return schema{"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 currency code: three capital letters, such as EUR or USD."}
+}
+
+func locode(description string) schema {
+	return schema{"type": "string", "pattern": "^[A-Z]{2}[A-Z2-9]{3}$", "description": description}
+}
+
+func location(description string) schema {
+	s := object(description, schema{
+		"code": locode("UN/LOCODE of the place: a two-letter country code and three letters or digits 2-9, such as NLRTM for Rotterdam."),
+		"name": text("Name of the place as a person would write it, such as \"Port of Rotterdam\" or a warehouse's name."),
+	})
+	s["anyOf"] = []schema{{"required": []string{"code"}}, {"required": []string{"name"}}}
+	return s
+}
+
+// transport holds the fields that say which vessel or flight carries the
+// cargo.
+func transport(props schema) schema {
+	props["vessel"] = text("Name of the vessel carrying the cargo, for ocean and barge transport.")
+	props["voyage"] = text("Voyage number of the vessel.")
+	props["flight"] = text("Flight number, such as LH8400, for air transport.")
+	return props
+}
+
+// dataNote ends the description of every shipment type's data.
+const dataNote = " Deliveries add event_id, shipment and role to this object; sources leave those out."
+
+func eventTypes() []typeDef {
+	leg := object("One leg of the route.", transport(schema{
+		"from": location("Where the leg starts."),
+		"to":   location("Where the leg ends."),
+		"mode": oneOf("How the cargo travels on this leg.", "ocean", "air", "road", "rail", "barge"),
+		"etd":  dateTime("Estimated time of departure from the start of the leg."),
+		"eta":  dateTime("Estimated time of arrival at the end of the leg."),
+	}), "from", "to", "mode")
+	plan := func(description string) schema {
+		return object(description+dataNote, transport(schema{
+			"etd":     dateTime("Estimated time of departure from the origin, RFC 3339."),
+			"eta":     dateTime("Estimated time of arrival at the destination, RFC 3339."),
+			"routing": arrayOf("The legs of the route, in order.", leg),
+		}))
+	}
+
+	defs := []typeDef{
+		{"shipment.created", "A source system created a shipment. data carries its first transport plan, as far as known.",
+			plan("The first transport plan of the shipment; every field is optional.")},
+		{"shipment.updated", "The transport plan of a shipment changed: routing, estimated times, vessel, voyage or flight. data carries the new values of what changed.",
+			plan("The new values of the fields that changed; every field is optional.")},
+		{"shipment.cancelled", "The shipment was cancelled and will not move.",
+			object("Why the shipment was cancelled."+dataNote, schema{
+				"reason": text("Why the shipment was cancelled, in words a person understands."),
+			})},
+		{"shipment.document.added", "A document was added to the shipment, such as a bill of lading or a commercial invoice.",
+			object("The document that was added."+dataNote, schema{
+				"type": oneOf("Kind of document.", "bill_of_lading", "commercial_invoice", "packing_list", "certificate_of_origin",
+					"air_waybill", "customs_declaration", "proof_of_delivery", "other"),
+				"number": text("Number of the document, such as the bill of lading number."),
+				"url":    webURL("Where the document can be downloaded: an absolute http or https URL."),
+			}, "type", "number", "url")},
+		{"shipment.charge.updated", "The charges of the shipment changed. data lists every charge as it now stands.",
+			object("Every charge of the shipment as it now stands."+dataNote, schema{
+				"charges": arrayOf("The charges; an empty list means no charges.", object("One charge.", schema{
+					"code":        text("Charge code of the source system, such as FRT for freight or THC for terminal handling."),
+					"description": text("What the charge is for."),
+					"amount":      number("Amount in the currency, negative for a credit."),
+					"currency":    currency(),
+				}, "code", "amount", "currency")),
+			}, "charges")},
+		{"shipment.invoice.issued", "An invoice for the shipment was issued.",
+			object("The invoice."+dataNote, schema{
+				"invoice_number": text("Number of the invoice."),
+				"amount":         number("Total amount of the invoice in its currency."),
+				"currency":       currency(),
+				"due_date":       date("Date by which the invoice must be paid, such as 2026-11-30."),
+				"url":            webURL("Where the invoice can be downloaded: an absolute http or https URL."),
+			}, "invoice_number", "amount", "currency")},
+		{"shiphook.endpoint.disabled", operationalPrefix + " when it disables an endpoint: after failing continuously for the auto-disable window, or at once after the endpoint answered 410 Gone.",
+			object("The endpoint that was disabled and why.", schema{
+				"endpoint_id":   text("Id of the endpoint."),
+				"url":           webURL("URL of the endpoint."),
+				"reason":        text("Why shiphook disabled it: \"failing\" after failing for the whole auto-disable window, \"gone\" after a 410 answer."),
+				"failing_since": dateTime("When the endpoint began failing without a success since."),
+			}, "endpoint_id", "reason")},
+		{"shiphook.message.failed", operationalPrefix + " when a message used up its retry schedule without a successful attempt and will not be retried unless replayed.",
+			object("The message that failed.", schema{
+				"message_id":  text("Id of the message, the webhook-id of its deliveries."),
+				"endpoint_id": text("Id of the endpoint it was sent to."),
+				"event_type":  text("Type of the event the message carried."),
+				"attempts":    schema{"type": "integer", "minimum": 1, "description": "How many attempts were made."},
+				"last_status": schema{"type": "integer", "description": "HTTP status of the last attempt; 0 if no answer came."},
+				"last_error":  text("What went wrong in the last attempt."),
+			}, "message_id", "endpoint_id")},
+	}
+
+	milestones := []struct {
+		name, description string
+		locationOptional  bool
+		extra             schema
+		required          []string
+	}{
+		{name: "booked", description: "The carrier confirmed the booking.", locationOptional: true},
+		{name: "picked_up", description: "The cargo was collected from the shipper."},
+		{name: "received", description: "The cargo was received at a warehouse, terminal or hub."},
+		{name: "departed", description: "The cargo left a place aboard a vessel, aircraft, train or truck."},
+		{name: "arrived", description: "The cargo arrived at a place aboard a vessel, aircraft, train or truck."},
+		{name: "customs_hold", description: "Customs stopped the cargo, for an inspection or for documents."},
+		{name: "customs_cleared", description: "Customs released the cargo."},
+		{name: "out_for_delivery", description: "The cargo is on its way to the consignee for the last mile."},
+		{name: "delivered", description: "The cargo was handed over to the consignee.", extra: schema{
+			"signed_by":             text("Name of the person who signed for the cargo."),
+			"proof_of_delivery_url": webURL("Where the proof of delivery can be downloaded: an absolute http or https URL."),
+		}},
+		{name: "exception", description: "Something went wrong with the shipment, such as damage, loss, a delay or a refused delivery; code and description say what.",
+			locationOptional: true, extra: schema{
+				"code":        text("Code of the exception in the source system, such as DAMAGED, DELAYED or REFUSED."),
+				"description": text("What went wrong, in words a person understands."),
+			}, required: []string{"code", "description"}},
+	}
+	for _, m := range milestones {
+		props := transport(schema{
+			"location":    location("Where the milestone happened."),
+			"description": text("The milestone in words a person understands, as the source system reports it."),
+		})
+		for k, v := range m.extra {
+			props[k] = v
+		}
+		required := m.required
+		if !m.locationOptional {
+			required = append([]string{"location"}, required...)
+		}
+		defs = append(defs, typeDef{
+			name:        "shipment.milestone." + m.name,
+			description: m.description,
+			data:        object("Where and how the milestone happened."+dataNote, props, required...),
+		})
+	}
+	return defs
+}

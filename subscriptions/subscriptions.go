@@ -1,0 +1,147 @@
+// Package subscriptions holds who receives what: partners, their endpoints
+// and filters, API keys and roles, the event type catalog, and the matcher
+// that picks the endpoints an event goes to.
+package subscriptions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Access says which shipments a partner may see.
+type Access string
+
+const (
+	// AccessParty limits a partner to shipments that name it as a party.
+	AccessParty Access = "party"
+	// AccessAll lets a partner (an internal system such as an ERP) see every
+	// shipment.
+	AccessAll Access = "all"
+)
+
+// Partner is a company or system that receives shipment changes.
+type Partner struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Access    Access    `json:"access"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Endpoint is a URL of a partner's that receives signed webhooks.
+type Endpoint struct {
+	ID          string `json:"id"`
+	PartnerID   string `json:"partner_id"`
+	URL         string `json:"url"`
+	Description string `json:"description"`
+	// EventTypes lists exact types or prefix wildcards ("shipment.milestone.*");
+	// empty means every type.
+	EventTypes []string `json:"event_types"`
+	Filter     Filter   `json:"filter"`
+	Disabled   bool     `json:"disabled"`
+	// DisabledReason says why shiphook disabled the endpoint ("gone" after a
+	// 410); empty when a person disabled it or it is enabled.
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// Secret signs every delivery. PreviousSecret, while PreviousSecretExpiresAt
+	// is in the future, signs beside it (secret rotation).
+	Secret                  string     `json:"-"`
+	PreviousSecret          string     `json:"-"`
+	PreviousSecretExpiresAt *time.Time `json:"-"`
+	CreatedAt               time.Time  `json:"created_at"`
+	UpdatedAt               time.Time  `json:"updated_at"`
+}
+
+// ActiveSecrets returns the secrets that sign a delivery made at now: the
+// current one first, then the previous one while its grace period lasts.
+func (e Endpoint) ActiveSecrets(now time.Time) []string {
+	s := []string{e.Secret}
+	if e.PreviousSecret != "" && e.PreviousSecretExpiresAt != nil && now.Before(*e.PreviousSecretExpiresAt) {
+		s = append(s, e.PreviousSecret)
+	}
+	return s
+}
+
+// Role is what an API key may do.
+type Role string
+
+const (
+	RoleAdmin   Role = "admin"   // everything
+	RoleIngest  Role = "ingest"  // post events only
+	RolePartner Role = "partner" // one partner's endpoints, messages and attempts
+)
+
+// APIKey is a stored key. Only the SHA-256 hash of the key is kept.
+type APIKey struct {
+	ID        string    `json:"id"`
+	Role      Role      `json:"role"`
+	PartnerID string    `json:"partner_id,omitempty"`
+	Name      string    `json:"name,omitempty"`
+	Hash      string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Page asks for one page of a list: items after the cursor After (an id),
+// at most Limit of them.
+type Page struct {
+	After string
+	Limit int
+}
+
+var (
+	// ErrNotFound is returned when a resource does not exist (or the caller
+	// may not know that it does).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a resource with the same id exists.
+	ErrConflict = errors.New("already exists")
+)
+
+// Store keeps partners, endpoints and API keys. Both database
+// implementations satisfy it; see package store.
+type Store interface {
+	// CreatePartner stores p. Returns ErrConflict if p.ID is taken.
+	CreatePartner(ctx context.Context, p Partner) error
+	// Partner returns ErrNotFound if the partner does not exist.
+	Partner(ctx context.Context, id string) (Partner, error)
+	// ListPartners returns partners ordered by id, after page.After.
+	ListPartners(ctx context.Context, page Page) ([]Partner, error)
+	// UpdatePartner saves name and access. Returns ErrNotFound.
+	UpdatePartner(ctx context.Context, p Partner) error
+	// DeletePartner deletes the partner, its endpoints and its API keys.
+	// Returns ErrNotFound.
+	DeletePartner(ctx context.Context, id string) error
+	// MissingPartners returns those of ids that do not exist.
+	MissingPartners(ctx context.Context, ids []string) ([]string, error)
+
+	// CreateEndpoint stores e. Returns ErrNotFound if its partner is gone.
+	CreateEndpoint(ctx context.Context, e Endpoint) error
+	// Endpoint returns the endpoint with that id, whatever its partner.
+	// Returns ErrNotFound.
+	Endpoint(ctx context.Context, id string) (Endpoint, error)
+	// ListEndpoints returns a partner's endpoints ordered by id, after page.After.
+	ListEndpoints(ctx context.Context, partnerID string, page Page) ([]Endpoint, error)
+	// UpdateEndpoint saves every field of e but CreatedAt. Returns ErrNotFound.
+	UpdateEndpoint(ctx context.Context, e Endpoint) error
+	// DeleteEndpoint returns ErrNotFound.
+	DeleteEndpoint(ctx context.Context, id string) error
+	// PartnerEndpoints returns the partner and all its endpoints, for the
+	// matcher. Returns ErrNotFound if the partner does not exist.
+	PartnerEndpoints(ctx context.Context, partnerID string) (Partner, []Endpoint, error)
+	// AllEndpoints calls fn for every partner with all its endpoints.
+	AllEndpoints(ctx context.Context, fn func(Partner, []Endpoint)) error
+
+	// CreateAPIKey stores k (with its Hash).
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// APIKeyByHash returns ErrNotFound if no key has that hash.
+	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
+	// ListAPIKeys returns keys ordered by id, after page.After.
+	ListAPIKeys(ctx context.Context, page Page) ([]APIKey, error)
+	// DeleteAPIKey returns ErrNotFound.
+	DeleteAPIKey(ctx context.Context, id string) error
+	// CountAPIKeys returns how many keys have that role.
+	CountAPIKeys(ctx context.Context, role Role) (int, error)
+}
+
+// compile-time guard that Filter round-trips through JSON.
+var _ json.Marshaler = Filter(nil)
