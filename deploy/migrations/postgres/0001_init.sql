@@ -1,0 +1,133 @@
+-- The initial schema.
+--
+-- Times are BIGINT microseconds since the Unix epoch, UTC.
+--
+-- JSON values (event data, shipment, parties, endpoint event_types and
+-- filter, attempt response headers) are TEXT, not JSONB: no query looks
+-- inside them (matching happens in memory), and TEXT keeps the payload a
+-- source posted byte for byte, so the data partners receive keeps its key
+-- order, spacing and number formatting. JSONB would rewrite all three and
+-- parse every payload on ingest. Ad-hoc queries can still cast: data::jsonb.
+--
+-- Ids compare and sort with COLLATE "C" (byte order), whatever the database
+-- collation, so that cursor pagination over time-sortable ids is stable.
+
+CREATE TABLE partners (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    name       TEXT   NOT NULL,
+    access     TEXT   NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+
+CREATE TABLE endpoints (
+    id                         TEXT COLLATE "C" PRIMARY KEY,
+    partner_id                 TEXT COLLATE "C" NOT NULL REFERENCES partners (id) ON DELETE CASCADE,
+    url                        TEXT    NOT NULL,
+    description                TEXT    NOT NULL DEFAULT '',
+    event_types                TEXT    NOT NULL DEFAULT '[]',
+    filter                     TEXT    NOT NULL DEFAULT '{}',
+    disabled                   BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled_reason            TEXT    NOT NULL DEFAULT '',
+    secret                     TEXT    NOT NULL,
+    previous_secret            TEXT    NOT NULL DEFAULT '',
+    previous_secret_expires_at BIGINT,
+    created_at                 BIGINT  NOT NULL,
+    updated_at                 BIGINT  NOT NULL
+);
+
+-- ListEndpoints and PartnerEndpoints (partner_id = ? ORDER BY id),
+-- AllEndpoints (join on partner_id), and the cascade from partners.
+CREATE INDEX endpoints_partner ON endpoints (partner_id, id);
+
+CREATE TABLE api_keys (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    role       TEXT   NOT NULL,
+    partner_id TEXT COLLATE "C" REFERENCES partners (id) ON DELETE CASCADE,
+    name       TEXT   NOT NULL DEFAULT '',
+    -- UNIQUE: APIKeyByHash, on every authenticated request.
+    hash       TEXT   NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+
+-- CountAPIKeys (role = ?).
+CREATE INDEX api_keys_role ON api_keys (role);
+-- The cascade from partners; keys of no partner (admin, ingest) are left out.
+CREATE INDEX api_keys_partner ON api_keys (partner_id) WHERE partner_id IS NOT NULL;
+
+CREATE TABLE events (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    -- NULL when the event came without one; NULLs never conflict.
+    -- UNIQUE: InsertEvents' ON CONFLICT DO NOTHING and its look-up of the
+    -- first event with the same key.
+    source_id       TEXT UNIQUE,
+    idempotency_key TEXT UNIQUE,
+    type            TEXT   NOT NULL,
+    occurred_at     BIGINT NOT NULL,
+    shipment        TEXT   NOT NULL,
+    parties         TEXT   NOT NULL,
+    data            TEXT   NOT NULL,
+    created_at      BIGINT NOT NULL,
+    fanned_out_at   BIGINT
+);
+
+-- UnfannedEvents (fanned_out_at IS NULL AND created_at < ? ORDER BY
+-- created_at); holds only the few events still waiting for fan-out.
+CREATE INDEX events_unfanned ON events (created_at, id) WHERE fanned_out_at IS NULL;
+
+-- No foreign key to endpoints or partners: the delivery log outlives a
+-- deleted endpoint or partner. Messages go with their event.
+CREATE TABLE messages (
+    id              TEXT COLLATE "C" PRIMARY KEY,
+    event_id        TEXT COLLATE "C" NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    endpoint_id     TEXT COLLATE "C" NOT NULL,
+    partner_id      TEXT COLLATE "C" NOT NULL,
+    event_type      TEXT    NOT NULL,
+    shipment_id     TEXT    NOT NULL,
+    status          TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT,
+    lease_until     BIGINT,
+    created_at      BIGINT  NOT NULL,
+    updated_at      BIGINT  NOT NULL,
+    -- FanOut's ON CONFLICT (event_id, endpoint_id) and its read of the
+    -- event's pending messages (event_id = ?).
+    UNIQUE (event_id, endpoint_id)
+);
+
+-- ListMessages of a partner, newest first (partner_id = ? AND id < ?
+-- ORDER BY id DESC): the partner API's delivery log.
+CREATE INDEX messages_partner ON messages (partner_id, id DESC);
+-- ListMessages of an endpoint, newest first.
+CREATE INDEX messages_endpoint ON messages (endpoint_id, id DESC);
+-- ListMessages of a shipment, newest first.
+CREATE INDEX messages_shipment ON messages (shipment_id, id DESC);
+-- ListMessages by status alone, newest first (the admin's "failed" view).
+CREATE INDEX messages_status ON messages (status, id DESC);
+-- DueMessages, pending half (status = 'pending' AND next_attempt_at < ?
+-- ORDER BY next_attempt_at); holds only pending messages.
+CREATE INDEX messages_due ON messages (next_attempt_at, id) WHERE status = 'pending';
+-- DueMessages, expired-lease half (status = 'delivering' AND lease_until < ?
+-- ORDER BY lease_until); holds only messages being delivered.
+CREATE INDEX messages_leases ON messages (lease_until, id) WHERE status = 'delivering';
+
+CREATE TABLE attempts (
+    id               TEXT COLLATE "C" PRIMARY KEY,
+    message_id       TEXT COLLATE "C" NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    endpoint_id      TEXT COLLATE "C" NOT NULL,
+    partner_id       TEXT COLLATE "C" NOT NULL,
+    number           INTEGER NOT NULL,
+    trigger          TEXT    NOT NULL,
+    url              TEXT    NOT NULL,
+    started_at       BIGINT  NOT NULL,
+    duration_ms      BIGINT  NOT NULL,
+    status_code      INTEGER NOT NULL DEFAULT 0,
+    response_body    TEXT    NOT NULL DEFAULT '',
+    response_headers TEXT    NOT NULL DEFAULT '{}',
+    error_class      TEXT    NOT NULL DEFAULT '',
+    error            TEXT    NOT NULL DEFAULT ''
+);
+
+-- ListAttempts (message_id = ? ORDER BY number, id) and the cascade from
+-- messages.
+CREATE INDEX attempts_message ON attempts (message_id, number, id);

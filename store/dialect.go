@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Everything that differs between PostgreSQL and SQLite lives in this file.
+// Queries are written once, with ? placeholders, in the SQL both accept.
+
+// dialect is one database's way of doing the few things the two differ in.
+type dialect struct {
+	name string
+	// rebind rewrites ? placeholders into the dialect's own.
+	rebind func(query string) string
+	// lockMigrations serialises Migrate across processes for the rest of tx.
+	lockMigrations func(ctx context.Context, tx *sql.Tx) error
+	// violation classifies a constraint error.
+	violation func(err error) violation
+}
+
+type violation int
+
+const (
+	noViolation violation = iota
+	uniqueViolation
+	foreignKeyViolation
+)
+
+// migrationLockKey identifies Migrate's advisory lock in PostgreSQL.
+const migrationLockKey = 7_436_119_105_221_334_101
+
+var postgres = dialect{
+	name:   "postgres",
+	rebind: dollarPlaceholders,
+	lockMigrations: func(ctx context.Context, tx *sql.Tx) error {
+		// Held until the transaction ends; concurrent runners queue here and
+		// then find the migration applied.
+		_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLockKey))
+		return err
+	},
+	violation: func(err error) violation {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return noViolation
+		}
+		switch pgErr.Code {
+		case "23505":
+			return uniqueViolation
+		case "23503":
+			return foreignKeyViolation
+		}
+		return noViolation
+	},
+}
+
+var sqliteDialect = dialect{
+	name:   "sqlite",
+	rebind: func(query string) string { return query },
+	lockMigrations: func(context.Context, *sql.Tx) error {
+		// Transactions begin IMMEDIATE (see sqliteDSN): the write lock is
+		// already held.
+		return nil
+	},
+	violation: func(err error) violation {
+		var sqErr *sqlite.Error
+		if !errors.As(err, &sqErr) {
+			return noViolation
+		}
+		switch sqErr.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return uniqueViolation
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return foreignKeyViolation
+		}
+		return noViolation
+	},
+}
+
+// dollarPlaceholders turns the n-th ? of query into $n. Queries of this
+// package hold no ? in literals or comments.
+func dollarPlaceholders(query string) string {
+	n := strings.Count(query, "?")
+	if n == 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 2*n)
+	i := 0
+	for {
+		j := strings.IndexByte(query, '?')
+		if j < 0 {
+			b.WriteString(query)
+			return b.String()
+		}
+		i++
+		b.WriteString(query[:j])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(i))
+		query = query[j+1:]
+	}
+}

@@ -1,0 +1,466 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// This file implements dispatcher.Store.
+
+const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipment, parties, data, created_at, fanned_out_at`
+
+// InsertEvents stores events in one transaction. An event whose SourceID or
+// IdempotencyKey (when not empty) was seen before, earlier in the batch
+// included, is not stored: its result holds the first event's id and
+// Created false. So does an event whose ID exists. A zero CreatedAt is set
+// to now. Results are in the order of events.
+func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
+	out := make([]dispatcher.Insert, 0, len(events))
+	now := time.Now()
+	insert := s.q(`INSERT INTO events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT DO NOTHING RETURNING id`)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, e := range events {
+			if e.ID == "" {
+				return errors.New("insert event: the event has no id")
+			}
+			shipment, err := json.Marshal(e.Shipment)
+			if err != nil {
+				return fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
+			}
+			parties, err := json.Marshal(e.Parties)
+			if err != nil {
+				return fmt.Errorf("event %s: encode parties: %w", e.ID, err)
+			}
+			var id string
+			err = tx.QueryRowContext(ctx, insert, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
+				micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
+				micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt)).Scan(&id)
+			switch {
+			case err == nil:
+				out = append(out, dispatcher.Insert{ID: id, Created: true})
+				continue
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("insert event %s: %w", e.ID, err)
+			}
+			id, err = s.existingEvent(ctx, tx, e)
+			if err != nil {
+				return err
+			}
+			out = append(out, dispatcher.Insert{ID: id})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// existingEvent returns the id of the event that e conflicted with: the one
+// with its SourceID, else with its IdempotencyKey, else with its ID.
+func (s *Store) existingEvent(ctx context.Context, tx *sql.Tx, e dispatcher.Event) (string, error) {
+	for _, by := range []struct{ column, value string }{
+		{"source_id", e.SourceID},
+		{"idempotency_key", e.IdempotencyKey},
+		{"id", e.ID},
+	} {
+		if by.value == "" {
+			continue
+		}
+		var id string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM events WHERE `+by.column+` = ?`), by.value).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", fmt.Errorf("event %s: look up by %s: %w", e.ID, by.column, err)
+		}
+	}
+	return "", fmt.Errorf("event %s: skipped as a duplicate, but no event it repeats was found", e.ID)
+}
+
+func scanEvent(sc scanner) (dispatcher.Event, error) {
+	var (
+		e                       dispatcher.Event
+		sourceID, key           sql.NullString
+		shipment, parties, data string
+		occurred, created       int64
+		fannedOut               sql.NullInt64
+	)
+	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut)
+	if err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal([]byte(shipment), &e.Shipment); err != nil {
+		return e, fmt.Errorf("event %s: decode shipment: %w", e.ID, err)
+	}
+	if err := json.Unmarshal([]byte(parties), &e.Parties); err != nil {
+		return e, fmt.Errorf("event %s: decode parties: %w", e.ID, err)
+	}
+	if data != "" {
+		e.Data = json.RawMessage(data)
+	}
+	e.SourceID, e.IdempotencyKey = sourceID.String, key.String
+	e.OccurredAt, e.CreatedAt, e.FannedOutAt = fromMicros(occurred), fromMicros(created), timePtr(fannedOut)
+	return e, nil
+}
+
+// Event returns ErrNotFound.
+func (s *Store) Event(ctx context.Context, id string) (dispatcher.Event, error) {
+	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventColumns+` FROM events WHERE id = ?`), id))
+	if err != nil {
+		return dispatcher.Event{}, notFound(err, "event "+id)
+	}
+	return e, nil
+}
+
+const messageColumns = `id, event_id, endpoint_id, partner_id, event_type, shipment_id, status, attempts,
+	next_attempt_at, lease_until, created_at, updated_at`
+
+// messageInsertBatch is how many messages one INSERT statement carries.
+const messageInsertBatch = 100
+
+// FanOut stores msgs (all of event eventID; an empty EventID is taken as
+// eventID) and marks the event fanned out, in one transaction. A message
+// whose (event, endpoint) exists is kept as it is. An empty Status is
+// pending; a pending message without NextAttemptAt is due at its CreatedAt;
+// a zero CreatedAt or UpdatedAt is now. Returns every pending message of the
+// event, new or not, ordered by id. Returns ErrNotFound if the event does
+// not exist.
+func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) ([]dispatcher.Message, error) {
+	now := time.Now()
+	// Insert in endpoint order, so that concurrent fan-outs of one event
+	// take their locks in the same order.
+	sorted := slices.Clone(msgs)
+	slices.SortFunc(sorted, func(a, b dispatcher.Message) int { return strings.Compare(a.EndpointID, b.EndpointID) })
+	for i := range sorted {
+		m := &sorted[i]
+		if m.EventID == "" {
+			m.EventID = eventID
+		}
+		if m.EventID != eventID {
+			return nil, fmt.Errorf("fan out event %s: message %s is of event %s", eventID, m.ID, m.EventID)
+		}
+		if m.Status == "" {
+			m.Status = dispatcher.StatusPending
+		}
+		m.CreatedAt = nowOr(m.CreatedAt, now)
+		m.UpdatedAt = nowOr(m.UpdatedAt, m.CreatedAt)
+	}
+	var pending []dispatcher.Message
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// First, so that it fails for a missing event and, in PostgreSQL,
+		// queues concurrent fan-outs of the event behind its row lock.
+		var id string
+		err := tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = COALESCE(fanned_out_at, ?) WHERE id = ? RETURNING id`),
+			micros(now), eventID).Scan(&id)
+		if err != nil {
+			return notFound(err, "event "+eventID)
+		}
+		for start := 0; start < len(sorted); start += messageInsertBatch {
+			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
+			var (
+				sb   strings.Builder
+				args = make([]any, 0, len(batch)*12)
+			)
+			sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
+			for i, m := range batch {
+				if i > 0 {
+					sb.WriteString(", ")
+				}
+				sb.WriteString("(" + placeholders(12) + ")")
+				args = append(args, m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID, string(m.Status),
+					m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
+					micros(m.CreatedAt), micros(m.UpdatedAt))
+			}
+			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING`)
+			if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
+				return s.classify(err, "insert messages of event "+eventID)
+			}
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
+			WHERE event_id = ? AND status = 'pending' ORDER BY id`), eventID)
+		if err != nil {
+			return fmt.Errorf("pending messages of event %s: %w", eventID, err)
+		}
+		pending, err = collect(rows, scanMessage, "pending messages of event "+eventID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pending, nil
+}
+
+// dueAt is the next_attempt_at column of a message: next, or at for a
+// pending message without one, so that DueMessages finds every pending
+// message.
+func dueAt(status dispatcher.Status, next *time.Time, at time.Time) any {
+	if next == nil && status == dispatcher.StatusPending {
+		return micros(at)
+	}
+	return nullMicros(next)
+}
+
+func scanMessage(sc scanner) (dispatcher.Message, error) {
+	var (
+		m                dispatcher.Message
+		status           string
+		next, lease      sql.NullInt64
+		created, updated int64
+	)
+	err := sc.Scan(&m.ID, &m.EventID, &m.EndpointID, &m.PartnerID, &m.EventType, &m.ShipmentID, &status, &m.Attempts,
+		&next, &lease, &created, &updated)
+	if err != nil {
+		return m, err
+	}
+	m.Status = dispatcher.Status(status)
+	m.NextAttemptAt, m.LeaseUntil = timePtr(next), timePtr(lease)
+	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return m, nil
+}
+
+// ClaimMessage moves the message to delivering, leased until leaseUntil, if
+// it has made exactly attempts attempts and is pending, or delivering with
+// its lease past. Of concurrent claims with the same attempts, one wins.
+// When ok is false, m is the message as it stands. Returns ErrNotFound if
+// the message does not exist.
+func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (dispatcher.Message, bool, error) {
+	now := micros(time.Now())
+	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
+		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
+		RETURNING `+messageColumns), micros(leaseUntil), now, id, attempts, now))
+	if err == nil {
+		return m, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dispatcher.Message{}, false, fmt.Errorf("claim message %s: %w", id, err)
+	}
+	m, err = s.Message(ctx, id)
+	if err != nil {
+		return dispatcher.Message{}, false, err
+	}
+	return m, false, nil
+}
+
+// RecordAttempt stores a and applies o to its message: status, attempts+1,
+// next attempt (now, for pending without one), lease cleared; in one
+// transaction. A zero a.Number is taken as the message's attempt count
+// after this one; empty EndpointID and PartnerID are the message's.
+// Returns ErrNotFound if the message does not exist.
+func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) error {
+	if a.ID == "" {
+		return fmt.Errorf("record attempt of message %s: the attempt has no id", a.MessageID)
+	}
+	headers := "{}"
+	if len(a.ResponseHeaders) > 0 {
+		b, err := json.Marshal(a.ResponseHeaders)
+		if err != nil {
+			return fmt.Errorf("attempt %s: encode response headers: %w", a.ID, err)
+		}
+		headers = string(b)
+	}
+	now := time.Now()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var (
+			attempts              int
+			endpointID, partnerID string
+		)
+		err := tx.QueryRowContext(ctx, s.q(`UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?,
+			lease_until = NULL, updated_at = ? WHERE id = ? RETURNING attempts, endpoint_id, partner_id`),
+			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), micros(now), a.MessageID).Scan(&attempts, &endpointID, &partnerID)
+		if err != nil {
+			return notFound(err, "message "+a.MessageID)
+		}
+		if a.Number <= 0 {
+			a.Number = attempts
+		}
+		if a.EndpointID == "" {
+			a.EndpointID = endpointID
+		}
+		if a.PartnerID == "" {
+			a.PartnerID = partnerID
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO attempts (`+attemptColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			a.ID, a.MessageID, a.EndpointID, a.PartnerID, a.Number, a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS,
+			a.StatusCode, a.ResponseBody, headers, string(a.ErrorClass), a.Error)
+		if err != nil {
+			return s.classify(err, "attempt "+a.ID)
+		}
+		return nil
+	})
+}
+
+const attemptColumns = `id, message_id, endpoint_id, partner_id, number, trigger, url, started_at, duration_ms,
+	status_code, response_body, response_headers, error_class, error`
+
+func scanAttempt(sc scanner) (dispatcher.Attempt, error) {
+	var (
+		a                   dispatcher.Attempt
+		started             int64
+		headers, errorClass string
+	)
+	err := sc.Scan(&a.ID, &a.MessageID, &a.EndpointID, &a.PartnerID, &a.Number, &a.Trigger, &a.URL, &started, &a.DurationMS,
+		&a.StatusCode, &a.ResponseBody, &headers, &errorClass, &a.Error)
+	if err != nil {
+		return a, err
+	}
+	if headers != "{}" && headers != "" {
+		if err := json.Unmarshal([]byte(headers), &a.ResponseHeaders); err != nil {
+			return a, fmt.Errorf("attempt %s: decode response headers: %w", a.ID, err)
+		}
+	}
+	a.StartedAt, a.ErrorClass = fromMicros(started), dispatcher.ErrorClass(errorClass)
+	return a, nil
+}
+
+// SetMessageStatus sets status and next attempt of a message (now, for
+// pending without one) and clears its lease. Returns ErrNotFound.
+func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Outcome) error {
+	now := time.Now()
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET status = ?, next_attempt_at = ?, lease_until = NULL, updated_at = ?
+		WHERE id = ?`), string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), micros(now), id)
+	if err != nil {
+		return fmt.Errorf("set status of message %s: %w", id, err)
+	}
+	return mustAffect(res, "message "+id)
+}
+
+// Message returns ErrNotFound.
+func (s *Store) Message(ctx context.Context, id string) (dispatcher.Message, error) {
+	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages WHERE id = ?`), id))
+	if err != nil {
+		return dispatcher.Message{}, notFound(err, "message "+id)
+	}
+	return m, nil
+}
+
+// ListMessages returns at most q.Limit (default 50) messages matching every
+// non-empty field of q, newest (greatest id) first; q.After is the id of the
+// last message of the previous page, and the page holds older ones.
+func (s *Store) ListMessages(ctx context.Context, q dispatcher.MessageQuery) ([]dispatcher.Message, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if q.PartnerID != "" {
+		add("partner_id = ?", q.PartnerID)
+	}
+	if q.EndpointID != "" {
+		add("endpoint_id = ?", q.EndpointID)
+	}
+	if q.EventType != "" {
+		add("event_type = ?", q.EventType)
+	}
+	if q.ShipmentID != "" {
+		add("shipment_id = ?", q.ShipmentID)
+	}
+	if q.Status != "" {
+		add("status = ?", string(q.Status))
+	}
+	if q.Since != nil {
+		add("created_at >= ?", micros(*q.Since))
+	}
+	if q.Until != nil {
+		add("created_at < ?", micros(*q.Until))
+	}
+	if q.After != "" {
+		add("id < ?", q.After)
+	}
+	query := `SELECT ` + messageColumns + ` FROM messages`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limitOf(q.Limit))
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return collect(rows, scanMessage, "list messages")
+}
+
+// ListAttempts returns at most page.Limit (default 50) of a message's
+// attempts ordered by number (then id), after the attempt page.After.
+func (s *Store) ListAttempts(ctx context.Context, messageID string, page subscriptions.Page) ([]dispatcher.Attempt, error) {
+	query := `SELECT ` + attemptColumns + ` FROM attempts WHERE message_id = ?`
+	args := []any{messageID}
+	if page.After != "" {
+		query += ` AND (number, id) > (SELECT number, id FROM attempts WHERE id = ?)`
+		args = append(args, page.After)
+	}
+	query += ` ORDER BY number, id LIMIT ?`
+	args = append(args, limitOf(page.Limit))
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s: %w", messageID, err)
+	}
+	return collect(rows, scanAttempt, "list attempts of "+messageID)
+}
+
+// UnfannedEvents returns ids of at most limit (default 50) events created
+// before t and not fanned out, oldest first.
+func (s *Store) UnfannedEvents(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM events WHERE fanned_out_at IS NULL AND created_at < ?
+		ORDER BY created_at, id LIMIT ?`), micros(before), limitOf(limit))
+	if err != nil {
+		return nil, fmt.Errorf("unfanned events: %w", err)
+	}
+	return collect(rows, func(sc scanner) (string, error) {
+		var id string
+		err := sc.Scan(&id)
+		return id, err
+	}, "unfanned events")
+}
+
+// DueMessages returns at most limit (default 50) messages that are pending
+// with their next attempt before t, or delivering with their lease before
+// t, ordered by that time (oldest due first).
+func (s *Store) DueMessages(ctx context.Context, before time.Time, limit int) ([]dispatcher.Message, error) {
+	limit = limitOf(limit)
+	t := micros(before)
+	// Each half reads its own partial index in order; the literal statuses
+	// let both databases match those indexes' WHERE clauses.
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+messageColumns+`, due FROM (
+			SELECT `+messageColumns+`, next_attempt_at AS due FROM messages
+			WHERE status = 'pending' AND next_attempt_at < ? ORDER BY next_attempt_at, id LIMIT ?
+		) pending
+		UNION ALL
+		SELECT `+messageColumns+`, due FROM (
+			SELECT `+messageColumns+`, lease_until AS due FROM messages
+			WHERE status = 'delivering' AND lease_until < ? ORDER BY lease_until, id LIMIT ?
+		) leased
+		ORDER BY due, id LIMIT ?`), t, limit, t, limit, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due messages: %w", err)
+	}
+	return collect(rows, func(sc scanner) (dispatcher.Message, error) {
+		var due int64
+		return scanMessage(withExtra{sc, &due})
+	}, "due messages")
+}
+
+// withExtra scans a row that has the extra columns after those its caller
+// knows of.
+type withExtra struct {
+	scanner
+	extra any
+}
+
+func (w withExtra) Scan(dest ...any) error {
+	return w.scanner.Scan(append(dest, w.extra)...)
+}

@@ -1,0 +1,338 @@
+// Package store keeps shiphook's records in PostgreSQL or SQLite. One
+// *Store serves both subscriptions.Store and dispatcher.Store; the same
+// queries run on both databases.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+var (
+	_ subscriptions.Store = (*Store)(nil)
+	_ dispatcher.Store    = (*Store)(nil)
+)
+
+// Pool sizes. PostgreSQL gets enough connections for the API and the
+// delivery workers of one process; SQLite has one writer at a time, so a few
+// connections serve its readers and the writers queue on busy_timeout.
+const (
+	postgresMaxOpen = 32
+	postgresMaxIdle = 16
+	sqliteMaxOpen   = 8
+	// sqliteBusyTimeout is how long a writer waits for the write lock.
+	sqliteBusyTimeout = 10 * time.Second
+)
+
+// Store is a database holding partners, endpoints, API keys, events,
+// messages and attempts. It is safe for concurrent use.
+type Store struct {
+	db *sql.DB
+	d  dialect
+	// allEndpointsBatch is how many partners AllEndpoints reads at a time.
+	allEndpointsBatch int
+}
+
+func newStore(db *sql.DB, d dialect) *Store {
+	return &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch}
+}
+
+// Open connects to the database at databaseURL and checks that it answers:
+//
+//   - postgres://… or postgresql://… is PostgreSQL (any pgx connection
+//     parameter works, and unknown ones such as search_path are sent as
+//     run-time parameters);
+//   - sqlite:<path>, file:<path> or a plain path is an SQLite file, created
+//     with its parent directory if missing, in WAL mode with foreign keys
+//     on. sqlite::memory: is a private in-memory database.
+//
+// Open does not migrate; call Migrate. Errors name the database without its
+// password.
+func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	lower := strings.ToLower(databaseURL)
+	var (
+		s   *Store
+		err error
+	)
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+		s, err = openPostgres(databaseURL)
+	} else {
+		s, err = openSQLite(databaseURL)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Ping(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("connect to %s database %s: %w", s.d.name, redact(databaseURL), err)
+	}
+	return s, nil
+}
+
+func openPostgres(databaseURL string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		// pgx's parse errors already hide the password.
+		return nil, fmt.Errorf("parse postgres database URL: %w", err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(postgresMaxOpen)
+	db.SetMaxIdleConns(postgresMaxIdle)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(time.Hour)
+	return newStore(db, postgres), nil
+}
+
+func openSQLite(databaseURL string) (*Store, error) {
+	path, params, err := sqlitePath(databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	maxOpen := sqliteMaxOpen
+	if path == ":memory:" {
+		// Every connection would open a database of its own.
+		maxOpen = 1
+	} else if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create directory of sqlite database: %w", err)
+		}
+	}
+	db, err := sql.Open("sqlite", sqliteDSN(path, params))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(maxOpen)
+	db.SetMaxIdleConns(maxOpen)
+	return newStore(db, sqliteDialect), nil
+}
+
+// sqlitePath splits an SQLite database URL into the file path and the
+// query parameters given with it.
+func sqlitePath(databaseURL string) (string, url.Values, error) {
+	rest := databaseURL
+	for _, prefix := range []string{"sqlite:", "sqlite3:", "file:"} {
+		if len(rest) >= len(prefix) && strings.EqualFold(rest[:len(prefix)], prefix) {
+			rest = rest[len(prefix):]
+			// sqlite:///abs/path and sqlite://rel/path
+			rest = strings.TrimPrefix(rest, "//")
+			break
+		}
+	}
+	path, query, _ := strings.Cut(rest, "?")
+	params, err := url.ParseQuery(query)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse sqlite database URL parameters: %w", err)
+	}
+	if path == "" {
+		return "", nil, errors.New("sqlite database URL names no file")
+	}
+	return path, params, nil
+}
+
+// sqliteDSN adds shiphook's settings to the parameters given in the URL,
+// which take precedence:
+//   - WAL, so readers never block the writer;
+//   - busy_timeout, so a writer waits for the lock instead of failing;
+//   - IMMEDIATE transactions, which take the write lock when they begin,
+//     so two transactions never deadlock upgrading a read lock;
+//   - foreign keys on (cascading deletes), synchronous NORMAL (durable
+//     in WAL but for the last transactions on power loss).
+func sqliteDSN(path string, params url.Values) string {
+	defaults := map[string]string{
+		"_journal_mode": "WAL",
+		"_busy_timeout": fmt.Sprint(sqliteBusyTimeout.Milliseconds()),
+		"_txlock":       "immediate",
+		"_foreign_keys": "1",
+		"_synchronous":  "NORMAL",
+	}
+	for k, v := range defaults {
+		if !params.Has(k) {
+			params.Set(k, v)
+		}
+	}
+	return path + "?" + params.Encode()
+}
+
+// redact returns databaseURL without a password, for error messages.
+func redact(databaseURL string) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil || u.Scheme == "" {
+		if strings.Contains(databaseURL, "@") {
+			return "(unparsable URL)"
+		}
+		return databaseURL
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// Dialect returns "postgres" or "sqlite".
+func (s *Store) Dialect() string { return s.d.name }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.db.PingContext(ctx)
+}
+
+// Close closes the database's connections.
+func (s *Store) Close() error { return s.db.Close() }
+
+// q returns query with the dialect's placeholders.
+func (s *Store) q(query string) string { return s.d.rebind(query) }
+
+// inTx runs fn in a transaction and commits it if fn returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// classify turns a constraint violation into ErrConflict (unique) or
+// ErrNotFound (a referenced row is missing), wrapped with what; other
+// errors are wrapped as they are.
+func (s *Store) classify(err error, what string) error {
+	switch s.d.violation(err) {
+	case uniqueViolation:
+		return fmt.Errorf("%s: %w", what, subscriptions.ErrConflict)
+	case foreignKeyViolation:
+		return fmt.Errorf("%s: %w", what, subscriptions.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// notFound turns sql.ErrNoRows into ErrNotFound, wrapped with what.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, subscriptions.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// mustAffect returns ErrNotFound, wrapped with what, unless res changed a row.
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, subscriptions.ErrNotFound)
+	}
+	return nil
+}
+
+// defaultLimit is the page size when a caller asks for none.
+const defaultLimit = 50
+
+func limitOf(n int) int {
+	if n <= 0 {
+		return defaultLimit
+	}
+	return n
+}
+
+// Times are stored as microseconds since the Unix epoch and read as UTC.
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+// nullMicros is the column value of an optional time: NULL or microseconds.
+func nullMicros(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+func timePtr(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// nowOr returns t, or the current time if t is zero.
+func nowOr(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// eachRow calls fn for every row and closes rows.
+func eachRow(rows *sql.Rows, fn func(scanner) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// collect scans every row with scan and closes rows; errors are wrapped
+// with what.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error), what string) ([]T, error) {
+	var out []T
+	err := eachRow(rows, func(sc scanner) error {
+		v, err := scan(sc)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// placeholders returns n comma-separated ?s.
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// nullString is the column value of an optional string: NULL when empty.
+func nullString(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}

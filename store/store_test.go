@@ -1,0 +1,958 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/store"
+	"github.com/shiphook/shiphook/store/storetest"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// TestStore is the conformance suite: every subtest runs against each
+// backend, on a database of its own.
+func TestStore(t *testing.T) {
+	for _, backend := range []string{"postgres", "sqlite"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			databaseURL := func(t *testing.T) string {
+				t.Helper()
+				if backend == "postgres" {
+					return storetest.Postgres(t)
+				}
+				return storetest.SQLite(t)
+			}
+			open := func(t *testing.T, url string) *store.Store {
+				t.Helper()
+				s, err := store.Open(t.Context(), url)
+				require.NoError(t, err)
+				t.Cleanup(func() { require.NoError(t, s.Close()) })
+				require.Equal(t, backend, s.Dialect())
+				return s
+			}
+			setup := func(t *testing.T) (*store.Store, context.Context) {
+				t.Helper()
+				t.Parallel()
+				s := open(t, databaseURL(t))
+				require.NoError(t, s.Migrate(t.Context()))
+				return s, t.Context()
+			}
+
+			t.Run("Migrate", func(t *testing.T) {
+				t.Parallel()
+				url := databaseURL(t)
+				stores := []*store.Store{open(t, url), open(t, url), open(t, url)}
+				ctx := t.Context()
+				var wg sync.WaitGroup
+				errs := make([]error, len(stores))
+				for i, s := range stores {
+					wg.Go(func() { errs[i] = s.Migrate(ctx) })
+				}
+				wg.Wait()
+				for _, err := range errs {
+					require.NoError(t, err)
+				}
+				require.NoError(t, stores[0].Migrate(ctx))
+				require.NoError(t, stores[0].Ping(ctx))
+				require.NoError(t, stores[1].CreatePartner(ctx, partner("p1")))
+			})
+
+			t.Run("Partners", func(t *testing.T) {
+				s, ctx := setup(t)
+				p := partner("acme")
+				require.NoError(t, s.CreatePartner(ctx, p))
+				got, err := s.Partner(ctx, "acme")
+				require.NoError(t, err)
+				require.Equal(t, p, got)
+
+				err = s.CreatePartner(ctx, partner("acme"))
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				require.ErrorContains(t, err, "acme")
+
+				_, err = s.Partner(ctx, "nobody")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				p.Name, p.Access = "Acme Freight", subscriptions.AccessAll
+				require.NoError(t, s.UpdatePartner(ctx, p))
+				got, err = s.Partner(ctx, "acme")
+				require.NoError(t, err)
+				require.Equal(t, "Acme Freight", got.Name)
+				require.Equal(t, subscriptions.AccessAll, got.Access)
+				require.Equal(t, p.CreatedAt, got.CreatedAt)
+				require.True(t, got.UpdatedAt.After(p.UpdatedAt))
+				require.ErrorIs(t, s.UpdatePartner(ctx, partner("nobody")), subscriptions.ErrNotFound)
+
+				require.NoError(t, s.CreatePartner(ctx, partner("beta")))
+				missing, err := s.MissingPartners(ctx, []string{"x", "acme", "y", "beta", "x"})
+				require.NoError(t, err)
+				require.Equal(t, []string{"x", "y"}, missing)
+				missing, err = s.MissingPartners(ctx, nil)
+				require.NoError(t, err)
+				require.Empty(t, missing)
+
+				require.NoError(t, s.DeletePartner(ctx, "acme"))
+				_, err = s.Partner(ctx, "acme")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				require.ErrorIs(t, s.DeletePartner(ctx, "acme"), subscriptions.ErrNotFound)
+			})
+
+			t.Run("DeletePartnerCascades", func(t *testing.T) {
+				s, ctx := setup(t)
+				require.NoError(t, s.CreatePartner(ctx, partner("acme")))
+				require.NoError(t, s.CreatePartner(ctx, partner("beta")))
+				e1, e2, other := endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "beta")
+				for _, e := range []subscriptions.Endpoint{e1, e2, other} {
+					require.NoError(t, s.CreateEndpoint(ctx, e))
+				}
+				key := apiKey("key1", subscriptions.RolePartner, "acme")
+				require.NoError(t, s.CreateAPIKey(ctx, key))
+				require.NoError(t, s.CreateAPIKey(ctx, apiKey("key2", subscriptions.RoleAdmin, "")))
+				ev := insertEvent(t, s, event("evt1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, e1)})
+				require.NoError(t, err)
+
+				require.NoError(t, s.DeletePartner(ctx, "acme"))
+				for _, id := range []string{"ep1", "ep2"} {
+					_, err := s.Endpoint(ctx, id)
+					require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				}
+				_, err = s.Endpoint(ctx, "ep3")
+				require.NoError(t, err)
+				_, err = s.APIKeyByHash(ctx, key.Hash)
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				n, err := s.CountAPIKeys(ctx, subscriptions.RoleAdmin)
+				require.NoError(t, err)
+				require.Equal(t, 1, n)
+				// The delivery log stays.
+				m, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, "ep1", m.EndpointID)
+			})
+
+			t.Run("Endpoints", func(t *testing.T) {
+				s, ctx := setup(t)
+				require.NoError(t, s.CreatePartner(ctx, partner("acme")))
+				require.NoError(t, s.CreatePartner(ctx, partner("beta")))
+
+				expires := micro(time.Now().Add(time.Hour))
+				e := endpoint("ep1", "acme")
+				e.Description = "TMS hook"
+				e.EventTypes = []string{"shipment.created", "shipment.milestone.*"}
+				e.Filter = subscriptions.Filter{"shipment.mode": {"ocean", "air"}, "role": {"consignee"}}
+				e.PreviousSecret = "whsec_previous"
+				e.PreviousSecretExpiresAt = &expires
+				require.NoError(t, s.CreateEndpoint(ctx, e))
+				got, err := s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Equal(t, e, got)
+
+				plain := endpoint("ep2", "acme")
+				require.NoError(t, s.CreateEndpoint(ctx, plain))
+				got, err = s.Endpoint(ctx, "ep2")
+				require.NoError(t, err)
+				require.Equal(t, plain, got)
+				require.Empty(t, got.EventTypes)
+				require.Empty(t, got.Filter)
+				require.Nil(t, got.PreviousSecretExpiresAt)
+
+				err = s.CreateEndpoint(ctx, endpoint("ep1", "acme"))
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				err = s.CreateEndpoint(ctx, endpoint("ep9", "nobody"))
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				require.ErrorContains(t, err, "nobody")
+				_, err = s.Endpoint(ctx, "ep9")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				e.URL = "https://example.com/other"
+				e.Description = ""
+				e.EventTypes = []string{"shipment.delivered"}
+				e.Filter = nil
+				e.Disabled, e.DisabledReason = true, "gone"
+				e.Secret, e.PreviousSecret, e.PreviousSecretExpiresAt = "whsec_new", "", nil
+				e.UpdatedAt = micro(time.Now().Add(time.Minute))
+				require.NoError(t, s.UpdateEndpoint(ctx, e))
+				got, err = s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Equal(t, e, got)
+
+				e.PartnerID = "beta"
+				require.NoError(t, s.UpdateEndpoint(ctx, e))
+				e.PartnerID = "nobody"
+				require.ErrorIs(t, s.UpdateEndpoint(ctx, e), subscriptions.ErrNotFound)
+				require.ErrorIs(t, s.UpdateEndpoint(ctx, endpoint("ep9", "acme")), subscriptions.ErrNotFound)
+
+				list, err := s.ListEndpoints(ctx, "acme", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Equal(t, []subscriptions.Endpoint{plain}, list)
+
+				p, list, err := s.PartnerEndpoints(ctx, "beta")
+				require.NoError(t, err)
+				require.Equal(t, "beta", p.ID)
+				require.Len(t, list, 1)
+				require.Equal(t, "ep1", list[0].ID)
+				_, _, err = s.PartnerEndpoints(ctx, "nobody")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				require.NoError(t, s.DeleteEndpoint(ctx, "ep1"))
+				require.ErrorIs(t, s.DeleteEndpoint(ctx, "ep1"), subscriptions.ErrNotFound)
+				p, list, err = s.PartnerEndpoints(ctx, "beta")
+				require.NoError(t, err)
+				require.Equal(t, "beta", p.ID)
+				require.Empty(t, list)
+			})
+
+			t.Run("AllEndpoints", func(t *testing.T) {
+				s, ctx := setup(t)
+				// Several reads, the last one partial.
+				store.SetAllEndpointsBatch(s, 4)
+				const partners = 11
+				want := map[string][]string{}
+				for i := range partners {
+					id := fmt.Sprintf("p%02d", i)
+					require.NoError(t, s.CreatePartner(ctx, partner(id)))
+					want[id] = nil
+					for j := range i % 3 {
+						eid := fmt.Sprintf("e%02d-%d", i, j)
+						require.NoError(t, s.CreateEndpoint(ctx, endpoint(eid, id)))
+						want[id] = append(want[id], eid)
+					}
+				}
+				got := map[string][]string{}
+				var order []string
+				err := s.AllEndpoints(ctx, func(p subscriptions.Partner, es []subscriptions.Endpoint) {
+					order = append(order, p.ID)
+					require.NotContains(t, got, p.ID, "partner seen twice")
+					got[p.ID] = nil
+					for _, e := range es {
+						require.Equal(t, p.ID, e.PartnerID)
+						got[p.ID] = append(got[p.ID], e.ID)
+					}
+				})
+				require.NoError(t, err)
+				require.Equal(t, want, got)
+				require.True(t, slices.IsSorted(order))
+			})
+
+			t.Run("APIKeys", func(t *testing.T) {
+				s, ctx := setup(t)
+				require.NoError(t, s.CreatePartner(ctx, partner("acme")))
+				admin := apiKey("key_a", subscriptions.RoleAdmin, "")
+				ingest := apiKey("key_b", subscriptions.RoleIngest, "")
+				part := apiKey("key_c", subscriptions.RolePartner, "acme")
+				for _, k := range []subscriptions.APIKey{admin, ingest, part} {
+					require.NoError(t, s.CreateAPIKey(ctx, k))
+				}
+				got, err := s.APIKeyByHash(ctx, part.Hash)
+				require.NoError(t, err)
+				require.Equal(t, part, got)
+				_, err = s.APIKeyByHash(ctx, "nohash")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				require.ErrorIs(t, s.CreateAPIKey(ctx, admin), subscriptions.ErrConflict)
+				sameHash := apiKey("key_d", subscriptions.RoleAdmin, "")
+				sameHash.Hash = admin.Hash
+				require.ErrorIs(t, s.CreateAPIKey(ctx, sameHash), subscriptions.ErrConflict)
+				require.ErrorIs(t, s.CreateAPIKey(ctx, apiKey("key_e", subscriptions.RolePartner, "nobody")), subscriptions.ErrNotFound)
+
+				for role, want := range map[subscriptions.Role]int{subscriptions.RoleAdmin: 1, subscriptions.RoleIngest: 1, subscriptions.RolePartner: 1, "other": 0} {
+					n, err := s.CountAPIKeys(ctx, role)
+					require.NoError(t, err)
+					require.Equal(t, want, n, role)
+				}
+				list, err := s.ListAPIKeys(ctx, subscriptions.Page{})
+				require.NoError(t, err)
+				require.Equal(t, []subscriptions.APIKey{admin, ingest, part}, list)
+
+				require.NoError(t, s.DeleteAPIKey(ctx, "key_a"))
+				require.ErrorIs(t, s.DeleteAPIKey(ctx, "key_a"), subscriptions.ErrNotFound)
+				n, err := s.CountAPIKeys(ctx, subscriptions.RoleAdmin)
+				require.NoError(t, err)
+				require.Zero(t, n)
+			})
+
+			t.Run("Pagination", func(t *testing.T) {
+				s, ctx := setup(t)
+				var partnerIDs, keyIDs, endpointIDs []string
+				for range 8 {
+					p := partner(subscriptions.NewID("par"))
+					require.NoError(t, s.CreatePartner(ctx, p))
+					partnerIDs = append(partnerIDs, p.ID)
+					k := apiKey(subscriptions.NewID("key"), subscriptions.RoleAdmin, "")
+					require.NoError(t, s.CreateAPIKey(ctx, k))
+					keyIDs = append(keyIDs, k.ID)
+				}
+				for range 8 {
+					e := endpoint(subscriptions.NewID("ep"), partnerIDs[0])
+					require.NoError(t, s.CreateEndpoint(ctx, e))
+					endpointIDs = append(endpointIDs, e.ID)
+				}
+				require.NoError(t, s.CreateEndpoint(ctx, endpoint(subscriptions.NewID("ep"), partnerIDs[1])))
+				slices.Sort(partnerIDs)
+				slices.Sort(keyIDs)
+				slices.Sort(endpointIDs)
+
+				require.Equal(t, partnerIDs, pages(t, func(page subscriptions.Page) ([]string, error) {
+					ps, err := s.ListPartners(ctx, page)
+					return ids(ps, func(p subscriptions.Partner) string { return p.ID }), err
+				}))
+				require.Equal(t, keyIDs, pages(t, func(page subscriptions.Page) ([]string, error) {
+					ks, err := s.ListAPIKeys(ctx, page)
+					return ids(ks, func(k subscriptions.APIKey) string { return k.ID }), err
+				}))
+				require.Equal(t, endpointIDs, pages(t, func(page subscriptions.Page) ([]string, error) {
+					es, err := s.ListEndpoints(ctx, partnerIDs[0], page)
+					return ids(es, func(e subscriptions.Endpoint) string { return e.ID }), err
+				}))
+
+				// Limit 0 is 50; a caller asking Limit+1 gets it.
+				ps, err := s.ListPartners(ctx, subscriptions.Page{})
+				require.NoError(t, err)
+				require.Len(t, ps, 8)
+				ps, err = s.ListPartners(ctx, subscriptions.Page{Limit: 4})
+				require.NoError(t, err)
+				require.Len(t, ps, 4)
+			})
+
+			t.Run("InsertEvents", func(t *testing.T) {
+				s, ctx := setup(t)
+				a := event("evt_a")
+				a.SourceID = "tms-1"
+				b := event("evt_b")
+				b.IdempotencyKey = "key-1"
+				c := event("evt_c") // no source id, no key
+				res, err := s.InsertEvents(ctx, []dispatcher.Event{a, b, c})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Insert{{ID: "evt_a", Created: true}, {ID: "evt_b", Created: true}, {ID: "evt_c", Created: true}}, res)
+
+				bySource := event("evt_d")
+				bySource.SourceID = "tms-1"
+				byKey := event("evt_e")
+				byKey.IdempotencyKey = "key-1"
+				fresh := event("evt_f") // no source id or key: never a duplicate
+				first := event("evt_g")
+				first.SourceID = "tms-2"
+				second := event("evt_h")
+				second.SourceID = "tms-2"
+				keyFirst := event("evt_i")
+				keyFirst.IdempotencyKey = "key-2"
+				keySecond := event("evt_j")
+				keySecond.IdempotencyKey = "key-2"
+				sameID := event("evt_c")
+				res, err = s.InsertEvents(ctx, []dispatcher.Event{bySource, byKey, fresh, first, second, keyFirst, keySecond, sameID})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Insert{
+					{ID: "evt_a"},
+					{ID: "evt_b"},
+					{ID: "evt_f", Created: true},
+					{ID: "evt_g", Created: true},
+					{ID: "evt_g"},
+					{ID: "evt_i", Created: true},
+					{ID: "evt_i"},
+					{ID: "evt_c"},
+				}, res)
+				for _, id := range []string{"evt_d", "evt_e", "evt_h", "evt_j"} {
+					_, err := s.Event(ctx, id)
+					require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				}
+
+				res, err = s.InsertEvents(ctx, nil)
+				require.NoError(t, err)
+				require.Empty(t, res)
+			})
+
+			t.Run("EventRoundTrip", func(t *testing.T) {
+				s, ctx := setup(t)
+				e := event("evt_1")
+				e.SourceID, e.IdempotencyKey = "src", "idem"
+				e.Shipment = dispatcher.Shipment{ID: "shp_1", Mode: "ocean", Origin: "CNSHA", Destination: "NLRTM", Carrier: "MAEU",
+					References: map[string]string{"po": "4711", "bl": "MAEU123"}}
+				e.Parties = []dispatcher.Party{{PartnerID: "acme", Role: "consignee"}, {PartnerID: "beta", Role: "carrier"}}
+				e.Data = json.RawMessage(`{"z": 1, "a": [1.50, 2e3, "ü"], "nested": {"k": null}}`)
+				// A time zone and nanoseconds: stored to the microsecond, read as UTC.
+				e.OccurredAt = time.Date(2025, 3, 4, 5, 6, 7, 891234567, time.FixedZone("CET", 3600))
+				_, err := s.InsertEvents(ctx, []dispatcher.Event{e})
+				require.NoError(t, err)
+
+				got, err := s.Event(ctx, "evt_1")
+				require.NoError(t, err)
+				require.Equal(t, time.UTC, got.OccurredAt.Location())
+				require.True(t, got.OccurredAt.Equal(e.OccurredAt.Truncate(time.Microsecond)), got.OccurredAt)
+				require.Equal(t, e.OccurredAt.UTC().Truncate(time.Microsecond), got.OccurredAt)
+				require.JSONEq(t, string(e.Data), string(got.Data))
+				require.Equal(t, string(e.Data), string(got.Data), "data is kept byte for byte")
+				require.Equal(t, e.Shipment, got.Shipment)
+				require.Equal(t, e.Parties, got.Parties)
+				require.Equal(t, e.SourceID, got.SourceID)
+				require.Equal(t, e.IdempotencyKey, got.IdempotencyKey)
+				require.Equal(t, e.Type, got.Type)
+				require.Equal(t, e.CreatedAt, got.CreatedAt)
+				require.Nil(t, got.FannedOutAt)
+
+				_, err = s.Event(ctx, "nothing")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
+			t.Run("FanOut", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				e1, e2, e3 := endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "beta")
+				msgs := []dispatcher.Message{message("msg3", ev, e3), message("msg1", ev, e1), message("msg2", ev, e2)}
+				got, err := s.FanOut(ctx, ev.ID, msgs)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg1", "msg2", "msg3"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				want := msgs[1]
+				require.Equal(t, want, got[0])
+
+				stored, err := s.Event(ctx, ev.ID)
+				require.NoError(t, err)
+				require.NotNil(t, stored.FannedOutAt)
+				fannedAt := *stored.FannedOutAt
+
+				// Again, with new message ids for the same endpoints: the first
+				// messages stay; one that is no longer pending is not returned.
+				require.NoError(t, s.SetMessageStatus(ctx, "msg3", dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+				again := []dispatcher.Message{message("msgX", ev, e1), message("msgY", ev, e2), message("msgZ", ev, e3)}
+				got, err = s.FanOut(ctx, ev.ID, again)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg1", "msg2"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				all, err := s.ListMessages(ctx, dispatcher.MessageQuery{})
+				require.NoError(t, err)
+				require.Len(t, all, 3)
+				stored, err = s.Event(ctx, ev.ID)
+				require.NoError(t, err)
+				require.Equal(t, fannedAt, *stored.FannedOutAt, "fanned_out_at is set once")
+
+				// No messages: the event is still marked.
+				lonely := insertEvent(t, s, event("evt_2"))
+				got, err = s.FanOut(ctx, lonely.ID, nil)
+				require.NoError(t, err)
+				require.Empty(t, got)
+				stored, err = s.Event(ctx, lonely.ID)
+				require.NoError(t, err)
+				require.NotNil(t, stored.FannedOutAt)
+
+				_, err = s.FanOut(ctx, "evt_none", nil)
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// A pending message without a next attempt time is due at once.
+				third := insertEvent(t, s, event("evt_3"))
+				m := message("msg4", third, e1)
+				m.NextAttemptAt = nil
+				got, err = s.FanOut(ctx, third.ID, []dispatcher.Message{m})
+				require.NoError(t, err)
+				require.Len(t, got, 1)
+				require.NotNil(t, got[0].NextAttemptAt)
+				require.Equal(t, m.CreatedAt, *got[0].NextAttemptAt)
+			})
+
+			t.Run("UnfannedEvents", func(t *testing.T) {
+				s, ctx := setup(t)
+				base := micro(time.Now().Add(-time.Hour))
+				var evs []dispatcher.Event
+				for i := range 5 {
+					e := event(fmt.Sprintf("evt_%d", i))
+					e.CreatedAt = base.Add(time.Duration(5-i) * time.Minute) // evt_4 is oldest
+					evs = append(evs, e)
+				}
+				_, err := s.InsertEvents(ctx, evs)
+				require.NoError(t, err)
+				_, err = s.FanOut(ctx, "evt_2", nil)
+				require.NoError(t, err)
+
+				got, err := s.UnfannedEvents(ctx, time.Now(), 10)
+				require.NoError(t, err)
+				require.Equal(t, []string{"evt_4", "evt_3", "evt_1", "evt_0"}, got)
+				got, err = s.UnfannedEvents(ctx, time.Now(), 2)
+				require.NoError(t, err)
+				require.Equal(t, []string{"evt_4", "evt_3"}, got)
+				got, err = s.UnfannedEvents(ctx, base.Add(2*time.Minute), 10)
+				require.NoError(t, err)
+				require.Equal(t, []string{"evt_4"}, got)
+			})
+
+			t.Run("ClaimMessage", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+				require.NoError(t, err)
+
+				lease := micro(time.Now().Add(time.Minute))
+				m, ok, err := s.ClaimMessage(ctx, "msg1", 0, lease)
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.Equal(t, dispatcher.StatusDelivering, m.Status)
+				require.Equal(t, lease, *m.LeaseUntil)
+
+				m, ok, err = s.ClaimMessage(ctx, "msg1", 0, lease)
+				require.NoError(t, err)
+				require.False(t, ok, "claimed twice")
+				require.Equal(t, dispatcher.StatusDelivering, m.Status)
+
+				// A lease that has run out can be claimed again.
+				require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusPending}))
+				_, ok, err = s.ClaimMessage(ctx, "msg1", 1, lease)
+				require.NoError(t, err)
+				require.False(t, ok, "wrong attempt count")
+				_, ok, err = s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(-time.Second))
+				require.NoError(t, err)
+				require.True(t, ok)
+				m, ok, err = s.ClaimMessage(ctx, "msg1", 0, lease)
+				require.NoError(t, err)
+				require.True(t, ok, "expired lease")
+				require.Equal(t, lease, *m.LeaseUntil)
+
+				require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+				_, ok, err = s.ClaimMessage(ctx, "msg1", 0, lease)
+				require.NoError(t, err)
+				require.False(t, ok)
+
+				_, _, err = s.ClaimMessage(ctx, "nothing", 0, lease)
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
+			t.Run("ConcurrentClaim", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+				require.NoError(t, err)
+				var (
+					wg   sync.WaitGroup
+					mu   sync.Mutex
+					wins int
+					errs []error
+				)
+				for range 10 {
+					wg.Go(func() {
+						_, ok, err := s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(time.Minute))
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							errs = append(errs, err)
+						}
+						if ok {
+							wins++
+						}
+					})
+				}
+				wg.Wait()
+				require.Empty(t, errs)
+				require.Equal(t, 1, wins)
+			})
+
+			t.Run("RecordAttempt", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				ep := endpoint("ep1", "acme")
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, ep)})
+				require.NoError(t, err)
+				_, ok, err := s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+
+				next := micro(time.Now().Add(5 * time.Second))
+				a := dispatcher.Attempt{
+					ID: "att1", MessageID: "msg1", EndpointID: ep.ID, PartnerID: ep.PartnerID, Number: 1,
+					Trigger: "scheduled", URL: ep.URL, StartedAt: micro(time.Now()), DurationMS: 120,
+					StatusCode: 503, ResponseBody: "busy", ResponseHeaders: map[string]string{"Retry-After": "5"},
+					ErrorClass: dispatcher.ErrorHTTPStatus, Error: "503 Service Unavailable",
+				}
+				require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}))
+				m, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusPending, m.Status)
+				require.Equal(t, 1, m.Attempts)
+				require.Equal(t, next, *m.NextAttemptAt)
+				require.Nil(t, m.LeaseUntil)
+				atts, err := s.ListAttempts(ctx, "msg1", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Attempt{a}, atts)
+
+				// Number, endpoint and partner default to the message's.
+				_, ok, err = s.ClaimMessage(ctx, "msg1", 1, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+				b := dispatcher.Attempt{ID: "att2", MessageID: "msg1", Trigger: "scheduled", URL: ep.URL, StartedAt: micro(time.Now()), StatusCode: 200}
+				require.NoError(t, s.RecordAttempt(ctx, b, dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+				m, err = s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusSucceeded, m.Status)
+				require.Equal(t, 2, m.Attempts)
+				require.Nil(t, m.NextAttemptAt)
+				atts, err = s.ListAttempts(ctx, "msg1", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Len(t, atts, 2)
+				require.Equal(t, 2, atts[1].Number)
+				require.Equal(t, "ep1", atts[1].EndpointID)
+				require.Equal(t, "acme", atts[1].PartnerID)
+				require.Nil(t, atts[1].ResponseHeaders)
+
+				c := a
+				c.ID, c.MessageID = "att3", "nothing"
+				require.ErrorIs(t, s.RecordAttempt(ctx, c, dispatcher.Outcome{Status: dispatcher.StatusFailed}), subscriptions.ErrNotFound)
+				require.ErrorIs(t, s.SetMessageStatus(ctx, "nothing", dispatcher.Outcome{Status: dispatcher.StatusFailed}), subscriptions.ErrNotFound)
+				_, err = s.Message(ctx, "nothing")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
+			t.Run("SetMessageStatus", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+				require.NoError(t, err)
+				_, ok, err := s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+
+				require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusDisabled}))
+				m, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusDisabled, m.Status)
+				require.Nil(t, m.NextAttemptAt)
+				require.Nil(t, m.LeaseUntil)
+				require.Zero(t, m.Attempts)
+
+				next := micro(time.Now().Add(time.Hour))
+				require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}))
+				m, err = s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusPending, m.Status)
+				require.Equal(t, next, *m.NextAttemptAt)
+			})
+
+			t.Run("DueMessages", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				now := micro(time.Now())
+				at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
+				var msgs []dispatcher.Message
+				for i, next := range []time.Duration{-3 * time.Minute, -time.Minute, time.Minute, -5 * time.Minute, -2 * time.Minute, -4 * time.Minute} {
+					m := message(fmt.Sprintf("msg%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme"))
+					m.NextAttemptAt = at(next)
+					msgs = append(msgs, m)
+				}
+				_, err := s.FanOut(ctx, ev.ID, msgs)
+				require.NoError(t, err)
+				// msg3: delivering, lease ran out 30 s ago (due at -30s).
+				_, ok, err := s.ClaimMessage(ctx, "msg3", 0, *at(-30 * time.Second))
+				require.NoError(t, err)
+				require.True(t, ok)
+				// msg4: delivering, lease still running.
+				_, ok, err = s.ClaimMessage(ctx, "msg4", 0, *at(90 * time.Second))
+				require.NoError(t, err)
+				require.True(t, ok)
+				// msg5: done.
+				require.NoError(t, s.SetMessageStatus(ctx, "msg5", dispatcher.Outcome{Status: dispatcher.StatusFailed}))
+
+				got, err := s.DueMessages(ctx, now, 10)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg0", "msg1", "msg3"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				got, err = s.DueMessages(ctx, now, 2)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg0", "msg1"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				got, err = s.DueMessages(ctx, now.Add(2*time.Minute), 10)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg0", "msg1", "msg3", "msg2", "msg4"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+			})
+
+			t.Run("ListMessages", func(t *testing.T) {
+				s, ctx := setup(t)
+				base := micro(time.Now().Add(-time.Hour))
+				eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
+				var all []dispatcher.Message
+				for i := range 12 {
+					e := event(fmt.Sprintf("evt_%02d", i))
+					if i%2 == 1 {
+						e.Type = "shipment.delivered"
+					}
+					e.Shipment.ID = fmt.Sprintf("shp_%d", i%3)
+					e = insertEvent(t, s, e)
+					var msgs []dispatcher.Message
+					for j, ep := range eps {
+						m := message(fmt.Sprintf("msg_%02d_%d", i, j), e, ep)
+						m.CreatedAt = base.Add(time.Duration(i) * time.Minute)
+						m.UpdatedAt = m.CreatedAt
+						if i%4 == 0 {
+							m.Status = dispatcher.StatusFailed
+							m.NextAttemptAt = nil
+						}
+						msgs = append(msgs, m)
+					}
+					_, err := s.FanOut(ctx, e.ID, msgs)
+					require.NoError(t, err)
+					all = append(all, msgs...)
+				}
+				// Newest first.
+				slices.Reverse(all)
+				list := func(q dispatcher.MessageQuery) []string {
+					t.Helper()
+					q.Limit = 100
+					ms, err := s.ListMessages(ctx, q)
+					require.NoError(t, err)
+					return ids(ms, func(m dispatcher.Message) string { return m.ID })
+				}
+				want := func(keep func(m dispatcher.Message) bool) []string {
+					var out []string
+					for _, m := range all {
+						if keep(m) {
+							out = append(out, m.ID)
+						}
+					}
+					return out
+				}
+				since, until := base.Add(3*time.Minute), base.Add(7*time.Minute)
+				for name, tc := range map[string]struct {
+					q    dispatcher.MessageQuery
+					keep func(m dispatcher.Message) bool
+				}{
+					"all":      {dispatcher.MessageQuery{}, func(dispatcher.Message) bool { return true }},
+					"partner":  {dispatcher.MessageQuery{PartnerID: "acme"}, func(m dispatcher.Message) bool { return m.PartnerID == "acme" }},
+					"endpoint": {dispatcher.MessageQuery{EndpointID: "ep_a2"}, func(m dispatcher.Message) bool { return m.EndpointID == "ep_a2" }},
+					"type":     {dispatcher.MessageQuery{EventType: "shipment.delivered"}, func(m dispatcher.Message) bool { return m.EventType == "shipment.delivered" }},
+					"shipment": {dispatcher.MessageQuery{ShipmentID: "shp_1"}, func(m dispatcher.Message) bool { return m.ShipmentID == "shp_1" }},
+					"status":   {dispatcher.MessageQuery{Status: dispatcher.StatusFailed}, func(m dispatcher.Message) bool { return m.Status == dispatcher.StatusFailed }},
+					"since":    {dispatcher.MessageQuery{Since: &since}, func(m dispatcher.Message) bool { return !m.CreatedAt.Before(since) }},
+					"until":    {dispatcher.MessageQuery{Until: &until}, func(m dispatcher.Message) bool { return m.CreatedAt.Before(until) }},
+					"combined": {
+						dispatcher.MessageQuery{PartnerID: "acme", Status: dispatcher.StatusPending, Since: &since, Until: &until},
+						func(m dispatcher.Message) bool {
+							return m.PartnerID == "acme" && m.Status == dispatcher.StatusPending && !m.CreatedAt.Before(since) && m.CreatedAt.Before(until)
+						},
+					},
+				} {
+					w := want(tc.keep)
+					require.NotEmpty(t, w, name)
+					require.Equal(t, w, list(tc.q), name)
+				}
+
+				// Pages of 5, each older than the last.
+				var paged []string
+				q := dispatcher.MessageQuery{PartnerID: "acme"}
+				q.Limit = 5
+				for {
+					ms, err := s.ListMessages(ctx, q)
+					require.NoError(t, err)
+					require.LessOrEqual(t, len(ms), 5)
+					paged = append(paged, ids(ms, func(m dispatcher.Message) string { return m.ID })...)
+					if len(ms) < 5 {
+						break
+					}
+					q.After = ms[len(ms)-1].ID
+				}
+				require.Equal(t, want(func(m dispatcher.Message) bool { return m.PartnerID == "acme" }), paged)
+
+				ms, err := s.ListMessages(ctx, dispatcher.MessageQuery{})
+				require.NoError(t, err)
+				require.Len(t, ms, 36)
+				require.Equal(t, all[0], ms[0])
+				require.Equal(t, time.UTC, ms[0].CreatedAt.Location())
+			})
+
+			t.Run("ListAttempts", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+				require.NoError(t, err)
+				for _, n := range []int{3, 1, 4, 2, 5} {
+					a := dispatcher.Attempt{ID: fmt.Sprintf("att%d", 10-n), MessageID: "msg1", Number: n, Trigger: "manual",
+						URL: "https://example.com", StartedAt: micro(time.Now())}
+					require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+				}
+				atts, err := s.ListAttempts(ctx, "msg1", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Equal(t, []int{1, 2, 3, 4, 5}, ids(atts, func(a dispatcher.Attempt) int { return a.Number }))
+
+				atts, err = s.ListAttempts(ctx, "msg1", subscriptions.Page{Limit: 2})
+				require.NoError(t, err)
+				require.Equal(t, []int{1, 2}, ids(atts, func(a dispatcher.Attempt) int { return a.Number }))
+				atts, err = s.ListAttempts(ctx, "msg1", subscriptions.Page{After: atts[1].ID, Limit: 2})
+				require.NoError(t, err)
+				require.Equal(t, []int{3, 4}, ids(atts, func(a dispatcher.Attempt) int { return a.Number }))
+
+				atts, err = s.ListAttempts(ctx, "nothing", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Empty(t, atts)
+				m, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, 5, m.Attempts)
+			})
+		})
+	}
+}
+
+// micro returns t as the store gives it back: UTC, to the microsecond.
+func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func partner(id string) subscriptions.Partner {
+	now := micro(time.Now())
+	return subscriptions.Partner{ID: id, Name: "Partner " + id, Access: subscriptions.AccessParty, CreatedAt: now, UpdatedAt: now}
+}
+
+func endpoint(id, partnerID string) subscriptions.Endpoint {
+	now := micro(time.Now())
+	return subscriptions.Endpoint{ID: id, PartnerID: partnerID, URL: "https://example.com/hooks/" + id,
+		Secret: "whsec_" + id, CreatedAt: now, UpdatedAt: now}
+}
+
+func apiKey(id string, role subscriptions.Role, partnerID string) subscriptions.APIKey {
+	return subscriptions.APIKey{ID: id, Role: role, PartnerID: partnerID, Name: "key " + id, Hash: "hash-" + id, CreatedAt: micro(time.Now())}
+}
+
+func event(id string) dispatcher.Event {
+	now := micro(time.Now())
+	return dispatcher.Event{
+		ID:         id,
+		Type:       "shipment.created",
+		OccurredAt: now.Add(-time.Minute),
+		Shipment:   dispatcher.Shipment{ID: "shp_" + id, Mode: "road"},
+		Parties:    []dispatcher.Party{{PartnerID: "acme", Role: "shipper"}},
+		Data:       json.RawMessage(`{"weight_kg":12.5}`),
+		CreatedAt:  now,
+	}
+}
+
+func insertEvent(t *testing.T, s *store.Store, e dispatcher.Event) dispatcher.Event {
+	t.Helper()
+	res, err := s.InsertEvents(t.Context(), []dispatcher.Event{e})
+	require.NoError(t, err)
+	require.Equal(t, []dispatcher.Insert{{ID: e.ID, Created: true}}, res)
+	return e
+}
+
+func message(id string, e dispatcher.Event, ep subscriptions.Endpoint) dispatcher.Message {
+	now := micro(time.Now())
+	return dispatcher.Message{ID: id, EventID: e.ID, EndpointID: ep.ID, PartnerID: ep.PartnerID, EventType: e.Type,
+		ShipmentID: e.Shipment.ID, Status: dispatcher.StatusPending, NextAttemptAt: &now, CreatedAt: now, UpdatedAt: now}
+}
+
+// pages reads a list three items at a time and returns every id.
+func pages(t *testing.T, list func(subscriptions.Page) ([]string, error)) []string {
+	t.Helper()
+	var out []string
+	page := subscriptions.Page{Limit: 3}
+	for range 100 {
+		got, err := list(page)
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(got), 3)
+		out = append(out, got...)
+		if len(got) < 3 {
+			return out
+		}
+		page.After = got[len(got)-1]
+	}
+	t.Fatal("pagination does not end")
+	return nil
+}
+
+func ids[T, K any](items []T, key func(T) K) []K {
+	out := make([]K, 0, len(items))
+	for _, it := range items {
+		out = append(out, key(it))
+	}
+	return out
+}
+
+// BenchmarkAllEndpoints reads 100,000 endpoints of 1,000 partners, the
+// matcher's start-up load.
+func BenchmarkAllEndpoints(b *testing.B) {
+	const partners, perPartner = 1000, 100
+	for _, backend := range []string{"postgres", "sqlite"} {
+		b.Run(backend, func(b *testing.B) {
+			url := storetest.SQLite(b)
+			if backend == "postgres" {
+				url = storetest.Postgres(b)
+			}
+			ctx := b.Context()
+			s, err := store.Open(ctx, url)
+			require.NoError(b, err)
+			b.Cleanup(func() { _ = s.Close() })
+			require.NoError(b, s.Migrate(ctx))
+
+			ids := make(chan int)
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					for i := range ids {
+						id := fmt.Sprintf("p%04d", i)
+						require.NoError(b, s.CreatePartner(ctx, partner(id)))
+						for j := range perPartner {
+							e := endpoint(fmt.Sprintf("e%04d-%03d", i, j), id)
+							e.EventTypes = []string{"shipment.created", "shipment.milestone.*"}
+							e.Filter = subscriptions.Filter{"shipment.mode": {"ocean"}}
+							require.NoError(b, s.CreateEndpoint(ctx, e))
+						}
+					}
+				})
+			}
+			for i := range partners {
+				ids <- i
+			}
+			close(ids)
+			wg.Wait()
+
+			b.ResetTimer()
+			for b.Loop() {
+				n := 0
+				require.NoError(b, s.AllEndpoints(ctx, func(_ subscriptions.Partner, es []subscriptions.Endpoint) { n += len(es) }))
+				require.Equal(b, partners*perPartner, n)
+			}
+		})
+	}
+}
+
+func TestOpen(t *testing.T) {
+	t.Run("SQLiteCreatesDirectory", func(t *testing.T) {
+		dir := t.TempDir()
+		for i, url := range []string{
+			"sqlite:" + dir + "/a/b/one.db",
+			"sqlite://" + dir + "/c/two.db",
+			"file:" + dir + "/d/three.db",
+			dir + "/e/four.db",
+		} {
+			s, err := store.Open(t.Context(), url)
+			require.NoError(t, err, url)
+			require.Equal(t, "sqlite", s.Dialect())
+			require.NoError(t, s.Migrate(t.Context()))
+			require.NoError(t, s.CreatePartner(t.Context(), partner(fmt.Sprint("p", i))))
+			require.NoError(t, s.Close())
+		}
+		for _, f := range []string{"a/b/one.db", "c/two.db", "d/three.db", "e/four.db"} {
+			require.FileExists(t, dir+"/"+f)
+		}
+	})
+
+	t.Run("SQLiteMemory", func(t *testing.T) {
+		s, err := store.Open(t.Context(), "sqlite::memory:")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		require.NoError(t, s.Migrate(t.Context()))
+		require.NoError(t, s.CreatePartner(t.Context(), partner("p")))
+		_, err = s.Partner(t.Context(), "p")
+		require.NoError(t, err)
+	})
+
+	t.Run("PostgresErrorHidesPassword", func(t *testing.T) {
+		for _, url := range []string{
+			"postgres://shiphook:s3cret-pw@127.0.0.1:1/shiphook?sslmode=disable&connect_timeout=2",
+			"postgresql://shiphook@127.0.0.1:1/shiphook?sslmode=disable&password=s3cret-pw&connect_timeout=2",
+			"postgres://shiphook:s3cret-pw@127.0.0.1:notaport/x",
+		} {
+			_, err := store.Open(t.Context(), url)
+			require.Error(t, err)
+			require.NotContains(t, err.Error(), "s3cret-pw")
+			require.Contains(t, err.Error(), "postgres")
+		}
+	})
+
+	t.Run("SQLiteBadParameter", func(t *testing.T) {
+		_, err := store.Open(t.Context(), "sqlite:"+t.TempDir()+"/x.db?_txlock=sometimes")
+		require.Error(t, err)
+	})
+}

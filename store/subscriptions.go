@@ -1,0 +1,454 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// This file implements subscriptions.Store.
+
+// CreatePartner stores p. A zero CreatedAt or UpdatedAt is set to now.
+// Returns ErrConflict if p.ID is taken.
+func (s *Store) CreatePartner(ctx context.Context, p subscriptions.Partner) error {
+	now := time.Now()
+	created := nowOr(p.CreatedAt, now)
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO partners (id, name, access, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`),
+		p.ID, p.Name, string(p.Access), micros(created), micros(nowOr(p.UpdatedAt, created)))
+	if err != nil {
+		return s.classify(err, "partner "+p.ID)
+	}
+	return nil
+}
+
+const partnerColumns = `id, name, access, created_at, updated_at`
+
+// partnerRow holds the columns of a partner as scanned.
+type partnerRow struct {
+	id, name, access string
+	created, updated int64
+}
+
+// dest lists the fields in the order of partnerColumns.
+func (r *partnerRow) dest() []any {
+	return []any{&r.id, &r.name, &r.access, &r.created, &r.updated}
+}
+
+func (r *partnerRow) partner() subscriptions.Partner {
+	return subscriptions.Partner{
+		ID:        r.id,
+		Name:      r.name,
+		Access:    subscriptions.Access(r.access),
+		CreatedAt: fromMicros(r.created),
+		UpdatedAt: fromMicros(r.updated),
+	}
+}
+
+func scanPartner(sc scanner) (subscriptions.Partner, error) {
+	var r partnerRow
+	if err := sc.Scan(r.dest()...); err != nil {
+		return subscriptions.Partner{}, err
+	}
+	return r.partner(), nil
+}
+
+// Partner returns ErrNotFound if the partner does not exist.
+func (s *Store) Partner(ctx context.Context, id string) (subscriptions.Partner, error) {
+	p, err := scanPartner(s.db.QueryRowContext(ctx, s.q(`SELECT `+partnerColumns+` FROM partners WHERE id = ?`), id))
+	if err != nil {
+		return subscriptions.Partner{}, notFound(err, "partner "+id)
+	}
+	return p, nil
+}
+
+// ListPartners returns at most page.Limit (default 50) partners ordered by
+// id, after page.After.
+func (s *Store) ListPartners(ctx context.Context, page subscriptions.Page) ([]subscriptions.Partner, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+partnerColumns+` FROM partners WHERE id > ? ORDER BY id LIMIT ?`),
+		page.After, limitOf(page.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list partners: %w", err)
+	}
+	return collect(rows, scanPartner, "list partners")
+}
+
+// UpdatePartner saves name and access, and sets UpdatedAt to now. Returns
+// ErrNotFound.
+func (s *Store) UpdatePartner(ctx context.Context, p subscriptions.Partner) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE partners SET name = ?, access = ?, updated_at = ? WHERE id = ?`),
+		p.Name, string(p.Access), micros(time.Now()), p.ID)
+	if err != nil {
+		return fmt.Errorf("update partner %s: %w", p.ID, err)
+	}
+	return mustAffect(res, "partner "+p.ID)
+}
+
+// DeletePartner deletes the partner, its endpoints and its API keys (the
+// database cascades). Its messages and attempts stay. Returns ErrNotFound.
+func (s *Store) DeletePartner(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM partners WHERE id = ?`), id)
+	if err != nil {
+		return fmt.Errorf("delete partner %s: %w", id, err)
+	}
+	return mustAffect(res, "partner "+id)
+}
+
+// inChunk is how many values one IN (…) list holds.
+const inChunk = 500
+
+// MissingPartners returns those of ids that do not exist, in the order
+// given, each once.
+func (s *Store) MissingPartners(ctx context.Context, ids []string) ([]string, error) {
+	found := make(map[string]bool, len(ids))
+	for start := 0; start < len(ids); start += inChunk {
+		chunk := ids[start:min(start+inChunk, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM partners WHERE id IN (`+placeholders(len(chunk))+`)`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up partners: %w", err)
+		}
+		err = eachRow(rows, func(sc scanner) error {
+			var id string
+			if err := sc.Scan(&id); err != nil {
+				return err
+			}
+			found[id] = true
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("look up partners: %w", err)
+		}
+	}
+	var missing []string
+	for _, id := range ids {
+		if !found[id] {
+			missing = append(missing, id)
+			found[id] = true // report each once
+		}
+	}
+	return missing, nil
+}
+
+// CreateEndpoint stores e. A zero CreatedAt or UpdatedAt is set to now.
+// Returns ErrNotFound if its partner is gone, ErrConflict if e.ID is taken.
+func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) error {
+	types, filter, err := endpointJSON(e)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	created := nowOr(e.CreatedAt, now)
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.ID, e.PartnerID, e.URL, e.Description, types, filter, e.Disabled, e.DisabledReason,
+		e.Secret, e.PreviousSecret, nullMicros(e.PreviousSecretExpiresAt), micros(created), micros(nowOr(e.UpdatedAt, created)))
+	if err != nil {
+		if s.d.violation(err) == foreignKeyViolation {
+			return fmt.Errorf("endpoint %s: partner %s: %w", e.ID, e.PartnerID, subscriptions.ErrNotFound)
+		}
+		return s.classify(err, "endpoint "+e.ID)
+	}
+	return nil
+}
+
+const endpointColumns = `id, partner_id, url, description, event_types, filter, disabled, disabled_reason,
+	secret, previous_secret, previous_secret_expires_at, created_at, updated_at`
+
+// endpointJSON encodes the JSON columns of e.
+func endpointJSON(e subscriptions.Endpoint) (types, filter string, err error) {
+	types = "[]"
+	if len(e.EventTypes) > 0 {
+		b, err := json.Marshal(e.EventTypes)
+		if err != nil {
+			return "", "", fmt.Errorf("endpoint %s: encode event types: %w", e.ID, err)
+		}
+		types = string(b)
+	}
+	filter = "{}"
+	if len(e.Filter) > 0 {
+		b, err := json.Marshal(e.Filter)
+		if err != nil {
+			return "", "", fmt.Errorf("endpoint %s: encode filter: %w", e.ID, err)
+		}
+		filter = string(b)
+	}
+	return types, filter, nil
+}
+
+// endpointRow holds the columns of an endpoint as scanned. The fields are
+// nullable because AllEndpoints reads them through a LEFT JOIN.
+type endpointRow struct {
+	id, partnerID, url, description, types, filter, reason, secret, prevSecret sql.NullString
+	disabled                                                                   sql.NullBool
+	prevExpires, created, updated                                              sql.NullInt64
+}
+
+// dest lists the fields in the order of endpointColumns.
+func (r *endpointRow) dest() []any {
+	return []any{&r.id, &r.partnerID, &r.url, &r.description, &r.types, &r.filter, &r.disabled, &r.reason,
+		&r.secret, &r.prevSecret, &r.prevExpires, &r.created, &r.updated}
+}
+
+// endpoint decodes the row. Empty event types and filter come back nil.
+func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
+	e := subscriptions.Endpoint{
+		ID:                      r.id.String,
+		PartnerID:               r.partnerID.String,
+		URL:                     r.url.String,
+		Description:             r.description.String,
+		Disabled:                r.disabled.Bool,
+		DisabledReason:          r.reason.String,
+		Secret:                  r.secret.String,
+		PreviousSecret:          r.prevSecret.String,
+		PreviousSecretExpiresAt: timePtr(r.prevExpires),
+		CreatedAt:               fromMicros(r.created.Int64),
+		UpdatedAt:               fromMicros(r.updated.Int64),
+	}
+	if t := r.types.String; t != "[]" && t != "" {
+		if err := json.Unmarshal([]byte(t), &e.EventTypes); err != nil {
+			return e, fmt.Errorf("endpoint %s: decode event types: %w", e.ID, err)
+		}
+	}
+	if f := r.filter.String; f != "{}" && f != "" {
+		// Stored by Filter.MarshalJSON, whose values are always arrays; the
+		// plain map decodes faster than Filter.UnmarshalJSON.
+		var m map[string][]string
+		if err := json.Unmarshal([]byte(f), &m); err != nil {
+			return e, fmt.Errorf("endpoint %s: decode filter: %w", e.ID, err)
+		}
+		e.Filter = m
+	}
+	return e, nil
+}
+
+func scanEndpoint(sc scanner) (subscriptions.Endpoint, error) {
+	var r endpointRow
+	if err := sc.Scan(r.dest()...); err != nil {
+		return subscriptions.Endpoint{}, err
+	}
+	return r.endpoint()
+}
+
+// Endpoint returns the endpoint with that id, whatever its partner.
+// Returns ErrNotFound.
+func (s *Store) Endpoint(ctx context.Context, id string) (subscriptions.Endpoint, error) {
+	e, err := scanEndpoint(s.db.QueryRowContext(ctx, s.q(`SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`), id))
+	if err != nil {
+		return subscriptions.Endpoint{}, notFound(err, "endpoint "+id)
+	}
+	return e, nil
+}
+
+// ListEndpoints returns at most page.Limit (default 50) of a partner's
+// endpoints ordered by id, after page.After. An unknown partner has none.
+func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscriptions.Page) ([]subscriptions.Endpoint, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+endpointColumns+` FROM endpoints
+		WHERE partner_id = ? AND id > ? ORDER BY id LIMIT ?`), partnerID, page.After, limitOf(page.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list endpoints of %s: %w", partnerID, err)
+	}
+	return collect(rows, scanEndpoint, "list endpoints of "+partnerID)
+}
+
+// UpdateEndpoint saves every field of e but CreatedAt; a zero UpdatedAt is
+// set to now. Returns ErrNotFound if the endpoint, or the partner it is
+// moved to, does not exist.
+func (s *Store) UpdateEndpoint(ctx context.Context, e subscriptions.Endpoint) error {
+	types, filter, err := endpointJSON(e)
+	if err != nil {
+		return err
+	}
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET partner_id = ?, url = ?, description = ?, event_types = ?,
+		filter = ?, disabled = ?, disabled_reason = ?, secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
+		updated_at = ? WHERE id = ?`),
+		e.PartnerID, e.URL, e.Description, types, filter, e.Disabled, e.DisabledReason, e.Secret, e.PreviousSecret,
+		nullMicros(e.PreviousSecretExpiresAt), micros(nowOr(e.UpdatedAt, time.Now())), e.ID)
+	if err != nil {
+		if s.d.violation(err) == foreignKeyViolation {
+			return fmt.Errorf("endpoint %s: partner %s: %w", e.ID, e.PartnerID, subscriptions.ErrNotFound)
+		}
+		return fmt.Errorf("update endpoint %s: %w", e.ID, err)
+	}
+	return mustAffect(res, "endpoint "+e.ID)
+}
+
+// DeleteEndpoint deletes the endpoint; its messages and attempts stay.
+// Returns ErrNotFound.
+func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM endpoints WHERE id = ?`), id)
+	if err != nil {
+		return fmt.Errorf("delete endpoint %s: %w", id, err)
+	}
+	return mustAffect(res, "endpoint "+id)
+}
+
+// partnerEndpointsQuery selects partners joined with their endpoints,
+// ordered by partner and endpoint, with NULL endpoint columns for a partner
+// that has none. Its %s picks the partners: a WHERE clause, with ORDER BY
+// and LIMIT for a batch.
+const partnerEndpointsQuery = `SELECT p.id, p.name, p.access, p.created_at, p.updated_at,
+	e.id, e.partner_id, e.url, e.description, e.event_types, e.filter, e.disabled, e.disabled_reason,
+	e.secret, e.previous_secret, e.previous_secret_expires_at, e.created_at, e.updated_at
+	FROM (SELECT ` + partnerColumns + ` FROM partners %s) p
+	LEFT JOIN endpoints e ON e.partner_id = p.id
+	ORDER BY p.id, e.id`
+
+// partnerGroup is a partner with its endpoints.
+type partnerGroup struct {
+	p  subscriptions.Partner
+	es []subscriptions.Endpoint
+}
+
+// readPartnerGroups reads the rows of partnerEndpointsQuery.
+func readPartnerGroups(rows *sql.Rows) ([]partnerGroup, error) {
+	var (
+		groups []partnerGroup
+		p      partnerRow
+		e      endpointRow
+		dest   = append(p.dest(), e.dest()...)
+	)
+	err := eachRow(rows, func(sc scanner) error {
+		if err := sc.Scan(dest...); err != nil {
+			return err
+		}
+		if len(groups) == 0 || groups[len(groups)-1].p.ID != p.id {
+			groups = append(groups, partnerGroup{p: p.partner()})
+		}
+		if !e.id.Valid {
+			return nil
+		}
+		ep, err := e.endpoint()
+		if err != nil {
+			return err
+		}
+		g := &groups[len(groups)-1]
+		g.es = append(g.es, ep)
+		return nil
+	})
+	return groups, err
+}
+
+// PartnerEndpoints returns the partner and all its endpoints ordered by id,
+// as one consistent read. Returns ErrNotFound if the partner does not exist.
+func (s *Store) PartnerEndpoints(ctx context.Context, partnerID string) (subscriptions.Partner, []subscriptions.Endpoint, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(fmt.Sprintf(partnerEndpointsQuery, `WHERE id = ?`)), partnerID)
+	if err != nil {
+		return subscriptions.Partner{}, nil, fmt.Errorf("endpoints of %s: %w", partnerID, err)
+	}
+	groups, err := readPartnerGroups(rows)
+	if err != nil {
+		return subscriptions.Partner{}, nil, fmt.Errorf("endpoints of %s: %w", partnerID, err)
+	}
+	if len(groups) == 0 {
+		return subscriptions.Partner{}, nil, fmt.Errorf("partner %s: %w", partnerID, subscriptions.ErrNotFound)
+	}
+	return groups[0].p, groups[0].es, nil
+}
+
+// allEndpointsBatch is how many partners AllEndpoints reads at a time.
+const allEndpointsBatch = 500
+
+// AllEndpoints calls fn for every partner, in id order, with all its
+// endpoints (none for a partner without endpoints). It reads a batch of
+// partners with their endpoints at a time and calls fn between reads,
+// holding no connection while fn runs, so fn may use the store; a partner
+// created or deleted meanwhile may or may not be seen. It returns the first
+// read error, or ctx's error.
+func (s *Store) AllEndpoints(ctx context.Context, fn func(subscriptions.Partner, []subscriptions.Endpoint)) error {
+	query := s.q(fmt.Sprintf(partnerEndpointsQuery, `WHERE id > ? ORDER BY id LIMIT ?`))
+	after := ""
+	for {
+		rows, err := s.db.QueryContext(ctx, query, after, s.allEndpointsBatch)
+		if err != nil {
+			return fmt.Errorf("read endpoints: %w", err)
+		}
+		batch, err := readPartnerGroups(rows)
+		if err != nil {
+			return fmt.Errorf("read endpoints: %w", err)
+		}
+		for i := range batch {
+			fn(batch[i].p, batch[i].es)
+			batch[i].es = nil // fn's caller holds the only copy
+		}
+		if len(batch) < s.allEndpointsBatch {
+			return nil
+		}
+		after = batch[len(batch)-1].p.ID
+	}
+}
+
+// CreateAPIKey stores k with its Hash; an empty PartnerID is stored as none,
+// a zero CreatedAt as now. Returns ErrConflict if the id or hash is taken,
+// ErrNotFound if its partner does not exist.
+func (s *Store) CreateAPIKey(ctx context.Context, k subscriptions.APIKey) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
+		k.ID, string(k.Role), nullString(k.PartnerID), k.Name, k.Hash, micros(nowOr(k.CreatedAt, time.Now())))
+	if err != nil {
+		if s.d.violation(err) == foreignKeyViolation {
+			return fmt.Errorf("api key %s: partner %s: %w", k.ID, k.PartnerID, subscriptions.ErrNotFound)
+		}
+		return s.classify(err, "api key "+k.ID)
+	}
+	return nil
+}
+
+const apiKeyColumns = `id, role, partner_id, name, hash, created_at`
+
+func scanAPIKey(sc scanner) (subscriptions.APIKey, error) {
+	var (
+		k         subscriptions.APIKey
+		role      string
+		partnerID sql.NullString
+		created   int64
+	)
+	if err := sc.Scan(&k.ID, &role, &partnerID, &k.Name, &k.Hash, &created); err != nil {
+		return k, err
+	}
+	k.Role, k.PartnerID, k.CreatedAt = subscriptions.Role(role), partnerID.String, fromMicros(created)
+	return k, nil
+}
+
+// APIKeyByHash returns ErrNotFound if no key has that hash.
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (subscriptions.APIKey, error) {
+	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`), hash))
+	if err != nil {
+		// The hash is a secret's; keep it out of the error.
+		return subscriptions.APIKey{}, notFound(err, "api key")
+	}
+	return k, nil
+}
+
+// ListAPIKeys returns at most page.Limit (default 50) keys ordered by id,
+// after page.After.
+func (s *Store) ListAPIKeys(ctx context.Context, page subscriptions.Page) ([]subscriptions.APIKey, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id > ? ORDER BY id LIMIT ?`),
+		page.After, limitOf(page.Limit))
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	return collect(rows, scanAPIKey, "list api keys")
+}
+
+// DeleteAPIKey returns ErrNotFound.
+func (s *Store) DeleteAPIKey(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM api_keys WHERE id = ?`), id)
+	if err != nil {
+		return fmt.Errorf("delete api key %s: %w", id, err)
+	}
+	return mustAffect(res, "api key "+id)
+}
+
+// CountAPIKeys returns how many keys have that role.
+func (s *Store) CountAPIKeys(ctx context.Context, role subscriptions.Role) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM api_keys WHERE role = ?`), string(role)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s api keys: %w", role, err)
+	}
+	return n, nil
+}
