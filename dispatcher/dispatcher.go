@@ -1,0 +1,164 @@
+// Package dispatcher takes shipment changes in and gets them out: event
+// ingest, fan-out to matching endpoints, signed delivery with retries, the
+// record of every attempt, and the reconciler that re-enqueues what Redis
+// lost.
+package dispatcher
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// Shipment identifies the shipment an event is about.
+type Shipment struct {
+	ID          string            `json:"id"`
+	Mode        string            `json:"mode,omitempty"`
+	Origin      string            `json:"origin,omitempty"`
+	Destination string            `json:"destination,omitempty"`
+	Carrier     string            `json:"carrier,omitempty"`
+	References  map[string]string `json:"references,omitempty"`
+}
+
+// Event is one shipment change as accepted by the ingest API.
+type Event struct {
+	ID string `json:"id"`
+	// SourceID is the id the source system gave the event, if any; unique.
+	SourceID string `json:"source_id,omitempty"`
+	// IdempotencyKey is the Idempotency-Key header it was posted with; unique.
+	IdempotencyKey string          `json:"idempotency_key,omitempty"`
+	Type           string          `json:"type"`
+	OccurredAt     time.Time       `json:"occurred_at"`
+	Shipment       Shipment        `json:"shipment"`
+	Parties        []Party         `json:"parties"`
+	Data           json.RawMessage `json:"data"`
+	CreatedAt      time.Time       `json:"created_at"`
+	// FannedOutAt is set once the event's messages exist.
+	FannedOutAt *time.Time `json:"fanned_out_at"`
+}
+
+// Status is where a message stands.
+type Status string
+
+const (
+	StatusPending    Status = "pending"    // waiting for its next attempt
+	StatusDelivering Status = "delivering" // an attempt is under way
+	StatusSucceeded  Status = "succeeded"  // an attempt got a 2xx
+	StatusFailed     Status = "failed"     // the schedule is exhausted, or the endpoint answered 410
+	StatusDisabled   Status = "disabled"   // the endpoint was disabled or deleted before delivery
+)
+
+// Message is one event to one endpoint.
+type Message struct {
+	ID         string `json:"id"`
+	EventID    string `json:"event_id"`
+	EndpointID string `json:"endpoint_id"`
+	PartnerID  string `json:"partner_id"`
+	EventType  string `json:"event_type"`
+	ShipmentID string `json:"shipment_id"`
+	Status     Status `json:"status"`
+	Attempts   int    `json:"attempts"`
+	// NextAttemptAt is when a pending message is due.
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	// LeaseUntil is when a delivering message's attempt is presumed lost.
+	LeaseUntil *time.Time `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+}
+
+// ErrorClass says why an attempt failed.
+type ErrorClass string
+
+const (
+	ErrorNone       ErrorClass = ""
+	ErrorDNS        ErrorClass = "dns"
+	ErrorConnect    ErrorClass = "connect"
+	ErrorTLS        ErrorClass = "tls"
+	ErrorTimeout    ErrorClass = "timeout"
+	ErrorHTTPStatus ErrorClass = "http_status"
+	ErrorRedirect   ErrorClass = "redirect"
+	ErrorBlocked    ErrorClass = "ssrf_blocked"
+)
+
+// Attempt is one HTTP request made to deliver a message.
+type Attempt struct {
+	ID         string    `json:"id"`
+	MessageID  string    `json:"message_id"`
+	EndpointID string    `json:"endpoint_id"`
+	PartnerID  string    `json:"partner_id"`
+	Number     int       `json:"number"`
+	Trigger    string    `json:"trigger"` // "scheduled" or "manual"
+	URL        string    `json:"url"`
+	StartedAt  time.Time `json:"started_at"`
+	// DurationMS is the request's duration in milliseconds.
+	DurationMS int64 `json:"duration_ms"`
+	StatusCode int   `json:"status_code,omitempty"`
+	// ResponseBody is at most 16 KiB of what the endpoint answered.
+	ResponseBody    string            `json:"response_body"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	ErrorClass      ErrorClass        `json:"error_class,omitempty"`
+	Error           string            `json:"error,omitempty"`
+}
+
+// Outcome is how an attempt leaves its message.
+type Outcome struct {
+	Status        Status
+	NextAttemptAt *time.Time
+}
+
+// Insert is what storing one event gave: the event's id and whether it was
+// new. A repeated SourceID or IdempotencyKey gives the first event's id and
+// Created false.
+type Insert struct {
+	ID      string
+	Created bool
+}
+
+// MessageQuery selects messages, newest first.
+type MessageQuery struct {
+	PartnerID  string
+	EndpointID string
+	EventType  string
+	ShipmentID string
+	Status     Status
+	Since      *time.Time // created at or after
+	Until      *time.Time // created before
+	subscriptions.Page
+}
+
+// Store keeps events, messages and attempts. Both database implementations
+// satisfy it; see package store.
+type Store interface {
+	// InsertEvents stores events in one transaction, skipping those whose
+	// SourceID or IdempotencyKey was seen before. Results are in order.
+	InsertEvents(ctx context.Context, events []Event) ([]Insert, error)
+	// Event returns ErrNotFound.
+	Event(ctx context.Context, id string) (Event, error)
+	// FanOut stores msgs (all of one event) and marks the event fanned out,
+	// in one transaction. A message whose (event, endpoint) exists is kept
+	// as it is. Returns every pending message of the event, new or not.
+	FanOut(ctx context.Context, eventID string, msgs []Message) ([]Message, error)
+	// ClaimMessage moves a message that is pending and has made attempts
+	// attempts (or is delivering with its lease past) to delivering, leased
+	// until leaseUntil. ok is false if it was not in that state.
+	ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (m Message, ok bool, err error)
+	// RecordAttempt stores a and applies the outcome to its message (status,
+	// attempts+1, next attempt), in one transaction.
+	RecordAttempt(ctx context.Context, a Attempt, o Outcome) error
+	// SetMessageStatus sets status and next attempt of a message.
+	SetMessageStatus(ctx context.Context, id string, o Outcome) error
+	// Message returns ErrNotFound.
+	Message(ctx context.Context, id string) (Message, error)
+	// ListMessages returns messages matching q, newest first.
+	ListMessages(ctx context.Context, q MessageQuery) ([]Message, error)
+	// ListAttempts returns a message's attempts, in order of number, after
+	// page.After.
+	ListAttempts(ctx context.Context, messageID string, page subscriptions.Page) ([]Attempt, error)
+	// UnfannedEvents returns ids of events created before t and not fanned out.
+	UnfannedEvents(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// DueMessages returns messages that are pending with their next attempt
+	// before t, or delivering with their lease before t, oldest due first.
+	DueMessages(ctx context.Context, before time.Time, limit int) ([]Message, error)
+}

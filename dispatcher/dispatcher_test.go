@@ -1,0 +1,118 @@
+package dispatcher
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestNextDelay(t *testing.T) {
+	now := time.Now()
+	for n := 1; n < len(DefaultSchedule); n++ {
+		want := DefaultSchedule[n]
+		for range 200 {
+			d, ok := nextDelay(DefaultSchedule, n, nil, now)
+			require.True(t, ok)
+			require.GreaterOrEqual(t, d, want*8/10, "attempt %d", n)
+			require.LessOrEqual(t, d, want*12/10, "attempt %d", n)
+		}
+	}
+	_, ok := nextDelay(DefaultSchedule, len(DefaultSchedule), nil, now)
+	require.False(t, ok, "after the eighth attempt the schedule is exhausted")
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	resp := func(status int, ra string) *http.Response {
+		return &http.Response{StatusCode: status, Header: http.Header{"Retry-After": {ra}}}
+	}
+	tests := []struct {
+		name     string
+		resp     *http.Response
+		min, max time.Duration
+	}{
+		{"honoured within bounds", resp(429, "420"), 7 * time.Minute, 7 * time.Minute},
+		{"never sooner than scheduled", resp(503, "1"), 5 * time.Minute, 5 * time.Minute},
+		{"at most twice the schedule", resp(503, "86400"), 10 * time.Minute, 10 * time.Minute},
+		{"an HTTP date", resp(429, now.Add(8*time.Minute).Format(http.TimeFormat)), 8 * time.Minute, 8 * time.Minute},
+		{"ignored on a 500", resp(500, "420"), 4 * time.Minute, 6 * time.Minute},
+		{"garbage ignored", resp(429, "soon"), 4 * time.Minute, 6 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// After attempt 2 the schedule says 5 min.
+			d, ok := nextDelay(DefaultSchedule, 2, tt.resp, now)
+			require.True(t, ok)
+			require.GreaterOrEqual(t, d, tt.min)
+			require.LessOrEqual(t, d, tt.max)
+		})
+	}
+}
+
+func TestParseSchedule(t *testing.T) {
+	s, err := ParseSchedule("0s,5s,5m,30m,2h,5h,10h,10h")
+	require.NoError(t, err)
+	require.Equal(t, DefaultSchedule, s)
+	for _, bad := range []string{"", "5s,10s", "0s,-1s", "0s,often"} {
+		_, err := ParseSchedule(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestPayload(t *testing.T) {
+	ev := Event{
+		ID: "evt_1", Type: "shipment.milestone.delivered", OccurredAt: time.Date(2026, 11, 26, 14, 5, 0, 0, time.UTC),
+		Shipment: Shipment{ID: "SHP-1", Mode: "ocean", References: map[string]string{"po": "PO-7"}},
+		Parties:  []Party{{PartnerID: "acme", Role: "consignee"}, {PartnerID: "globex", Role: "shipper"}},
+		Data:     json.RawMessage(`{"location":{"code":"NLRTM"},"signed_by":"J. \"Jo\" Doe"}`),
+	}
+	body, err := payload(ev, roleOf(ev, "acme"))
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(body, &got), string(body))
+	require.Equal(t, map[string]any{
+		"type":      "shipment.milestone.delivered",
+		"timestamp": "2026-11-26T14:05:00Z",
+		"data": map[string]any{
+			"event_id":  "evt_1",
+			"shipment":  map[string]any{"id": "SHP-1", "mode": "ocean", "references": map[string]any{"po": "PO-7"}},
+			"role":      "consignee",
+			"location":  map[string]any{"code": "NLRTM"},
+			"signed_by": `J. "Jo" Doe`,
+		},
+	}, got)
+	require.NotContains(t, string(body), "globex", "other parties are never shown")
+
+	ev.Data = json.RawMessage(`{}`)
+	body, err = payload(ev, roleOf(ev, "erp"))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"shipment.milestone.delivered","timestamp":"2026-11-26T14:05:00Z","data":{"event_id":"evt_1","shipment":{"id":"SHP-1","mode":"ocean","references":{"po":"PO-7"}}}}`, string(body))
+}
+
+func TestClassify(t *testing.T) {
+	require.Equal(t, ErrorDNS, classify(&net.DNSError{Err: "no such host", Name: "x.invalid"}))
+	require.Equal(t, ErrorBlocked, classify(&net.OpError{Op: "dial", Err: errBlocked}))
+	require.Equal(t, ErrorConnect, classify(&net.OpError{Op: "dial", Err: errors.New("connection refused")}))
+	require.Equal(t, ErrorTimeout, classify(&net.OpError{Op: "read", Err: timeoutErr{}}))
+	require.Equal(t, ErrorTLS, classify(errors.New("remote error: tls: handshake failure")))
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+func BenchmarkPayload(b *testing.B) {
+	ev := Event{ID: "evt_1", Type: "shipment.milestone.delivered", OccurredAt: time.Now(), Shipment: Shipment{ID: "SHP-1", Mode: "ocean"},
+		Data: json.RawMessage(`{"location":{"code":"NLRTM","name":"Rotterdam"},"signed_by":"J. Doe"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = payload(ev, "consignee")
+	}
+}

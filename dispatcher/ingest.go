@@ -1,0 +1,390 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+const (
+	// MaxEventSize is the largest event the ingest API accepts.
+	MaxEventSize = 256 << 10
+	// MaxBatch is the most events one batch may carry.
+	MaxBatch = 500
+	// maxBatchBody bounds a batch request's body.
+	maxBatchBody = 32 << 20
+)
+
+// PartnerChecker tells which partners exist; subscriptions.Store is one.
+type PartnerChecker interface {
+	MissingPartners(ctx context.Context, ids []string) ([]string, error)
+}
+
+// Enqueuer schedules fan-out of newly stored events; *Queue is one.
+type Enqueuer interface {
+	EnqueueFanout(ctx context.Context, eventIDs ...string) error
+}
+
+// IngestDeps is what the ingest handlers need.
+type IngestDeps struct {
+	Store    Store
+	Partners PartnerChecker
+	Queue    Enqueuer
+}
+
+// eventInput is an event as posted. Fields are parsed by hand afterwards so
+// that every error names its field.
+type eventInput struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	OccurredAt string          `json:"occurred_at"`
+	Shipment   *Shipment       `json:"shipment"`
+	Parties    []Party         `json:"parties"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Party is a partner named on a shipment, with its role there (shipper,
+// consignee, carrier, agent, customs_broker, …).
+type Party = subscriptions.Party
+
+// reservedDataKeys are set by shiphook in the delivered data object.
+var reservedDataKeys = []string{"event_id", "shipment", "role"}
+
+// parseEvent decodes and validates one event of at most MaxEventSize bytes.
+// Partner existence is checked by the caller. Errors are *FieldError or
+// *subscriptions.APIError.
+func parseEvent(raw []byte, idempotencyKey string) (Event, error) {
+	if len(raw) > MaxEventSize {
+		return Event{}, subscriptions.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the event is larger than %d KiB", MaxEventSize>>10)
+	}
+	var in eventInput
+	if err := subscriptions.DecodeJSON(bytes.NewReader(raw), MaxEventSize, &in); err != nil {
+		return Event{}, err
+	}
+	now := time.Now().UTC()
+	ev := Event{ID: subscriptions.NewID("evt"), SourceID: strings.TrimSpace(in.ID), IdempotencyKey: idempotencyKey, Type: in.Type, CreatedAt: now}
+	if len(ev.SourceID) > 255 {
+		return Event{}, subscriptions.Fieldf("id", "must be at most 255 characters")
+	}
+	if len(idempotencyKey) > 255 {
+		return Event{}, subscriptions.Fieldf("Idempotency-Key", "header must be at most 255 characters")
+	}
+	if in.Type == "" {
+		return Event{}, subscriptions.Fieldf("type", "is required; see GET /v1/event-types")
+	}
+	if strings.HasPrefix(in.Type, "shiphook.") {
+		return Event{}, subscriptions.Fieldf("type", "%s is emitted by shiphook itself and cannot be posted", in.Type)
+	}
+	if _, ok := subscriptions.LookupType(in.Type); !ok {
+		return Event{}, subscriptions.Fieldf("type", "unknown event type %q; see GET /v1/event-types", in.Type)
+	}
+	if in.OccurredAt == "" {
+		return Event{}, subscriptions.Fieldf("occurred_at", "is required, as an RFC 3339 timestamp such as 2026-11-26T14:05:00Z")
+	}
+	t, err := time.Parse(time.RFC3339Nano, in.OccurredAt)
+	if err != nil {
+		return Event{}, subscriptions.Fieldf("occurred_at", "%q is not an RFC 3339 timestamp such as 2026-11-26T14:05:00Z", in.OccurredAt)
+	}
+	if t.Year() < 1970 || t.Year() > 9999 {
+		return Event{}, subscriptions.Fieldf("occurred_at", "year %d is out of range", t.Year())
+	}
+	ev.OccurredAt = t.UTC()
+	if in.Shipment == nil {
+		return Event{}, subscriptions.Fieldf("shipment", "is required")
+	}
+	ev.Shipment = *in.Shipment
+	if err := checkShipment(ev.Shipment); err != nil {
+		return Event{}, err
+	}
+	if len(in.Parties) > 50 {
+		return Event{}, subscriptions.Fieldf("parties", "at most 50 parties")
+	}
+	seen := map[string]bool{}
+	for i, p := range in.Parties {
+		field := fmt.Sprintf("parties[%d]", i)
+		switch {
+		case p.PartnerID == "":
+			return Event{}, subscriptions.Fieldf(field+".partner_id", "is required")
+		case seen[p.PartnerID]:
+			return Event{}, subscriptions.Fieldf(field+".partner_id", "partner %s is listed twice; name each partner once", p.PartnerID)
+		case p.Role == "":
+			return Event{}, subscriptions.Fieldf(field+".role", "is required (for example shipper, consignee, carrier, agent)")
+		case len(p.Role) > 64:
+			return Event{}, subscriptions.Fieldf(field+".role", "must be at most 64 characters")
+		}
+		seen[p.PartnerID] = true
+	}
+	ev.Parties = in.Parties
+	if ev.Parties == nil {
+		ev.Parties = []Party{}
+	}
+	data := bytes.TrimSpace(in.Data)
+	if len(data) == 0 || bytes.Equal(data, []byte("null")) {
+		data = []byte("{}")
+	}
+	if data[0] != '{' {
+		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(data, &keys); err != nil {
+		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
+	}
+	for _, k := range reservedDataKeys {
+		if _, ok := keys[k]; ok {
+			return Event{}, subscriptions.Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
+		}
+	}
+	if err := subscriptions.ValidateData(in.Type, data); err != nil {
+		return Event{}, err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
+	}
+	ev.Data = compact.Bytes()
+	return ev, nil
+}
+
+func checkShipment(s Shipment) error {
+	if strings.TrimSpace(s.ID) == "" {
+		return subscriptions.Fieldf("shipment.id", "is required")
+	}
+	for field, v := range map[string]string{"shipment.id": s.ID, "shipment.mode": s.Mode, "shipment.origin": s.Origin, "shipment.destination": s.Destination, "shipment.carrier": s.Carrier} {
+		if len(v) > 200 {
+			return subscriptions.Fieldf(field, "must be at most 200 characters")
+		}
+	}
+	if len(s.References) > 50 {
+		return subscriptions.Fieldf("shipment.references", "at most 50 references")
+	}
+	return nil
+}
+
+// checkParties returns the partners named in evs that do not exist.
+func checkParties(ctx context.Context, pc PartnerChecker, evs []Event) (map[string]bool, error) {
+	var ids []string
+	seen := map[string]bool{}
+	for _, ev := range evs {
+		for _, p := range ev.Parties {
+			if !seen[p.PartnerID] {
+				seen[p.PartnerID] = true
+				ids = append(ids, p.PartnerID)
+			}
+		}
+	}
+	missing := map[string]bool{}
+	if len(ids) == 0 {
+		return missing, nil
+	}
+	ms, err := pc.MissingPartners(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("check partners: %w", err)
+	}
+	for _, m := range ms {
+		missing[m] = true
+	}
+	return missing, nil
+}
+
+func missingParty(ev Event, missing map[string]bool) error {
+	for i, p := range ev.Parties {
+		if missing[p.PartnerID] {
+			return subscriptions.Fieldf(fmt.Sprintf("parties[%d].partner_id", i), "partner %s does not exist; create it with POST /v1/partners", p.PartnerID)
+		}
+	}
+	return nil
+}
+
+// Accepted is the answer for one stored event.
+type Accepted struct {
+	ID string `json:"id"`
+	// Duplicate is true when the event's id or Idempotency-Key was seen
+	// before; ID is then the first event's and nothing new is delivered.
+	Duplicate bool `json:"duplicate"`
+}
+
+// PostEvent handles POST /v1/events. It answers 202 only once the event is
+// committed; fan-out is then only scheduled, and the reconciler makes sure
+// it happens even if Redis loses the task.
+func PostEvent(d IngestDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		raw, err := readBody(c, MaxEventSize)
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		ev, err := parseEvent(raw, c.GetHeader("Idempotency-Key"))
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		missing, err := checkParties(ctx, d.Partners, []Event{ev})
+		if err == nil {
+			err = missingParty(ev, missing)
+		}
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		res, err := d.Store.InsertEvents(ctx, []Event{ev})
+		if err != nil {
+			subscriptions.Abort(c, fmt.Errorf("store event: %w", err))
+			return
+		}
+		if res[0].Created {
+			d.enqueue(ctx, res[0].ID)
+		}
+		c.JSON(http.StatusAccepted, Accepted{ID: res[0].ID, Duplicate: !res[0].Created})
+	}
+}
+
+func (d IngestDeps) enqueue(ctx context.Context, ids ...string) {
+	if err := d.Queue.EnqueueFanout(ctx, ids...); err != nil {
+		// The events are stored; the reconciler will enqueue them.
+		logWarn(ctx, "enqueue fan-out; the reconciler will retry", "events", len(ids), "err", err)
+	}
+}
+
+// readBody reads at most limit bytes of the request body.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) || n > limit {
+		return nil, subscriptions.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than %d KiB", limit>>10)
+	}
+	if err != nil {
+		return nil, subscriptions.Errorf(http.StatusBadRequest, "invalid_body", "could not read the request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// BatchItem is the result for one event of a batch: an id (202) or an error.
+type BatchItem struct {
+	Index     int                     `json:"index"`
+	Status    int                     `json:"status"`
+	ID        string                  `json:"id,omitempty"`
+	Duplicate bool                    `json:"duplicate,omitempty"`
+	Error     *subscriptions.APIError `json:"error,omitempty"`
+}
+
+// PostBatch handles POST /v1/events/batch: {"events": [...]} with up to 500
+// events. Each is validated and stored on its own merits; the answer is 200
+// with one result per event, in order. Valid events are committed together.
+func PostBatch(d IngestDeps) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx := c.Request.Context()
+		raw, err := readBody(c, maxBatchBody)
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		var in struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		if err := subscriptions.DecodeJSON(bytes.NewReader(raw), maxBatchBody, &in); err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		if len(in.Events) == 0 {
+			subscriptions.Abort(c, subscriptions.Fieldf("events", "give at least one event"))
+			return
+		}
+		if len(in.Events) > MaxBatch {
+			subscriptions.Abort(c, subscriptions.Fieldf("events", "at most %d events per batch, got %d", MaxBatch, len(in.Events)))
+			return
+		}
+		items := make([]BatchItem, len(in.Events))
+		var (
+			valid []Event
+			at    []int
+		)
+		for i, r := range in.Events {
+			items[i].Index = i
+			ev, err := parseEvent(r, "")
+			if err != nil {
+				items[i].Status, items[i].Error = apiError(err, fmt.Sprintf("events[%d].", i))
+				continue
+			}
+			valid, at = append(valid, ev), append(at, i)
+		}
+		missing, err := checkParties(ctx, d.Partners, valid)
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		var store []Event
+		var storeAt []int
+		for j, ev := range valid {
+			if err := missingParty(ev, missing); err != nil {
+				items[at[j]].Status, items[at[j]].Error = apiError(err, fmt.Sprintf("events[%d].", at[j]))
+				continue
+			}
+			store, storeAt = append(store, ev), append(storeAt, at[j])
+		}
+		if len(store) > 0 {
+			res, err := d.Store.InsertEvents(ctx, store)
+			if err != nil {
+				subscriptions.Abort(c, fmt.Errorf("store events: %w", err))
+				return
+			}
+			var created []string
+			for j, r := range res {
+				it := &items[storeAt[j]]
+				it.Status, it.ID, it.Duplicate = http.StatusAccepted, r.ID, !r.Created
+				if r.Created {
+					created = append(created, r.ID)
+				}
+			}
+			if len(created) > 0 {
+				d.enqueue(ctx, created...)
+			}
+		}
+		c.JSON(http.StatusOK, gin.H{"data": items})
+	}
+}
+
+// apiError turns a validation error into its status and body, prefixing
+// its field with prefix.
+func apiError(err error, prefix string) (int, *subscriptions.APIError) {
+	var (
+		fe *subscriptions.FieldError
+		ae *subscriptions.APIError
+	)
+	switch {
+	case errors.As(err, &fe):
+		return http.StatusUnprocessableEntity, &subscriptions.APIError{Code: "invalid_field", Field: prefix + fe.Field, Message: fe.Message}
+	case errors.As(err, &ae):
+		out := *ae
+		if out.Field != "" {
+			out.Field = prefix + out.Field
+		}
+		return ae.Status, &out
+	}
+	return http.StatusInternalServerError, &subscriptions.APIError{Code: "internal_error", Message: err.Error()}
+}
+
+// GetEvent handles GET /v1/events/{event_id} (admin).
+func GetEvent(st Store) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ev, err := st.Event(c.Request.Context(), c.Param("event_id"))
+		if errors.Is(err, subscriptions.ErrNotFound) {
+			err = subscriptions.Errorf(http.StatusNotFound, "not_found", "event %s not found", c.Param("event_id"))
+		}
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, ev)
+	}
+}

@@ -1,0 +1,228 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// Config is what a Worker needs. Zero values take the documented defaults.
+type Config struct {
+	Store     Store
+	Endpoints Endpoints
+	// Index matches events to endpoints; kept fresh by a subscriptions.Sync.
+	Index    *subscriptions.Index
+	Notifier subscriptions.Notifier
+	Queue    *Queue
+	// Redis is where asynq keeps its queues.
+	Redis asynq.RedisConnOpt
+	// Destinations says which addresses may be delivered to.
+	Destinations *subscriptions.Destinations
+	// UserAgent is sent with every delivery ("shiphook/<version>").
+	UserAgent string
+	// Schedule is the retry schedule (default DefaultSchedule).
+	Schedule []time.Duration
+	// Timeout bounds one attempt (default 15 s).
+	Timeout time.Duration
+	// Concurrency is how many tasks run at once (default 200).
+	Concurrency int
+	// PollInterval is how often an idle worker asks Redis for work
+	// (default 50 ms); it bounds the latency of an idle system.
+	PollInterval time.Duration
+	// ShutdownTimeout is how long in-flight deliveries may finish on
+	// shutdown before they are returned to the queue (default 20 s).
+	ShutdownTimeout time.Duration
+	// ReconcileInterval is how often the reconciler looks for work that
+	// Redis lost (default 5 s); ReconcileGrace is how overdue work must be
+	// before it counts as lost (default 10 s).
+	ReconcileInterval time.Duration
+	ReconcileGrace    time.Duration
+	// Logger receives asynq's own log lines (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Worker runs the fan-out and delivery tasks, and the reconciler.
+type Worker struct {
+	cfg    Config
+	client *http.Client
+	srv    *asynq.Server
+}
+
+// NewWorker returns a Worker for cfg.
+func NewWorker(cfg Config) *Worker {
+	if len(cfg.Schedule) == 0 {
+		cfg.Schedule = DefaultSchedule
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 200
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 50 * time.Millisecond
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = 5 * time.Second
+	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations)}
+	w.srv = asynq.NewServer(cfg.Redis, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{queueFanout: 3, queueDeliver: 7},
+		TaskCheckInterval:        cfg.PollInterval,
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		RetryDelayFunc:           infraRetryDelay,
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	return w
+}
+
+// infraRetryDelay spaces out the retries of a task that failed for a reason
+// of our own (database down): 1 s, 2 s, 4 s, … up to a minute.
+func infraRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	return min(time.Second<<min(n, 6), time.Minute)
+}
+
+// Run processes tasks and reconciles until ctx ends, then shuts down
+// gracefully: in-flight deliveries get ShutdownTimeout to finish, after
+// which they are returned to the queue.
+func (w *Worker) Run(ctx context.Context) error {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(taskFanout, w.handleFanout)
+	mux.HandleFunc(taskDeliver, w.handleDeliver)
+	if err := w.srv.Start(mux); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.reconcileLoop(ctx)
+	}()
+	<-ctx.Done()
+	w.srv.Shutdown()
+	<-done
+	return nil
+}
+
+// handleFanout creates the messages of one event and schedules them.
+func (w *Worker) handleFanout(ctx context.Context, t *asynq.Task) error {
+	id := string(t.Payload())
+	ev, err := w.cfg.Store.Event(ctx, id)
+	if errors.Is(err, subscriptions.ErrNotFound) {
+		return fmt.Errorf("fan out %s: %w: %w", id, err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("fan out %s: %w", id, err)
+	}
+	if ev.FannedOutAt != nil {
+		// Done before: only make sure its pending messages are queued.
+		return w.fanOut(ctx, ev, nil)
+	}
+	targets := w.cfg.Index.Match(subscriptions.Subject{
+		Type: ev.Type, Mode: ev.Shipment.Mode, Origin: ev.Shipment.Origin, Destination: ev.Shipment.Destination,
+		Carrier: ev.Shipment.Carrier, Parties: ev.Parties,
+	})
+	now := time.Now().UTC()
+	msgs := make([]Message, len(targets))
+	for i, tg := range targets {
+		msgs[i] = Message{
+			ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: tg.EndpointID, PartnerID: tg.PartnerID,
+			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
+			CreatedAt: now, UpdatedAt: now,
+		}
+	}
+	return w.fanOut(ctx, ev, msgs)
+}
+
+func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
+	pending, err := w.cfg.Store.FanOut(ctx, ev.ID, msgs)
+	if err != nil {
+		return fmt.Errorf("fan out %s: %w", ev.ID, err)
+	}
+	for _, m := range pending {
+		at := time.Now()
+		if m.NextAttemptAt != nil {
+			at = *m.NextAttemptAt
+		}
+		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.Attempts, at); err != nil {
+			logWarn(ctx, "enqueue delivery; the reconciler will", "message_id", m.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// reconcileLoop re-enqueues, every ReconcileInterval, the events not yet
+// fanned out and the messages overdue by ReconcileGrace: work that Redis
+// lost in a flush or crash. Enqueuing is idempotent by TaskID, so work that
+// is still queued is not doubled.
+func (w *Worker) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(w.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				logWarn(ctx, "reconcile", "err", err)
+			}
+		}
+	}
+}
+
+// Reconcile makes one pass of the reconciler.
+func (w *Worker) Reconcile(ctx context.Context) error {
+	before := time.Now().Add(-w.cfg.ReconcileGrace)
+	ids, err := w.cfg.Store.UnfannedEvents(ctx, before, 1000)
+	if err != nil {
+		return fmt.Errorf("find events not fanned out: %w", err)
+	}
+	if len(ids) > 0 {
+		if err := w.cfg.Queue.EnqueueFanout(ctx, ids...); err != nil {
+			return err
+		}
+	}
+	due, err := w.cfg.Store.DueMessages(ctx, before, 5000)
+	if err != nil {
+		return fmt.Errorf("find overdue messages: %w", err)
+	}
+	for _, m := range due {
+		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.Attempts, time.Now()); err != nil {
+			return err
+		}
+	}
+	if len(ids)+len(due) > 0 {
+		logInfo(ctx, "reconciler re-enqueued lost work", "events", len(ids), "messages", len(due))
+	}
+	return nil
+}
+
+func logWarn(ctx context.Context, msg string, args ...any) { slog.WarnContext(ctx, msg, args...) }
+func logInfo(ctx context.Context, msg string, args ...any) { slog.InfoContext(ctx, msg, args...) }
+
+// asynqLogger sends asynq's log lines to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
