@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/store"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// storeAll is the store the wiring hands around: both contracts in one.
+type storeAll interface {
+	subscriptions.Store
+	dispatcher.Store
+}
+
+const usage = `shiphook shares shipment changes with partners as signed webhooks.
+
+Usage: shiphook <command> [flags]
+
+Commands:
+  serve     run the API and the delivery workers in one process
+  api       run only the API (scale out with separate workers)
+  worker    run only the delivery workers and the reconciler
+  migrate   apply the database migrations and exit
+  gen-key   print a new random API key (for SHIPHOOK_ADMIN_KEY)
+  receive   run a small webhook receiver that verifies and prints deliveries
+  version   print the version
+
+Run "shiphook <command> -h" for the flags of a command. Every flag can also
+be set through the environment variable named in its help.
+`
+
+// run is the whole program: main only adds the process around it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve", "api", "worker", "migrate":
+		cfg, err := parseConfig(cmd, args, getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return runService(ctx, cmd, cfg, stdout, stderr)
+	case "receive":
+		return runReceive(ctx, args, getenv, stdout, stderr)
+	case "gen-key":
+		fmt.Fprintln(stdout, subscriptions.NewKey())
+		return nil
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "shiphook", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// config is everything a service command can be told.
+type config struct {
+	addr              string
+	databaseURL       string
+	redisURL          string
+	adminKey          string
+	allowPrivate      string
+	retrySchedule     string
+	attemptTimeout    time.Duration
+	concurrency       int
+	reconcileInterval time.Duration
+	reconcileGrace    time.Duration
+	shutdownTimeout   time.Duration
+	logLevel          string
+	logFormat         string
+
+	schedule []time.Duration
+	dest     *subscriptions.Destinations
+}
+
+// defaultDatabaseURL is the embedded default: a SQLite file beside the
+// working directory.
+const defaultDatabaseURL = "sqlite:shiphook-data/shiphook.db"
+
+func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("shiphook "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	str := func(p *string, name, env, def, help string) {
+		v := getenv(env)
+		if v == "" {
+			v = def
+		}
+		fs.StringVar(p, name, v, help+" ($"+env+")")
+	}
+	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		v := def
+		if s := getenv(env); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				fmt.Fprintf(stderr, "ignoring $%s=%q: not a duration such as 5s\n", env, s)
+			} else {
+				v = d
+			}
+		}
+		fs.DurationVar(p, name, v, help+" ($"+env+")")
+	}
+	str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API listens on")
+	str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
+	str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://… ; unset: an in-process, in-memory Redis for trying shiphook out")
+	str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
+	str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
+	str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,10h", "delays between delivery attempts, each ±20 % jitter")
+	dur(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt")
+	concurrency := 200
+	if s := getenv("SHIPHOOK_CONCURRENCY"); s != "" {
+		if _, err := fmt.Sscan(s, &concurrency); err != nil {
+			return c, fmt.Errorf("$SHIPHOOK_CONCURRENCY=%q is not a number", s)
+		}
+	}
+	fs.IntVar(&c.concurrency, "concurrency", concurrency, "deliveries a worker process makes at once ($SHIPHOOK_CONCURRENCY)")
+	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", 5*time.Second, "how often the reconciler looks for work Redis lost")
+	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", 10*time.Second, "how overdue work must be before the reconciler re-enqueues it")
+	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
+	str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
+	str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.schedule, err = dispatcher.ParseSchedule(c.retrySchedule); err != nil {
+		return c, err
+	}
+	if c.dest, err = subscriptions.ParseDestinations(c.allowPrivate); err != nil {
+		return c, err
+	}
+	if c.attemptTimeout < time.Second || c.attemptTimeout > time.Minute {
+		return c, fmt.Errorf("attempt timeout %s: must be from 1s to 60s", c.attemptTimeout)
+	}
+	if c.concurrency < 1 {
+		return c, fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
+	}
+	return c, nil
+}
+
+func newLogger(c config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", c.logFormat)
+}
+
+// runService runs serve, api, worker or migrate until ctx ends.
+func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Writer) error {
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+
+	dbURL, embedded := c.databaseURL, c.databaseURL == ""
+	if embedded {
+		dbURL = defaultDatabaseURL
+	}
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+	if cmd == "migrate" || st.Dialect() == "sqlite" {
+		if err := st.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate database: %w", err)
+		}
+		if cmd == "migrate" {
+			fmt.Fprintf(stdout, "database migrated (%s)\n", st.Dialect())
+			return nil
+		}
+	} else if err := st.CheckMigrated(ctx); err != nil {
+		return err
+	}
+	if embedded {
+		log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://… for production", "path", strings.TrimPrefix(dbURL, "sqlite:"))
+	}
+
+	redisOpt, rdb, stopRedis, err := connectRedis(ctx, c.redisURL, log)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+
+	if cmd != "worker" {
+		key, err := subscriptions.EnsureAdminKey(ctx, st, c.adminKey)
+		if err != nil {
+			return err
+		}
+		if key != "" {
+			fmt.Fprintf(stdout, "Admin API key (shown once, keep it): %s\n", key)
+		}
+	}
+
+	var index *subscriptions.Index
+	if cmd != "api" {
+		index = subscriptions.NewIndex()
+	}
+	syncer := subscriptions.NewSync(st, index, rdb)
+	aclient := asynq.NewClientFromRedisClient(rdb)
+	queue := dispatcher.NewQueue(aclient, c.attemptTimeout+time.Minute)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	if index != nil {
+		if err := index.Load(ctx, st); err != nil {
+			return err
+		}
+		wg.Go(func() {
+			if err := syncer.Run(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("endpoint sync: %w", err)
+			}
+		})
+		w := dispatcher.NewWorker(dispatcher.Config{
+			Store: st, Endpoints: st, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
+			Destinations: c.dest, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
+			Concurrency: c.concurrency, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
+			ShutdownTimeout: c.shutdownTimeout, Logger: log,
+		})
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				errs <- err
+			}
+		})
+		log.Info("delivery workers started", "concurrency", c.concurrency, "endpoints", index.Len())
+		if cmd == "worker" {
+			fmt.Fprintf(stdout, "shiphook %s worker started\n", version)
+		}
+	}
+	if cmd != "worker" {
+		ln, err := net.Listen("tcp", c.addr)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("listen on %s: %w", c.addr, err)
+		}
+		srv := &http.Server{
+			Handler: routes(api{
+				store: st, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue,
+				readiness: func(ctx context.Context) error {
+					if err := st.Ping(ctx); err != nil {
+						return fmt.Errorf("database: %w", err)
+					}
+					if err := rdb.Ping(ctx).Err(); err != nil {
+						return fmt.Errorf("redis: %w", err)
+					}
+					return nil
+				},
+			}),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       time.Minute,
+			IdleTimeout:       2 * time.Minute,
+		}
+		fmt.Fprintf(stdout, "shiphook %s listening on http://%s\n", version, ln.Addr())
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("serve http: %w", err)
+			}
+		})
+		wg.Go(func() {
+			<-ctx.Done()
+			sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer scancel()
+			_ = srv.Shutdown(sctx)
+		})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	log.Info("shutting down: finishing in-flight deliveries")
+	cancel()
+	wg.Wait()
+	_ = aclient.Close()
+	log.Info("stopped")
+	return runErr
+}
+
+// connectRedis connects to url, or starts an in-process miniredis when url
+// is empty. The returned function closes what was opened.
+func connectRedis(ctx context.Context, url string, log *slog.Logger) (asynq.RedisConnOpt, redis.UniversalClient, func(), error) {
+	if url == "" {
+		m := miniredis.NewMiniRedis()
+		m.ClockTTL(true)
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, nil, fmt.Errorf("start in-process redis: %w", err)
+		}
+		log.Warn("using an in-process, in-memory Redis: for trying shiphook out only; set REDIS_URL=redis://… for production")
+		opt := asynq.RedisClientOpt{Addr: m.Addr()}
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		return opt, rdb, func() { _ = rdb.Close(); m.Close() }, nil
+	}
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	rdb, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, nil, nil, errors.New("REDIS_URL: unsupported redis client")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, nil, nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	return opt, rdb, func() { _ = rdb.Close() }, nil
+}

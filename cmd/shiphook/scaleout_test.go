@@ -1,0 +1,104 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSplitAPIAndWorkers runs "api" and two "worker" processes on one
+// PostgreSQL and Redis: an endpoint created on the API instance is known to
+// the workers at once, and each delivery is made once.
+func TestSplitAPIAndWorkers(t *testing.T) {
+	env := testEnv(t)
+	migrate(t, env)
+	api := startServer(t, "api", env)
+	startServer(t, "worker", env)
+	startServer(t, "worker", env)
+	rcv := newReceiver(t)
+
+	for _, id := range []string{"acme", "globex"} {
+		require.Equal(t, http.StatusCreated, call(t, "POST", api.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil))
+	}
+	createEndpoint(t, api, rcv, adminKey, "acme", "/a", map[string]any{})
+	ids := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		var acc struct{ ID string }
+		require.Equal(t, http.StatusAccepted, call(t, "POST", api.URL+"/v1/events", adminKey, event(i, ""), &acc))
+		ids[acc.ID] = true
+	}
+	require.Eventually(t, func() bool { return len(rcv.byPath("/a")) >= 50 }, 30*time.Second, 20*time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	got := map[string]int{}
+	for _, d := range rcv.byPath("/a") {
+		got[d.Data["event_id"].(string)]++
+	}
+	require.Len(t, got, 50)
+	for id, n := range got {
+		require.True(t, ids[id])
+		require.Equal(t, 1, n, "event %s delivered %d times", id, n)
+	}
+}
+
+// TestGracefulShutdown checks both ways an in-flight delivery ends when the
+// process is told to stop: it finishes within the shutdown timeout, or it
+// is returned to the queue and made after the restart.
+func TestGracefulShutdown(t *testing.T) {
+	env := testEnv(t)
+	migrate(t, env)
+
+	t.Run("an in-flight delivery finishes", func(t *testing.T) {
+		s := startServer(t, "serve", env)
+		rcv := newReceiver(t)
+		release := make(chan struct{})
+		rcv.setAnswer("/slow", func(int) int { <-release; return http.StatusOK })
+		for _, id := range []string{"acme", "globex"} {
+			call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil)
+		}
+		ep := createEndpoint(t, s, rcv, adminKey, "acme", "/slow", map[string]any{})
+		require.Equal(t, http.StatusAccepted, call(t, "POST", s.URL+"/v1/events", adminKey, event(0, ""), nil))
+		require.Eventually(t, func() bool { return rcv.total() == 1 }, 10*time.Second, 10*time.Millisecond)
+
+		go func() { time.Sleep(time.Second); close(release) }()
+		s.stop() // returns once the process has shut down
+
+		s2 := startServer(t, "serve", env)
+		var ms listOut[messageOut]
+		require.Equal(t, http.StatusOK, call(t, "GET", s2.URL+"/v1/partners/acme/messages?endpoint_id="+ep.ID, adminKey, nil, &ms))
+		require.Len(t, ms.Data, 1)
+		require.Equal(t, "succeeded", ms.Data[0].Status, "the delivery finished before the process stopped")
+		require.Equal(t, 1, ms.Data[0].Attempts)
+		s2.stop()
+		require.Equal(t, 1, rcv.total())
+	})
+
+	t.Run("a delivery past the shutdown timeout is returned and made after restart", func(t *testing.T) {
+		short := map[string]string{"SHIPHOOK_SHUTDOWN_TIMEOUT": "1s"}
+		for k, v := range env {
+			short[k] = v
+		}
+		s := startServer(t, "serve", short)
+		rcv := newReceiver(t)
+		rcv.setAnswer("/stuck", func(n int) int {
+			if n == 1 {
+				time.Sleep(5 * time.Second)
+			}
+			return http.StatusOK
+		})
+		ep := createEndpoint(t, s, rcv, adminKey, "globex", "/stuck", map[string]any{})
+		require.Equal(t, http.StatusAccepted, call(t, "POST", s.URL+"/v1/events", adminKey, event(0, ""), nil))
+		require.Eventually(t, func() bool { return rcv.total() == 1 }, 10*time.Second, 10*time.Millisecond)
+		s.stop()
+
+		s2 := startServer(t, "serve", env)
+		var ms listOut[messageOut]
+		require.Eventually(t, func() bool {
+			require.Equal(t, http.StatusOK, call(t, "GET", s2.URL+"/v1/partners/globex/messages?endpoint_id="+ep.ID, adminKey, nil, &ms))
+			return len(ms.Data) == 1 && ms.Data[0].Status == "succeeded"
+		}, 20*time.Second, 50*time.Millisecond)
+		require.Equal(t, 1, ms.Data[0].Attempts, "the interrupted request is not counted as an attempt")
+		require.Len(t, rcv.byPath("/stuck"), 1)
+	})
+}
