@@ -147,6 +147,10 @@ type Store interface {
 	// RecordAttempt stores a and applies the outcome to its message (status,
 	// attempts+1, next attempt), in one transaction.
 	RecordAttempt(ctx context.Context, a Attempt, o Outcome) error
+	// DeferMessage moves the next attempt of a message that is pending with
+	// attempts attempts made to at, without spending an attempt. ok is false
+	// if the message is not in that state.
+	DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (ok bool, err error)
 	// SetMessageStatus sets status and next attempt of a message.
 	SetMessageStatus(ctx context.Context, id string, o Outcome) error
 	// Message returns ErrNotFound.
@@ -161,4 +165,35 @@ type Store interface {
 	// DueMessages returns messages that are pending with their next attempt
 	// before t, or delivering with their lease before t, oldest due first.
 	DueMessages(ctx context.Context, before time.Time, limit int) ([]Message, error)
+	// ResumeMessages moves every disabled message of an endpoint back to
+	// pending, due at, and returns them.
+	ResumeMessages(ctx context.Context, endpointID string, at time.Time) ([]Message, error)
+	// EndpointHealth sums up an endpoint's attempts as of now.
+	EndpointHealth(ctx context.Context, endpointID string, now time.Time) (Health, error)
+	// ListEvents returns events matching q, newest first.
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
+}
+
+// Health sums up an endpoint's recent attempts.
+type Health struct {
+	// Attempts and Succeeded count the attempts of the last hour and of the
+	// last 24 hours, and how many of them succeeded.
+	AttemptsHour  int `json:"attempts_last_hour"`
+	SucceededHour int `json:"succeeded_last_hour"`
+	AttemptsDay   int `json:"attempts_last_day"`
+	SucceededDay  int `json:"succeeded_last_day"`
+	// ConsecutiveFailures counts the failed attempts since the last success.
+	ConsecutiveFailures int `json:"consecutive_failures"`
+	// LastSuccessAt is when the last successful attempt started.
+	LastSuccessAt *time.Time `json:"last_success_at"`
+	// LastFailure is the last failed attempt, if any.
+	LastFailure *Attempt `json:"last_failure"`
+}
+
+// EventQuery selects events, newest first.
+type EventQuery struct {
+	// Type is an exact type, or a prefix wildcard such as "shiphook.*".
+	Type       string
+	ShipmentID string
+	subscriptions.Page
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipmen
 func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
 	out := make([]dispatcher.Insert, 0, len(events))
 	now := time.Now()
-	insert := s.q(`INSERT INTO events (` + eventColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	insert := s.q(`INSERT INTO events (` + eventColumns + `, shipment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING RETURNING id`)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, e := range events {
@@ -44,7 +45,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]
 			var id string
 			err = tx.QueryRowContext(ctx, insert, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
 				micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
-				micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt)).Scan(&id)
+				micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), e.Shipment.ID).Scan(&id)
 			switch {
 			case err == nil:
 				out = append(out, dispatcher.Insert{ID: id, Created: true})
@@ -336,6 +337,21 @@ func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Ou
 	return mustAffect(res, "message "+id)
 }
 
+// DeferMessage moves the next attempt of a message that is pending with
+// attempts attempts made to at; ok is false if it is not in that state.
+func (s *Store) DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET next_attempt_at = ?, updated_at = ?
+		WHERE id = ? AND status = 'pending' AND attempts = ?`), micros(at), micros(time.Now()), id, attempts)
+	if err != nil {
+		return false, fmt.Errorf("defer message %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("defer message %s: %w", id, err)
+	}
+	return n > 0, nil
+}
+
 // Message returns ErrNotFound.
 func (s *Store) Message(ctx context.Context, id string) (dispatcher.Message, error) {
 	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages WHERE id = ?`), id))
@@ -463,4 +479,134 @@ type withExtra struct {
 
 func (w withExtra) Scan(dest ...any) error {
 	return w.scanner.Scan(append(dest, w.extra)...)
+}
+
+// ResumeMessages moves every disabled message of the endpoint back to
+// pending, due at, with no lease, in one transaction, and returns them
+// ordered by id. Messages in any other state stay as they are; an endpoint
+// without disabled messages (or an unknown one) gives none.
+func (s *Store) ResumeMessages(ctx context.Context, endpointID string, at time.Time) ([]dispatcher.Message, error) {
+	var resumed []dispatcher.Message
+	// In a transaction, so that the messages are moved only if the caller
+	// gets them back to enqueue.
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(`UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL,
+			updated_at = ? WHERE endpoint_id = ? AND status = 'disabled' RETURNING `+messageColumns),
+			micros(at), micros(time.Now()), endpointID)
+		if err != nil {
+			return fmt.Errorf("resume messages of endpoint %s: %w", endpointID, err)
+		}
+		resumed, err = collect(rows, scanMessage, "resume messages of endpoint "+endpointID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(resumed, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+	return resumed, nil
+}
+
+// healthQuery counts an endpoint's attempts of the last day and hour, finds
+// its last success, and counts the attempts after it, which all failed.
+// Each part reads a bounded range of attempts_endpoint: the day's entries,
+// and those from now back to the last success (to find it, then to count
+// them).
+const healthQuery = `WITH last_success AS (
+		SELECT started_at FROM attempts
+		WHERE endpoint_id = ? AND error_class = '' AND started_at <= ?
+		ORDER BY started_at DESC LIMIT 1
+	)
+	SELECT
+		COUNT(*),
+		COALESCE(SUM(CASE WHEN error_class = '' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN started_at >= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN started_at >= ? AND error_class = '' THEN 1 ELSE 0 END), 0),
+		(SELECT started_at FROM last_success),
+		(SELECT COUNT(*) FROM attempts
+			WHERE endpoint_id = ? AND started_at <= ?
+			AND started_at > COALESCE((SELECT started_at FROM last_success), ?))
+	FROM attempts
+	WHERE endpoint_id = ? AND started_at >= ? AND started_at <= ?`
+
+// EndpointHealth sums up the endpoint's attempts as of now: those that
+// started in the hour and the day up to now (both ends included), the
+// failures since the last success (every failure if it never succeeded),
+// when the last success started, and the last failure. An attempt succeeded
+// when its ErrorClass is empty. Attempts started after now are left out.
+// An endpoint without attempts, or an unknown one, gives zeros and nils.
+// Ties in StartedAt break arbitrarily. The summary and the last failure are
+// two reads: an attempt recorded between them may show in one only.
+func (s *Store) EndpointHealth(ctx context.Context, endpointID string, now time.Time) (dispatcher.Health, error) {
+	var (
+		h           dispatcher.Health
+		lastSuccess sql.NullInt64
+		t           = micros(now)
+	)
+	err := s.db.QueryRowContext(ctx, s.q(healthQuery),
+		endpointID, t,
+		micros(now.Add(-time.Hour)), micros(now.Add(-time.Hour)),
+		endpointID, t, int64(math.MinInt64),
+		endpointID, micros(now.Add(-24*time.Hour)), t,
+	).Scan(&h.AttemptsDay, &h.SucceededDay, &h.AttemptsHour, &h.SucceededHour, &lastSuccess, &h.ConsecutiveFailures)
+	if err != nil {
+		return dispatcher.Health{}, fmt.Errorf("health of endpoint %s: %w", endpointID, err)
+	}
+	h.LastSuccessAt = timePtr(lastSuccess)
+
+	// The literal condition lets both databases read the partial index of
+	// failures, attempts_endpoint_failures.
+	last, err := scanAttempt(s.db.QueryRowContext(ctx, s.q(`SELECT `+attemptColumns+` FROM attempts
+		WHERE endpoint_id = ? AND error_class <> '' AND started_at <= ?
+		ORDER BY started_at DESC LIMIT 1`), endpointID, t))
+	switch {
+	case err == nil:
+		h.LastFailure = &last
+	case !errors.Is(err, sql.ErrNoRows):
+		return dispatcher.Health{}, fmt.Errorf("last failure of endpoint %s: %w", endpointID, err)
+	}
+	return h, nil
+}
+
+// ListEvents returns at most q.Limit (default 50) events matching q, newest
+// (greatest id) first; q.After is the id of the last event of the previous
+// page, and the page holds older ones. q.Type is an exact type, or a prefix
+// wildcard ending in ".*" that matches the types that start with the part
+// before the "*" and go on past it ("a.b.*" matches "a.b.x", not "a.b"),
+// as an endpoint's event types do; empty or "*" matches every type.
+// q.ShipmentID, when not empty, is the shipment's exact id.
+func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) ([]dispatcher.Event, error) {
+	var (
+		where []string
+		args  []any
+	)
+	switch prefix, ok := strings.CutSuffix(q.Type, "*"); {
+	case q.Type == "" || q.Type == "*":
+	case ok && strings.HasSuffix(prefix, "."):
+		// The types between "a.b." and "a.b/" ('/' follows '.') in byte
+		// order: a range both databases read from events_type.
+		where = append(where, "type > ?", "type < ?")
+		args = append(args, prefix, strings.TrimSuffix(prefix, ".")+"/")
+	default:
+		where = append(where, "type = ?")
+		args = append(args, q.Type)
+	}
+	if q.ShipmentID != "" {
+		where = append(where, "shipment_id = ?")
+		args = append(args, q.ShipmentID)
+	}
+	if q.After != "" {
+		where = append(where, "id < ?")
+		args = append(args, q.After)
+	}
+	query := `SELECT ` + eventColumns + ` FROM events`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limitOf(q.Limit))
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return collect(rows, scanEvent, "list events")
 }

@@ -209,6 +209,143 @@ func TestStore(t *testing.T) {
 				require.Empty(t, list)
 			})
 
+			t.Run("EndpointOptions", func(t *testing.T) {
+				s, ctx := setup(t)
+				require.NoError(t, s.CreatePartner(ctx, partner("acme")))
+
+				failing := micro(time.Now().Add(-time.Hour))
+				e := endpoint("ep1", "acme")
+				e.Options = subscriptions.Options{
+					TimeoutSeconds: 30,
+					RateLimit:      20,
+					MaxConcurrency: 4,
+					Headers:        map[string]string{"X-Tenant": "acme", "Authorization": "Bearer t0k"},
+					BreakerSettings: &subscriptions.BreakerSettings{
+						FailureRatio: 0.25, MinRequests: 10, WindowSeconds: 60, OpenSeconds: 30,
+					},
+				}
+				e.FailingSince = &failing
+				// Not stored: read back as nil.
+				e.Breaker = &subscriptions.BreakerState{State: "open", Reason: "5 of 10 failed"}
+				require.NoError(t, s.CreateEndpoint(ctx, e))
+				want := e
+				want.Breaker = nil
+				got, err := s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Equal(t, want, got)
+
+				// Nothing set: no headers, no breaker settings, not failing.
+				plain := endpoint("ep2", "acme")
+				require.NoError(t, s.CreateEndpoint(ctx, plain))
+				got, err = s.Endpoint(ctx, "ep2")
+				require.NoError(t, err)
+				require.Equal(t, plain, got)
+				require.Nil(t, got.Headers)
+				require.Nil(t, got.BreakerSettings)
+				require.Nil(t, got.FailingSince)
+
+				// Breaker settings of zeros (the server's defaults) stay set.
+				zeros := endpoint("ep3", "acme")
+				zeros.BreakerSettings = &subscriptions.BreakerSettings{}
+				require.NoError(t, s.CreateEndpoint(ctx, zeros))
+				got, err = s.Endpoint(ctx, "ep3")
+				require.NoError(t, err)
+				require.Equal(t, zeros, got)
+				require.NotNil(t, got.BreakerSettings)
+
+				// Every reader returns them.
+				list, err := s.ListEndpoints(ctx, "acme", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Equal(t, []subscriptions.Endpoint{want, plain, zeros}, list)
+				_, list, err = s.PartnerEndpoints(ctx, "acme")
+				require.NoError(t, err)
+				require.Equal(t, []subscriptions.Endpoint{want, plain, zeros}, list)
+				require.NoError(t, s.AllEndpoints(ctx, func(_ subscriptions.Partner, es []subscriptions.Endpoint) {
+					list = es
+				}))
+				require.Equal(t, []subscriptions.Endpoint{want, plain, zeros}, list)
+
+				// UpdateEndpoint saves options and FailingSince, set or cleared.
+				e = want
+				e.TimeoutSeconds, e.RateLimit = 5, 0
+				e.Headers = map[string]string{"X-Other": "1"}
+				e.BreakerSettings = nil
+				e.FailingSince = nil
+				require.NoError(t, s.UpdateEndpoint(ctx, e))
+				got, err = s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Equal(t, e, got)
+				plain.Options = subscriptions.Options{MaxConcurrency: 1}
+				plain.FailingSince = &failing
+				require.NoError(t, s.UpdateEndpoint(ctx, plain))
+				got, err = s.Endpoint(ctx, "ep2")
+				require.NoError(t, err)
+				require.Equal(t, plain, got)
+			})
+
+			t.Run("EndpointFailing", func(t *testing.T) {
+				s, ctx := setup(t)
+				require.NoError(t, s.CreatePartner(ctx, partner("acme")))
+				e := endpoint("ep1", "acme")
+				require.NoError(t, s.CreateEndpoint(ctx, e))
+				first := micro(time.Now().Add(-time.Minute))
+
+				// The first failure's time is kept.
+				since, err := s.MarkEndpointFailing(ctx, "ep1", first)
+				require.NoError(t, err)
+				require.Equal(t, first, since)
+				since, err = s.MarkEndpointFailing(ctx, "ep1", first.Add(30*time.Second))
+				require.NoError(t, err)
+				require.Equal(t, first, since)
+				got, err := s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Equal(t, &first, got.FailingSince)
+				require.Equal(t, e.UpdatedAt, got.UpdatedAt, "health is not an edit")
+
+				_, err = s.MarkEndpointFailing(ctx, "nobody", first)
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// Healthy clears it; clearing again, or an unknown endpoint, is
+				// no error.
+				require.NoError(t, s.MarkEndpointHealthy(ctx, "ep1"))
+				got, err = s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Nil(t, got.FailingSince)
+				require.Equal(t, e.UpdatedAt, got.UpdatedAt)
+				require.NoError(t, s.MarkEndpointHealthy(ctx, "ep1"))
+				require.NoError(t, s.MarkEndpointHealthy(ctx, "nobody"))
+
+				// Concurrent failures agree on one time, the one that was stored.
+				var (
+					wg     sync.WaitGroup
+					mu     sync.Mutex
+					seen   = map[time.Time]bool{}
+					errs   []error
+					base   = micro(time.Now())
+					stored time.Time
+				)
+				for i := range 8 {
+					wg.Go(func() {
+						since, err := s.MarkEndpointFailing(ctx, "ep1", base.Add(time.Duration(i)*time.Second))
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							errs = append(errs, err)
+						}
+						seen[since] = true
+					})
+				}
+				wg.Wait()
+				require.Empty(t, errs)
+				require.Len(t, seen, 1)
+				for v := range seen {
+					stored = v
+				}
+				got, err = s.Endpoint(ctx, "ep1")
+				require.NoError(t, err)
+				require.Equal(t, &stored, got.FailingSince)
+			})
+
 			t.Run("AllEndpoints", func(t *testing.T) {
 				s, ctx := setup(t)
 				// Several reads, the last one partial.
@@ -782,6 +919,287 @@ func TestStore(t *testing.T) {
 				m, err := s.Message(ctx, "msg1")
 				require.NoError(t, err)
 				require.Equal(t, 5, m.Attempts)
+			})
+
+			t.Run("ResumeMessages", func(t *testing.T) {
+				s, ctx := setup(t)
+				ep1, ep2 := endpoint("ep1", "acme"), endpoint("ep2", "acme")
+				lease := micro(time.Now().Add(time.Minute))
+				// Per event: ep1's message in the status given, and a disabled
+				// message of ep2.
+				for i, st := range []dispatcher.Status{
+					dispatcher.StatusDisabled, dispatcher.StatusPending, dispatcher.StatusDisabled,
+					dispatcher.StatusFailed, dispatcher.StatusSucceeded, dispatcher.StatusDelivering,
+					dispatcher.StatusDisabled,
+				} {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", i)))
+					// Ids that do not sort in the order the messages were made.
+					m := message(fmt.Sprintf("msg_%d_ep1", 7-i), ev, ep1)
+					m.Status, m.Attempts = st, i
+					if st != dispatcher.StatusPending {
+						m.NextAttemptAt = nil
+					}
+					if st == dispatcher.StatusDelivering || i == 6 {
+						m.LeaseUntil = &lease // a stale lease on the last disabled one
+					}
+					other := message(fmt.Sprintf("msg_%d_ep2", i), ev, ep2)
+					other.Status, other.NextAttemptAt = dispatcher.StatusDisabled, nil
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{m, other})
+					require.NoError(t, err)
+				}
+				before, err := s.ListMessages(ctx, dispatcher.MessageQuery{})
+				require.NoError(t, err)
+				require.Len(t, before, 14)
+
+				at := micro(time.Now().Add(10 * time.Second))
+				start := micro(time.Now())
+				got, err := s.ResumeMessages(ctx, "ep1", at)
+				require.NoError(t, err)
+				resumed := []string{"msg_1_ep1", "msg_5_ep1", "msg_7_ep1"}
+				require.Equal(t, resumed, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				for _, m := range got {
+					require.Equal(t, dispatcher.StatusPending, m.Status)
+					require.Equal(t, &at, m.NextAttemptAt)
+					require.Nil(t, m.LeaseUntil)
+					require.False(t, m.UpdatedAt.Before(start), "updated_at is now")
+					stored, err := s.Message(ctx, m.ID)
+					require.NoError(t, err)
+					require.Equal(t, m, stored)
+				}
+				// Everything else is as it was, ep2's disabled messages included.
+				for _, m := range before {
+					if slices.Contains(resumed, m.ID) {
+						want := m
+						want.Status, want.NextAttemptAt, want.LeaseUntil = dispatcher.StatusPending, &at, nil
+						stored, err := s.Message(ctx, m.ID)
+						require.NoError(t, err)
+						want.UpdatedAt = stored.UpdatedAt
+						require.Equal(t, want, stored, "attempts and the rest are kept")
+						continue
+					}
+					stored, err := s.Message(ctx, m.ID)
+					require.NoError(t, err)
+					require.Equal(t, m, stored)
+				}
+				// Due at at.
+				due, err := s.DueMessages(ctx, at.Add(time.Microsecond), 100)
+				require.NoError(t, err)
+				for _, id := range resumed {
+					require.Contains(t, ids(due, func(m dispatcher.Message) string { return m.ID }), id)
+				}
+
+				got, err = s.ResumeMessages(ctx, "ep1", at)
+				require.NoError(t, err)
+				require.Empty(t, got)
+				got, err = s.ResumeMessages(ctx, "nobody", at)
+				require.NoError(t, err)
+				require.Empty(t, got)
+			})
+
+			t.Run("EndpointHealth", func(t *testing.T) {
+				s, ctx := setup(t)
+				now := micro(time.Now())
+				ev := insertEvent(t, s, event("evt_1"))
+				eps := []subscriptions.Endpoint{endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "acme"), endpoint("ep4", "acme")}
+				var msgs []dispatcher.Message
+				for _, ep := range eps {
+					msgs = append(msgs, message("msg_"+ep.ID, ev, ep))
+				}
+				_, err := s.FanOut(ctx, ev.ID, msgs)
+				require.NoError(t, err)
+
+				type at struct {
+					ep  string
+					ago time.Duration // before now
+					ok  bool
+				}
+				// Recorded out of time order, with ids that sort neither way.
+				attempts := map[string]at{
+					// ep1: successes and failures, some outside the day, the
+					// last success within the hour, three failures after it,
+					// and a success after now, which does not count yet.
+					"att_k": {"ep1", 30 * time.Hour, true},
+					"att_c": {"ep1", 26 * time.Hour, false},
+					"att_h": {"ep1", 24 * time.Hour, false}, // the day's first microsecond
+					"att_a": {"ep1", 10 * time.Hour, true},
+					"att_m": {"ep1", 5 * time.Hour, false},
+					"att_e": {"ep1", 40 * time.Minute, true},
+					"att_j": {"ep1", 30 * time.Minute, false},
+					"att_b": {"ep1", 20 * time.Minute, false},
+					"att_f": {"ep1", 5 * time.Minute, false},
+					"att_d": {"ep1", -10 * time.Minute, true},
+					// ep2: never succeeded.
+					"att_l": {"ep2", 72 * time.Hour, false},
+					"att_g": {"ep2", 2 * time.Hour, false},
+					// ep3: never failed.
+					"att_i": {"ep3", 90 * time.Minute, true},
+					"att_n": {"ep3", time.Minute, true},
+				}
+				stored := map[string]dispatcher.Attempt{}
+				for id, a := range attempts {
+					att := dispatcher.Attempt{ID: id, MessageID: "msg_" + a.ep, EndpointID: a.ep, PartnerID: "acme",
+						Trigger: "scheduled", URL: "https://example.com/hooks/" + a.ep, StartedAt: now.Add(-a.ago),
+						DurationMS: 80, StatusCode: 200}
+					if !a.ok {
+						att.StatusCode, att.ResponseBody = 500, "oops"
+						att.ResponseHeaders = map[string]string{"Content-Type": "text/plain"}
+						att.ErrorClass, att.Error = dispatcher.ErrorHTTPStatus, "500 Internal Server Error"
+					}
+					require.NoError(t, s.RecordAttempt(ctx, att, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+					atts, err := s.ListAttempts(ctx, att.MessageID, subscriptions.Page{Limit: 100})
+					require.NoError(t, err)
+					i := slices.IndexFunc(atts, func(a dispatcher.Attempt) bool { return a.ID == id })
+					require.GreaterOrEqual(t, i, 0)
+					stored[id] = atts[i]
+				}
+				ago := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
+				failure := func(id string) *dispatcher.Attempt { a := stored[id]; return &a }
+
+				for _, tc := range []struct {
+					ep   string
+					want dispatcher.Health
+				}{
+					{"ep1", dispatcher.Health{
+						AttemptsHour: 4, SucceededHour: 1, AttemptsDay: 7, SucceededDay: 2,
+						ConsecutiveFailures: 3, LastSuccessAt: ago(40 * time.Minute), LastFailure: failure("att_f"),
+					}},
+					{"ep2", dispatcher.Health{
+						AttemptsDay: 1, ConsecutiveFailures: 2, LastFailure: failure("att_g"),
+					}},
+					{"ep3", dispatcher.Health{
+						AttemptsHour: 1, SucceededHour: 1, AttemptsDay: 2, SucceededDay: 2, LastSuccessAt: ago(time.Minute),
+					}},
+					{"ep4", dispatcher.Health{}},
+					{"nobody", dispatcher.Health{}},
+				} {
+					h, err := s.EndpointHealth(ctx, tc.ep, now)
+					require.NoError(t, err, tc.ep)
+					require.Equal(t, tc.want, h, tc.ep)
+				}
+
+				// Later, the success after the old now ends ep1's run of
+				// failures, and the day's first attempt has left the day.
+				later := now.Add(15 * time.Minute)
+				h, err := s.EndpointHealth(ctx, "ep1", later)
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.Health{
+					AttemptsHour: 5, SucceededHour: 2, AttemptsDay: 7, SucceededDay: 3,
+					LastSuccessAt: ago(-10 * time.Minute), LastFailure: failure("att_f"),
+				}, h)
+				// As of long ago, only the oldest attempt had been made.
+				h, err = s.EndpointHealth(ctx, "ep1", now.Add(-28*time.Hour))
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.Health{
+					AttemptsHour: 0, AttemptsDay: 1, SucceededDay: 1, LastSuccessAt: ago(30 * time.Hour),
+				}, h)
+			})
+
+			t.Run("ListEvents", func(t *testing.T) {
+				s, ctx := setup(t)
+				types := []string{
+					"shipment.created", "shipment.milestone.departed", "shipment.delivered",
+					"shipment.milestone.arrived", "shipment.milestone", "shipment",
+					// Just below and above "shipment." in byte order.
+					"shipment-x.created", "shipment/x", "shipmentx.created",
+				}
+				var all []dispatcher.Event
+				for i := range 30 {
+					e := event(fmt.Sprintf("evt_%02d", i))
+					e.Type = types[i%len(types)]
+					e.Shipment.ID = fmt.Sprintf("shp_%d", i%4)
+					all = append(all, e)
+				}
+				_, err := s.InsertEvents(ctx, all)
+				require.NoError(t, err)
+				// Newest first.
+				slices.Reverse(all)
+				list := func(q dispatcher.EventQuery) []string {
+					t.Helper()
+					q.Limit = 100
+					es, err := s.ListEvents(ctx, q)
+					require.NoError(t, err)
+					return ids(es, func(e dispatcher.Event) string { return e.ID })
+				}
+				want := func(keep func(e dispatcher.Event) bool) []string {
+					out := []string{}
+					for _, e := range all {
+						if keep(e) {
+							out = append(out, e.ID)
+						}
+					}
+					return out
+				}
+				// Wildcards select what an endpoint with that event type gets.
+				matches := func(pattern string) func(e dispatcher.Event) bool {
+					return func(e dispatcher.Event) bool { return subscriptions.TypeMatches(pattern, e.Type) }
+				}
+				for _, tc := range []struct {
+					q    dispatcher.EventQuery
+					keep func(e dispatcher.Event) bool
+					n    int
+				}{
+					{dispatcher.EventQuery{}, func(dispatcher.Event) bool { return true }, 30},
+					{dispatcher.EventQuery{Type: "*"}, func(dispatcher.Event) bool { return true }, 30},
+					{dispatcher.EventQuery{Type: "shipment.milestone"}, matches("shipment.milestone"), 3},
+					{dispatcher.EventQuery{Type: "shipment"}, matches("shipment"), 3},
+					{dispatcher.EventQuery{Type: "shipment.*"}, matches("shipment.*"), 18},
+					{dispatcher.EventQuery{Type: "shipment.milestone.*"}, matches("shipment.milestone.*"), 7},
+					{dispatcher.EventQuery{Type: "shipment.nothing.*"}, matches("shipment.nothing.*"), 0},
+					{dispatcher.EventQuery{Type: "shipment.unknown"}, matches("shipment.unknown"), 0},
+					{dispatcher.EventQuery{ShipmentID: "shp_1"}, func(e dispatcher.Event) bool { return e.Shipment.ID == "shp_1" }, 8},
+					{
+						dispatcher.EventQuery{Type: "shipment.milestone.*", ShipmentID: "shp_3"},
+						func(e dispatcher.Event) bool {
+							return e.Shipment.ID == "shp_3" && subscriptions.TypeMatches("shipment.milestone.*", e.Type)
+						},
+						2,
+					},
+				} {
+					w := want(tc.keep)
+					require.Len(t, w, tc.n, "%+v", tc.q)
+					require.Equal(t, w, list(tc.q), "%+v", tc.q)
+				}
+
+				// Pages of 4, each older than the last.
+				var paged []string
+				q := dispatcher.EventQuery{Type: "shipment.*"}
+				q.Limit = 4
+				for range 10 {
+					es, err := s.ListEvents(ctx, q)
+					require.NoError(t, err)
+					require.LessOrEqual(t, len(es), 4)
+					paged = append(paged, ids(es, func(e dispatcher.Event) string { return e.ID })...)
+					if len(es) < 4 {
+						break
+					}
+					q.After = es[len(es)-1].ID
+				}
+				require.Equal(t, want(matches("shipment.*")), paged)
+				q = dispatcher.EventQuery{ShipmentID: "shp_2"}
+				q.After = "evt_14"
+				require.Equal(t, []string{"evt_10", "evt_06", "evt_02"}, list(q))
+
+				// Whole events, as Event returns them.
+				es, err := s.ListEvents(ctx, dispatcher.EventQuery{Type: "shipment.delivered"})
+				require.NoError(t, err)
+				require.NotEmpty(t, es)
+				for _, e := range es {
+					stored, err := s.Event(ctx, e.ID)
+					require.NoError(t, err)
+					require.Equal(t, stored, e)
+				}
+
+				// Limit 0 is 50.
+				var more []dispatcher.Event
+				for i := range 30 {
+					more = append(more, event(fmt.Sprintf("evt_x%02d", i)))
+				}
+				_, err = s.InsertEvents(ctx, more)
+				require.NoError(t, err)
+				es, err = s.ListEvents(ctx, dispatcher.EventQuery{})
+				require.NoError(t, err)
+				require.Len(t, es, 50)
+				require.Equal(t, "evt_x29", es[0].ID)
 			})
 		})
 	}

@@ -139,15 +139,16 @@ func (s *Store) MissingPartners(ctx context.Context, ids []string) ([]string, er
 // CreateEndpoint stores e. A zero CreatedAt or UpdatedAt is set to now.
 // Returns ErrNotFound if its partner is gone, ErrConflict if e.ID is taken.
 func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) error {
-	types, filter, err := endpointJSON(e)
+	j, err := endpointJSON(e)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
 	created := nowOr(e.CreatedAt, now)
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		e.ID, e.PartnerID, e.URL, e.Description, types, filter, e.Disabled, e.DisabledReason,
-		e.Secret, e.PreviousSecret, nullMicros(e.PreviousSecretExpiresAt), micros(created), micros(nowOr(e.UpdatedAt, created)))
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		e.ID, e.PartnerID, e.URL, e.Description, j.types, j.filter, e.Disabled, e.DisabledReason,
+		e.Secret, e.PreviousSecret, nullMicros(e.PreviousSecretExpiresAt), j.options, nullMicros(e.FailingSince),
+		micros(created), micros(nowOr(e.UpdatedAt, created)))
 	if err != nil {
 		if s.d.violation(err) == foreignKeyViolation {
 			return fmt.Errorf("endpoint %s: partner %s: %w", e.ID, e.PartnerID, subscriptions.ErrNotFound)
@@ -158,44 +159,56 @@ func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) er
 }
 
 const endpointColumns = `id, partner_id, url, description, event_types, filter, disabled, disabled_reason,
-	secret, previous_secret, previous_secret_expires_at, created_at, updated_at`
+	secret, previous_secret, previous_secret_expires_at, options, failing_since, created_at, updated_at`
 
-// endpointJSON encodes the JSON columns of e.
-func endpointJSON(e subscriptions.Endpoint) (types, filter string, err error) {
-	types = "[]"
+// endpointDocs are the JSON columns of an endpoint.
+type endpointDocs struct {
+	types, filter, options string
+}
+
+// endpointJSON encodes the JSON columns of e. Options are stored whole
+// (the Breaker state is not one of them, and is never stored); options
+// that are all zero are "{}".
+func endpointJSON(e subscriptions.Endpoint) (endpointDocs, error) {
+	j := endpointDocs{types: "[]", filter: "{}", options: "{}"}
 	if len(e.EventTypes) > 0 {
 		b, err := json.Marshal(e.EventTypes)
 		if err != nil {
-			return "", "", fmt.Errorf("endpoint %s: encode event types: %w", e.ID, err)
+			return j, fmt.Errorf("endpoint %s: encode event types: %w", e.ID, err)
 		}
-		types = string(b)
+		j.types = string(b)
 	}
-	filter = "{}"
 	if len(e.Filter) > 0 {
 		b, err := json.Marshal(e.Filter)
 		if err != nil {
-			return "", "", fmt.Errorf("endpoint %s: encode filter: %w", e.ID, err)
+			return j, fmt.Errorf("endpoint %s: encode filter: %w", e.ID, err)
 		}
-		filter = string(b)
+		j.filter = string(b)
 	}
-	return types, filter, nil
+	b, err := json.Marshal(e.Options)
+	if err != nil {
+		return j, fmt.Errorf("endpoint %s: encode options: %w", e.ID, err)
+	}
+	j.options = string(b)
+	return j, nil
 }
 
 // endpointRow holds the columns of an endpoint as scanned. The fields are
 // nullable because AllEndpoints reads them through a LEFT JOIN.
 type endpointRow struct {
-	id, partnerID, url, description, types, filter, reason, secret, prevSecret sql.NullString
-	disabled                                                                   sql.NullBool
-	prevExpires, created, updated                                              sql.NullInt64
+	id, partnerID, url, description, types, filter, reason, secret, prevSecret, options sql.NullString
+	disabled                                                                            sql.NullBool
+	prevExpires, failingSince, created, updated                                         sql.NullInt64
 }
 
 // dest lists the fields in the order of endpointColumns.
 func (r *endpointRow) dest() []any {
 	return []any{&r.id, &r.partnerID, &r.url, &r.description, &r.types, &r.filter, &r.disabled, &r.reason,
-		&r.secret, &r.prevSecret, &r.prevExpires, &r.created, &r.updated}
+		&r.secret, &r.prevSecret, &r.prevExpires, &r.options, &r.failingSince, &r.created, &r.updated}
 }
 
-// endpoint decodes the row. Empty event types and filter come back nil.
+// endpoint decodes the row. Empty event types, filter and headers come back
+// nil; so does Breaker, which is not stored.
 func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
 	e := subscriptions.Endpoint{
 		ID:                      r.id.String,
@@ -207,6 +220,7 @@ func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
 		Secret:                  r.secret.String,
 		PreviousSecret:          r.prevSecret.String,
 		PreviousSecretExpiresAt: timePtr(r.prevExpires),
+		FailingSince:            timePtr(r.failingSince),
 		CreatedAt:               fromMicros(r.created.Int64),
 		UpdatedAt:               fromMicros(r.updated.Int64),
 	}
@@ -223,6 +237,11 @@ func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
 			return e, fmt.Errorf("endpoint %s: decode filter: %w", e.ID, err)
 		}
 		e.Filter = m
+	}
+	if o := r.options.String; o != "{}" && o != "" {
+		if err := json.Unmarshal([]byte(o), &e.Options); err != nil {
+			return e, fmt.Errorf("endpoint %s: decode options: %w", e.ID, err)
+		}
 	}
 	return e, nil
 }
@@ -256,19 +275,20 @@ func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscr
 	return collect(rows, scanEndpoint, "list endpoints of "+partnerID)
 }
 
-// UpdateEndpoint saves every field of e but CreatedAt; a zero UpdatedAt is
-// set to now. Returns ErrNotFound if the endpoint, or the partner it is
-// moved to, does not exist.
+// UpdateEndpoint saves every field of e but CreatedAt (and Breaker, which
+// is never stored), FailingSince included; a zero UpdatedAt is set to now.
+// Returns ErrNotFound if the endpoint, or the partner it is moved to, does
+// not exist.
 func (s *Store) UpdateEndpoint(ctx context.Context, e subscriptions.Endpoint) error {
-	types, filter, err := endpointJSON(e)
+	j, err := endpointJSON(e)
 	if err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET partner_id = ?, url = ?, description = ?, event_types = ?,
 		filter = ?, disabled = ?, disabled_reason = ?, secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
-		updated_at = ? WHERE id = ?`),
-		e.PartnerID, e.URL, e.Description, types, filter, e.Disabled, e.DisabledReason, e.Secret, e.PreviousSecret,
-		nullMicros(e.PreviousSecretExpiresAt), micros(nowOr(e.UpdatedAt, time.Now())), e.ID)
+		options = ?, failing_since = ?, updated_at = ? WHERE id = ?`),
+		e.PartnerID, e.URL, e.Description, j.types, j.filter, e.Disabled, e.DisabledReason, e.Secret, e.PreviousSecret,
+		nullMicros(e.PreviousSecretExpiresAt), j.options, nullMicros(e.FailingSince), micros(nowOr(e.UpdatedAt, time.Now())), e.ID)
 	if err != nil {
 		if s.d.violation(err) == foreignKeyViolation {
 			return fmt.Errorf("endpoint %s: partner %s: %w", e.ID, e.PartnerID, subscriptions.ErrNotFound)
@@ -294,7 +314,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 // and LIMIT for a batch.
 const partnerEndpointsQuery = `SELECT p.id, p.name, p.access, p.created_at, p.updated_at,
 	e.id, e.partner_id, e.url, e.description, e.event_types, e.filter, e.disabled, e.disabled_reason,
-	e.secret, e.previous_secret, e.previous_secret_expires_at, e.created_at, e.updated_at
+	e.secret, e.previous_secret, e.previous_secret_expires_at, e.options, e.failing_since, e.created_at, e.updated_at
 	FROM (SELECT ` + partnerColumns + ` FROM partners %s) p
 	LEFT JOIN endpoints e ON e.partner_id = p.id
 	ORDER BY p.id, e.id`
@@ -381,6 +401,33 @@ func (s *Store) AllEndpoints(ctx context.Context, fn func(subscriptions.Partner,
 		}
 		after = batch[len(batch)-1].p.ID
 	}
+}
+
+// MarkEndpointFailing sets the endpoint's FailingSince to at unless it is
+// set already, and returns the value it then has: at, or the earlier time
+// that was kept. Concurrent calls agree on the value. UpdatedAt does not
+// change (FailingSince is the endpoint's health, not its settings).
+// Returns ErrNotFound if the endpoint does not exist.
+func (s *Store) MarkEndpointFailing(ctx context.Context, id string, at time.Time) (time.Time, error) {
+	var since int64
+	err := s.db.QueryRowContext(ctx, s.q(`UPDATE endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
+		RETURNING failing_since`), micros(at), id).Scan(&since)
+	if err != nil {
+		return time.Time{}, notFound(err, "mark endpoint "+id+" failing")
+	}
+	return fromMicros(since), nil
+}
+
+// MarkEndpointHealthy clears the endpoint's FailingSince. UpdatedAt does not
+// change. It writes nothing, and returns nil, when FailingSince is already
+// clear or the endpoint does not exist (so that the call after every
+// successful attempt costs a read).
+func (s *Store) MarkEndpointHealthy(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`), id)
+	if err != nil {
+		return fmt.Errorf("mark endpoint %s healthy: %w", id, err)
+	}
+	return nil
 }
 
 // CreateAPIKey stores k with its Hash; an empty PartnerID is stored as none,

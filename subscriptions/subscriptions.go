@@ -49,8 +49,57 @@ type Endpoint struct {
 	Secret                  string     `json:"-"`
 	PreviousSecret          string     `json:"-"`
 	PreviousSecretExpiresAt *time.Time `json:"-"`
-	CreatedAt               time.Time  `json:"created_at"`
-	UpdatedAt               time.Time  `json:"updated_at"`
+	Options
+	// FailingSince is when the first failed attempt after the last success
+	// was made; nil while the endpoint is healthy.
+	FailingSince *time.Time `json:"failing_since"`
+	// Breaker is the circuit breaker's state, filled in by the handlers that
+	// show an endpoint; it is not stored with the endpoint.
+	Breaker   *BreakerState `json:"breaker,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+}
+
+// Options tune how an endpoint is delivered to. Zero values mean the
+// server's defaults. They are stored together, as one JSON document.
+type Options struct {
+	// TimeoutSeconds bounds one attempt, 1–60 (default: the server's, 15).
+	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
+	// RateLimit caps deliveries per second, across every worker (default:
+	// no limit).
+	RateLimit int `json:"rate_limit,omitempty"`
+	// MaxConcurrency caps deliveries in flight at once, across every worker
+	// (default: the server's, 10).
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
+	// Headers are added to every delivery. Reserved names (webhook-*, Host,
+	// Content-Length, …) are refused when saved.
+	Headers map[string]string `json:"headers,omitempty"`
+	// BreakerSettings override the server's circuit breaker settings.
+	BreakerSettings *BreakerSettings `json:"breaker_settings,omitempty"`
+}
+
+// BreakerSettings tune an endpoint's circuit breaker. Zero values mean the
+// server's defaults.
+type BreakerSettings struct {
+	// FailureRatio of the attempts in the window must fail to open it (0–1].
+	FailureRatio float64 `json:"failure_ratio,omitempty"`
+	// MinRequests must have been made in the window before it can open.
+	MinRequests int `json:"min_requests,omitempty"`
+	// WindowSeconds is the rolling window failures are counted over.
+	WindowSeconds int `json:"window_seconds,omitempty"`
+	// OpenSeconds is how long it stays open before a probe is let through.
+	OpenSeconds int `json:"open_seconds,omitempty"`
+}
+
+// BreakerState is what an endpoint's circuit breaker says now.
+type BreakerState struct {
+	// State is "closed" (deliveries flow), "open" (deliveries wait) or
+	// "half_open" (one probe is under way).
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// OpenedAt and NextProbeAt are set while it is not closed.
+	OpenedAt    *time.Time `json:"opened_at,omitempty"`
+	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
 }
 
 // ActiveSecrets returns the secrets that sign a delivery made at now: the
@@ -130,6 +179,11 @@ type Store interface {
 	PartnerEndpoints(ctx context.Context, partnerID string) (Partner, []Endpoint, error)
 	// AllEndpoints calls fn for every partner with all its endpoints.
 	AllEndpoints(ctx context.Context, fn func(Partner, []Endpoint)) error
+	// MarkEndpointFailing sets the endpoint's FailingSince to at unless it
+	// is set already, and returns the value it then has. Returns ErrNotFound.
+	MarkEndpointFailing(ctx context.Context, id string, at time.Time) (time.Time, error)
+	// MarkEndpointHealthy clears the endpoint's FailingSince.
+	MarkEndpointHealthy(ctx context.Context, id string) error
 
 	// CreateAPIKey stores k (with its Hash).
 	CreateAPIKey(ctx context.Context, k APIKey) error

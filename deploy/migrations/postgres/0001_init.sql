@@ -2,12 +2,14 @@
 --
 -- Times are BIGINT microseconds since the Unix epoch, UTC.
 --
--- JSON values (event data, shipment, parties, endpoint event_types and
--- filter, attempt response headers) are TEXT, not JSONB: no query looks
--- inside them (matching happens in memory), and TEXT keeps the payload a
--- source posted byte for byte, so the data partners receive keeps its key
--- order, spacing and number formatting. JSONB would rewrite all three and
--- parse every payload on ingest. Ad-hoc queries can still cast: data::jsonb.
+-- JSON values (event data, shipment, parties, endpoint event_types, filter
+-- and options, attempt response headers) are TEXT, not JSONB: no query
+-- looks inside them (matching happens in memory; the one value a query
+-- needs, the shipment's id, has a column of its own), and TEXT keeps the
+-- payload a source posted byte for byte, so the data partners receive
+-- keeps its key order, spacing and number formatting. JSONB would rewrite
+-- all three and parse every payload on ingest. Ad-hoc queries can still
+-- cast: data::jsonb.
 --
 -- Ids compare and sort with COLLATE "C" (byte order), whatever the database
 -- collation, so that cursor pagination over time-sortable ids is stable.
@@ -32,6 +34,12 @@ CREATE TABLE endpoints (
     secret                     TEXT    NOT NULL,
     previous_secret            TEXT    NOT NULL DEFAULT '',
     previous_secret_expires_at BIGINT,
+    -- subscriptions.Options: timeout, rate limit, concurrency, headers and
+    -- circuit breaker settings, as one JSON document.
+    options                    TEXT    NOT NULL DEFAULT '{}',
+    -- Set by the first failed attempt after a success, cleared by the next
+    -- success; NULL while the endpoint is healthy.
+    failing_since              BIGINT,
     created_at                 BIGINT  NOT NULL,
     updated_at                 BIGINT  NOT NULL
 );
@@ -62,9 +70,13 @@ CREATE TABLE events (
     -- first event with the same key.
     source_id       TEXT UNIQUE,
     idempotency_key TEXT UNIQUE,
-    type            TEXT   NOT NULL,
+    -- Byte order, so that ListEvents' prefix range (type > 'a.b.' AND
+    -- type < 'a.b/') holds exactly the types that start with 'a.b.'.
+    type            TEXT COLLATE "C" NOT NULL,
     occurred_at     BIGINT NOT NULL,
     shipment        TEXT   NOT NULL,
+    -- shipment's id, copied out of the JSON for ListEvents.
+    shipment_id     TEXT   NOT NULL,
     parties         TEXT   NOT NULL,
     data            TEXT   NOT NULL,
     created_at      BIGINT NOT NULL,
@@ -74,6 +86,12 @@ CREATE TABLE events (
 -- UnfannedEvents (fanned_out_at IS NULL AND created_at < ? ORDER BY
 -- created_at); holds only the few events still waiting for fan-out.
 CREATE INDEX events_unfanned ON events (created_at, id) WHERE fanned_out_at IS NULL;
+-- ListEvents of a type, newest first (type = ? AND id < ? ORDER BY id
+-- DESC), and of a type family (type > 'a.b.' AND type < 'a.b/', a range
+-- where LIKE 'a.b.%' could not use the index in both databases).
+CREATE INDEX events_type ON events (type, id DESC);
+-- ListEvents of a shipment, newest first.
+CREATE INDEX events_shipment ON events (shipment_id, id DESC);
 
 -- No foreign key to endpoints or partners: the delivery log outlives a
 -- deleted endpoint or partner. Messages go with their event.
@@ -131,3 +149,12 @@ CREATE TABLE attempts (
 -- ListAttempts (message_id = ? ORDER BY number, id) and the cascade from
 -- messages.
 CREATE INDEX attempts_message ON attempts (message_id, number, id);
+-- EndpointHealth: the attempts of the last hour and day (endpoint_id = ?
+-- AND started_at BETWEEN ? AND ?), the newest success (... ORDER BY
+-- started_at DESC LIMIT 1) and the failures since it.
+CREATE INDEX attempts_endpoint ON attempts (endpoint_id, started_at);
+-- EndpointHealth's newest failure (endpoint_id = ? AND error_class <> ''
+-- ORDER BY started_at DESC LIMIT 1): an endpoint that rarely fails would
+-- otherwise have its whole history read back to its last failure. Holds
+-- only failed attempts.
+CREATE INDEX attempts_endpoint_failures ON attempts (endpoint_id, started_at) WHERE error_class <> '';

@@ -24,6 +24,12 @@ CREATE TABLE endpoints (
     secret                     TEXT    NOT NULL,
     previous_secret            TEXT    NOT NULL DEFAULT '',
     previous_secret_expires_at BIGINT,
+    -- subscriptions.Options: timeout, rate limit, concurrency, headers and
+    -- circuit breaker settings, as one JSON document.
+    options                    TEXT    NOT NULL DEFAULT '{}',
+    -- Set by the first failed attempt after a success, cleared by the next
+    -- success; NULL while the endpoint is healthy.
+    failing_since              BIGINT,
     created_at                 BIGINT  NOT NULL,
     updated_at                 BIGINT  NOT NULL
 );
@@ -57,6 +63,8 @@ CREATE TABLE events (
     type            TEXT   NOT NULL,
     occurred_at     BIGINT NOT NULL,
     shipment        TEXT   NOT NULL,
+    -- shipment's id, copied out of the JSON for ListEvents.
+    shipment_id     TEXT   NOT NULL,
     parties         TEXT   NOT NULL,
     data            TEXT   NOT NULL,
     created_at      BIGINT NOT NULL,
@@ -66,6 +74,12 @@ CREATE TABLE events (
 -- UnfannedEvents (fanned_out_at IS NULL AND created_at < ? ORDER BY
 -- created_at); holds only the few events still waiting for fan-out.
 CREATE INDEX events_unfanned ON events (created_at, id) WHERE fanned_out_at IS NULL;
+-- ListEvents of a type, newest first (type = ? AND id < ? ORDER BY id
+-- DESC), and of a type family (type > 'a.b.' AND type < 'a.b/', a range
+-- where LIKE 'a.b.%' could not use the index in both databases).
+CREATE INDEX events_type ON events (type, id DESC);
+-- ListEvents of a shipment, newest first.
+CREATE INDEX events_shipment ON events (shipment_id, id DESC);
 
 -- No foreign key to endpoints or partners: the delivery log outlives a
 -- deleted endpoint or partner. Messages go with their event.
@@ -125,3 +139,12 @@ CREATE TABLE attempts (
 -- ListAttempts (message_id = ? ORDER BY number, id) and the cascade from
 -- messages.
 CREATE INDEX attempts_message ON attempts (message_id, number, id);
+-- EndpointHealth: the attempts of the last hour and day (endpoint_id = ?
+-- AND started_at BETWEEN ? AND ?), the newest success (... ORDER BY
+-- started_at DESC LIMIT 1) and the failures since it.
+CREATE INDEX attempts_endpoint ON attempts (endpoint_id, started_at);
+-- EndpointHealth's newest failure (endpoint_id = ? AND error_class <> ''
+-- ORDER BY started_at DESC LIMIT 1): an endpoint that rarely fails would
+-- otherwise have its whole history read back to its last failure. Holds
+-- only failed attempts.
+CREATE INDEX attempts_endpoint_failures ON attempts (endpoint_id, started_at) WHERE error_class <> '';
