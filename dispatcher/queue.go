@@ -49,28 +49,36 @@ func (q *Queue) EnqueueFanout(ctx context.Context, eventIDs ...string) error {
 }
 
 // EnqueueDelivery schedules the attempt after attempts made so far of
-// message id, at time at (now or earlier means as soon as possible).
-func (q *Queue) EnqueueDelivery(ctx context.Context, id string, attempts int, at time.Time) error {
-	payload := id + ":" + strconv.Itoa(attempts)
-	t := asynq.NewTask(taskDeliver, []byte(payload))
-	opts := []asynq.Option{asynq.TaskID("d:" + payload), asynq.Queue(queueDeliver), asynq.MaxRetry(20), asynq.Timeout(q.taskTimeout)}
-	if d := time.Until(at); d >= time.Second {
+// message id (to endpoint endpointID), due at time at (now or earlier means
+// as soon as possible). Its TaskID names the message, the attempt and the
+// due second, so the same attempt due at the same time is queued once.
+func (q *Queue) EnqueueDelivery(ctx context.Context, id, endpointID string, attempts int, at time.Time) error {
+	n := strconv.Itoa(attempts)
+	t := asynq.NewTask(taskDeliver, []byte(id+":"+n+":"+endpointID))
+	opts := []asynq.Option{
+		asynq.TaskID("d:" + id + ":" + n + ":" + strconv.FormatInt(at.Unix(), 10)),
+		asynq.Queue(queueDeliver), asynq.MaxRetry(20), asynq.Timeout(q.taskTimeout),
+	}
+	if at.After(time.Now()) {
+		// asynq keeps whole seconds: a delay under one second lands
+		// within the next one or two.
 		opts = append(opts, asynq.ProcessAt(at))
 	}
 	_, err := q.client.EnqueueContext(ctx, t, opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue delivery of %s: %w", payload, err)
+		return fmt.Errorf("enqueue delivery of %s (attempt %d): %w", id, attempts+1, err)
 	}
 	return nil
 }
 
-func parseDeliverPayload(p []byte) (id string, attempts int, err error) {
-	id, n, ok := strings.Cut(string(p), ":")
-	if ok {
-		attempts, err = strconv.Atoi(n)
+// parseDeliverPayload reads "<message id>:<attempts>:<endpoint id>".
+func parseDeliverPayload(p []byte) (id string, attempts int, endpointID string, err error) {
+	parts := strings.SplitN(string(p), ":", 3)
+	if len(parts) == 3 {
+		attempts, err = strconv.Atoi(parts[1])
 	}
-	if !ok || err != nil {
-		return "", 0, fmt.Errorf("bad delivery task payload %q: %w", p, asynq.SkipRetry)
+	if len(parts) != 3 || err != nil {
+		return "", 0, "", fmt.Errorf("bad delivery task payload %q: %w", p, asynq.SkipRetry)
 	}
-	return id, attempts, nil
+	return parts[0], attempts, parts[2], nil
 }

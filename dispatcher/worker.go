@@ -25,6 +25,11 @@ type Config struct {
 	Redis asynq.RedisConnOpt
 	// Destinations says which addresses may be delivered to.
 	Destinations *subscriptions.Destinations
+	// Guard holds the endpoints' breakers and limits.
+	Guard *Guard
+	// AutoDisableAfter is how long an endpoint may fail without a success
+	// before it is disabled (default 5 days).
+	AutoDisableAfter time.Duration
 	// UserAgent is sent with every delivery ("shiphook/<version>").
 	UserAgent string
 	// Schedule is the retry schedule (default DefaultSchedule).
@@ -78,6 +83,9 @@ func NewWorker(cfg Config) *Worker {
 	if cfg.ReconcileGrace <= 0 {
 		cfg.ReconcileGrace = 10 * time.Second
 	}
+	if cfg.AutoDisableAfter <= 0 {
+		cfg.AutoDisableAfter = 5 * 24 * time.Hour
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -116,9 +124,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(done)
 		w.reconcileLoop(ctx)
 	}()
+	guardDone := make(chan struct{})
+	go func() {
+		defer close(guardDone)
+		w.cfg.Guard.Run(ctx)
+	}()
 	<-ctx.Done()
 	w.srv.Shutdown()
 	<-done
+	<-guardDone
 	return nil
 }
 
@@ -162,7 +176,7 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
 		if m.NextAttemptAt != nil {
 			at = *m.NextAttemptAt
 		}
-		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.Attempts, at); err != nil {
+		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, at); err != nil {
 			logWarn(ctx, "enqueue delivery; the reconciler will", "message_id", m.ID, "err", err)
 		}
 	}
@@ -205,7 +219,11 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("find overdue messages: %w", err)
 	}
 	for _, m := range due {
-		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.Attempts, time.Now()); err != nil {
+		at := time.Now()
+		if m.NextAttemptAt != nil {
+			at = *m.NextAttemptAt // the due time names the task, as when it was first queued
+		}
+		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, at); err != nil {
 			return err
 		}
 	}

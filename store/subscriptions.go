@@ -430,6 +430,22 @@ func (s *Store) MarkEndpointHealthy(ctx context.Context, id string) error {
 	return nil
 }
 
+// DisableEndpoint disables an enabled endpoint with reason. changed is
+// false when it was disabled already (or does not exist), so that of many
+// workers deciding at once exactly one goes on to announce it.
+func (s *Store) DisableEndpoint(ctx context.Context, id, reason string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET disabled = TRUE, disabled_reason = ?, updated_at = ?
+		WHERE id = ? AND NOT disabled`), reason, micros(time.Now()), id)
+	if err != nil {
+		return false, fmt.Errorf("disable endpoint %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("disable endpoint %s: %w", id, err)
+	}
+	return n > 0, nil
+}
+
 // CreateAPIKey stores k with its Hash; an empty PartnerID is stored as none,
 // a zero CreatedAt as now. Returns ErrConflict if the id or hash is taken,
 // ErrNotFound if its partner does not exist.

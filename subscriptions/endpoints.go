@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,11 @@ type EndpointDeps struct {
 	Store        Store
 	Notifier     Notifier
 	Destinations *Destinations
+	// Breakers, when set, fills in each endpoint's breaker state.
+	Breakers BreakerStates
+	// Resumer, when set, resumes an endpoint's kept messages when it is
+	// enabled again.
+	Resumer Resumer
 }
 
 type endpointInput struct {
@@ -32,12 +38,13 @@ type endpointInput struct {
 	Filter      *Filter   `json:"filter"`
 	Disabled    *bool     `json:"disabled"`
 	Secret      string    `json:"secret"`
+	optionsInput
 }
 
-func (in endpointInput) apply(d EndpointDeps, e *Endpoint) error {
+func (in endpointInput) apply(ctx context.Context, d EndpointDeps, e *Endpoint) error {
 	if in.URL != nil {
 		u := strings.TrimSpace(*in.URL)
-		if err := d.Destinations.CheckURL("url", u); err != nil {
+		if err := d.Destinations.CheckURL(ctx, "url", u); err != nil {
 			return err
 		}
 		e.URL = u
@@ -77,6 +84,19 @@ func (in endpointInput) apply(d EndpointDeps, e *Endpoint) error {
 			e.DisabledReason = ""
 		}
 	}
+	return in.optionsInput.apply(&e.Options)
+}
+
+// withBreaker fills in e's breaker state, when the handlers know it.
+func (d EndpointDeps) withBreaker(ctx context.Context, e *Endpoint) error {
+	if d.Breakers == nil {
+		return nil
+	}
+	b, err := d.Breakers.BreakerState(ctx, e.ID)
+	if err != nil {
+		return err
+	}
+	e.Breaker = &b
 	return nil
 }
 
@@ -113,7 +133,7 @@ func CreateEndpoint(d EndpointDeps) gin.HandlerFunc {
 		if e.Secret == "" {
 			e.Secret = signing.NewSecret()
 		}
-		if err := in.apply(d, &e); err != nil {
+		if err := in.apply(c.Request.Context(), d, &e); err != nil {
 			Abort(c, err)
 			return
 		}
@@ -144,6 +164,12 @@ func ListEndpoints(d EndpointDeps) gin.HandlerFunc {
 			Abort(c, err)
 			return
 		}
+		for i := range eps {
+			if err := d.withBreaker(c.Request.Context(), &eps[i]); err != nil {
+				Abort(c, err)
+				return
+			}
+		}
 		WriteList(c, page, eps, func(e Endpoint) string { return e.ID })
 	}
 }
@@ -172,6 +198,10 @@ func GetEndpoint(d EndpointDeps) gin.HandlerFunc {
 			Abort(c, err)
 			return
 		}
+		if err := d.withBreaker(c.Request.Context(), &e); err != nil {
+			Abort(c, err)
+			return
+		}
 		c.JSON(http.StatusOK, e)
 	}
 }
@@ -194,16 +224,30 @@ func UpdateEndpoint(d EndpointDeps) gin.HandlerFunc {
 			Abort(c, Fieldf("secret", "change the secret with POST …/secret/rotate"))
 			return
 		}
-		if err := in.apply(d, &e); err != nil {
+		wasDisabled := e.Disabled
+		if err := in.apply(c.Request.Context(), d, &e); err != nil {
 			Abort(c, err)
 			return
 		}
 		e.UpdatedAt = time.Now().UTC()
+		if wasDisabled && !e.Disabled {
+			e.FailingSince = nil // a fresh start: the auto-disable window counts anew
+		}
 		if err := d.Store.UpdateEndpoint(c.Request.Context(), e); err != nil {
 			Abort(c, err)
 			return
 		}
 		d.Notifier.Changed(c.Request.Context(), e.PartnerID)
+		if wasDisabled && !e.Disabled && d.Resumer != nil {
+			if err := d.Resumer.Resume(c.Request.Context(), e); err != nil {
+				Abort(c, err)
+				return
+			}
+		}
+		if err := d.withBreaker(c.Request.Context(), &e); err != nil {
+			Abort(c, err)
+			return
+		}
 		c.JSON(http.StatusOK, e)
 	}
 }

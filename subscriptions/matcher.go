@@ -130,6 +130,9 @@ func (x *Index) Len() int {
 func (x *Index) Match(s Subject) []Target {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
+	// shiphook's own operational events go only to the endpoints of the
+	// partner they are about that subscribed to them by name or prefix.
+	operational := strings.HasPrefix(s.Type, "shiphook.")
 	var out []Target
 	seenPartner := func(id string) bool {
 		for _, t := range out {
@@ -144,13 +147,16 @@ func (x *Index) Match(s Subject) []Target {
 		if !ok || seenPartner(p.PartnerID) {
 			continue
 		}
-		out = e.match(out, s, p.PartnerID, p.Role)
+		out = e.match(out, s, p.PartnerID, p.Role, operational)
+	}
+	if operational {
+		return out
 	}
 	for id, e := range x.everyone {
 		if isParty(s.Parties, id) {
 			continue
 		}
-		out = e.match(out, s, id, "")
+		out = e.match(out, s, id, "", false)
 	}
 	return out
 }
@@ -164,7 +170,7 @@ func isParty(ps []Party, id string) bool {
 	return false
 }
 
-func (e *partnerEntry) match(out []Target, s Subject, partnerID, role string) []Target {
+func (e *partnerEntry) match(out []Target, s Subject, partnerID, role string, operational bool) []Target {
 	start := len(out)
 	add := func(eps []*indexedEndpoint) {
 		for _, ep := range eps {
@@ -180,7 +186,9 @@ func (e *partnerEntry) match(out []Target, s Subject, partnerID, role string) []
 			}
 		}
 	}
-	add(e.any)
+	if !operational {
+		add(e.any)
+	}
 	add(e.exact[s.Type])
 	if len(e.prefix) > 0 {
 		for i := 0; i < len(s.Type); i++ {

@@ -184,6 +184,9 @@ type Store interface {
 	MarkEndpointFailing(ctx context.Context, id string, at time.Time) (time.Time, error)
 	// MarkEndpointHealthy clears the endpoint's FailingSince.
 	MarkEndpointHealthy(ctx context.Context, id string) error
+	// DisableEndpoint disables an enabled endpoint with reason; changed is
+	// false if it was disabled already.
+	DisableEndpoint(ctx context.Context, id, reason string) (changed bool, err error)
 
 	// CreateAPIKey stores k (with its Hash).
 	CreateAPIKey(ctx context.Context, k APIKey) error

@@ -56,7 +56,6 @@ func TestAttemptRecords(t *testing.T) {
 		"redirect": rcv.URL + "/redirect",
 		"hang":     rcv.URL + "/hang",
 		"connect":  closedURL,
-		"dns":      "http://no-such-host.invalid/hooks",
 	}
 	epOf := map[string]string{}
 	for name, url := range urls {
@@ -106,9 +105,6 @@ func TestAttemptRecords(t *testing.T) {
 
 	_, a = attemptOf("connect")
 	require.Equal(t, "connect", a["error_class"])
-
-	_, a = attemptOf("dns")
-	require.Equal(t, "dns", a["error_class"])
 }
 
 // TestPrivateDestinationsRefused checks that without the operator's

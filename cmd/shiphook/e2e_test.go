@@ -18,7 +18,7 @@ const adminKey = "shk_test_admin_key_for_the_end_to_end_test_only"
 
 // testEnv is the environment of a server under test: real PostgreSQL and
 // Redis, deliveries to loopback allowed, and a fast retry schedule.
-func testEnv(t *testing.T) map[string]string {
+func testEnv(t testing.TB) map[string]string {
 	t.Helper()
 	return map[string]string{
 		"DATABASE_URL":                        storetest.Postgres(t),
@@ -32,7 +32,7 @@ func testEnv(t *testing.T) map[string]string {
 	}
 }
 
-func migrate(t *testing.T, env map[string]string) {
+func migrate(t testing.TB, env map[string]string) {
 	t.Helper()
 	var out lockedBuffer
 	err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, &out, &out)
@@ -49,7 +49,7 @@ type endpointOut struct {
 
 // createEndpoint creates an endpoint at the receiver's path and tells the
 // receiver its secret.
-func createEndpoint(t *testing.T, s *server, rcv *receiver, key, partner, path string, spec map[string]any) endpointOut {
+func createEndpoint(t testing.TB, s *server, rcv *receiver, key, partner, path string, spec map[string]any) endpointOut {
 	t.Helper()
 	spec["url"] = rcv.URL + path
 	var ep endpointOut
@@ -106,7 +106,7 @@ type attemptOut struct {
 	DurationMS   int64  `json:"duration_ms"`
 }
 
-func partnerKey(t *testing.T, s *server, partner string) string {
+func partnerKey(t testing.TB, s *server, partner string) string {
 	t.Helper()
 	var k struct {
 		Key string `json:"key"`

@@ -171,15 +171,16 @@ func TestAPIErrors(t *testing.T) {
 			{map[string]any{}, "url"},
 			{map[string]any{"url": "ftp://example.com/x"}, "url"},
 			{map[string]any{"url": "https://user:pw@example.com/x"}, "url"},
+			{map[string]any{"url": "https://no-such-host.invalid/x"}, "url"},
 			{map[string]any{"url": "http://169.254.169.254/latest/meta-data"}, "url"},
-			{map[string]any{"url": "https://example.com/x", "event_types": []string{"shipment.teleported"}}, "event_types[0]"},
-			{map[string]any{"url": "https://example.com/x", "filter": map[string]any{"shipment.colour": "red"}}, "filter.shipment.colour"},
-			{map[string]any{"url": "https://example.com/x", "secret": "whsec_short"}, "secret"},
+			{map[string]any{"url": "https://93.184.216.34/x", "event_types": []string{"shipment.teleported"}}, "event_types[0]"},
+			{map[string]any{"url": "https://93.184.216.34/x", "filter": map[string]any{"shipment.colour": "red"}}, "filter.shipment.colour"},
+			{map[string]any{"url": "https://93.184.216.34/x", "secret": "whsec_short"}, "secret"},
 		} {
 			require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners/acme/endpoints", adminKey, tc.spec, &e), "%v", tc.spec)
 			require.Equal(t, tc.field, e.Error.Field, "%v: %s", tc.spec, e.Error.Message)
 		}
-		require.Equal(t, 404, call(t, "POST", s.URL+"/v1/partners/nobody/endpoints", adminKey, map[string]any{"url": "https://example.com/x"}, &e))
+		require.Equal(t, 404, call(t, "POST", s.URL+"/v1/partners/nobody/endpoints", adminKey, map[string]any{"url": "https://93.184.216.34/x"}, &e))
 		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/api-keys", adminKey, map[string]any{"role": "partner"}, &e))
 		require.Equal(t, "partner_id", e.Error.Field)
 		require.Equal(t, 422, call(t, "GET", s.URL+"/v1/partners?limit=0", adminKey, nil, &e))

@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
@@ -22,9 +24,15 @@ type receiver struct {
 	arrivals map[string]int             // message id → arrivals
 	accepted []delivery                 // deliveries answered 2xx
 	invalid  []string                   // paths that got a bad signature
+	inflight map[string]int             // path → requests being answered now
+	peak     map[string]int             // path → most requests answered at once
+	times    map[string][]time.Time     // path → arrival times
+	headers  map[string]http.Header     // path → headers of the last arrival
 }
 
 type delivery struct {
+	// Latency is from the sent_at_ns in the event's data, when there is one.
+	Latency   time.Duration
 	Path      string
 	MessageID string
 	Type      string
@@ -32,9 +40,10 @@ type delivery struct {
 	Raw       map[string]any
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	t.Helper()
-	r := &receiver{secrets: map[string]string{}, answer: map[string]func(int) int{}, arrivals: map[string]int{}}
+	r := &receiver{secrets: map[string]string{}, answer: map[string]func(int) int{}, arrivals: map[string]int{},
+		inflight: map[string]int{}, peak: map[string]int{}, times: map[string][]time.Time{}, headers: map[string]http.Header{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -61,6 +70,10 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	id := req.Header.Get("webhook-id")
 	r.arrivals[id]++
 	n, answer := r.arrivals[id], r.answer[path]
+	r.inflight[path]++
+	r.peak[path] = max(r.peak[path], r.inflight[path])
+	r.times[path] = append(r.times[path], time.Now())
+	r.headers[path] = req.Header.Clone()
 	r.mu.Unlock()
 
 	status := http.StatusOK
@@ -69,6 +82,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.inflight[path]--
 	// A delivery counts only if the sender was still waiting for the answer.
 	if status < 300 && req.Context().Err() == nil {
 		var raw map[string]any
@@ -76,10 +90,43 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		d := delivery{Path: path, MessageID: id, Raw: raw}
 		d.Type, _ = raw["type"].(string)
 		d.Data, _ = raw["data"].(map[string]any)
+		if sent, ok := d.Data["sent_at_ns"].(string); ok {
+			if ns, err := strconv.ParseInt(sent, 10, 64); err == nil {
+				d.Latency = time.Since(time.Unix(0, ns))
+			}
+		}
 		r.accepted = append(r.accepted, d)
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"ok":true}`))
+}
+
+// peakOf returns the most requests answered at once at path.
+func (r *receiver) peakOf(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peak[path]
+}
+
+// timesOf returns when requests arrived at path.
+func (r *receiver) timesOf(path string) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.times[path]...)
+}
+
+// headersOf returns the headers of the last request at path.
+func (r *receiver) headersOf(path string) http.Header {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.headers[path]
+}
+
+// countAt returns how many requests arrived at path.
+func (r *receiver) countAt(path string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.times[path])
 }
 
 func (r *receiver) setSecret(path, secret string) {

@@ -18,6 +18,8 @@ type api struct {
 	notifier  subscriptions.Notifier
 	dest      *subscriptions.Destinations
 	queue     *dispatcher.Queue
+	guard     *dispatcher.Guard
+	resumer   *dispatcher.Resumer
 	readiness func(ctx context.Context) error
 }
 
@@ -45,7 +47,7 @@ func routes(a api) http.Handler {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
 
-	eps := subscriptions.EndpointDeps{Store: a.store, Notifier: a.notifier, Destinations: a.dest}
+	eps := subscriptions.EndpointDeps{Store: a.store, Notifier: a.notifier, Destinations: a.dest, Breakers: a.guard, Resumer: a.resumer}
 	ingest := dispatcher.IngestDeps{Store: a.store, Partners: a.store, Queue: a.queue}
 	admin := subscriptions.Require(subscriptions.RoleAdmin)
 	partnerOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RolePartner)
@@ -56,6 +58,7 @@ func routes(a api) http.Handler {
 
 	v1.POST("/events", ingestOrAdmin, dispatcher.PostEvent(ingest))
 	v1.POST("/events/batch", ingestOrAdmin, dispatcher.PostBatch(ingest))
+	v1.GET("/events", admin, dispatcher.ListEvents(a.store))
 	v1.GET("/events/:event_id", admin, dispatcher.GetEvent(a.store))
 
 	v1.POST("/api-keys", admin, subscriptions.CreateAPIKey(a.store))
@@ -73,6 +76,7 @@ func routes(a api) http.Handler {
 	v1.GET("/partners/:partner_id/endpoints/:endpoint_id", partnerOrAdmin, subscriptions.GetEndpoint(eps))
 	v1.PATCH("/partners/:partner_id/endpoints/:endpoint_id", partnerOrAdmin, subscriptions.UpdateEndpoint(eps))
 	v1.DELETE("/partners/:partner_id/endpoints/:endpoint_id", partnerOrAdmin, subscriptions.DeleteEndpoint(eps))
+	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/health", partnerOrAdmin, dispatcher.GetEndpointHealth(a.store, a.store, a.guard))
 	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/secret", partnerOrAdmin, subscriptions.GetSecret(eps))
 	v1.POST("/partners/:partner_id/endpoints/:endpoint_id/secret/rotate", partnerOrAdmin, subscriptions.RotateSecret(eps))
 

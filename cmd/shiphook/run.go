@@ -88,8 +88,14 @@ type config struct {
 	reconcileInterval time.Duration
 	reconcileGrace    time.Duration
 	shutdownTimeout   time.Duration
-	logLevel          string
-	logFormat         string
+	// endpointConcurrency, breaker and autoDisableAfter guard endpoints.
+	endpointConcurrency int
+	breaker             subscriptions.BreakerSettings
+	breakerWindow       time.Duration
+	breakerOpenFor      time.Duration
+	autoDisableAfter    time.Duration
+	logLevel            string
+	logFormat           string
 
 	schedule []time.Duration
 	dest     *subscriptions.Destinations
@@ -129,13 +135,40 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
 	str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,10h", "delays between delivery attempts, each ±20 % jitter")
 	dur(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt")
-	concurrency := 200
-	if s := getenv("SHIPHOOK_CONCURRENCY"); s != "" {
-		if _, err := fmt.Sscan(s, &concurrency); err != nil {
-			return c, fmt.Errorf("$SHIPHOOK_CONCURRENCY=%q is not a number", s)
+	num := func(p any, name, env string, def any, help string) {
+		v := def
+		if s := getenv(env); s != "" {
+			switch def.(type) {
+			case int:
+				var n int
+				if _, err := fmt.Sscan(s, &n); err != nil {
+					fmt.Fprintf(stderr, "ignoring $%s=%q: not a whole number\n", env, s)
+				} else {
+					v = n
+				}
+			case float64:
+				var f float64
+				if _, err := fmt.Sscan(s, &f); err != nil {
+					fmt.Fprintf(stderr, "ignoring $%s=%q: not a number\n", env, s)
+				} else {
+					v = f
+				}
+			}
+		}
+		switch p := p.(type) {
+		case *int:
+			fs.IntVar(p, name, v.(int), help+" ($"+env+")")
+		case *float64:
+			fs.Float64Var(p, name, v.(float64), help+" ($"+env+")")
 		}
 	}
-	fs.IntVar(&c.concurrency, "concurrency", concurrency, "deliveries a worker process makes at once ($SHIPHOOK_CONCURRENCY)")
+	num(&c.concurrency, "concurrency", "SHIPHOOK_CONCURRENCY", 200, "deliveries a worker process makes at once")
+	num(&c.endpointConcurrency, "endpoint-max-concurrency", "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY", dispatcher.DefaultMaxConcurrency, "deliveries in flight to one endpoint, across all workers, unless the endpoint sets its own")
+	num(&c.breaker.FailureRatio, "breaker-failure-ratio", "SHIPHOOK_BREAKER_FAILURE_RATIO", dispatcher.DefaultBreaker.FailureRatio, "share of failed attempts in the window that opens an endpoint's circuit breaker")
+	num(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
+	dur(&c.breakerWindow, "breaker-window", "SHIPHOOK_BREAKER_WINDOW", time.Duration(dispatcher.DefaultBreaker.WindowSeconds)*time.Second, "rolling window the breaker counts failures over")
+	dur(&c.breakerOpenFor, "breaker-open-for", "SHIPHOOK_BREAKER_OPEN_FOR", time.Duration(dispatcher.DefaultBreaker.OpenSeconds)*time.Second, "how long an open breaker waits before a probe")
+	dur(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", 5*24*time.Hour, "how long an endpoint may fail without a success before it is disabled")
 	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", 5*time.Second, "how often the reconciler looks for work Redis lost")
 	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", 10*time.Second, "how overdue work must be before the reconciler re-enqueues it")
 	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
@@ -159,6 +192,23 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
+	}
+	if c.endpointConcurrency < 1 {
+		return c, fmt.Errorf("endpoint max concurrency %d: must be at least 1", c.endpointConcurrency)
+	}
+	if c.breaker.FailureRatio <= 0 || c.breaker.FailureRatio > 1 {
+		return c, fmt.Errorf("breaker failure ratio %v: must be above 0 and at most 1", c.breaker.FailureRatio)
+	}
+	if c.breaker.MinRequests < 1 {
+		return c, fmt.Errorf("breaker min requests %d: must be at least 1", c.breaker.MinRequests)
+	}
+	if c.breakerWindow < time.Second || c.breakerOpenFor < time.Second {
+		return c, errors.New("breaker window and open time must be at least 1s")
+	}
+	c.breaker.WindowSeconds = int(c.breakerWindow / time.Second)
+	c.breaker.OpenSeconds = int(c.breakerOpenFor / time.Second)
+	if c.autoDisableAfter < time.Second {
+		return c, fmt.Errorf("auto-disable window %s: must be at least 1s", c.autoDisableAfter)
 	}
 	return c, nil
 }
@@ -232,7 +282,8 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	}
 	syncer := subscriptions.NewSync(st, index, rdb)
 	aclient := asynq.NewClientFromRedisClient(rdb)
-	queue := dispatcher.NewQueue(aclient, c.attemptTimeout+time.Minute)
+	queue := dispatcher.NewQueue(aclient, 2*time.Minute)
+	guard := dispatcher.NewGuard(rdb, dispatcher.GuardConfig{Breaker: c.breaker, MaxConcurrency: c.endpointConcurrency})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -249,7 +300,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		})
 		w := dispatcher.NewWorker(dispatcher.Config{
 			Store: st, Endpoints: st, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
-			Destinations: c.dest, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
+			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
 			Concurrency: c.concurrency, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
 			ShutdownTimeout: c.shutdownTimeout, Logger: log,
 		})
@@ -272,7 +323,8 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		}
 		srv := &http.Server{
 			Handler: routes(api{
-				store: st, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue,
+				store: st, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue, guard: guard,
+				resumer: &dispatcher.Resumer{Store: st, Endpoints: st, Queue: queue, Guard: guard},
 				readiness: func(ctx context.Context) error {
 					if err := st.Ping(ctx); err != nil {
 						return fmt.Errorf("database: %w", err)

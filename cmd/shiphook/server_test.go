@@ -43,7 +43,7 @@ func (l *lockedBuffer) String() string {
 
 // startServer runs "shiphook <cmd> --addr 127.0.0.1:0" with env as its whole
 // environment, waits until /healthz answers, and stops it when the test ends.
-func startServer(t *testing.T, cmd string, env map[string]string) *server {
+func startServer(t testing.TB, cmd string, env map[string]string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -115,7 +115,7 @@ func startServer(t *testing.T, cmd string, env map[string]string) *server {
 
 // call makes one API request with key and decodes a JSON answer into out
 // (when out is not nil). It returns the status code.
-func call(t *testing.T, method, url, key string, body any, out any) int {
+func call(t testing.TB, method, url, key string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"maps"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func with(env map[string]string, kv ...string) map[string]string {
+	out := maps.Clone(env)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// everySecond is a retry schedule of n attempts one second apart.
+func everySecond(n int) string {
+	return "0s" + strings.Repeat(",1s", n-1)
+}
+
+type breakerOut struct {
+	State       string     `json:"state"`
+	Reason      string     `json:"reason"`
+	NextProbeAt *time.Time `json:"next_probe_at"`
+}
+
+type endpointFull struct {
+	endpointOut
+	FailingSince *time.Time  `json:"failing_since"`
+	Breaker      *breakerOut `json:"breaker"`
+}
+
+func createPartners(t testing.TB, s *server, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil))
+	}
+}
+
+func postEvents(t testing.TB, s *server, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := 0; i < n; i++ {
+		var acc struct{ ID string }
+		require.Equal(t, http.StatusAccepted, call(t, "POST", s.URL+"/v1/events", adminKey, event(i, ""), &acc))
+		ids = append(ids, acc.ID)
+	}
+	return ids
+}
+
+func messagesOf(t testing.TB, s *server, partner, endpointID string) []messageOut {
+	t.Helper()
+	var ms listOut[messageOut]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/partners/"+partner+"/messages?limit=250&endpoint_id="+endpointID, adminKey, nil, &ms))
+	return ms.Data
+}
+
+// TestBreakerAcrossWorkers opens an endpoint's breaker in one of two worker
+// processes and checks that neither sends while it is open, that no attempt
+// is spent meanwhile, and that a successful probe closes it.
+func TestBreakerAcrossWorkers(t *testing.T) {
+	env := with(testEnv(t),
+		"SHIPHOOK_RETRY_SCHEDULE", everySecond(30),
+		"SHIPHOOK_BREAKER_MIN_REQUESTS", "4",
+		"SHIPHOOK_BREAKER_FAILURE_RATIO", "0.5",
+		"SHIPHOOK_BREAKER_WINDOW", "30s",
+		"SHIPHOOK_BREAKER_OPEN_FOR", "3s")
+	migrate(t, env)
+	api := startServer(t, "api", env)
+	startServer(t, "worker", env)
+	startServer(t, "worker", env)
+	rcv := newReceiver(t)
+	var down atomic.Bool
+	down.Store(true)
+	rcv.setAnswer("/down", func(int) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	createPartners(t, api, "acme", "globex")
+	ep := createEndpoint(t, api, rcv, adminKey, "acme", "/down", map[string]any{})
+	postEvents(t, api, 20)
+
+	var got endpointFull
+	require.Eventually(t, func() bool {
+		call(t, "GET", api.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
+		return got.Breaker != nil && got.Breaker.State == "open"
+	}, 20*time.Second, 20*time.Millisecond, "the breaker opens")
+	require.Contains(t, got.Breaker.Reason, "attempts failed")
+	require.Contains(t, got.Breaker.Reason, "503")
+	require.NotNil(t, got.Breaker.NextProbeAt)
+
+	// Attempts under way when it opened may still land; then nothing until
+	// the probe, from either worker.
+	time.Sleep(500 * time.Millisecond)
+	before := rcv.total()
+	time.Sleep(time.Until(got.Breaker.NextProbeAt.Add(-300 * time.Millisecond)))
+	require.Equal(t, before, rcv.total(), "no request while the breaker is open")
+
+	// The probe fails and opens it again; then the endpoint recovers.
+	require.Eventually(t, func() bool { return rcv.total() > before }, 10*time.Second, 20*time.Millisecond, "a probe after the open time")
+	down.Store(false)
+	require.Eventually(t, func() bool { return len(rcv.byPath("/down")) == 20 }, 60*time.Second, 50*time.Millisecond)
+	call(t, "GET", api.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
+	require.Equal(t, "closed", got.Breaker.State)
+
+	// Every recorded attempt is a request the receiver saw: waiting on the
+	// breaker spent none.
+	attempts := 0
+	for _, m := range messagesOf(t, api, "acme", ep.ID) {
+		require.Equal(t, "succeeded", m.Status)
+		attempts += m.Attempts
+	}
+	require.Equal(t, rcv.total(), attempts)
+
+	var health struct {
+		Breaker             breakerOut `json:"breaker"`
+		ConsecutiveFailures int        `json:"consecutive_failures"`
+		SuccessRateHour     *float64   `json:"success_rate_last_hour"`
+		AttemptsHour        int        `json:"attempts_last_hour"`
+		LastSuccessAt       *time.Time `json:"last_success_at"`
+		LastFailure         *struct {
+			StatusCode int    `json:"status_code"`
+			ErrorClass string `json:"error_class"`
+		} `json:"last_failure"`
+	}
+	require.Equal(t, http.StatusOK, call(t, "GET", api.URL+"/v1/partners/acme/endpoints/"+ep.ID+"/health", adminKey, nil, &health))
+	require.Equal(t, "closed", health.Breaker.State)
+	require.Zero(t, health.ConsecutiveFailures)
+	require.Equal(t, attempts, health.AttemptsHour)
+	require.NotNil(t, health.SuccessRateHour)
+	require.InDelta(t, 20.0/float64(attempts), *health.SuccessRateHour, 0.001)
+	require.NotNil(t, health.LastSuccessAt)
+	require.Equal(t, 503, health.LastFailure.StatusCode)
+	require.Equal(t, "http_status", health.LastFailure.ErrorClass)
+}
+
+type opEvent struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+}
+
+// TestAutoDisable checks that an endpoint failing for the whole window is
+// disabled, that the partner's operational endpoint hears of it (signed),
+// that its messages are kept, and that enabling it again resumes them.
+func TestAutoDisable(t *testing.T) {
+	env := with(testEnv(t),
+		"SHIPHOOK_RETRY_SCHEDULE", everySecond(8),
+		"SHIPHOOK_AUTO_DISABLE_AFTER", "2s",
+		"SHIPHOOK_BREAKER_MIN_REQUESTS", "1000")
+	migrate(t, env)
+	s := startServer(t, "serve", env)
+	rcv := newReceiver(t)
+	var failing atomic.Bool
+	failing.Store(true)
+	rcv.setAnswer("/failing", func(int) int {
+		if failing.Load() {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	createPartners(t, s, "acme", "globex")
+	require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "erp", "access": "all"}, nil))
+	ep := createEndpoint(t, s, rcv, adminKey, "acme", "/failing", map[string]any{"event_types": []string{"shipment.milestone.*"}})
+	createEndpoint(t, s, rcv, adminKey, "acme", "/acme-ops", map[string]any{"event_types": []string{"shiphook.*"}})
+	createEndpoint(t, s, rcv, adminKey, "globex", "/globex-ops", map[string]any{"event_types": []string{"shiphook.*"}})
+	createEndpoint(t, s, rcv, adminKey, "erp", "/erp-all", map[string]any{})
+	postEvents(t, s, 3) // event(i) for i < 4 are milestones
+
+	var got endpointFull
+	require.Eventually(t, func() bool {
+		call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
+		return got.Disabled
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, "failing", got.DisabledReason)
+	require.NotNil(t, got.FailingSince)
+
+	disabledEvent := func() (delivery, bool) {
+		for _, d := range rcv.byPath("/acme-ops") {
+			if d.Type == "shiphook.endpoint.disabled" {
+				return d, true
+			}
+		}
+		return delivery{}, false
+	}
+	require.Eventually(t, func() bool { _, ok := disabledEvent(); return ok }, 10*time.Second, 20*time.Millisecond)
+	op, _ := disabledEvent()
+	require.Equal(t, ep.ID, op.Data["endpoint_id"])
+	require.Contains(t, op.Data["reason"], "500")
+	require.NotContains(t, op.Data, "shipment", "an operational event is about no shipment")
+	require.Empty(t, rcv.invalidSignatures(), "the operational event is signed like any other")
+
+	var evs listOut[struct {
+		Type string `json:"type"`
+	}]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/events?type=shiphook.endpoint.disabled", adminKey, nil, &evs))
+	require.Len(t, evs.Data, 1, "admins see it in the event log")
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/events?type=shiphook.*", adminKey, nil, &evs))
+	require.Len(t, evs.Data, len(rcv.byPath("/acme-ops")), "every operational event reached the partner's endpoint")
+
+	// Kept, not dropped: each message waits, disabled, for the endpoint.
+	require.Eventually(t, func() bool {
+		ms := messagesOf(t, s, "acme", ep.ID)
+		for _, m := range ms {
+			if m.Status != "disabled" {
+				return false
+			}
+		}
+		return len(ms) == 3
+	}, 20*time.Second, 50*time.Millisecond, "%+v", messagesOf(t, s, "acme", ep.ID))
+
+	failing.Store(false)
+	require.Equal(t, http.StatusOK, call(t, "PATCH", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, map[string]any{"disabled": false}, &got))
+	require.False(t, got.Disabled)
+	require.Nil(t, got.FailingSince)
+	require.Eventually(t, func() bool { return len(rcv.byPath("/failing")) == 3 }, 20*time.Second, 50*time.Millisecond, "re-enabling resumes the kept messages")
+	for _, m := range messagesOf(t, s, "acme", ep.ID) {
+		require.Equal(t, "succeeded", m.Status)
+	}
+
+	time.Sleep(500 * time.Millisecond)
+	require.Empty(t, rcv.byPath("/globex-ops"), "another partner hears nothing of it")
+	for _, d := range rcv.byPath("/erp-all") {
+		require.False(t, strings.HasPrefix(d.Type, "shiphook."), "access all does not extend to other partners' operational events")
+	}
+}
+
+// TestMessageFailedEvent checks the operational event for a message whose
+// schedule is exhausted.
+func TestMessageFailedEvent(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := with(embeddedEnv(), "SHIPHOOK_ADMIN_KEY", adminKey, "SHIPHOOK_RETRY_SCHEDULE", "0s,1s")
+	s := startServer(t, "serve", env)
+	rcv := newReceiver(t)
+	rcv.setAnswer("/rejects", func(int) int { return http.StatusBadRequest })
+	createPartners(t, s, "acme", "globex")
+	ep := createEndpoint(t, s, rcv, adminKey, "acme", "/rejects", map[string]any{"event_types": []string{"shipment.milestone.*"}})
+	createEndpoint(t, s, rcv, adminKey, "acme", "/ops", map[string]any{"event_types": []string{"shiphook.message.failed"}})
+	postEvents(t, s, 1)
+	require.Eventually(t, func() bool { return len(rcv.byPath("/ops")) == 1 }, 15*time.Second, 20*time.Millisecond)
+	op := rcv.byPath("/ops")[0]
+	require.Equal(t, "shiphook.message.failed", op.Type)
+	ms := messagesOf(t, s, "acme", ep.ID)
+	require.Len(t, ms, 1)
+	require.Equal(t, "failed", ms[0].Status)
+	require.Equal(t, ms[0].ID, op.Data["message_id"])
+	require.Equal(t, ep.ID, op.Data["endpoint_id"])
+	require.EqualValues(t, 2, op.Data["attempts"])
+	require.EqualValues(t, 400, op.Data["last_status"])
+	require.Equal(t, "SHP-0000", op.Data["shipment"].(map[string]any)["id"], "it names the shipment of the failed message")
+}
+
+// TestLimitsAcrossWorkers checks an endpoint's concurrency cap and rate
+// limit with two worker processes delivering.
+func TestLimitsAcrossWorkers(t *testing.T) {
+	env := testEnv(t)
+	migrate(t, env)
+	api := startServer(t, "api", env)
+	startServer(t, "worker", env)
+	startServer(t, "worker", env)
+	rcv := newReceiver(t)
+	rcv.setAnswer("/capped", func(int) int { time.Sleep(300 * time.Millisecond); return http.StatusOK })
+	createPartners(t, api, "acme", "globex")
+	createEndpoint(t, api, rcv, adminKey, "acme", "/capped", map[string]any{"max_concurrency": 2})
+	createEndpoint(t, api, rcv, adminKey, "globex", "/rated", map[string]any{"rate_limit": 4})
+	postEvents(t, api, 16)
+
+	require.Eventually(t, func() bool { return len(rcv.byPath("/capped")) == 16 && len(rcv.byPath("/rated")) == 16 }, 60*time.Second, 50*time.Millisecond)
+	require.Equal(t, 2, rcv.peakOf("/capped"), "never more than 2 in flight, and the cap is reached")
+
+	times := rcv.timesOf("/rated")
+	perSecond := map[int64]int{}
+	for _, at := range times {
+		perSecond[at.Unix()]++
+	}
+	for sec, n := range perSecond {
+		// The limit counts the deliveries started in each of the server's
+		// clock seconds; on their way some cross into the next second, so
+		// a second at the receiver may see up to twice the limit.
+		require.LessOrEqual(t, n, 8, "second %d had %d deliveries", sec, n)
+	}
+	span := times[len(times)-1].Sub(times[0])
+	require.GreaterOrEqual(t, span, 2500*time.Millisecond, "16 deliveries at 4/s take at least 3 s after the first")
+}
+
+// TestEndpointTransportOptions checks an endpoint's own timeout and static
+// headers, and that reserved headers are refused.
+func TestEndpointTransportOptions(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := with(embeddedEnv(), "SHIPHOOK_ADMIN_KEY", adminKey, "SHIPHOOK_RETRY_SCHEDULE", "0s")
+	s := startServer(t, "serve", env)
+	rcv := newReceiver(t)
+	rcv.setAnswer("/slow", func(int) int { time.Sleep(3 * time.Second); return http.StatusOK })
+	createPartners(t, s, "acme", "globex")
+	slow := createEndpoint(t, s, rcv, adminKey, "acme", "/slow", map[string]any{"timeout_seconds": 1})
+	createEndpoint(t, s, rcv, adminKey, "globex", "/headers", map[string]any{"headers": map[string]string{"X-Partner-Token": "tok-123"}})
+
+	var e struct {
+		Error struct{ Field string } `json:"error"`
+	}
+	for name, field := range map[string]string{"Host": "headers.Host", "webhook-id": "headers.webhook-id", "Content-Length": "headers.Content-Length", "bad name": "headers.bad name"} {
+		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners/acme/endpoints", adminKey,
+			map[string]any{"url": rcv.URL + "/x", "headers": map[string]string{name: "v"}}, &e), name)
+		require.Equal(t, field, e.Error.Field)
+	}
+	require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners/acme/endpoints", adminKey, map[string]any{"url": rcv.URL + "/x", "timeout_seconds": 61}, &e))
+	require.Equal(t, "timeout_seconds", e.Error.Field)
+
+	postEvents(t, s, 1)
+	require.Eventually(t, func() bool { return len(rcv.byPath("/headers")) == 1 }, 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, "tok-123", rcv.headersOf("/headers").Get("X-Partner-Token"))
+	var ms []messageOut
+	require.Eventually(t, func() bool {
+		ms = messagesOf(t, s, "acme", slow.ID)
+		return len(ms) == 1 && ms[0].Status == "failed"
+	}, 10*time.Second, 50*time.Millisecond)
+	var as listOut[attemptOut]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/messages/"+ms[0].ID+"/attempts", adminKey, nil, &as))
+	require.Equal(t, "timeout", as.Data[0].ErrorClass)
+	require.InDelta(t, 1000, as.Data[0].DurationMS, 400, "the endpoint's 1 s, not the server's 15 s")
+}

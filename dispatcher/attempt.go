@@ -1,0 +1,344 @@
+package dispatcher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/shiphook/shiphook/signing"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// Reasons shiphook disables an endpoint by itself.
+const (
+	DisabledGone    = "gone"    // it answered 410 Gone
+	DisabledFailing = "failing" // it kept failing for the auto-disable window
+)
+
+// Operational event types, emitted by shiphook itself.
+const (
+	TypeEndpointDisabled = "shiphook.endpoint.disabled"
+	TypeMessageFailed    = "shiphook.message.failed"
+)
+
+// Endpoints is what delivery needs to know of endpoints; subscriptions.Store
+// is one.
+type Endpoints interface {
+	Endpoint(ctx context.Context, id string) (subscriptions.Endpoint, error)
+	MarkEndpointFailing(ctx context.Context, id string, at time.Time) (time.Time, error)
+	MarkEndpointHealthy(ctx context.Context, id string) error
+	DisableEndpoint(ctx context.Context, id, reason string) (bool, error)
+}
+
+// handleDeliver makes one attempt to deliver a message, or, when the
+// endpoint's breaker or limits say not now, puts it back for later without
+// spending an attempt. A task whose attempt was already made (or whose
+// message is being delivered) is dropped: the message's row is the truth.
+func (w *Worker) handleDeliver(ctx context.Context, t *asynq.Task) error {
+	id, attempts, epID, err := parseDeliverPayload(t.Payload())
+	if err != nil {
+		return err
+	}
+	ep, err := w.cfg.Endpoints.Endpoint(ctx, epID)
+	if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && ep.Disabled) {
+		return w.park(ctx, id, attempts)
+	}
+	if err != nil {
+		return fmt.Errorf("load endpoint %s: %w", epID, err)
+	}
+	permit, wait, err := w.cfg.Guard.Acquire(ctx, ep)
+	if err != nil {
+		return err
+	}
+	if wait != nil {
+		return w.postpone(ctx, id, epID, attempts, wait)
+	}
+	m, ok, err := w.cfg.Store.ClaimMessage(ctx, id, attempts, time.Now().Add(maxTimeout+time.Minute))
+	if err != nil || !ok {
+		w.cfg.Guard.Release(ctx, permit, false, false, "")
+		if err != nil {
+			return fmt.Errorf("claim message %s: %w", id, err)
+		}
+		return nil
+	}
+	a, err := w.deliver(ctx, ep, m)
+	if err != nil {
+		w.cfg.Guard.Release(ctx, permit, false, false, "")
+		// Nothing was recorded: put the message back so that the retried
+		// task (or the reconciler) can claim it again.
+		now := time.Now()
+		if rerr := w.cfg.Store.SetMessageStatus(context.WithoutCancel(ctx), m.ID, Outcome{Status: StatusPending, NextAttemptAt: &now}); rerr != nil {
+			logWarn(ctx, "release message", "message_id", m.ID, "err", rerr)
+		}
+		return err
+	}
+	w.cfg.Guard.Release(ctx, permit, a.ErrorClass != ErrorBlocked, breakerFailure(a), describe(a))
+	return nil
+}
+
+// maxTimeout is the longest an attempt may take (the per-endpoint maximum).
+const maxTimeout = time.Minute
+
+// park marks a message whose endpoint is disabled or gone as disabled. It
+// is kept: re-enabling the endpoint resumes it.
+func (w *Worker) park(ctx context.Context, id string, attempts int) error {
+	_, ok, err := w.cfg.Store.ClaimMessage(ctx, id, attempts, time.Now().Add(time.Minute))
+	if err != nil {
+		return fmt.Errorf("claim message %s: %w", id, err)
+	}
+	if !ok {
+		return nil
+	}
+	return w.cfg.Store.SetMessageStatus(ctx, id, Outcome{Status: StatusDisabled})
+}
+
+// postpone schedules the same attempt again after wait. A long wait is
+// written to the message too, so that the reconciler does not take the
+// message for lost meanwhile.
+func (w *Worker) postpone(ctx context.Context, id, epID string, attempts int, wait *Wait) error {
+	at := time.Now().Add(wait.Delay)
+	if wait.Delay > w.cfg.ReconcileGrace/2 {
+		ok, err := w.cfg.Store.DeferMessage(ctx, id, attempts, at)
+		if err != nil {
+			return fmt.Errorf("postpone message %s: %w", id, err)
+		}
+		if !ok {
+			return nil
+		}
+	}
+	return w.cfg.Queue.EnqueueDelivery(ctx, id, epID, attempts, at)
+}
+
+// deliver signs and posts m, records the attempt and what follows from it.
+// It returns an error only when nothing was recorded.
+func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message) (Attempt, error) {
+	ev, err := w.cfg.Store.Event(ctx, m.EventID)
+	if err != nil {
+		return Attempt{}, fmt.Errorf("load event %s: %w", m.EventID, err)
+	}
+	body, err := payload(ev, roleOf(ev, m.PartnerID))
+	if err != nil {
+		return Attempt{}, err
+	}
+	a, resp, err := w.post(ctx, ep, m, body)
+	if err != nil {
+		return Attempt{}, err
+	}
+	o := w.outcome(&a, resp)
+	if err := w.cfg.Store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
+		return Attempt{}, fmt.Errorf("record attempt %d of %s: %w", a.Number, m.ID, err)
+	}
+	ctx = context.WithoutCancel(ctx)
+	w.endpointHealth(ctx, ep, a)
+	if o.Status == StatusPending {
+		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, a.Number, *o.NextAttemptAt); err != nil {
+			logWarn(ctx, "schedule next attempt; the reconciler will", "message_id", m.ID, "err", err)
+		}
+	}
+	if o.Status == StatusFailed && !isOperational(m.EventType) {
+		w.emit(ctx, TypeMessageFailed, m.PartnerID, ev.Shipment, map[string]any{
+			"message_id": m.ID, "endpoint_id": m.EndpointID, "event_id": m.EventID, "event_type": m.EventType,
+			"attempts": a.Number, "last_status": a.StatusCode, "last_error": describe(a),
+		})
+	}
+	return a, nil
+}
+
+// post makes the HTTP request. It returns an error only when the attempt
+// did not really happen (the worker is shutting down).
+func (w *Worker) post(ctx context.Context, ep subscriptions.Endpoint, m Message, body []byte) (Attempt, *http.Response, error) {
+	start := time.Now()
+	a := Attempt{ID: subscriptions.NewID("att"), MessageID: m.ID, EndpointID: ep.ID, PartnerID: m.PartnerID, Number: m.Attempts + 1, Trigger: "scheduled", URL: ep.URL, StartedAt: start.UTC()}
+	sig, err := signing.Sign(m.ID, start, body, ep.ActiveSecrets(start)...)
+	if err != nil {
+		return a, nil, fmt.Errorf("sign message %s: %w", m.ID, err)
+	}
+	timeout := w.cfg.Timeout
+	if ep.TimeoutSeconds > 0 {
+		timeout = min(time.Duration(ep.TimeoutSeconds)*time.Second, maxTimeout)
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		a.ErrorClass, a.Error = ErrorConnect, "bad endpoint URL: "+err.Error()
+		return a, nil, nil
+	}
+	for k, v := range ep.Headers {
+		req.Header.Set(k, v)
+	}
+	req.Header["Content-Type"] = []string{"application/json"}
+	req.Header["User-Agent"] = []string{w.cfg.UserAgent}
+	req.Header["webhook-id"] = []string{m.ID}
+	req.Header["webhook-timestamp"] = []string{strconv.FormatInt(start.Unix(), 10)}
+	req.Header["webhook-signature"] = []string{sig}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return a, nil, fmt.Errorf("attempt to deliver %s interrupted: %w", m.ID, ctx.Err())
+		}
+		a.DurationMS = time.Since(start).Milliseconds()
+		a.ErrorClass, a.Error = classify(err), err.Error()
+		return a, nil, nil
+	}
+	defer resp.Body.Close()
+	excerpt, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if err == nil {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrain)
+	}
+	a.DurationMS = time.Since(start).Milliseconds()
+	a.StatusCode = resp.StatusCode
+	a.ResponseBody = strings.ToValidUTF8(string(excerpt), "\uFFFD")
+	a.ResponseHeaders = loggedHeaders(resp.Header)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		a.ErrorClass, a.Error = ErrorRedirect, "redirects are not followed; point the endpoint at "+resp.Header.Get("Location")
+	default:
+		a.ErrorClass, a.Error = ErrorHTTPStatus, resp.Status
+	}
+	if err != nil && a.ErrorClass == ErrorNone {
+		a.ErrorClass, a.Error = classify(err), "reading the response: "+err.Error()
+	}
+	return a, resp, nil
+}
+
+// loggedHeaders returns the response headers kept in the log: all but cookies.
+func loggedHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if k == "Set-Cookie" || k == "Set-Cookie2" {
+			continue
+		}
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
+}
+
+// outcome decides what the attempt a means for its message.
+func (w *Worker) outcome(a *Attempt, resp *http.Response) Outcome {
+	switch {
+	case a.ErrorClass == ErrorNone:
+		return Outcome{Status: StatusSucceeded}
+	case a.StatusCode == http.StatusGone, a.ErrorClass == ErrorBlocked:
+		return Outcome{Status: StatusFailed}
+	}
+	now := time.Now()
+	d, ok := nextDelay(w.cfg.Schedule, a.Number, resp, now)
+	if !ok {
+		return Outcome{Status: StatusFailed}
+	}
+	next := now.Add(d).UTC()
+	return Outcome{Status: StatusPending, NextAttemptAt: &next}
+}
+
+// breakerFailure reports whether a says the endpoint is unwell: it could
+// not be reached, timed out, or answered 5xx, 408 or 429. Other 4xx and 3xx
+// answers come from a working endpoint.
+func breakerFailure(a Attempt) bool {
+	switch a.ErrorClass {
+	case ErrorNone, ErrorRedirect, ErrorBlocked:
+		return false
+	case ErrorHTTPStatus:
+		return a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusRequestTimeout
+	}
+	return true
+}
+
+// describe sums up a failed attempt in a line.
+func describe(a Attempt) string {
+	if a.ErrorClass == ErrorNone {
+		return ""
+	}
+	return string(a.ErrorClass) + ": " + a.Error
+}
+
+// endpointHealth keeps the endpoint's FailingSince, and disables it after a
+// 410 or when it has failed for the whole auto-disable window.
+func (w *Worker) endpointHealth(ctx context.Context, ep subscriptions.Endpoint, a Attempt) {
+	switch {
+	case a.ErrorClass == ErrorNone:
+		if ep.FailingSince != nil {
+			if err := w.cfg.Endpoints.MarkEndpointHealthy(ctx, ep.ID); err != nil {
+				logWarn(ctx, "mark endpoint healthy", "endpoint_id", ep.ID, "err", err)
+			}
+		}
+	case a.StatusCode == http.StatusGone:
+		w.disable(ctx, ep.ID, DisabledGone, "the endpoint answered 410 Gone")
+	default:
+		since := a.StartedAt
+		if ep.FailingSince != nil {
+			since = *ep.FailingSince
+		} else {
+			var err error
+			if since, err = w.cfg.Endpoints.MarkEndpointFailing(ctx, ep.ID, a.StartedAt); err != nil {
+				logWarn(ctx, "mark endpoint failing", "endpoint_id", ep.ID, "err", err)
+				return
+			}
+		}
+		if a.StartedAt.Sub(since) >= w.cfg.AutoDisableAfter {
+			w.disable(ctx, ep.ID, DisabledFailing, fmt.Sprintf("every attempt has failed since %s; the last: %s", since.UTC().Format(time.RFC3339), describe(a)))
+		}
+	}
+}
+
+// disable disables an endpoint, keeps its pending messages for when it is
+// enabled again, and says so to the partner and in the log.
+func (w *Worker) disable(ctx context.Context, id, code, reason string) {
+	changed, err := w.cfg.Endpoints.DisableEndpoint(ctx, id, code)
+	if err != nil {
+		logWarn(ctx, "disable endpoint", "endpoint_id", id, "err", err)
+		return
+	}
+	if !changed {
+		return // disabled already, perhaps by another worker just now
+	}
+	ep, err := w.cfg.Endpoints.Endpoint(ctx, id)
+	if err != nil {
+		logWarn(ctx, "load disabled endpoint", "endpoint_id", id, "err", err)
+		return
+	}
+	w.cfg.Notifier.Changed(ctx, ep.PartnerID)
+	data := map[string]any{"endpoint_id": ep.ID, "reason": reason, "url": ep.URL}
+	if ep.FailingSince != nil {
+		data["failing_since"] = ep.FailingSince.UTC().Format(time.RFC3339Nano)
+	}
+	w.emit(ctx, TypeEndpointDisabled, ep.PartnerID, Shipment{}, data)
+}
+
+// isOperational reports whether typ is one of shiphook's own event types.
+func isOperational(typ string) bool { return strings.HasPrefix(typ, "shiphook.") }
+
+// emit stores an operational event for partnerID and fans it out to the
+// partner's endpoints subscribed to it. It is also logged, for admins.
+func (w *Worker) emit(ctx context.Context, typ, partnerID string, shipment Shipment, data map[string]any) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		logWarn(ctx, "encode operational event", "type", typ, "err", err)
+		return
+	}
+	now := time.Now().UTC()
+	ev := Event{ID: subscriptions.NewID("evt"), Type: typ, OccurredAt: now, Shipment: shipment,
+		Parties: []Party{{PartnerID: partnerID}}, Data: raw, CreatedAt: now}
+	if _, err := w.cfg.Store.InsertEvents(ctx, []Event{ev}); err != nil {
+		logWarn(ctx, "store operational event", "type", typ, "err", err)
+		return
+	}
+	args := []any{"event_id", ev.ID, "partner_id", partnerID}
+	for k, v := range data {
+		args = append(args, k, v)
+	}
+	logWarn(ctx, typ, args...)
+	if err := w.cfg.Queue.EnqueueFanout(ctx, ev.ID); err != nil {
+		logWarn(ctx, "enqueue operational event; the reconciler will", "event_id", ev.ID, "err", err)
+	}
+}

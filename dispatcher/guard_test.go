@@ -1,0 +1,138 @@
+package dispatcher
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/store/storetest"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// twoGuards returns two Guards on one real Redis, as two worker processes
+// would have.
+func twoGuards(t *testing.T, cfg GuardConfig) (*Guard, *Guard) {
+	t.Helper()
+	opt, err := redis.ParseURL(storetest.Redis(t))
+	require.NoError(t, err)
+	a, b := redis.NewClient(opt), redis.NewClient(opt)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return NewGuard(a, cfg), NewGuard(b, cfg)
+}
+
+func TestGuardConcurrencyCapAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	ga, gb := twoGuards(t, GuardConfig{})
+	ep := subscriptions.Endpoint{ID: "ep_cap", Options: subscriptions.Options{MaxConcurrency: 2}}
+	p1, w, err := ga.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	p2, w, err := gb.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	_, w, err = ga.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.NotNil(t, w, "a third delivery in flight is over the cap of 2")
+	require.Equal(t, "concurrency", w.Reason)
+	require.GreaterOrEqual(t, w.Delay, time.Second)
+	gb.Release(ctx, p2, true, false, "")
+	p3, w, err := ga.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.Nil(t, w, "a freed slot can be taken by the other process")
+	ga.Release(ctx, p1, true, false, "")
+	ga.Release(ctx, p3, true, false, "")
+}
+
+func TestGuardRateLimitAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	ga, gb := twoGuards(t, GuardConfig{})
+	ep := subscriptions.Endpoint{ID: "ep_rate", Options: subscriptions.Options{RateLimit: 3, MaxConcurrency: 100}}
+	// Start at the beginning of a second so that all tries fall in it.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	allowed, waited := 0, 0
+	for i := 0; i < 8; i++ {
+		g := ga
+		if i%2 == 1 {
+			g = gb
+		}
+		p, w, err := g.Acquire(ctx, ep)
+		require.NoError(t, err)
+		if w != nil {
+			require.Equal(t, "rate_limit", w.Reason)
+			waited++
+			continue
+		}
+		allowed++
+		g.Release(ctx, p, true, false, "")
+	}
+	require.Equal(t, 3, allowed, "3 per second, whichever process asks")
+	require.Equal(t, 5, waited)
+}
+
+func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := GuardConfig{Breaker: subscriptions.BreakerSettings{FailureRatio: 0.5, MinRequests: 4, WindowSeconds: 10, OpenSeconds: 1}, Refresh: 50 * time.Millisecond}
+	ga, gb := twoGuards(t, cfg)
+	go ga.Run(ctx)
+	go gb.Run(ctx)
+	ep := subscriptions.Endpoint{ID: "ep_breaker"}
+
+	for i := 0; i < 4; i++ {
+		p, w, err := ga.Acquire(ctx, ep)
+		require.NoError(t, err)
+		require.Nil(t, w, "closed before the 4th failure")
+		ga.Release(ctx, p, true, true, "http_status: 500 Internal Server Error")
+	}
+	// The other process honours it within its refresh interval.
+	require.Eventually(t, func() bool {
+		_, w, err := gb.Acquire(ctx, ep)
+		require.NoError(t, err)
+		return w != nil && w.Reason == "breaker_open"
+	}, time.Second, 10*time.Millisecond)
+	st, err := gb.BreakerState(ctx, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, "open", st.State)
+	require.Contains(t, st.Reason, "4 of the last 4 attempts failed")
+	require.Contains(t, st.Reason, "500 Internal Server Error")
+	require.NotNil(t, st.NextProbeAt)
+
+	// After OpenSeconds one process gets the probe; the other keeps waiting.
+	time.Sleep(time.Until(*st.NextProbeAt))
+	probe, w, err := gb.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	_, w, err = ga.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.NotNil(t, w, "one probe at a time")
+	st, err = ga.BreakerState(ctx, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, "half_open", st.State)
+
+	// A failed probe opens it again; a successful one closes it everywhere.
+	gb.Release(ctx, probe, true, true, "connect: refused")
+	st, err = ga.BreakerState(ctx, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, "open", st.State)
+	require.Contains(t, st.Reason, "the probe failed")
+	time.Sleep(time.Until(*st.NextProbeAt))
+	probe, w, err = ga.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	ga.Release(ctx, probe, true, false, "")
+	require.Eventually(t, func() bool {
+		p, w, err := gb.Acquire(ctx, ep)
+		require.NoError(t, err)
+		if w != nil {
+			return false
+		}
+		gb.Release(ctx, p, true, false, "")
+		return true
+	}, time.Second, 10*time.Millisecond)
+	st, err = gb.BreakerState(ctx, ep.ID)
+	require.NoError(t, err)
+	require.Equal(t, "closed", st.State)
+}

@@ -1,0 +1,61 @@
+package dispatcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// payload renders the body delivered for ev to a partner with role:
+// {"type", "timestamp", "data": {"event_id", "shipment", "role", …data}}.
+// The list of parties is never included; neither is an empty shipment (an
+// operational event has none) or an empty role.
+func payload(ev Event, role string) ([]byte, error) {
+	var shipment []byte
+	if ev.Shipment.ID != "" {
+		var err error
+		if shipment, err = json.Marshal(ev.Shipment); err != nil {
+			return nil, fmt.Errorf("encode shipment: %w", err)
+		}
+	}
+	var b bytes.Buffer
+	b.Grow(len(ev.Data) + len(shipment) + 160)
+	b.WriteString(`{"type":`)
+	writeJSONString(&b, ev.Type)
+	b.WriteString(`,"timestamp":"`)
+	b.WriteString(ev.OccurredAt.UTC().Format(time.RFC3339Nano))
+	b.WriteString(`","data":{"event_id":`)
+	writeJSONString(&b, ev.ID)
+	if shipment != nil {
+		b.WriteString(`,"shipment":`)
+		b.Write(shipment)
+	}
+	if role != "" {
+		b.WriteString(`,"role":`)
+		writeJSONString(&b, role)
+	}
+	// ev.Data is a compact JSON object: splice its members in.
+	inner := bytes.TrimSpace(ev.Data)
+	if len(inner) > 2 {
+		b.WriteByte(',')
+		b.Write(inner[1 : len(inner)-1])
+	}
+	b.WriteString("}}")
+	return b.Bytes(), nil
+}
+
+func writeJSONString(b *bytes.Buffer, s string) {
+	q, _ := json.Marshal(s)
+	b.Write(q)
+}
+
+// roleOf returns the role partnerID plays in ev, or "".
+func roleOf(ev Event, partnerID string) string {
+	for _, p := range ev.Parties {
+		if p.PartnerID == partnerID {
+			return p.Role
+		}
+	}
+	return ""
+}

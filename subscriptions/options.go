@@ -1,0 +1,117 @@
+package subscriptions
+
+import (
+	"context"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// BreakerStates tells an endpoint's circuit breaker state; the dispatcher's
+// Guard is one.
+type BreakerStates interface {
+	BreakerState(ctx context.Context, endpointID string) (BreakerState, error)
+}
+
+// Resumer puts an endpoint's kept messages back on the schedule when it is
+// enabled again; the dispatcher provides it.
+type Resumer interface {
+	Resume(ctx context.Context, e Endpoint) error
+}
+
+// optionsInput is the part of an endpoint request that sets Options; a
+// field left out stays as it is.
+type optionsInput struct {
+	TimeoutSeconds  *int               `json:"timeout_seconds"`
+	RateLimit       *int               `json:"rate_limit"`
+	MaxConcurrency  *int               `json:"max_concurrency"`
+	Headers         *map[string]string `json:"headers"`
+	BreakerSettings *BreakerSettings   `json:"breaker_settings"`
+}
+
+var headerName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+
+// reservedHeaders are set by shiphook or by HTTP itself and may not be
+// overridden per endpoint (lower case; any webhook-* is reserved too).
+var reservedHeaders = map[string]bool{
+	"host": true, "content-length": true, "content-type": true, "transfer-encoding": true, "connection": true,
+	"keep-alive": true, "te": true, "trailer": true, "upgrade": true, "expect": true, "user-agent": true,
+	"proxy-authorization": true, "proxy-connection": true, "cookie": true,
+}
+
+func (in optionsInput) apply(o *Options) error {
+	bounded := func(field string, p *int, lo, hi int) (int, error) {
+		if *p != 0 && (*p < lo || *p > hi) {
+			return 0, Fieldf(field, "must be from %d to %d, or 0 for the server's default", lo, hi)
+		}
+		return *p, nil
+	}
+	var err error
+	if in.TimeoutSeconds != nil {
+		if o.TimeoutSeconds, err = bounded("timeout_seconds", in.TimeoutSeconds, 1, 60); err != nil {
+			return err
+		}
+	}
+	if in.RateLimit != nil {
+		if o.RateLimit, err = bounded("rate_limit", in.RateLimit, 1, 100000); err != nil {
+			return err
+		}
+	}
+	if in.MaxConcurrency != nil {
+		if o.MaxConcurrency, err = bounded("max_concurrency", in.MaxConcurrency, 1, 1000); err != nil {
+			return err
+		}
+	}
+	if in.Headers != nil {
+		if err := checkHeaders(*in.Headers); err != nil {
+			return err
+		}
+		o.Headers = *in.Headers
+		if len(o.Headers) == 0 {
+			o.Headers = nil
+		}
+	}
+	if b := in.BreakerSettings; b != nil {
+		switch {
+		case b.FailureRatio < 0 || b.FailureRatio > 1:
+			return Fieldf("breaker_settings.failure_ratio", "must be above 0 and at most 1, or 0 for the server's default")
+		case b.MinRequests < 0 || b.MinRequests > 100000:
+			return Fieldf("breaker_settings.min_requests", "must be from 1 to 100000, or 0 for the server's default")
+		case b.WindowSeconds < 0 || b.WindowSeconds > 86400:
+			return Fieldf("breaker_settings.window_seconds", "must be from 1 to 86400, or 0 for the server's default")
+		case b.OpenSeconds < 0 || b.OpenSeconds > 86400:
+			return Fieldf("breaker_settings.open_seconds", "must be from 1 to 86400, or 0 for the server's default")
+		}
+		o.BreakerSettings = b
+		if *b == (BreakerSettings{}) {
+			o.BreakerSettings = nil
+		}
+	}
+	return nil
+}
+
+func checkHeaders(h map[string]string) error {
+	if len(h) > 20 {
+		return Fieldf("headers", "at most 20 headers")
+	}
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		field := "headers." + k
+		lower := strings.ToLower(k)
+		switch {
+		case !headerName.MatchString(k):
+			return Fieldf(field, "is not a valid header name")
+		case reservedHeaders[lower] || strings.HasPrefix(lower, "webhook-"):
+			return Fieldf(field, "is set by shiphook or by HTTP itself and cannot be overridden")
+		case len(h[k]) > 4096:
+			return Fieldf(field, "must be at most 4096 characters")
+		case strings.ContainsAny(h[k], "\r\n\x00"):
+			return Fieldf(field, "must not contain line breaks or NUL")
+		}
+	}
+	return nil
+}
