@@ -37,6 +37,8 @@ type Event struct {
 	CreatedAt      time.Time       `json:"created_at"`
 	// FannedOutAt is set once the event's messages exist.
 	FannedOutAt *time.Time `json:"fanned_out_at"`
+	// PurgedAt is set once retention emptied Data.
+	PurgedAt *time.Time `json:"purged_at,omitempty"`
 }
 
 // Status is where a message stands.
@@ -62,6 +64,10 @@ type Message struct {
 	Attempts   int    `json:"attempts"`
 	// NextAttemptAt is when a pending message is due.
 	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	// LastStatusCode and LastErrorClass describe the last attempt (0 and
+	// "" before the first, or when it succeeded without an error).
+	LastStatusCode int        `json:"last_status_code,omitempty"`
+	LastErrorClass ErrorClass `json:"last_error_class,omitempty"`
 	// LeaseUntil is when a delivering message's attempt is presumed lost.
 	LeaseUntil *time.Time `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -80,6 +86,9 @@ const (
 	ErrorHTTPStatus ErrorClass = "http_status"
 	ErrorRedirect   ErrorClass = "redirect"
 	ErrorBlocked    ErrorClass = "ssrf_blocked"
+	// ErrorPurged: the event's payload was purged by retention before the
+	// attempt, so none was made.
+	ErrorPurged ErrorClass = "purged"
 )
 
 // Attempt is one HTTP request made to deliver a message.
@@ -116,9 +125,11 @@ type Insert struct {
 	Created bool
 }
 
-// MessageQuery selects messages, newest first.
+// MessageQuery selects messages, newest first. Empty fields match all.
 type MessageQuery struct {
-	PartnerID  string
+	PartnerID string
+	// ErrorClass matches the error class of the message's last attempt.
+	ErrorClass ErrorClass
 	EndpointID string
 	EventType  string
 	ShipmentID string
@@ -126,6 +137,40 @@ type MessageQuery struct {
 	Since      *time.Time // created at or after
 	Until      *time.Time // created before
 	subscriptions.Page
+}
+
+// AttemptQuery selects attempts, newest first. Empty fields match all.
+type AttemptQuery struct {
+	PartnerID  string
+	EndpointID string
+	MessageID  string
+	ErrorClass ErrorClass
+	// Failed, when true, matches only attempts with an error class.
+	Failed bool
+	Since  *time.Time // started at or after
+	Until  *time.Time // started before
+	subscriptions.Page
+}
+
+// RecoverJob re-queues, in the background, every failed message of an
+// endpoint created in [Since, Until).
+type RecoverJob struct {
+	ID         string     `json:"id"`
+	EndpointID string     `json:"endpoint_id"`
+	PartnerID  string     `json:"partner_id"`
+	Since      time.Time  `json:"since"`
+	Until      *time.Time `json:"until"`
+	// Status is "running" or "done".
+	Status string `json:"status"`
+	// Total is how many failed messages the range held when the job began;
+	// Requeued how many it has put back on the schedule so far.
+	Total    int `json:"total"`
+	Requeued int `json:"requeued"`
+	// Cursor is the id of the last message handled.
+	Cursor     string     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 }
 
 // Store keeps events, messages and attempts. Both database implementations
@@ -172,6 +217,46 @@ type Store interface {
 	EndpointHealth(ctx context.Context, endpointID string, now time.Time) (Health, error)
 	// ListEvents returns events matching q, newest first.
 	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
+
+	// SearchAttempts returns attempts matching q, newest first (by id).
+	SearchAttempts(ctx context.Context, q AttemptQuery) ([]Attempt, error)
+	// Attempt returns ErrNotFound.
+	Attempt(ctx context.Context, id string) (Attempt, error)
+	// RetryMessage makes a message that is not being delivered pending and
+	// due at at, keeping its attempt count. Returns ErrNotFound, or
+	// ErrConflict if an attempt is under way.
+	RetryMessage(ctx context.Context, id string, at time.Time) (Message, error)
+	// MessagesOfEvents returns the messages of these events, by id.
+	MessagesOfEvents(ctx context.Context, eventIDs []string) ([]Message, error)
+	// MessageOf returns the message of an event to an endpoint, or
+	// ErrNotFound.
+	MessageOf(ctx context.Context, eventID, endpointID string) (Message, error)
+
+	// CreateRecoverJob stores j, unless a job of the same endpoint, Since
+	// and Until is running: then that one is returned with created false.
+	CreateRecoverJob(ctx context.Context, j RecoverJob) (job RecoverJob, created bool, err error)
+	// RecoverJob returns ErrNotFound.
+	RecoverJob(ctx context.Context, id string) (RecoverJob, error)
+	// UpdateRecoverJob saves Status, Total, Requeued, Cursor, UpdatedAt and
+	// FinishedAt.
+	UpdateRecoverJob(ctx context.Context, j RecoverJob) error
+	// StaleRecoverJobs returns the ids of running recovery jobs whose
+	// progress was last recorded before before.
+	StaleRecoverJobs(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// CountFailed counts the failed messages of an endpoint created in
+	// [since, until) (until nil: no end).
+	CountFailed(ctx context.Context, endpointID string, since time.Time, until *time.Time) (int, error)
+	// RequeueFailed makes up to limit failed messages of an endpoint,
+	// created in [since, until) with ids after the cursor after (in id
+	// order), pending and due at at, and returns them.
+	RequeueFailed(ctx context.Context, endpointID string, since time.Time, until *time.Time, after string, limit int, at time.Time) ([]Message, error)
+
+	// PurgeAttempts deletes up to limit attempts started before t and
+	// returns how many it deleted.
+	PurgeAttempts(ctx context.Context, before time.Time, limit int) (int, error)
+	// PurgePayloads empties the data of up to limit events created before
+	// t (their summary stays) and returns how many it emptied.
+	PurgePayloads(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Health sums up an endpoint's recent attempts.

@@ -24,6 +24,10 @@ type dialect struct {
 	lockMigrations func(ctx context.Context, tx *sql.Tx) error
 	// violation classifies a constraint error.
 	violation func(err error) violation
+	// inSubquery is the condition that column is among the values subquery
+	// returns, for a subquery with a LIMIT that picks a batch of rows to
+	// change by id.
+	inSubquery func(column, subquery string) string
 }
 
 type violation int
@@ -59,6 +63,14 @@ var postgres = dialect{
 		}
 		return noViolation
 	},
+	inSubquery: func(column, subquery string) string {
+		// The array is computed once, before the outer scan, which then
+		// reads the primary key for each value. Planned as IN, the
+		// subquery may become the inner side of a hash join that reads
+		// every row of the table: a generic plan, which cannot see the
+		// limit, does that.
+		return column + " = ANY (ARRAY(" + subquery + "))"
+	},
 }
 
 var sqliteDialect = dialect{
@@ -81,6 +93,11 @@ var sqliteDialect = dialect{
 			return foreignKeyViolation
 		}
 		return noViolation
+	},
+	inSubquery: func(column, subquery string) string {
+		// SQLite runs the subquery once into a temporary table and looks
+		// each value up in the primary key.
+		return column + " IN (" + subquery + ")"
 	},
 }
 

@@ -17,7 +17,8 @@ import (
 
 // This file implements dispatcher.Store.
 
-const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipment, parties, data, created_at, fanned_out_at`
+const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipment, parties, data, created_at, fanned_out_at,
+	purged_at`
 
 // InsertEvents stores events in one transaction. An event whose SourceID or
 // IdempotencyKey (when not empty) was seen before, earlier in the batch
@@ -27,7 +28,7 @@ const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipmen
 func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
 	out := make([]dispatcher.Insert, 0, len(events))
 	now := time.Now()
-	insert := s.q(`INSERT INTO events (` + eventColumns + `, shipment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	insert := s.q(`INSERT INTO events (` + eventColumns + `, shipment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT DO NOTHING RETURNING id`)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, e := range events {
@@ -45,7 +46,7 @@ func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]
 			var id string
 			err = tx.QueryRowContext(ctx, insert, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
 				micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
-				micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), e.Shipment.ID).Scan(&id)
+				micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), e.Shipment.ID).Scan(&id)
 			switch {
 			case err == nil:
 				out = append(out, dispatcher.Insert{ID: id, Created: true})
@@ -96,9 +97,9 @@ func scanEvent(sc scanner) (dispatcher.Event, error) {
 		sourceID, key           sql.NullString
 		shipment, parties, data string
 		occurred, created       int64
-		fannedOut               sql.NullInt64
+		fannedOut, purged       sql.NullInt64
 	)
-	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut)
+	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut, &purged)
 	if err != nil {
 		return e, err
 	}
@@ -113,6 +114,7 @@ func scanEvent(sc scanner) (dispatcher.Event, error) {
 	}
 	e.SourceID, e.IdempotencyKey = sourceID.String, key.String
 	e.OccurredAt, e.CreatedAt, e.FannedOutAt = fromMicros(occurred), fromMicros(created), timePtr(fannedOut)
+	e.PurgedAt = timePtr(purged)
 	return e, nil
 }
 
@@ -126,7 +128,10 @@ func (s *Store) Event(ctx context.Context, id string) (dispatcher.Event, error) 
 }
 
 const messageColumns = `id, event_id, endpoint_id, partner_id, event_type, shipment_id, status, attempts,
-	next_attempt_at, lease_until, created_at, updated_at`
+	next_attempt_at, lease_until, last_status_code, last_error_class, created_at, updated_at`
+
+// messageColumnCount is the number of messageColumns.
+const messageColumnCount = 14
 
 // messageInsertBatch is how many messages one INSERT statement carries.
 const messageInsertBatch = 100
@@ -172,17 +177,17 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
 			var (
 				sb   strings.Builder
-				args = make([]any, 0, len(batch)*12)
+				args = make([]any, 0, len(batch)*messageColumnCount)
 			)
 			sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
 			for i, m := range batch {
 				if i > 0 {
 					sb.WriteString(", ")
 				}
-				sb.WriteString("(" + placeholders(12) + ")")
+				sb.WriteString("(" + placeholders(messageColumnCount) + ")")
 				args = append(args, m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID, string(m.Status),
 					m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
-					micros(m.CreatedAt), micros(m.UpdatedAt))
+					m.LastStatusCode, string(m.LastErrorClass), micros(m.CreatedAt), micros(m.UpdatedAt))
 			}
 			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING`)
 			if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
@@ -215,17 +220,17 @@ func dueAt(status dispatcher.Status, next *time.Time, at time.Time) any {
 
 func scanMessage(sc scanner) (dispatcher.Message, error) {
 	var (
-		m                dispatcher.Message
-		status           string
-		next, lease      sql.NullInt64
-		created, updated int64
+		m                  dispatcher.Message
+		status, errorClass string
+		next, lease        sql.NullInt64
+		created, updated   int64
 	)
 	err := sc.Scan(&m.ID, &m.EventID, &m.EndpointID, &m.PartnerID, &m.EventType, &m.ShipmentID, &status, &m.Attempts,
-		&next, &lease, &created, &updated)
+		&next, &lease, &m.LastStatusCode, &errorClass, &created, &updated)
 	if err != nil {
 		return m, err
 	}
-	m.Status = dispatcher.Status(status)
+	m.Status, m.LastErrorClass = dispatcher.Status(status), dispatcher.ErrorClass(errorClass)
 	m.NextAttemptAt, m.LeaseUntil = timePtr(next), timePtr(lease)
 	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return m, nil
@@ -255,10 +260,11 @@ func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, lease
 }
 
 // RecordAttempt stores a and applies o to its message: status, attempts+1,
-// next attempt (now, for pending without one), lease cleared; in one
-// transaction. A zero a.Number is taken as the message's attempt count
-// after this one; empty EndpointID and PartnerID are the message's.
-// Returns ErrNotFound if the message does not exist.
+// next attempt (now, for pending without one), lease cleared, and a's
+// StatusCode and ErrorClass as its last ones; in one transaction. A zero
+// a.Number is taken as the message's attempt count after this one; empty
+// EndpointID and PartnerID are the message's. Returns ErrNotFound if the
+// message does not exist.
 func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) error {
 	if a.ID == "" {
 		return fmt.Errorf("record attempt of message %s: the attempt has no id", a.MessageID)
@@ -278,8 +284,10 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 			endpointID, partnerID string
 		)
 		err := tx.QueryRowContext(ctx, s.q(`UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?,
-			lease_until = NULL, updated_at = ? WHERE id = ? RETURNING attempts, endpoint_id, partner_id`),
-			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), micros(now), a.MessageID).Scan(&attempts, &endpointID, &partnerID)
+			lease_until = NULL, last_status_code = ?, last_error_class = ?, updated_at = ?
+			WHERE id = ? RETURNING attempts, endpoint_id, partner_id`),
+			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
+			a.MessageID).Scan(&attempts, &endpointID, &partnerID)
 		if err != nil {
 			return notFound(err, "message "+a.MessageID)
 		}
@@ -363,8 +371,19 @@ func (s *Store) Message(ctx context.Context, id string) (dispatcher.Message, err
 
 // ListMessages returns at most q.Limit (default 50) messages matching every
 // non-empty field of q, newest (greatest id) first; q.After is the id of the
-// last message of the previous page, and the page holds older ones.
+// last message of the previous page, and the page holds older ones. An empty
+// q.PartnerID matches every partner.
 func (s *Store) ListMessages(ctx context.Context, q dispatcher.MessageQuery) ([]dispatcher.Message, error) {
+	query, args := listMessagesQuery(q)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return collect(rows, scanMessage, "list messages")
+}
+
+// listMessagesQuery returns the query of ListMessages and its arguments.
+func listMessagesQuery(q dispatcher.MessageQuery) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -385,8 +404,20 @@ func (s *Store) ListMessages(ctx context.Context, q dispatcher.MessageQuery) ([]
 	if q.ShipmentID != "" {
 		add("shipment_id = ?", q.ShipmentID)
 	}
-	if q.Status != "" {
+	switch q.Status {
+	case "":
+	case dispatcher.StatusPending, dispatcher.StatusDelivering, dispatcher.StatusSucceeded, dispatcher.StatusFailed,
+		dispatcher.StatusDisabled:
+		// One of a fixed set, written as a literal so that both databases
+		// may read the partial indexes of failed messages (in PostgreSQL
+		// also in a generic plan, which cannot see a parameter's value).
+		where = append(where, "status = '"+string(q.Status)+"'")
+	default:
 		add("status = ?", string(q.Status))
+	}
+	if q.ErrorClass != "" {
+		// The literal condition lets both databases read messages_errors.
+		add("last_error_class = ? AND last_error_class <> ''", string(q.ErrorClass))
 	}
 	if q.Since != nil {
 		add("created_at >= ?", micros(*q.Since))
@@ -402,12 +433,7 @@ func (s *Store) ListMessages(ctx context.Context, q dispatcher.MessageQuery) ([]
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limitOf(q.Limit))
-	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	return collect(rows, scanMessage, "list messages")
+	return query, append(args, limitOf(q.Limit))
 }
 
 // ListAttempts returns at most page.Limit (default 50) of a message's
@@ -609,4 +635,138 @@ func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) ([]disp
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	return collect(rows, scanEvent, "list events")
+}
+
+// SearchAttempts returns at most q.Limit (default 50) attempts matching every
+// non-empty field of q, newest (greatest id) first; q.After is the id of the
+// last attempt of the previous page, and the page holds older ones. Failed
+// matches attempts with an error class; empty fields match all, partners
+// included.
+func (s *Store) SearchAttempts(ctx context.Context, q dispatcher.AttemptQuery) ([]dispatcher.Attempt, error) {
+	query, args := searchAttemptsQuery(q)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("search attempts: %w", err)
+	}
+	return collect(rows, scanAttempt, "search attempts")
+}
+
+// searchAttemptsQuery returns the query of SearchAttempts and its arguments.
+func searchAttemptsQuery(q dispatcher.AttemptQuery) (string, []any) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg ...any) {
+		where = append(where, cond)
+		args = append(args, arg...)
+	}
+	if q.PartnerID != "" {
+		add("partner_id = ?", q.PartnerID)
+	}
+	if q.EndpointID != "" {
+		add("endpoint_id = ?", q.EndpointID)
+	}
+	if q.MessageID != "" {
+		add("message_id = ?", q.MessageID)
+	}
+	// The literal condition lets both databases read the partial indexes of
+	// failures: attempts_errors, attempts_failed, attempts_partner_failed.
+	if q.ErrorClass != "" {
+		add("error_class = ?", string(q.ErrorClass))
+	}
+	if q.ErrorClass != "" || q.Failed {
+		add("error_class <> ''")
+	}
+	if q.Since != nil {
+		add("started_at >= ?", micros(*q.Since))
+	}
+	if q.Until != nil {
+		add("started_at < ?", micros(*q.Until))
+	}
+	if q.After != "" {
+		add("id < ?", q.After)
+	}
+	query := `SELECT ` + attemptColumns + ` FROM attempts`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	return query, append(args, limitOf(q.Limit))
+}
+
+// Attempt returns ErrNotFound.
+func (s *Store) Attempt(ctx context.Context, id string) (dispatcher.Attempt, error) {
+	a, err := scanAttempt(s.db.QueryRowContext(ctx, s.q(`SELECT `+attemptColumns+` FROM attempts WHERE id = ?`), id))
+	if err != nil {
+		return dispatcher.Attempt{}, notFound(err, "attempt "+id)
+	}
+	return a, nil
+}
+
+// RetryMessage makes the message pending and due at at, with no lease,
+// whatever its status, keeping its attempt count and last attempt's result,
+// and returns it. Returns ErrConflict if it is delivering with a lease that
+// has not run out (as ClaimMessage sees it: lease_until not before now), or
+// ErrNotFound.
+func (s *Store) RetryMessage(ctx context.Context, id string, at time.Time) (dispatcher.Message, error) {
+	now := micros(time.Now())
+	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'pending', next_attempt_at = ?,
+		lease_until = NULL, updated_at = ?
+		WHERE id = ? AND NOT (status = 'delivering' AND lease_until IS NOT NULL AND lease_until >= ?)
+		RETURNING `+messageColumns), micros(at), now, id, now))
+	if err == nil {
+		return m, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dispatcher.Message{}, fmt.Errorf("retry message %s: %w", id, err)
+	}
+	if _, err := s.Message(ctx, id); err != nil {
+		return dispatcher.Message{}, err
+	}
+	return dispatcher.Message{}, fmt.Errorf("retry message %s: an attempt is under way: %w", id, subscriptions.ErrConflict)
+}
+
+// eventsBatch is how many ids one IN list of MessagesOfEvents carries, well
+// below either database's limit on parameters.
+const eventsBatch = 500
+
+// MessagesOfEvents returns the messages of these events (each event once,
+// however often its id is given), ordered by id. Unknown events give none.
+func (s *Store) MessagesOfEvents(ctx context.Context, eventIDs []string) ([]dispatcher.Message, error) {
+	ids := slices.Clone(eventIDs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []dispatcher.Message
+	for start := 0; start < len(ids); start += s.eventsBatch {
+		batch := ids[start:min(start+s.eventsBatch, len(ids))]
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
+			WHERE event_id IN (`+placeholders(len(batch))+`) ORDER BY id`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("messages of events: %w", err)
+		}
+		msgs, err := collect(rows, scanMessage, "messages of events")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	if len(ids) > s.eventsBatch {
+		slices.SortFunc(out, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+	}
+	return out, nil
+}
+
+// MessageOf returns the message of an event to an endpoint, or ErrNotFound.
+func (s *Store) MessageOf(ctx context.Context, eventID, endpointID string) (dispatcher.Message, error) {
+	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
+		WHERE event_id = ? AND endpoint_id = ?`), eventID, endpointID))
+	if err != nil {
+		return dispatcher.Message{}, notFound(err, "message of event "+eventID+" to endpoint "+endpointID)
+	}
+	return m, nil
 }

@@ -1,5 +1,53 @@
 package store
 
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/shiphook/shiphook/dispatcher"
+)
+
 // SetAllEndpointsBatch makes AllEndpoints read n partners at a time, so that
 // tests cross batch boundaries with few rows.
 func SetAllEndpointsBatch(s *Store, n int) { s.allEndpointsBatch = n }
+
+// SetEventsBatch makes MessagesOfEvents read n events at a time.
+func SetEventsBatch(s *Store, n int) { s.eventsBatch = n }
+
+// MessagesPlan returns how SQLite runs the query of ListMessages for q: the
+// details of EXPLAIN QUERY PLAN, joined by "; ".
+func MessagesPlan(ctx context.Context, s *Store, q dispatcher.MessageQuery) (string, error) {
+	query, args := listMessagesQuery(q)
+	return sqlitePlan(ctx, s, query, args)
+}
+
+// AttemptsPlan returns how SQLite runs the query of SearchAttempts for q,
+// as MessagesPlan does.
+func AttemptsPlan(ctx context.Context, s *Store, q dispatcher.AttemptQuery) (string, error) {
+	query, args := searchAttemptsQuery(q)
+	return sqlitePlan(ctx, s, query, args)
+}
+
+func sqlitePlan(ctx context.Context, s *Store, query string, args []any) (string, error) {
+	if s.d.name != sqliteDialect.name {
+		return "", fmt.Errorf("query plans are checked on sqlite, not %s", s.d.name)
+	}
+	rows, err := s.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var details []string
+	for rows.Next() {
+		var (
+			id, parent, unused int
+			detail             string
+		)
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return "", err
+		}
+		details = append(details, detail)
+	}
+	return strings.Join(details, "; "), rows.Err()
+}

@@ -45,10 +45,12 @@ type Store struct {
 	d  dialect
 	// allEndpointsBatch is how many partners AllEndpoints reads at a time.
 	allEndpointsBatch int
+	// eventsBatch is how many event ids MessagesOfEvents reads at a time.
+	eventsBatch int
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
-	return &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch}
+	return &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch}
 }
 
 // Open connects to the database at databaseURL and checks that it answers:

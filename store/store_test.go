@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1245,6 +1246,876 @@ func TestStore(t *testing.T) {
 				require.Len(t, es, 50)
 				require.Equal(t, "evt_x29", es[0].ID)
 			})
+
+			t.Run("LastAttemptOfMessage", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				ep := endpoint("ep1", "acme")
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, ep)})
+				require.NoError(t, err)
+				m, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Zero(t, m.LastStatusCode)
+				require.Equal(t, dispatcher.ErrorNone, m.LastErrorClass)
+
+				// Every reader of messages returns the last attempt's result.
+				readers := map[string]func() dispatcher.Message{
+					"Message": func() dispatcher.Message {
+						m, err := s.Message(ctx, "msg1")
+						require.NoError(t, err)
+						return m
+					},
+					"MessageOf": func() dispatcher.Message {
+						m, err := s.MessageOf(ctx, "evt_1", "ep1")
+						require.NoError(t, err)
+						return m
+					},
+					"MessagesOfEvents": func() dispatcher.Message {
+						ms, err := s.MessagesOfEvents(ctx, []string{"evt_1"})
+						require.NoError(t, err)
+						require.Len(t, ms, 1)
+						return ms[0]
+					},
+					"ListMessages": func() dispatcher.Message {
+						ms, err := s.ListMessages(ctx, dispatcher.MessageQuery{})
+						require.NoError(t, err)
+						require.Len(t, ms, 1)
+						return ms[0]
+					},
+				}
+				check := func(code int, class dispatcher.ErrorClass) {
+					t.Helper()
+					for name, read := range readers {
+						m := read()
+						require.Equal(t, code, m.LastStatusCode, name)
+						require.Equal(t, class, m.LastErrorClass, name)
+					}
+				}
+				attempt := func(id string, code int, class dispatcher.ErrorClass, o dispatcher.Outcome) {
+					t.Helper()
+					a := dispatcher.Attempt{ID: id, MessageID: "msg1", Trigger: "scheduled", URL: ep.URL, StartedAt: micro(time.Now()),
+						StatusCode: code, ErrorClass: class}
+					require.NoError(t, s.RecordAttempt(ctx, a, o))
+				}
+				next := micro(time.Now().Add(-time.Second))
+				pending := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
+
+				attempt("att1", 503, dispatcher.ErrorHTTPStatus, pending)
+				check(503, dispatcher.ErrorHTTPStatus)
+				due, err := s.DueMessages(ctx, time.Now(), 10)
+				require.NoError(t, err)
+				require.Len(t, due, 1)
+				require.Equal(t, 503, due[0].LastStatusCode)
+				claimed, ok, err := s.ClaimMessage(ctx, "msg1", 1, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.Equal(t, dispatcher.ErrorHTTPStatus, claimed.LastErrorClass)
+
+				// No response at all: no status code.
+				attempt("att2", 0, dispatcher.ErrorConnect, pending)
+				check(0, dispatcher.ErrorConnect)
+				// Other status changes keep it.
+				require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusDisabled}))
+				check(0, dispatcher.ErrorConnect)
+				attempt("att3", 204, dispatcher.ErrorNone, dispatcher.Outcome{Status: dispatcher.StatusSucceeded})
+				check(204, dispatcher.ErrorNone)
+
+				// FanOut stores what it is given.
+				ev2 := insertEvent(t, s, event("evt_2"))
+				m = message("msg2", ev2, ep)
+				m.LastStatusCode, m.LastErrorClass = 410, dispatcher.ErrorHTTPStatus
+				_, err = s.FanOut(ctx, ev2.ID, []dispatcher.Message{m})
+				require.NoError(t, err)
+				got, err := s.Message(ctx, "msg2")
+				require.NoError(t, err)
+				require.Equal(t, m, got)
+			})
+
+			t.Run("ListMessagesCombinations", func(t *testing.T) {
+				s, ctx := setup(t)
+				base := micro(time.Now().Add(-time.Hour))
+				eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
+				classes := []dispatcher.ErrorClass{dispatcher.ErrorNone, dispatcher.ErrorTimeout, dispatcher.ErrorHTTPStatus, dispatcher.ErrorNone, dispatcher.ErrorConnect}
+				var all []dispatcher.Message
+				n := 0
+				for i := range 10 {
+					e := event(fmt.Sprintf("evt_%02d", i))
+					if i%2 == 1 {
+						e.Type = "shipment.delivered"
+					}
+					e.Shipment.ID = fmt.Sprintf("shp_%d", i%3)
+					e = insertEvent(t, s, e)
+					var msgs []dispatcher.Message
+					for j, ep := range eps {
+						m := message(fmt.Sprintf("msg_%02d_%d", i, j), e, ep)
+						m.CreatedAt = base.Add(time.Duration(i) * time.Minute)
+						m.UpdatedAt = m.CreatedAt
+						msgs = append(msgs, m)
+					}
+					_, err := s.FanOut(ctx, e.ID, msgs)
+					require.NoError(t, err)
+					for k := range msgs {
+						m := &msgs[k]
+						n++
+						class := classes[n%len(classes)]
+						status := dispatcher.StatusPending
+						switch {
+						case n%4 == 0:
+							status = dispatcher.StatusFailed
+						case class == dispatcher.ErrorNone && n%3 == 0:
+							status = dispatcher.StatusSucceeded
+						}
+						if n%7 == 0 {
+							continue // no attempt yet
+						}
+						a := dispatcher.Attempt{ID: fmt.Sprintf("att_%03d", n), MessageID: m.ID, Trigger: "scheduled",
+							URL: "https://example.com", StartedAt: m.CreatedAt, StatusCode: 500, ErrorClass: class}
+						if class == dispatcher.ErrorNone {
+							a.StatusCode = 200
+						}
+						require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: status}))
+						m.Status, m.LastErrorClass = status, class
+					}
+					all = append(all, msgs...)
+				}
+				slices.Reverse(all)
+
+				since, until := base.Add(2*time.Minute), base.Add(8*time.Minute)
+				type filter struct {
+					set  func(q *dispatcher.MessageQuery)
+					keep func(m dispatcher.Message) bool
+				}
+				filters := []filter{
+					{func(q *dispatcher.MessageQuery) { q.PartnerID = "acme" }, func(m dispatcher.Message) bool { return m.PartnerID == "acme" }},
+					{func(q *dispatcher.MessageQuery) { q.EndpointID = "ep_a2" }, func(m dispatcher.Message) bool { return m.EndpointID == "ep_a2" }},
+					{func(q *dispatcher.MessageQuery) { q.EventType = "shipment.delivered" }, func(m dispatcher.Message) bool { return m.EventType == "shipment.delivered" }},
+					{func(q *dispatcher.MessageQuery) { q.ShipmentID = "shp_1" }, func(m dispatcher.Message) bool { return m.ShipmentID == "shp_1" }},
+					{func(q *dispatcher.MessageQuery) { q.Status = dispatcher.StatusFailed }, func(m dispatcher.Message) bool { return m.Status == dispatcher.StatusFailed }},
+					{func(q *dispatcher.MessageQuery) { q.ErrorClass = dispatcher.ErrorTimeout }, func(m dispatcher.Message) bool { return m.LastErrorClass == dispatcher.ErrorTimeout }},
+					{func(q *dispatcher.MessageQuery) { q.Since = &since }, func(m dispatcher.Message) bool { return !m.CreatedAt.Before(since) }},
+					{func(q *dispatcher.MessageQuery) { q.Until = &until }, func(m dispatcher.Message) bool { return m.CreatedAt.Before(until) }},
+				}
+				// Each filter alone selects some but not all.
+				for i, f := range filters {
+					var q dispatcher.MessageQuery
+					f.set(&q)
+					w := keepIDs(all, f.keep, func(m dispatcher.Message) string { return m.ID })
+					require.NotEmpty(t, w, "filter %d", i)
+					require.Less(t, len(w), len(all), "filter %d", i)
+				}
+				// Every combination, read whole and in pages of 4.
+				for mask := range 1 << len(filters) {
+					var q dispatcher.MessageQuery
+					var keeps []func(m dispatcher.Message) bool
+					for i, f := range filters {
+						if mask&(1<<i) != 0 {
+							f.set(&q)
+							keeps = append(keeps, f.keep)
+						}
+					}
+					want := keepIDs(all, func(m dispatcher.Message) bool {
+						for _, keep := range keeps {
+							if !keep(m) {
+								return false
+							}
+						}
+						return true
+					}, func(m dispatcher.Message) string { return m.ID })
+					q.Limit = 100
+					ms, err := s.ListMessages(ctx, q)
+					require.NoError(t, err)
+					require.Equal(t, want, ids(ms, func(m dispatcher.Message) string { return m.ID }), "%+v", q)
+
+					q.Limit = 4
+					paged := []string{}
+					for range 100 {
+						ms, err := s.ListMessages(ctx, q)
+						require.NoError(t, err)
+						paged = append(paged, ids(ms, func(m dispatcher.Message) string { return m.ID })...)
+						if len(ms) < 4 {
+							break
+						}
+						q.After = ms[len(ms)-1].ID
+					}
+					require.Equal(t, want, paged, "pages of %+v", q)
+				}
+			})
+
+			t.Run("SearchAttempts", func(t *testing.T) {
+				s, ctx := setup(t)
+				base := micro(time.Now().Add(-time.Hour))
+				eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
+				var msgs []dispatcher.Message
+				for i := range 2 {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", i)))
+					var evMsgs []dispatcher.Message
+					for j, ep := range eps {
+						evMsgs = append(evMsgs, message(fmt.Sprintf("msg_%d_%d", i, j), ev, ep))
+					}
+					_, err := s.FanOut(ctx, ev.ID, evMsgs)
+					require.NoError(t, err)
+					msgs = append(msgs, evMsgs...)
+				}
+				classes := []dispatcher.ErrorClass{dispatcher.ErrorNone, dispatcher.ErrorTimeout, dispatcher.ErrorHTTPStatus, dispatcher.ErrorNone, dispatcher.ErrorConnect, dispatcher.ErrorTimeout}
+				var all []dispatcher.Attempt
+				for i := range 30 {
+					m := msgs[i%len(msgs)]
+					a := dispatcher.Attempt{
+						// Ids that sort neither in the order of recording nor in
+						// that of StartedAt.
+						ID: fmt.Sprintf("att_%02d", (i*7)%30), MessageID: m.ID, EndpointID: m.EndpointID, PartnerID: m.PartnerID,
+						Number: i/len(msgs) + 1, Trigger: "scheduled", URL: "https://example.com/" + m.EndpointID,
+						StartedAt: base.Add(time.Duration((i*11)%30) * time.Minute), DurationMS: int64(i), StatusCode: 200,
+						ErrorClass: classes[i%len(classes)],
+					}
+					if a.ErrorClass != dispatcher.ErrorNone {
+						a.StatusCode, a.Error = 0, "failed"
+					}
+					require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+					all = append(all, a)
+				}
+				slices.SortFunc(all, func(a, b dispatcher.Attempt) int { return strings.Compare(b.ID, a.ID) })
+
+				// Whole attempts, and Attempt returns the same.
+				got, err := s.SearchAttempts(ctx, dispatcher.AttemptQuery{Page: subscriptions.Page{Limit: 100}})
+				require.NoError(t, err)
+				require.Equal(t, all, got)
+				for _, a := range all[:5] {
+					one, err := s.Attempt(ctx, a.ID)
+					require.NoError(t, err)
+					require.Equal(t, a, one)
+				}
+				_, err = s.Attempt(ctx, "att_none")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				// Limit 0 is 50 (here all 30).
+				got, err = s.SearchAttempts(ctx, dispatcher.AttemptQuery{})
+				require.NoError(t, err)
+				require.Len(t, got, 30)
+
+				since, until := base.Add(5*time.Minute), base.Add(20*time.Minute)
+				type filter struct {
+					set  func(q *dispatcher.AttemptQuery)
+					keep func(a dispatcher.Attempt) bool
+				}
+				filters := []filter{
+					{func(q *dispatcher.AttemptQuery) { q.PartnerID = "acme" }, func(a dispatcher.Attempt) bool { return a.PartnerID == "acme" }},
+					{func(q *dispatcher.AttemptQuery) { q.EndpointID = "ep_a2" }, func(a dispatcher.Attempt) bool { return a.EndpointID == "ep_a2" }},
+					{func(q *dispatcher.AttemptQuery) { q.MessageID = "msg_1_1" }, func(a dispatcher.Attempt) bool { return a.MessageID == "msg_1_1" }},
+					{func(q *dispatcher.AttemptQuery) { q.ErrorClass = dispatcher.ErrorTimeout }, func(a dispatcher.Attempt) bool { return a.ErrorClass == dispatcher.ErrorTimeout }},
+					{func(q *dispatcher.AttemptQuery) { q.Failed = true }, func(a dispatcher.Attempt) bool { return a.ErrorClass != dispatcher.ErrorNone }},
+					{func(q *dispatcher.AttemptQuery) { q.Since = &since }, func(a dispatcher.Attempt) bool { return !a.StartedAt.Before(since) }},
+					{func(q *dispatcher.AttemptQuery) { q.Until = &until }, func(a dispatcher.Attempt) bool { return a.StartedAt.Before(until) }},
+				}
+				for i, f := range filters {
+					var q dispatcher.AttemptQuery
+					f.set(&q)
+					w := keepIDs(all, f.keep, func(a dispatcher.Attempt) string { return a.ID })
+					require.NotEmpty(t, w, "filter %d", i)
+					require.Less(t, len(w), len(all), "filter %d", i)
+				}
+				for mask := range 1 << len(filters) {
+					var q dispatcher.AttemptQuery
+					var keeps []func(a dispatcher.Attempt) bool
+					for i, f := range filters {
+						if mask&(1<<i) != 0 {
+							f.set(&q)
+							keeps = append(keeps, f.keep)
+						}
+					}
+					want := keepIDs(all, func(a dispatcher.Attempt) bool {
+						for _, keep := range keeps {
+							if !keep(a) {
+								return false
+							}
+						}
+						return true
+					}, func(a dispatcher.Attempt) string { return a.ID })
+					q.Limit = 100
+					as, err := s.SearchAttempts(ctx, q)
+					require.NoError(t, err)
+					require.Equal(t, want, ids(as, func(a dispatcher.Attempt) string { return a.ID }), "%+v", q)
+
+					q.Limit = 4
+					paged := []string{}
+					for range 100 {
+						as, err := s.SearchAttempts(ctx, q)
+						require.NoError(t, err)
+						paged = append(paged, ids(as, func(a dispatcher.Attempt) string { return a.ID })...)
+						if len(as) < 4 {
+							break
+						}
+						q.After = as[len(as)-1].ID
+					}
+					require.Equal(t, want, paged, "pages of %+v", q)
+				}
+			})
+
+			t.Run("RetryMessage", func(t *testing.T) {
+				s, ctx := setup(t)
+				ep := endpoint("ep1", "acme")
+				statuses := []dispatcher.Status{dispatcher.StatusFailed, dispatcher.StatusSucceeded, dispatcher.StatusDisabled, dispatcher.StatusPending}
+				for i, st := range statuses {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", i)))
+					m := message(fmt.Sprintf("msg_%d", i), ev, ep)
+					m.Status, m.Attempts = st, 3
+					m.LastStatusCode, m.LastErrorClass = 500, dispatcher.ErrorHTTPStatus
+					if st != dispatcher.StatusPending {
+						m.NextAttemptAt = nil
+					}
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{m})
+					require.NoError(t, err)
+				}
+				at := micro(time.Now().Add(time.Second))
+				for i := range statuses {
+					id := fmt.Sprintf("msg_%d", i)
+					before, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					start := micro(time.Now())
+					got, err := s.RetryMessage(ctx, id, at)
+					require.NoError(t, err, statuses[i])
+					want := before
+					want.Status, want.NextAttemptAt, want.LeaseUntil = dispatcher.StatusPending, &at, nil
+					want.UpdatedAt = got.UpdatedAt
+					require.Equal(t, want, got, "attempts and the last result are kept")
+					require.False(t, got.UpdatedAt.Before(start))
+					stored, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, got, stored)
+				}
+
+				// Delivering with a live lease: an attempt is under way.
+				_, ok, err := s.ClaimMessage(ctx, "msg_0", 3, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+				before, err := s.Message(ctx, "msg_0")
+				require.NoError(t, err)
+				_, err = s.RetryMessage(ctx, "msg_0", at)
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				require.ErrorContains(t, err, "msg_0")
+				after, err := s.Message(ctx, "msg_0")
+				require.NoError(t, err)
+				require.Equal(t, before, after)
+
+				// Delivering with a lease run out: the attempt is presumed lost.
+				_, ok, err = s.ClaimMessage(ctx, "msg_1", 3, time.Now().Add(-time.Second))
+				require.NoError(t, err)
+				require.True(t, ok)
+				got, err := s.RetryMessage(ctx, "msg_1", at)
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusPending, got.Status)
+				require.Nil(t, got.LeaseUntil)
+
+				_, err = s.RetryMessage(ctx, "nothing", at)
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
+			t.Run("MessagesOfEvents", func(t *testing.T) {
+				s, ctx := setup(t)
+				e1, e2 := endpoint("ep1", "acme"), endpoint("ep2", "beta")
+				var evs []dispatcher.Event
+				for i := range 3 {
+					evs = append(evs, insertEvent(t, s, event(fmt.Sprintf("evt_%d", i))))
+				}
+				// Ids that sort neither by event nor by endpoint.
+				for i, ev := range evs {
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{
+						message(fmt.Sprintf("msg_%d", 5-i), ev, e1),
+						message(fmt.Sprintf("msg_%d", i), ev, e2),
+					})
+					require.NoError(t, err)
+				}
+				of := func(eventIDs ...string) []string {
+					t.Helper()
+					ms, err := s.MessagesOfEvents(ctx, eventIDs)
+					require.NoError(t, err)
+					for _, m := range ms {
+						stored, err := s.Message(ctx, m.ID)
+						require.NoError(t, err)
+						require.Equal(t, stored, m)
+					}
+					return ids(ms, func(m dispatcher.Message) string { return m.ID })
+				}
+				require.Equal(t, []string{"msg_0", "msg_1", "msg_2", "msg_3", "msg_4", "msg_5"}, of("evt_0", "evt_1", "evt_2"))
+				require.Equal(t, []string{"msg_0", "msg_2", "msg_3", "msg_5"}, of("evt_2", "evt_0", "evt_0", "evt_none"))
+				require.Empty(t, of("evt_none"))
+				require.Empty(t, of())
+
+				// More events than one statement reads: several reads, the
+				// last one partial, merged in id order.
+				store.SetEventsBatch(s, 4)
+				var many []dispatcher.Event
+				for i := range 11 {
+					many = append(many, event(fmt.Sprintf("evt_m%02d", i)))
+				}
+				_, err := s.InsertEvents(ctx, many)
+				require.NoError(t, err)
+				var want, eventIDs []string
+				for i, ev := range many {
+					id, other := fmt.Sprintf("msg_m%02d", (i*7)%len(many)), fmt.Sprintf("msg_n%02d", 10-i)
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message(id, ev, e1), message(other, ev, e2)})
+					require.NoError(t, err)
+					want = append(want, id, other)
+					eventIDs = append(eventIDs, ev.ID, ev.ID)
+				}
+				want = append(want, "msg_0", "msg_5") // evt_0's
+				slices.Sort(want)
+				slices.Reverse(eventIDs)
+				require.Equal(t, want, of(append(eventIDs, "evt_0", "evt_none")...))
+			})
+
+			t.Run("MessageOf", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				other := insertEvent(t, s, event("evt_2"))
+				e1, e2 := endpoint("ep1", "acme"), endpoint("ep2", "acme")
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, e1), message("msg2", ev, e2)})
+				require.NoError(t, err)
+				_, err = s.FanOut(ctx, other.ID, []dispatcher.Message{message("msg3", other, e1)})
+				require.NoError(t, err)
+
+				m, err := s.MessageOf(ctx, "evt_1", "ep2")
+				require.NoError(t, err)
+				stored, err := s.Message(ctx, "msg2")
+				require.NoError(t, err)
+				require.Equal(t, stored, m)
+				m, err = s.MessageOf(ctx, "evt_2", "ep1")
+				require.NoError(t, err)
+				require.Equal(t, "msg3", m.ID)
+
+				_, err = s.MessageOf(ctx, "evt_2", "ep2")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				_, err = s.MessageOf(ctx, "evt_none", "ep1")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
+			t.Run("StaleRecoverJobs", func(t *testing.T) {
+				s, ctx := setup(t)
+				now := micro(time.Now())
+				mk := func(id, endpoint string, updated time.Time) {
+					_, created, err := s.CreateRecoverJob(ctx, dispatcher.RecoverJob{ID: id, EndpointID: endpoint, PartnerID: "acme",
+						Since: now.Add(-time.Hour), Status: "running", CreatedAt: updated, UpdatedAt: updated})
+					require.NoError(t, err)
+					require.True(t, created)
+				}
+				mk("rj_old", "ep1", now.Add(-time.Minute))
+				mk("rj_new", "ep2", now)
+				mk("rj_done", "ep3", now.Add(-time.Hour))
+				done, err := s.RecoverJob(ctx, "rj_done")
+				require.NoError(t, err)
+				done.Status = "done"
+				require.NoError(t, s.UpdateRecoverJob(ctx, done))
+				ids, err := s.StaleRecoverJobs(ctx, now.Add(-10*time.Second), 10)
+				require.NoError(t, err)
+				require.Equal(t, []string{"rj_old"}, ids, "only running jobs without recent progress")
+			})
+
+			t.Run("RecoverJobs", func(t *testing.T) {
+				s, ctx := setup(t)
+				since := micro(time.Now().Add(-24 * time.Hour))
+				until := micro(time.Now())
+				job := func(id string, until *time.Time) dispatcher.RecoverJob {
+					now := micro(time.Now())
+					return dispatcher.RecoverJob{ID: id, EndpointID: "ep1", PartnerID: "acme", Since: since, Until: until,
+						Status: "running", Total: 12, CreatedAt: now, UpdatedAt: now}
+				}
+				j1 := job("rj_1", &until)
+				got, created, err := s.CreateRecoverJob(ctx, j1)
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Equal(t, j1, got)
+				stored, err := s.RecoverJob(ctx, "rj_1")
+				require.NoError(t, err)
+				require.Equal(t, j1, stored)
+
+				// The same endpoint and range while it runs: the running one.
+				got, created, err = s.CreateRecoverJob(ctx, job("rj_2", &until))
+				require.NoError(t, err)
+				require.False(t, created)
+				require.Equal(t, j1, got)
+				_, err = s.RecoverJob(ctx, "rj_2")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				// Retrying a create with the same id is the same.
+				got, created, err = s.CreateRecoverJob(ctx, j1)
+				require.NoError(t, err)
+				require.False(t, created)
+				require.Equal(t, j1, got)
+
+				// Another range, end or endpoint is another job; so is an
+				// open end.
+				open := job("rj_3", nil)
+				got, created, err = s.CreateRecoverJob(ctx, open)
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Equal(t, open, got)
+				got, created, err = s.CreateRecoverJob(ctx, job("rj_4", nil))
+				require.NoError(t, err)
+				require.False(t, created)
+				require.Equal(t, "rj_3", got.ID)
+				later := until.Add(time.Hour)
+				_, created, err = s.CreateRecoverJob(ctx, job("rj_5", &later))
+				require.NoError(t, err)
+				require.True(t, created)
+				elsewhere := job("rj_6", &until)
+				elsewhere.EndpointID = "ep2"
+				_, created, err = s.CreateRecoverJob(ctx, elsewhere)
+				require.NoError(t, err)
+				require.True(t, created)
+				earlier := job("rj_7", &until)
+				earlier.Since = since.Add(-time.Hour)
+				_, created, err = s.CreateRecoverJob(ctx, earlier)
+				require.NoError(t, err)
+				require.True(t, created)
+
+				// A taken id of another range is a conflict.
+				taken := job("rj_1", &later)
+				taken.Since = since.Add(time.Minute)
+				_, _, err = s.CreateRecoverJob(ctx, taken)
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				_, _, err = s.CreateRecoverJob(ctx, dispatcher.RecoverJob{EndpointID: "ep1"})
+				require.Error(t, err)
+
+				// Defaults: running, created and updated now.
+				start := micro(time.Now())
+				got, created, err = s.CreateRecoverJob(ctx, dispatcher.RecoverJob{ID: "rj_8", EndpointID: "ep3", PartnerID: "acme", Since: since})
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Equal(t, "running", got.Status)
+				require.False(t, got.CreatedAt.Before(start))
+				require.Equal(t, got.CreatedAt, got.UpdatedAt)
+				require.Nil(t, got.Until)
+				require.Nil(t, got.FinishedAt)
+
+				// Progress, then done.
+				j1.Requeued, j1.Cursor = 5, "msg_0005"
+				j1.UpdatedAt = micro(time.Now().Add(time.Second))
+				require.NoError(t, s.UpdateRecoverJob(ctx, j1))
+				stored, err = s.RecoverJob(ctx, "rj_1")
+				require.NoError(t, err)
+				require.Equal(t, j1, stored)
+				finished := micro(time.Now().Add(2 * time.Second))
+				j1.Status, j1.Requeued, j1.Cursor, j1.UpdatedAt, j1.FinishedAt = "done", 12, "msg_0012", finished, &finished
+				j1.Total = 13
+				j1.PartnerID, j1.Since = "ignored", since.Add(time.Hour) // not saved
+				require.NoError(t, s.UpdateRecoverJob(ctx, j1))
+				stored, err = s.RecoverJob(ctx, "rj_1")
+				require.NoError(t, err)
+				j1.PartnerID, j1.Since = "acme", since
+				require.Equal(t, j1, stored)
+
+				// Done, the range can be recovered again.
+				j2 := job("rj_2", &until)
+				got, created, err = s.CreateRecoverJob(ctx, j2)
+				require.NoError(t, err)
+				require.True(t, created)
+				require.Equal(t, j2, got)
+				// Two running jobs of one range cannot be made by an update.
+				j1.Status, j1.FinishedAt = "running", nil
+				require.ErrorIs(t, s.UpdateRecoverJob(ctx, j1), subscriptions.ErrConflict)
+
+				require.ErrorIs(t, s.UpdateRecoverJob(ctx, job("rj_none", nil)), subscriptions.ErrNotFound)
+				_, err = s.RecoverJob(ctx, "rj_none")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
+			t.Run("ConcurrentRecoverJobs", func(t *testing.T) {
+				s, ctx := setup(t)
+				since := micro(time.Now().Add(-time.Hour))
+				for round, until := range []*time.Time{nil, &since} {
+					const callers = 12
+					var (
+						wg      sync.WaitGroup
+						results = make([]dispatcher.RecoverJob, callers)
+						made    = make([]bool, callers)
+						errs    = make([]error, callers)
+					)
+					for i := range callers {
+						wg.Go(func() {
+							j := dispatcher.RecoverJob{ID: fmt.Sprintf("rj_%d_%02d", round, i), EndpointID: "ep1", PartnerID: "acme",
+								Since: since.Add(-time.Hour), Until: until}
+							results[i], made[i], errs[i] = s.CreateRecoverJob(ctx, j)
+						})
+					}
+					wg.Wait()
+					var winners []string
+					for i := range callers {
+						require.NoError(t, errs[i])
+						require.Equal(t, results[0].ID, results[i].ID)
+						if made[i] {
+							winners = append(winners, results[i].ID)
+						}
+					}
+					require.Len(t, winners, 1)
+					require.Equal(t, fmt.Sprintf("rj_%d", round), winners[0][:4])
+				}
+			})
+
+			t.Run("RequeueFailed", func(t *testing.T) {
+				s, ctx := setup(t)
+				base := micro(time.Now().Add(-time.Hour))
+				ep1, ep2 := endpoint("ep1", "acme"), endpoint("ep2", "acme")
+				lease := micro(time.Now().Add(time.Minute))
+				type row struct {
+					ep      subscriptions.Endpoint
+					minute  int
+					status  dispatcher.Status
+					attempt int
+				}
+				var rows []row
+				for i := range 20 {
+					st := dispatcher.StatusFailed
+					switch i % 5 {
+					case 1:
+						st = dispatcher.StatusSucceeded
+					case 3:
+						st = dispatcher.StatusPending
+					}
+					rows = append(rows, row{ep1, i, st, i % 4})
+				}
+				rows = append(rows, row{ep2, 5, dispatcher.StatusFailed, 2}, row{ep2, 6, dispatcher.StatusFailed, 2})
+				for i, r := range rows {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%02d", i)))
+					// Ids in an order of their own, not that of creation.
+					m := message(fmt.Sprintf("msg_%02d", (i*13)%len(rows)), ev, r.ep)
+					m.Status, m.Attempts = r.status, r.attempt
+					m.CreatedAt = base.Add(time.Duration(r.minute) * time.Minute)
+					m.UpdatedAt = m.CreatedAt
+					m.LastStatusCode, m.LastErrorClass = 500, dispatcher.ErrorHTTPStatus
+					if r.status != dispatcher.StatusPending {
+						m.NextAttemptAt = nil
+					}
+					if i == 0 {
+						m.LeaseUntil = &lease // a stale lease, cleared on requeue
+					}
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{m})
+					require.NoError(t, err)
+				}
+				before, err := s.ListMessages(ctx, dispatcher.MessageQuery{Page: subscriptions.Page{Limit: 100}})
+				require.NoError(t, err)
+				failedIn := func(since time.Time, until *time.Time) []string {
+					var out []string
+					for _, m := range before {
+						if m.EndpointID == "ep1" && m.Status == dispatcher.StatusFailed && !m.CreatedAt.Before(since) &&
+							(until == nil || m.CreatedAt.Before(*until)) {
+							out = append(out, m.ID)
+						}
+					}
+					slices.Sort(out)
+					return out
+				}
+				since, until := base.Add(4*time.Minute), base.Add(15*time.Minute)
+				for _, tc := range []struct {
+					since time.Time
+					until *time.Time
+					n     int
+				}{
+					{base, nil, 12},
+					{since, &until, 7},
+					{since, nil, 10},
+					{base, &since, 2},
+					{until, &until, 0},
+				} {
+					require.Len(t, failedIn(tc.since, tc.until), tc.n)
+					n, err := s.CountFailed(ctx, "ep1", tc.since, tc.until)
+					require.NoError(t, err)
+					require.Equal(t, tc.n, n, "%s %v", tc.since, tc.until)
+				}
+				n, err := s.CountFailed(ctx, "nobody", base, nil)
+				require.NoError(t, err)
+				require.Zero(t, n)
+
+				// [since, until) in batches of 3, as a recover job would.
+				at := micro(time.Now().Add(time.Second))
+				start := micro(time.Now())
+				var (
+					requeued []string
+					cursor   string
+				)
+				for range 10 {
+					ms, err := s.RequeueFailed(ctx, "ep1", since, &until, cursor, 3, at)
+					require.NoError(t, err)
+					require.LessOrEqual(t, len(ms), 3)
+					if len(ms) == 0 {
+						break
+					}
+					for _, m := range ms {
+						require.Equal(t, dispatcher.StatusPending, m.Status)
+						require.Equal(t, &at, m.NextAttemptAt)
+						require.Nil(t, m.LeaseUntil)
+						require.False(t, m.UpdatedAt.Before(start))
+						stored, err := s.Message(ctx, m.ID)
+						require.NoError(t, err)
+						require.Equal(t, m, stored)
+					}
+					requeued = append(requeued, ids(ms, func(m dispatcher.Message) string { return m.ID })...)
+					cursor = ms[len(ms)-1].ID
+				}
+				want := failedIn(since, &until)
+				require.Equal(t, want, requeued)
+				n, err = s.CountFailed(ctx, "ep1", since, &until)
+				require.NoError(t, err)
+				require.Zero(t, n)
+
+				// Everything else is as it was; the requeued keep their
+				// attempt counts and last results.
+				for _, m := range before {
+					stored, err := s.Message(ctx, m.ID)
+					require.NoError(t, err)
+					if slices.Contains(want, m.ID) {
+						m.Status, m.NextAttemptAt, m.LeaseUntil, m.UpdatedAt = dispatcher.StatusPending, &at, nil, stored.UpdatedAt
+					}
+					require.Equal(t, m, stored)
+				}
+
+				// The rest of the endpoint, open-ended, from a cursor: only ids
+				// after it.
+				rest := slices.DeleteFunc(failedIn(base, nil), func(id string) bool { return slices.Contains(want, id) })
+				require.Len(t, rest, 5)
+				ms, err := s.RequeueFailed(ctx, "ep1", base, nil, rest[1], 100, at)
+				require.NoError(t, err)
+				require.Equal(t, rest[2:], ids(ms, func(m dispatcher.Message) string { return m.ID }))
+				ms, err = s.RequeueFailed(ctx, "ep1", base, nil, "", 0, at)
+				require.NoError(t, err)
+				require.Equal(t, rest[:2], ids(ms, func(m dispatcher.Message) string { return m.ID }))
+				n, err = s.CountFailed(ctx, "ep1", base, nil)
+				require.NoError(t, err)
+				require.Zero(t, n)
+				n, err = s.CountFailed(ctx, "ep2", base, nil)
+				require.NoError(t, err)
+				require.Equal(t, 2, n, "another endpoint's stay failed")
+			})
+
+			t.Run("PurgeAttempts", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+				require.NoError(t, err)
+				base := micro(time.Now().Add(-10 * 24 * time.Hour))
+				// att_00 … att_09 started a day apart, recorded out of order.
+				for _, day := range []int{3, 7, 0, 9, 5, 1, 8, 2, 6, 4} {
+					a := dispatcher.Attempt{ID: fmt.Sprintf("att_%02d", 9-day), MessageID: "msg1", Trigger: "scheduled",
+						URL: "https://example.com", StartedAt: base.Add(time.Duration(day) * 24 * time.Hour)}
+					require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+				}
+				msg, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				left := func() []string {
+					t.Helper()
+					as, err := s.SearchAttempts(ctx, dispatcher.AttemptQuery{})
+					require.NoError(t, err)
+					return ids(as, func(a dispatcher.Attempt) string { return a.ID })
+				}
+
+				// Those that started before day 6, three at a time, oldest first.
+				cutoff := base.Add(6 * 24 * time.Hour)
+				n, err := s.PurgeAttempts(ctx, cutoff, 3)
+				require.NoError(t, err)
+				require.Equal(t, 3, n)
+				require.Equal(t, []string{"att_06", "att_05", "att_04", "att_03", "att_02", "att_01", "att_00"}, left())
+				n, err = s.PurgeAttempts(ctx, cutoff, 3)
+				require.NoError(t, err)
+				require.Equal(t, 3, n)
+				n, err = s.PurgeAttempts(ctx, cutoff, 3)
+				require.NoError(t, err)
+				require.Equal(t, 0, n)
+				require.Equal(t, []string{"att_03", "att_02", "att_01", "att_00"}, left())
+				_, err = s.Attempt(ctx, "att_09")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// The message stays as it was.
+				stored, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, msg, stored)
+				require.Equal(t, 10, stored.Attempts)
+
+				// Limit 0 is 50: all the rest.
+				n, err = s.PurgeAttempts(ctx, time.Now(), 0)
+				require.NoError(t, err)
+				require.Equal(t, 4, n)
+				require.Empty(t, left())
+			})
+
+			t.Run("PurgePayloads", func(t *testing.T) {
+				s, ctx := setup(t)
+				base := micro(time.Now().Add(-10 * 24 * time.Hour))
+				var evs []dispatcher.Event
+				for _, day := range []int{3, 7, 0, 9, 5, 1, 8, 2, 6, 4} {
+					e := event(fmt.Sprintf("evt_%02d", 9-day))
+					e.CreatedAt = base.Add(time.Duration(day) * 24 * time.Hour)
+					evs = append(evs, e)
+				}
+				_, err := s.InsertEvents(ctx, evs)
+				require.NoError(t, err)
+				_, err = s.FanOut(ctx, "evt_09", []dispatcher.Message{message("msg1", evs[2], endpoint("ep1", "acme"))})
+				require.NoError(t, err)
+				msg, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				beforeAll := map[string]dispatcher.Event{}
+				for _, e := range evs {
+					stored, err := s.Event(ctx, e.ID)
+					require.NoError(t, err)
+					require.Nil(t, stored.PurgedAt)
+					beforeAll[e.ID] = stored
+				}
+				purged := func() []string {
+					t.Helper()
+					var out []string
+					for id := range beforeAll {
+						e, err := s.Event(ctx, id)
+						require.NoError(t, err)
+						if e.PurgedAt != nil {
+							out = append(out, id)
+						}
+					}
+					slices.Sort(out)
+					return out
+				}
+
+				// Those created before day 5, two at a time, oldest first.
+				cutoff := base.Add(5 * 24 * time.Hour)
+				start := micro(time.Now())
+				n, err := s.PurgePayloads(ctx, cutoff, 2)
+				require.NoError(t, err)
+				require.Equal(t, 2, n)
+				require.Equal(t, []string{"evt_08", "evt_09"}, purged())
+				for _, want := range []int{2, 1} {
+					n, err = s.PurgePayloads(ctx, cutoff, 2)
+					require.NoError(t, err)
+					require.Equal(t, want, n)
+				}
+				n, err = s.PurgePayloads(ctx, cutoff, 2)
+				require.NoError(t, err)
+				require.Equal(t, 0, n, "purged events are not purged again")
+				require.Equal(t, []string{"evt_05", "evt_06", "evt_07", "evt_08", "evt_09"}, purged())
+
+				for id, before := range beforeAll {
+					e, err := s.Event(ctx, id)
+					require.NoError(t, err)
+					if e.PurgedAt == nil {
+						require.Equal(t, before, e)
+						continue
+					}
+					require.False(t, e.PurgedAt.Before(start))
+					require.False(t, e.PurgedAt.After(time.Now()))
+					require.Equal(t, `{}`, string(e.Data))
+					// The summary stays.
+					want := before
+					want.Data, want.PurgedAt = json.RawMessage(`{}`), e.PurgedAt
+					require.Equal(t, want, e)
+				}
+				es, err := s.ListEvents(ctx, dispatcher.EventQuery{})
+				require.NoError(t, err)
+				for _, e := range es {
+					require.Equal(t, slices.Contains(purged(), e.ID), e.PurgedAt != nil, e.ID)
+				}
+				stored, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, msg, stored, "messages stay")
+
+				// Limit 0 is 50: all the rest.
+				n, err = s.PurgePayloads(ctx, time.Now(), 0)
+				require.NoError(t, err)
+				require.Equal(t, 5, n)
+			})
 		})
 	}
 }
@@ -1311,6 +2182,17 @@ func pages(t *testing.T, list func(subscriptions.Page) ([]string, error)) []stri
 	}
 	t.Fatal("pagination does not end")
 	return nil
+}
+
+// keepIDs returns the ids of the items that keep holds, in order.
+func keepIDs[T any](items []T, keep func(T) bool, id func(T) string) []string {
+	out := []string{}
+	for _, it := range items {
+		if keep(it) {
+			out = append(out, id(it))
+		}
+	}
+	return out
 }
 
 func ids[T, K any](items []T, key func(T) K) []K {
@@ -1417,4 +2299,67 @@ func TestOpen(t *testing.T) {
 		_, err := store.Open(t.Context(), "sqlite:"+t.TempDir()+"/x.db?_txlock=sometimes")
 		require.Error(t, err)
 	})
+}
+
+// TestSQLitePlans checks which index SQLite reads for the filters the APIs
+// send. Nothing runs ANALYZE, so SQLite has no statistics and, of indexes
+// that serve a query equally well, takes the one created last: the order of
+// the migration decides, and an index added later can change these.
+// PostgreSQL chooses by its statistics; docs/indexes.md has its plans.
+func TestSQLitePlans(t *testing.T) {
+	s, err := store.Open(t.Context(), storetest.SQLite(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, s.Close()) })
+	require.NoError(t, s.Migrate(t.Context()))
+	since := time.Now()
+
+	for _, tc := range []struct {
+		q     dispatcher.MessageQuery
+		index string
+	}{
+		{dispatcher.MessageQuery{}, "sqlite_autoindex_messages_1"},
+		{dispatcher.MessageQuery{PartnerID: "p"}, "messages_partner "},
+		{dispatcher.MessageQuery{PartnerID: "p", Page: subscriptions.Page{After: "m"}}, "messages_partner (partner_id=? AND id<?)"},
+		{dispatcher.MessageQuery{PartnerID: "p", EndpointID: "e"}, "messages_endpoint "},
+		{dispatcher.MessageQuery{PartnerID: "p", ShipmentID: "s"}, "messages_shipment "},
+		{dispatcher.MessageQuery{PartnerID: "p", EventType: "t"}, "messages_partner "},
+		{dispatcher.MessageQuery{PartnerID: "p", Since: &since}, "messages_partner "},
+		{dispatcher.MessageQuery{PartnerID: "p", Status: dispatcher.StatusPending}, "messages_partner "},
+		{dispatcher.MessageQuery{PartnerID: "p", Status: dispatcher.StatusFailed}, "messages_partner_failed "},
+		{dispatcher.MessageQuery{PartnerID: "p", EndpointID: "e", Status: dispatcher.StatusFailed}, "messages_failed "},
+		{dispatcher.MessageQuery{PartnerID: "p", EndpointID: "e", ErrorClass: dispatcher.ErrorTimeout}, "messages_endpoint "},
+		{dispatcher.MessageQuery{EndpointID: "e"}, "messages_endpoint "},
+		{dispatcher.MessageQuery{ShipmentID: "s"}, "messages_shipment "},
+		{dispatcher.MessageQuery{EventType: "t"}, "messages_type "},
+		{dispatcher.MessageQuery{ErrorClass: dispatcher.ErrorTLS}, "messages_errors "},
+		{dispatcher.MessageQuery{EndpointID: "e", Status: dispatcher.StatusFailed}, "messages_failed "},
+	} {
+		plan, err := store.MessagesPlan(t.Context(), s, tc.q)
+		require.NoError(t, err)
+		require.Contains(t, plan, "USING INDEX "+tc.index, "%+v", tc.q)
+		require.NotContains(t, plan, "TEMP B-TREE", "%+v", tc.q)
+	}
+
+	for _, tc := range []struct {
+		q     dispatcher.AttemptQuery
+		index string
+	}{
+		{dispatcher.AttemptQuery{}, "sqlite_autoindex_attempts_1"},
+		{dispatcher.AttemptQuery{PartnerID: "p"}, "attempts_partner "},
+		{dispatcher.AttemptQuery{PartnerID: "p", Since: &since}, "attempts_partner "},
+		{dispatcher.AttemptQuery{PartnerID: "p", Failed: true}, "attempts_partner_failed "},
+		{dispatcher.AttemptQuery{PartnerID: "p", ErrorClass: dispatcher.ErrorTimeout}, "attempts_partner_failed "},
+		{dispatcher.AttemptQuery{PartnerID: "p", EndpointID: "e"}, "attempts_endpoint_recent "},
+		{dispatcher.AttemptQuery{PartnerID: "p", MessageID: "m"}, "attempts_message "},
+		{dispatcher.AttemptQuery{EndpointID: "e"}, "attempts_endpoint_recent "},
+		{dispatcher.AttemptQuery{EndpointID: "e", Failed: true}, "attempts_endpoint_recent "},
+		{dispatcher.AttemptQuery{MessageID: "m"}, "attempts_message "},
+		{dispatcher.AttemptQuery{ErrorClass: dispatcher.ErrorTLS}, "attempts_errors "},
+		{dispatcher.AttemptQuery{Failed: true}, "attempts_failed"},
+	} {
+		plan, err := store.AttemptsPlan(t.Context(), s, tc.q)
+		require.NoError(t, err)
+		require.Contains(t, plan, "USING INDEX "+tc.index, "%+v", tc.q)
+		require.NotContains(t, plan, "TEMP B-TREE", "%+v", tc.q)
+	}
 }
