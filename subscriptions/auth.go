@@ -171,3 +171,11 @@ func EnsureAdminKey(ctx context.Context, st Store, envKey string) (string, error
 	}
 	return key, nil
 }
+
+// Me handles GET /v1/me: who the key belongs to.
+func Me() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := PrincipalOf(c)
+		c.JSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID})
+	}
+}

@@ -17,11 +17,16 @@ import (
 	"golang.org/x/text/message"
 )
 
-// EventType is one entry of the catalog: its name, what it means, and a JSON Schema for its data.
+// EventType is one entry of the catalog: its name, what it means, a JSON
+// Schema for its data, and an example of that data.
 type EventType struct {
 	Name        string          `json:"name"`
 	Description string          `json:"description"`
 	Schema      json.RawMessage `json:"schema"`
+	// Example is a realistic data object that passes ValidateData for the
+	// type, such as the console sends as a test event. It never holds the
+	// keys that deliveries add (event_id, shipment, role).
+	Example json.RawMessage `json:"example"`
 }
 
 // ErrUnknownType is wrapped by the errors of ValidateData and ValidPattern
@@ -40,6 +45,7 @@ func Catalog() []EventType {
 	for i, e := range c.sorted {
 		out[i] = e.typ
 		out[i].Schema = slices.Clone(e.typ.Schema)
+		out[i].Example = slices.Clone(e.typ.Example)
 	}
 	return out
 }
@@ -53,6 +59,17 @@ func LookupType(name string) (EventType, bool) {
 		return EventType{}, false
 	}
 	return e.typ, true
+}
+
+// ExampleData returns the example data object of type typ (see
+// EventType.Example) and whether the type exists. The result is a copy that
+// the caller may keep and change.
+func ExampleData(typ string) (json.RawMessage, bool) {
+	e, ok := loadCatalog().byName[typ]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(e.typ.Example), true
 }
 
 // ValidateData checks data (the event's "data" object) against the schema
@@ -182,7 +199,12 @@ var loadCatalog = sync.OnceValue(func() *catalog {
 type typeDef struct {
 	name, description string
 	data              schema
+	example           string // valid data, as JSON
 }
+
+// reservedDataKeys are the keys that deliveries add to a shipment event's
+// data; examples leave them out, as sources must.
+var reservedDataKeys = []string{"event_id", "shipment", "role"}
 
 func buildCatalog(defs []typeDef) (*catalog, error) {
 	comp := jsonschema.NewCompiler()
@@ -211,13 +233,50 @@ func buildCatalog(defs []typeDef) (*catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.name, err)
 		}
-		e := &catalogEntry{typ: EventType{Name: d.name, Description: d.description, Schema: raw}, schema: sch}
+		c.index(sch)
+		example, err := c.checkExample(sch, d.example)
+		if err != nil {
+			return nil, fmt.Errorf("%s: example: %w", d.name, err)
+		}
+		e := &catalogEntry{typ: EventType{Name: d.name, Description: d.description, Schema: raw, Example: example}, schema: sch}
 		c.byName[d.name] = e
 		c.sorted = append(c.sorted, e)
-		c.index(sch)
 	}
 	slices.SortFunc(c.sorted, func(a, b *catalogEntry) int { return strings.Compare(a.typ.Name, b.typ.Name) })
 	return c, nil
+}
+
+// checkExample returns example compacted, after checking that it is an
+// object without reserved keys that sch accepts. sch must be indexed.
+func (c *catalog) checkExample(sch *jsonschema.Schema, example string) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(example)); err != nil {
+		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(buf.Bytes(), &fields); err != nil || fields == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	if len(fields) == 0 {
+		return nil, errors.New("empty; show some fields")
+	}
+	for _, k := range reservedDataKeys {
+		if _, ok := fields[k]; ok {
+			return nil, fmt.Errorf("uses %q, which deliveries add", k)
+		}
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, err
+	}
+	if err := sch.Validate(v); err != nil {
+		var verr *jsonschema.ValidationError
+		if errors.As(err, &verr) {
+			return nil, c.fieldError(verr, v)
+		}
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // index records sch and every schema below it in c.nodes.
@@ -479,20 +538,45 @@ func eventTypes() []typeDef {
 
 	defs := []typeDef{
 		{"shipment.created", "A source system created a shipment. data carries its first transport plan, as far as known.",
-			plan("The first transport plan of the shipment; every field is optional.")},
+			plan("The first transport plan of the shipment; every field is optional."),
+			`{
+				"etd": "2026-11-20T08:00:00Z",
+				"eta": "2026-12-24T07:00:00Z",
+				"vessel": "MSC OSCAR",
+				"voyage": "FE547W",
+				"routing": [
+					{"from": {"code": "CNSHA", "name": "Shanghai"}, "to": {"code": "NLRTM", "name": "Rotterdam"}, "mode": "ocean",
+						"etd": "2026-11-20T08:00:00Z", "eta": "2026-12-21T14:00:00Z", "vessel": "MSC OSCAR", "voyage": "FE547W"},
+					{"from": {"code": "NLRTM", "name": "Rotterdam"}, "to": {"code": "DEHAM", "name": "Hamburg"}, "mode": "rail",
+						"etd": "2026-12-23T10:00:00Z", "eta": "2026-12-24T07:00:00Z"}
+				]
+			}`},
 		{"shipment.updated", "The transport plan of a shipment changed: routing, estimated times, vessel, voyage or flight. data carries the new values of what changed.",
-			plan("The new values of the fields that changed; every field is optional.")},
+			plan("The new values of the fields that changed; every field is optional."),
+			`{
+				"eta": "2026-12-27T09:00:00Z",
+				"vessel": "MSC MAYA",
+				"voyage": "FE549W",
+				"routing": [
+					{"from": {"code": "CNSHA", "name": "Shanghai"}, "to": {"code": "NLRTM", "name": "Rotterdam"}, "mode": "ocean",
+						"etd": "2026-11-24T06:00:00Z", "eta": "2026-12-24T18:00:00Z", "vessel": "MSC MAYA", "voyage": "FE549W"},
+					{"from": {"code": "NLRTM", "name": "Rotterdam"}, "to": {"code": "DEHAM", "name": "Hamburg"}, "mode": "rail",
+						"etd": "2026-12-26T10:00:00Z", "eta": "2026-12-27T09:00:00Z"}
+				]
+			}`},
 		{"shipment.cancelled", "The shipment was cancelled and will not move.",
 			object("Why the shipment was cancelled."+dataNote, schema{
 				"reason": text("Why the shipment was cancelled, in words a person understands."),
-			})},
+			}),
+			`{"reason": "The shipper withdrew purchase order PO-88412; booking cancelled with MSC before the container was released."}`},
 		{"shipment.document.added", "A document was added to the shipment, such as a bill of lading or a commercial invoice.",
 			object("The document that was added."+dataNote, schema{
 				"type": oneOf("Kind of document.", "bill_of_lading", "commercial_invoice", "packing_list", "certificate_of_origin",
 					"air_waybill", "customs_declaration", "proof_of_delivery", "other"),
 				"number": text("Number of the document, such as the bill of lading number."),
 				"url":    webURL("Where the document can be downloaded: an absolute http or https URL."),
-			}, "type", "number", "url")},
+			}, "type", "number", "url"),
+			`{"type": "bill_of_lading", "number": "MEDUSH882417", "url": "https://docs.example.com/bl/MEDUSH882417.pdf"}`},
 		{"shipment.charge.updated", "The charges of the shipment changed. data lists every charge as it now stands.",
 			object("Every charge of the shipment as it now stands."+dataNote, schema{
 				"charges": arrayOf("The charges; an empty list means no charges.", object("One charge.", schema{
@@ -501,7 +585,14 @@ func eventTypes() []typeDef {
 					"amount":      number("Amount in the currency, negative for a credit."),
 					"currency":    currency(),
 				}, "code", "amount", "currency")),
-			}, "charges")},
+			}, "charges"),
+			`{"charges": [
+				{"code": "FRT", "description": "Ocean freight CNSHA-NLRTM, 1 x 40' HC", "amount": 1850, "currency": "USD"},
+				{"code": "BAF", "description": "Bunker adjustment factor", "amount": 312, "currency": "USD"},
+				{"code": "THC", "description": "Terminal handling at Rotterdam", "amount": 245, "currency": "EUR"},
+				{"code": "DOC", "description": "Documentation fee", "amount": 45, "currency": "EUR"},
+				{"code": "DEM", "description": "Demurrage waived by the carrier", "amount": -120, "currency": "EUR"}
+			]}`},
 		{"shipment.invoice.issued", "An invoice for the shipment was issued.",
 			object("The invoice."+dataNote, schema{
 				"invoice_number": text("Number of the invoice."),
@@ -509,14 +600,18 @@ func eventTypes() []typeDef {
 				"currency":       currency(),
 				"due_date":       date("Date by which the invoice must be paid, such as 2026-11-30."),
 				"url":            webURL("Where the invoice can be downloaded: an absolute http or https URL."),
-			}, "invoice_number", "amount", "currency")},
+			}, "invoice_number", "amount", "currency"),
+			`{"invoice_number": "INV-2026-004812", "amount": 2452.37, "currency": "EUR", "due_date": "2026-12-31",
+				"url": "https://docs.example.com/invoices/INV-2026-004812.pdf"}`},
 		{"shiphook.endpoint.disabled", operationalPrefix + " when it disables an endpoint: after failing continuously for the auto-disable window, or at once after the endpoint answered 410 Gone.",
 			object("The endpoint that was disabled and why.", schema{
 				"endpoint_id":   text("Id of the endpoint."),
 				"url":           webURL("URL of the endpoint."),
 				"reason":        text("Why shiphook disabled it: \"failing\" after failing for the whole auto-disable window, \"gone\" after a 410 answer."),
 				"failing_since": dateTime("When the endpoint began failing without a success since."),
-			}, "endpoint_id", "reason")},
+			}, "endpoint_id", "reason"),
+			`{"endpoint_id": "ep_01m2fnvy5r4tff59tdwh9edd1r", "url": "https://tms.partner.example.com/webhooks/shiphook",
+				"reason": "failing", "failing_since": "2026-11-16T09:41:27Z"}`},
 		{"shiphook.message.failed", operationalPrefix + " when a message used up its retry schedule without a successful attempt and will not be retried unless replayed.",
 			object("The message that failed.", schema{
 				"message_id":  text("Id of the message, the webhook-id of its deliveries."),
@@ -525,7 +620,10 @@ func eventTypes() []typeDef {
 				"attempts":    schema{"type": "integer", "minimum": 1, "description": "How many attempts were made."},
 				"last_status": schema{"type": "integer", "description": "HTTP status of the last attempt; 0 if no answer came."},
 				"last_error":  text("What went wrong in the last attempt."),
-			}, "message_id", "endpoint_id")},
+			}, "message_id", "endpoint_id"),
+			`{"message_id": "msg_01m7xnxtj01head8x4a1jh69re", "endpoint_id": "ep_01m2fnvy5r4tff59tdwh9edd1r",
+				"event_type": "shipment.milestone.arrived", "attempts": 8, "last_status": 503,
+				"last_error": "http_status: 503 Service Unavailable"}`},
 	}
 
 	milestones := []struct {
@@ -533,24 +631,41 @@ func eventTypes() []typeDef {
 		locationOptional  bool
 		extra             schema
 		required          []string
+		example           string
 	}{
-		{name: "booked", description: "The carrier confirmed the booking.", locationOptional: true},
-		{name: "picked_up", description: "The cargo was collected from the shipper."},
-		{name: "received", description: "The cargo was received at a warehouse, terminal or hub."},
-		{name: "departed", description: "The cargo left a place aboard a vessel, aircraft, train or truck."},
-		{name: "arrived", description: "The cargo arrived at a place aboard a vessel, aircraft, train or truck."},
-		{name: "customs_hold", description: "Customs stopped the cargo, for an inspection or for documents."},
-		{name: "customs_cleared", description: "Customs released the cargo."},
-		{name: "out_for_delivery", description: "The cargo is on its way to the consignee for the last mile."},
+		{name: "booked", description: "The carrier confirmed the booking.", locationOptional: true,
+			example: `{"location": {"code": "CNSHA", "name": "Shanghai"}, "description": "Booking confirmed by MSC, 1 x 40' HC",
+				"vessel": "MSC OSCAR", "voyage": "FE547W"}`},
+		{name: "picked_up", description: "The cargo was collected from the shipper.",
+			example: `{"location": {"code": "CNSHA", "name": "Hongda Electronics, Songjiang plant"},
+				"description": "Container MSCU4829172 loaded and collected by truck"}`},
+		{name: "received", description: "The cargo was received at a warehouse, terminal or hub.",
+			example: `{"location": {"code": "CNSHA", "name": "Yangshan Deep-Water Port, phase IV terminal"},
+				"description": "Full container gated in at the terminal"}`},
+		{name: "departed", description: "The cargo left a place aboard a vessel, aircraft, train or truck.",
+			example: `{"location": {"code": "CNSHA", "name": "Shanghai"}, "description": "Vessel departed",
+				"vessel": "MSC OSCAR", "voyage": "FE547W"}`},
+		{name: "arrived", description: "The cargo arrived at a place aboard a vessel, aircraft, train or truck.",
+			example: `{"location": {"code": "NLRTM", "name": "Rotterdam, Maasvlakte II"}, "description": "Vessel berthed at the port of discharge",
+				"vessel": "MSC OSCAR", "voyage": "FE547W"}`},
+		{name: "customs_hold", description: "Customs stopped the cargo, for an inspection or for documents.",
+			example: `{"location": {"code": "NLRTM", "name": "Rotterdam"}, "description": "Selected by Dutch customs for a scan at the terminal"}`},
+		{name: "customs_cleared", description: "Customs released the cargo.",
+			example: `{"location": {"code": "NLRTM", "name": "Rotterdam"}, "description": "Import declaration accepted; goods released for free circulation"}`},
+		{name: "out_for_delivery", description: "The cargo is on its way to the consignee for the last mile.",
+			example: `{"location": {"code": "DEHAM", "name": "Hamburg-Billwerder rail terminal"}, "description": "Container loaded on truck for delivery to the consignee"}`},
 		{name: "delivered", description: "The cargo was handed over to the consignee.", extra: schema{
 			"signed_by":             text("Name of the person who signed for the cargo."),
 			"proof_of_delivery_url": webURL("Where the proof of delivery can be downloaded: an absolute http or https URL."),
-		}},
+		}, example: `{"location": {"code": "DEHAM", "name": "Nordlicht Handels GmbH, dock 4"}, "description": "Delivered in good order",
+			"signed_by": "K. Schneider", "proof_of_delivery_url": "https://docs.example.com/pod/MEDUSH882417.pdf"}`},
 		{name: "exception", description: "Something went wrong with the shipment, such as damage, loss, a delay or a refused delivery; code and description say what.",
 			locationOptional: true, extra: schema{
 				"code":        text("Code of the exception in the source system, such as DAMAGED, DELAYED or REFUSED."),
 				"description": text("What went wrong, in words a person understands."),
-			}, required: []string{"code", "description"}},
+			}, required: []string{"code", "description"},
+			example: `{"code": "DAMAGED", "description": "3 of 42 cartons crushed on arrival; photos taken and the carrier notified",
+				"location": {"code": "USLAX", "name": "Los Angeles International Airport"}, "flight": "CX880"}`},
 	}
 	for _, m := range milestones {
 		props := transport(schema{
@@ -568,6 +683,7 @@ func eventTypes() []typeDef {
 			name:        "shipment.milestone." + m.name,
 			description: m.description,
 			data:        object("Where and how the milestone happened."+dataNote, props, required...),
+			example:     m.example,
 		})
 	}
 	return defs

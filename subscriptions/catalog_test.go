@@ -113,9 +113,82 @@ func TestCatalogReturnsCopies(t *testing.T) {
 	a := Catalog()
 	a[0].Name = "changed"
 	a[0].Schema[0] = 'x'
+	a[0].Example[0] = 'x'
 	b := Catalog()
 	require.NotEqual(t, "changed", b[0].Name)
 	require.True(t, json.Valid(b[0].Schema))
+	require.True(t, json.Valid(b[0].Example))
+
+	ex, ok := ExampleData(b[0].Name)
+	require.True(t, ok)
+	ex[0] = 'x'
+	again, ok := ExampleData(b[0].Name)
+	require.True(t, ok)
+	require.True(t, json.Valid(again))
+}
+
+func TestCatalogExamples(t *testing.T) {
+	for _, et := range Catalog() {
+		t.Run(et.Name, func(t *testing.T) {
+			require.NotEmpty(t, et.Example, "add an example for %s", et.Name)
+			require.NoError(t, ValidateData(et.Name, et.Example))
+
+			var m map[string]any
+			require.NoError(t, json.Unmarshal(et.Example, &m))
+			require.NotEmpty(t, m, "an example shows some fields")
+			for _, k := range []string{"event_id", "shipment", "role"} {
+				require.NotContains(t, m, k, "%s is added by deliveries, not sent by sources", k)
+			}
+
+			// Examples are stored compact, ready to send as a test event's data.
+			var compact bytes.Buffer
+			require.NoError(t, json.Compact(&compact, et.Example))
+			require.Equal(t, compact.String(), string(et.Example))
+
+			ex, ok := ExampleData(et.Name)
+			require.True(t, ok)
+			require.JSONEq(t, string(et.Example), string(ex))
+			looked, ok := LookupType(et.Name)
+			require.True(t, ok)
+			require.Equal(t, et.Example, looked.Example)
+		})
+	}
+
+	ex, ok := ExampleData("shipment.teleported")
+	require.False(t, ok)
+	require.Nil(t, ex)
+	_, ok = ExampleData("shipment.milestone")
+	require.False(t, ok)
+}
+
+func TestBuildCatalogChecksExamples(t *testing.T) {
+	def := func(example string) []typeDef {
+		return []typeDef{{"test.invoice", "A test type.", object("Test data.", schema{
+			"invoice_number": text("Number of the invoice."),
+			"amount":         number("Amount."),
+		}, "invoice_number"), example}}
+	}
+	_, err := buildCatalog(def(`{"invoice_number": "INV-1", "amount": 10}`))
+	require.NoError(t, err)
+
+	tests := []struct{ name, example, message string }{
+		{"missing", ``, "not valid JSON"},
+		{"not JSON", `{"invoice_number": `, "not valid JSON"},
+		{"not an object", `["INV-1"]`, "not a JSON object"},
+		{"null", `null`, "not a JSON object"},
+		{"empty object", `{}`, "empty"},
+		{"reserved key", `{"invoice_number": "INV-1", "shipment": {"id": "S1"}}`, `"shipment"`},
+		{"invalid", `{"invoice_number": "INV-1", "amount": "10.00"}`, "data.amount: must be a number, not a string"},
+		{"missing required field", `{"amount": 10}`, "data.invoice_number: is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := buildCatalog(def(tt.example))
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "test.invoice: example: ")
+			require.Contains(t, err.Error(), tt.message)
+		})
+	}
 }
 
 func TestValidateDataAcceptsSamples(t *testing.T) {
