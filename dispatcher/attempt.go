@@ -44,33 +44,33 @@ type Endpoints interface {
 // spending an attempt. A task whose attempt was already made (or whose
 // message is being delivered) is dropped: the message's row is the truth.
 func (w *Worker) handleDeliver(ctx context.Context, t *asynq.Task) error {
-	id, attempts, epID, err := parseDeliverPayload(t.Payload())
+	dt, err := parseDeliveryTask(t.Payload())
 	if err != nil {
 		return err
 	}
-	ep, err := w.cfg.Endpoints.Endpoint(ctx, epID)
+	ep, err := w.cfg.Endpoints.Endpoint(ctx, dt.EndpointID)
 	if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && ep.Disabled) {
-		return w.park(ctx, id, attempts)
+		return w.park(ctx, dt.ID, dt.Attempts)
 	}
 	if err != nil {
-		return fmt.Errorf("load endpoint %s: %w", epID, err)
+		return fmt.Errorf("load endpoint %s: %w", dt.EndpointID, err)
 	}
 	permit, wait, err := w.cfg.Guard.Acquire(ctx, ep)
 	if err != nil {
 		return err
 	}
 	if wait != nil {
-		return w.postpone(ctx, id, epID, attempts, wait)
+		return w.postpone(ctx, dt, wait)
 	}
-	m, ok, err := w.cfg.Store.ClaimMessage(ctx, id, attempts, time.Now().Add(maxTimeout+time.Minute))
+	m, ok, err := w.cfg.Store.ClaimMessage(ctx, dt.ID, dt.Attempts, time.Now().Add(maxTimeout+time.Minute))
 	if err != nil || !ok {
 		w.cfg.Guard.Release(ctx, permit, false, false, "")
 		if err != nil {
-			return fmt.Errorf("claim message %s: %w", id, err)
+			return fmt.Errorf("claim message %s: %w", dt.ID, err)
 		}
 		return nil
 	}
-	a, err := w.deliver(ctx, ep, m)
+	a, err := w.deliver(ctx, ep, m, dt.Manual)
 	if err != nil {
 		w.cfg.Guard.Release(ctx, permit, false, false, "")
 		// Nothing was recorded: put the message back so that the retried
@@ -81,7 +81,8 @@ func (w *Worker) handleDeliver(ctx context.Context, t *asynq.Task) error {
 		}
 		return err
 	}
-	w.cfg.Guard.Release(ctx, permit, a.ErrorClass != ErrorBlocked, breakerFailure(a), describe(a))
+	counted := a.ErrorClass != ErrorBlocked && a.ErrorClass != ErrorPurged
+	w.cfg.Guard.Release(ctx, permit, counted, breakerFailure(a), describe(a))
 	return nil
 }
 
@@ -104,34 +105,47 @@ func (w *Worker) park(ctx context.Context, id string, attempts int) error {
 // postpone schedules the same attempt again after wait. A long wait is
 // written to the message too, so that the reconciler does not take the
 // message for lost meanwhile.
-func (w *Worker) postpone(ctx context.Context, id, epID string, attempts int, wait *Wait) error {
+func (w *Worker) postpone(ctx context.Context, dt deliveryTask, wait *Wait) error {
 	at := time.Now().Add(wait.Delay)
 	if wait.Delay > w.cfg.ReconcileGrace/2 {
-		ok, err := w.cfg.Store.DeferMessage(ctx, id, attempts, at)
+		ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, at)
 		if err != nil {
-			return fmt.Errorf("postpone message %s: %w", id, err)
+			return fmt.Errorf("postpone message %s: %w", dt.ID, err)
 		}
 		if !ok {
 			return nil
 		}
 	}
-	return w.cfg.Queue.EnqueueDelivery(ctx, id, epID, attempts, at)
+	return w.cfg.Queue.enqueueDelivery(ctx, dt, at)
 }
 
 // deliver signs and posts m, records the attempt and what follows from it.
 // It returns an error only when nothing was recorded.
-func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message) (Attempt, error) {
+func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message, manual bool) (Attempt, error) {
 	ev, err := w.cfg.Store.Event(ctx, m.EventID)
 	if err != nil {
 		return Attempt{}, fmt.Errorf("load event %s: %w", m.EventID, err)
 	}
-	body, err := payload(ev, roleOf(ev, m.PartnerID))
-	if err != nil {
-		return Attempt{}, err
+	var (
+		a    Attempt
+		resp *http.Response
+	)
+	if ev.PurgedAt != nil {
+		// Retention emptied the event: there is nothing true left to send.
+		a = Attempt{ID: subscriptions.NewID("att"), MessageID: m.ID, EndpointID: ep.ID, PartnerID: m.PartnerID, Number: m.Attempts + 1,
+			URL: ep.URL, StartedAt: time.Now().UTC(), ErrorClass: ErrorPurged, Error: "the event's payload was purged by retention"}
+	} else {
+		body, err := payload(ev, roleOf(ev, m.PartnerID))
+		if err != nil {
+			return Attempt{}, err
+		}
+		if a, resp, err = w.post(ctx, ep, m, body); err != nil {
+			return Attempt{}, err
+		}
 	}
-	a, resp, err := w.post(ctx, ep, m, body)
-	if err != nil {
-		return Attempt{}, err
+	a.Trigger = "scheduled"
+	if manual {
+		a.Trigger = "manual"
 	}
 	o := w.outcome(&a, resp)
 	if err := w.cfg.Store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
@@ -146,7 +160,7 @@ func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Messa
 	}
 	if o.Status == StatusFailed && !isOperational(m.EventType) {
 		w.emit(ctx, TypeMessageFailed, m.PartnerID, ev.Shipment, map[string]any{
-			"message_id": m.ID, "endpoint_id": m.EndpointID, "event_id": m.EventID, "event_type": m.EventType,
+			"message_id": m.ID, "endpoint_id": m.EndpointID, "original_event_id": m.EventID, "event_type": m.EventType,
 			"attempts": a.Number, "last_status": a.StatusCode, "last_error": describe(a),
 		})
 	}
@@ -157,7 +171,7 @@ func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Messa
 // did not really happen (the worker is shutting down).
 func (w *Worker) post(ctx context.Context, ep subscriptions.Endpoint, m Message, body []byte) (Attempt, *http.Response, error) {
 	start := time.Now()
-	a := Attempt{ID: subscriptions.NewID("att"), MessageID: m.ID, EndpointID: ep.ID, PartnerID: m.PartnerID, Number: m.Attempts + 1, Trigger: "scheduled", URL: ep.URL, StartedAt: start.UTC()}
+	a := Attempt{ID: subscriptions.NewID("att"), MessageID: m.ID, EndpointID: ep.ID, PartnerID: m.PartnerID, Number: m.Attempts + 1, URL: ep.URL, StartedAt: start.UTC()}
 	sig, err := signing.Sign(m.ID, start, body, ep.ActiveSecrets(start)...)
 	if err != nil {
 		return a, nil, fmt.Errorf("sign message %s: %w", m.ID, err)
@@ -229,7 +243,7 @@ func (w *Worker) outcome(a *Attempt, resp *http.Response) Outcome {
 	switch {
 	case a.ErrorClass == ErrorNone:
 		return Outcome{Status: StatusSucceeded}
-	case a.StatusCode == http.StatusGone, a.ErrorClass == ErrorBlocked:
+	case a.StatusCode == http.StatusGone, a.ErrorClass == ErrorBlocked, a.ErrorClass == ErrorPurged:
 		return Outcome{Status: StatusFailed}
 	}
 	now := time.Now()
@@ -246,7 +260,7 @@ func (w *Worker) outcome(a *Attempt, resp *http.Response) Outcome {
 // answers come from a working endpoint.
 func breakerFailure(a Attempt) bool {
 	switch a.ErrorClass {
-	case ErrorNone, ErrorRedirect, ErrorBlocked:
+	case ErrorNone, ErrorRedirect, ErrorBlocked, ErrorPurged:
 		return false
 	case ErrorHTTPStatus:
 		return a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusRequestTimeout

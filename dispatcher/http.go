@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -12,24 +13,21 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// ListMessages handles GET /v1/partners/{partner_id}/messages, newest first,
-// with the filters status, endpoint_id, event_type, shipment_id, since and
-// until (RFC 3339, on the time the message was created).
-func ListMessages(st Store, partners subscriptions.Store) gin.HandlerFunc {
+// ListMessages handles GET /v1/partners/{partner_id}/messages and, with
+// allPartners, GET /v1/messages (admin, with an optional partner_id):
+// newest first, with the filters status, endpoint_id, event_type,
+// shipment_id, error_class, since and until (RFC 3339, on the time the
+// message was created).
+func ListMessages(st Store, partners subscriptions.Store, allPartners bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, err := subscriptions.VisiblePartner(c, partners)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		page, err := subscriptions.ParsePage(c)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
 		q := MessageQuery{
-			PartnerID: p.ID, EndpointID: c.Query("endpoint_id"), EventType: c.Query("event_type"),
-			ShipmentID: c.Query("shipment_id"), Status: Status(c.Query("status")), Page: page,
+			EndpointID: c.Query("endpoint_id"), EventType: c.Query("event_type"), ShipmentID: c.Query("shipment_id"),
+			Status: Status(c.Query("status")), ErrorClass: ErrorClass(c.Query("error_class")),
+		}
+		var err error
+		if q.PartnerID, err = scopedPartner(c, partners, allPartners); err != nil {
+			subscriptions.Abort(c, err)
+			return
 		}
 		switch q.Status {
 		case "", StatusPending, StatusDelivering, StatusSucceeded, StatusFailed, StatusDisabled:
@@ -37,25 +35,104 @@ func ListMessages(st Store, partners subscriptions.Store) gin.HandlerFunc {
 			subscriptions.Abort(c, subscriptions.Fieldf("status", "must be one of pending, delivering, succeeded, failed, disabled"))
 			return
 		}
-		for _, f := range []struct {
-			name string
-			dst  **time.Time
-		}{{"since", &q.Since}, {"until", &q.Until}} {
-			if v := c.Query(f.name); v != "" {
-				t, err := time.Parse(time.RFC3339Nano, v)
-				if err != nil {
-					subscriptions.Abort(c, subscriptions.Fieldf(f.name, "%q is not an RFC 3339 timestamp such as 2026-11-26T14:05:00Z", v))
-					return
-				}
-				*f.dst = &t
-			}
+		if err := checkErrorClass(q.ErrorClass); err != nil {
+			subscriptions.Abort(c, err)
+			return
 		}
-		ms, err := st.ListMessages(c.Request.Context(), q)
+		if q.Since, q.Until, err = timeRange(c); err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		writeMessages(c, st, q)
+	}
+}
+
+// scopedPartner returns the partner a list is about: the route's
+// :partner_id (if the caller may see it), or, on an admin's route across
+// partners, the optional partner_id query parameter.
+func scopedPartner(c *gin.Context, partners subscriptions.Store, allPartners bool) (string, error) {
+	if allPartners {
+		return c.Query("partner_id"), nil
+	}
+	p, err := subscriptions.VisiblePartner(c, partners)
+	return p.ID, err
+}
+
+// writeMessages answers with one page of the messages matching q.
+func writeMessages(c *gin.Context, st Store, q MessageQuery) {
+	page, err := subscriptions.ParsePage(c)
+	if err != nil {
+		subscriptions.Abort(c, err)
+		return
+	}
+	q.Page = page
+	ms, err := st.ListMessages(c.Request.Context(), q)
+	if err != nil {
+		subscriptions.Abort(c, err)
+		return
+	}
+	subscriptions.WriteList(c, page, ms, func(m Message) string { return m.ID })
+}
+
+// errorClasses are the error classes an attempt can have.
+var errorClasses = []ErrorClass{ErrorDNS, ErrorConnect, ErrorTLS, ErrorTimeout, ErrorHTTPStatus, ErrorRedirect, ErrorBlocked, ErrorPurged}
+
+func checkErrorClass(ec ErrorClass) error {
+	if ec == "" || slices.Contains(errorClasses, ec) {
+		return nil
+	}
+	return subscriptions.Fieldf("error_class", "must be one of dns, connect, tls, timeout, http_status, redirect, ssrf_blocked, purged")
+}
+
+// timeRange reads the since and until query parameters (RFC 3339).
+func timeRange(c *gin.Context) (since, until *time.Time, err error) {
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"since", &since}, {"until", &until}} {
+		if v := c.Query(f.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return nil, nil, subscriptions.Fieldf(f.name, "%q is not an RFC 3339 timestamp such as 2026-11-26T14:05:00Z", v)
+			}
+			t = t.UTC()
+			*f.dst = &t
+		}
+	}
+	return since, until, nil
+}
+
+// SearchAttempts handles GET /v1/partners/{partner_id}/attempts and, with
+// allPartners, GET /v1/attempts (admin, with an optional partner_id):
+// newest first, with the filters endpoint_id, message_id, error_class,
+// failed=true, since and until (on the time the attempt started).
+func SearchAttempts(st Store, partners subscriptions.Store, allPartners bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		q := AttemptQuery{EndpointID: c.Query("endpoint_id"), MessageID: c.Query("message_id"), ErrorClass: ErrorClass(c.Query("error_class")), Failed: c.Query("failed") == "true"}
+		var err error
+		if q.PartnerID, err = scopedPartner(c, partners, allPartners); err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		if err := checkErrorClass(q.ErrorClass); err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		page, err := subscriptions.ParsePage(c)
+		if err == nil {
+			q.Since, q.Until, err = timeRange(c)
+		}
 		if err != nil {
 			subscriptions.Abort(c, err)
 			return
 		}
-		subscriptions.WriteList(c, page, ms, func(m Message) string { return m.ID })
+		q.Page = page
+		as, err := st.SearchAttempts(c.Request.Context(), q)
+		if err != nil {
+			subscriptions.Abort(c, err)
+			return
+		}
+		subscriptions.WriteList(c, page, as, func(a Attempt) string { return a.ID })
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 const (
 	taskFanout  = "fanout"
 	taskDeliver = "deliver"
+	taskRecover = "recover"
 
 	queueFanout  = "fanout"
 	queueDeliver = "deliver"
@@ -48,37 +49,73 @@ func (q *Queue) EnqueueFanout(ctx context.Context, eventIDs ...string) error {
 	return errors.Join(errs...)
 }
 
+// deliveryTask names one attempt to make: of message ID, after Attempts
+// made so far, to EndpointID; Manual when a person asked for it.
+type deliveryTask struct {
+	ID         string
+	Attempts   int
+	EndpointID string
+	Manual     bool
+}
+
+// payload encodes t as "<message id>:<attempts>:<endpoint id>[:manual]".
+func (t deliveryTask) payload() string {
+	p := t.ID + ":" + strconv.Itoa(t.Attempts) + ":" + t.EndpointID
+	if t.Manual {
+		p += ":manual"
+	}
+	return p
+}
+
+// parseDeliveryTask reads what payload wrote.
+func parseDeliveryTask(p []byte) (deliveryTask, error) {
+	parts := strings.Split(string(p), ":")
+	var (
+		t   deliveryTask
+		err error
+	)
+	if len(parts) == 3 || len(parts) == 4 && parts[3] == "manual" {
+		t.ID, t.EndpointID, t.Manual = parts[0], parts[2], len(parts) == 4
+		t.Attempts, err = strconv.Atoi(parts[1])
+	}
+	if t.ID == "" || err != nil {
+		return deliveryTask{}, fmt.Errorf("bad delivery task payload %q: %w", p, asynq.SkipRetry)
+	}
+	return t, nil
+}
+
 // EnqueueDelivery schedules the attempt after attempts made so far of
 // message id (to endpoint endpointID), due at time at (now or earlier means
 // as soon as possible). Its TaskID names the message, the attempt and the
 // due second, so the same attempt due at the same time is queued once.
 func (q *Queue) EnqueueDelivery(ctx context.Context, id, endpointID string, attempts int, at time.Time) error {
-	n := strconv.Itoa(attempts)
-	t := asynq.NewTask(taskDeliver, []byte(id+":"+n+":"+endpointID))
-	opts := []asynq.Option{
-		asynq.TaskID("d:" + id + ":" + n + ":" + strconv.FormatInt(at.Unix(), 10)),
-		asynq.Queue(queueDeliver), asynq.MaxRetry(20), asynq.Timeout(q.taskTimeout),
+	return q.enqueueDelivery(ctx, deliveryTask{ID: id, Attempts: attempts, EndpointID: endpointID}, at)
+}
+
+func (q *Queue) enqueueDelivery(ctx context.Context, dt deliveryTask, at time.Time) error {
+	taskID := "d:" + dt.ID + ":" + strconv.Itoa(dt.Attempts) + ":" + strconv.FormatInt(at.Unix(), 10)
+	if dt.Manual {
+		taskID += ":m"
 	}
+	opts := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(queueDeliver), asynq.MaxRetry(20), asynq.Timeout(q.taskTimeout)}
 	if at.After(time.Now()) {
 		// asynq keeps whole seconds: a delay under one second lands
 		// within the next one or two.
 		opts = append(opts, asynq.ProcessAt(at))
 	}
-	_, err := q.client.EnqueueContext(ctx, t, opts...)
+	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(taskDeliver, []byte(dt.payload())), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue delivery of %s (attempt %d): %w", id, attempts+1, err)
+		return fmt.Errorf("enqueue delivery of %s (attempt %d): %w", dt.ID, dt.Attempts+1, err)
 	}
 	return nil
 }
 
-// parseDeliverPayload reads "<message id>:<attempts>:<endpoint id>".
-func parseDeliverPayload(p []byte) (id string, attempts int, endpointID string, err error) {
-	parts := strings.SplitN(string(p), ":", 3)
-	if len(parts) == 3 {
-		attempts, err = strconv.Atoi(parts[1])
+// EnqueueRecover schedules the recovery job with this id.
+func (q *Queue) EnqueueRecover(ctx context.Context, jobID string) error {
+	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(taskRecover, []byte(jobID)),
+		asynq.TaskID("r:"+jobID), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(30*time.Minute))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue recovery job %s: %w", jobID, err)
 	}
-	if len(parts) != 3 || err != nil {
-		return "", 0, "", fmt.Errorf("bad delivery task payload %q: %w", p, asynq.SkipRetry)
-	}
-	return parts[0], attempts, parts[2], nil
+	return nil
 }

@@ -49,6 +49,10 @@ type Config struct {
 	// before it counts as lost (default 10 s).
 	ReconcileInterval time.Duration
 	ReconcileGrace    time.Duration
+	// Retention is how long attempts and event payloads are kept (default
+	// 30 days); RetentionInterval how often the purge runs (default 10 min).
+	Retention         time.Duration
+	RetentionInterval time.Duration
 	// Logger receives asynq's own log lines (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -86,6 +90,12 @@ func NewWorker(cfg Config) *Worker {
 	if cfg.AutoDisableAfter <= 0 {
 		cfg.AutoDisableAfter = 5 * 24 * time.Hour
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 30 * 24 * time.Hour
+	}
+	if cfg.RetentionInterval <= 0 {
+		cfg.RetentionInterval = 10 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -116,6 +126,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(taskFanout, w.handleFanout)
 	mux.HandleFunc(taskDeliver, w.handleDeliver)
+	mux.HandleFunc(taskRecover, w.handleRecover)
 	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
@@ -129,10 +140,16 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(guardDone)
 		w.cfg.Guard.Run(ctx)
 	}()
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		w.retentionLoop(ctx)
+	}()
 	<-ctx.Done()
 	w.srv.Shutdown()
 	<-done
 	<-guardDone
+	<-retentionDone
 	return nil
 }
 
@@ -202,7 +219,8 @@ func (w *Worker) reconcileLoop(ctx context.Context) {
 	}
 }
 
-// Reconcile makes one pass of the reconciler.
+// Reconcile makes one pass of the reconciler: events not fanned out,
+// overdue messages and stalled recovery jobs are queued again.
 func (w *Worker) Reconcile(ctx context.Context) error {
 	before := time.Now().Add(-w.cfg.ReconcileGrace)
 	ids, err := w.cfg.Store.UnfannedEvents(ctx, before, 1000)
@@ -224,6 +242,15 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 			at = *m.NextAttemptAt // the due time names the task, as when it was first queued
 		}
 		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, at); err != nil {
+			return err
+		}
+	}
+	jobs, err := w.cfg.Store.StaleRecoverJobs(ctx, before, 100)
+	if err != nil {
+		return fmt.Errorf("find stalled recovery jobs: %w", err)
+	}
+	for _, id := range jobs {
+		if err := w.cfg.Queue.EnqueueRecover(ctx, id); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/shiphook/shiphook/dispatcher"
 	"github.com/shiphook/shiphook/subscriptions"
+	"github.com/shiphook/shiphook/web"
 )
 
 // api is what the HTTP surface needs.
@@ -36,6 +37,13 @@ func routes(a api) http.Handler {
 		subscriptions.Abort(c, subscriptions.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 
+	console := gin.WrapH(web.Handler())
+	r.GET(web.Prefix, console)
+	r.HEAD(web.Prefix, console)
+	r.GET(web.Prefix+"/*path", console)
+	r.HEAD(web.Prefix+"/*path", console)
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, web.Prefix) })
+
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -53,7 +61,10 @@ func routes(a api) http.Handler {
 	partnerOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RolePartner)
 	ingestOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RoleIngest)
 
+	replay := dispatcher.ReplayDeps{Store: a.store, Partners: a.store, Queue: a.queue}
+
 	v1 := r.Group("/v1", a.auth.Middleware())
+	v1.GET("/me", subscriptions.Me())
 	v1.GET("/event-types", subscriptions.ListEventTypes())
 
 	v1.POST("/events", ingestOrAdmin, dispatcher.PostEvent(ingest))
@@ -80,8 +91,22 @@ func routes(a api) http.Handler {
 	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/secret", partnerOrAdmin, subscriptions.GetSecret(eps))
 	v1.POST("/partners/:partner_id/endpoints/:endpoint_id/secret/rotate", partnerOrAdmin, subscriptions.RotateSecret(eps))
 
-	v1.GET("/partners/:partner_id/messages", partnerOrAdmin, dispatcher.ListMessages(a.store, a.store))
+	v1.POST("/partners/:partner_id/endpoints/:endpoint_id/test", partnerOrAdmin, dispatcher.SendTest(replay))
+	v1.POST("/partners/:partner_id/endpoints/:endpoint_id/resend", partnerOrAdmin, dispatcher.Resend(replay))
+	v1.POST("/partners/:partner_id/endpoints/:endpoint_id/recover", partnerOrAdmin, dispatcher.StartRecover(replay))
+	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/recover/:job_id", partnerOrAdmin, dispatcher.GetRecover(replay))
+	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/dead-letters", partnerOrAdmin, dispatcher.DeadLetters(a.store, a.store, false))
+	v1.GET("/dead-letters", admin, dispatcher.DeadLetters(a.store, a.store, true))
+
+	v1.GET("/messages", admin, dispatcher.ListMessages(a.store, a.store, true))
+	v1.GET("/partners/:partner_id/messages", partnerOrAdmin, dispatcher.ListMessages(a.store, a.store, false))
 	v1.GET("/messages/:message_id", partnerOrAdmin, dispatcher.GetMessage(a.store))
 	v1.GET("/messages/:message_id/attempts", partnerOrAdmin, dispatcher.ListAttempts(a.store))
+	v1.POST("/messages/:message_id/retry", partnerOrAdmin, dispatcher.RetryMessage(replay))
+	v1.GET("/attempts", admin, dispatcher.SearchAttempts(a.store, a.store, true))
+	v1.GET("/partners/:partner_id/attempts", partnerOrAdmin, dispatcher.SearchAttempts(a.store, a.store, false))
+	v1.GET("/attempts/:attempt_id", partnerOrAdmin, dispatcher.GetAttempt(a.store, a.store, "shiphook/"+version))
+
+	v1.GET("/shipments/:shipment_id/timeline", partnerOrAdmin, dispatcher.GetTimeline(a.store, a.store))
 	return r
 }

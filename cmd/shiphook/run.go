@@ -94,6 +94,7 @@ type config struct {
 	breakerWindow       time.Duration
 	breakerOpenFor      time.Duration
 	autoDisableAfter    time.Duration
+	retention           time.Duration
 	logLevel            string
 	logFormat           string
 
@@ -168,6 +169,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	num(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
 	dur(&c.breakerWindow, "breaker-window", "SHIPHOOK_BREAKER_WINDOW", time.Duration(dispatcher.DefaultBreaker.WindowSeconds)*time.Second, "rolling window the breaker counts failures over")
 	dur(&c.breakerOpenFor, "breaker-open-for", "SHIPHOOK_BREAKER_OPEN_FOR", time.Duration(dispatcher.DefaultBreaker.OpenSeconds)*time.Second, "how long an open breaker waits before a probe")
+	dur(&c.retention, "retention", "SHIPHOOK_RETENTION", 30*24*time.Hour, "how long attempts and event payloads are kept; messages are kept longer")
 	dur(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", 5*24*time.Hour, "how long an endpoint may fail without a success before it is disabled")
 	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", 5*time.Second, "how often the reconciler looks for work Redis lost")
 	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", 10*time.Second, "how overdue work must be before the reconciler re-enqueues it")
@@ -207,6 +209,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	c.breaker.WindowSeconds = int(c.breakerWindow / time.Second)
 	c.breaker.OpenSeconds = int(c.breakerOpenFor / time.Second)
+	if c.retention < time.Hour {
+		return c, fmt.Errorf("retention %s: must be at least 1h", c.retention)
+	}
 	if c.autoDisableAfter < time.Second {
 		return c, fmt.Errorf("auto-disable window %s: must be at least 1s", c.autoDisableAfter)
 	}
@@ -302,7 +307,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 			Store: st, Endpoints: st, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
 			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
 			Concurrency: c.concurrency, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
-			ShutdownTimeout: c.shutdownTimeout, Logger: log,
+			ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
 		})
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
