@@ -36,11 +36,11 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check cc-check ## Vet, check formatting, then run every test against real PostgreSQL and Redis
+test: vet fmt-check cc-check chromium-check ## Vet, check formatting, then run every test against real PostgreSQL, Redis and Chromium
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 .PHONY: test-short
-test-short: ## Run the tests in -short mode, without the race detector
+test-short: chromium-check ## Run the tests in -short mode, without the race detector
 	bash deploy/dev/test-services.sh $(GO) test -short -count=1 $(TESTFLAGS) ./...
 
 .PHONY: vet
@@ -71,6 +71,24 @@ cc-check:
 			rm -f "$$log"; \
 		else \
 			echo "The race detector needs a C compiler: install gcc, or run make test RACE="; exit 1; \
+		fi; \
+	fi
+
+# chromium-check makes sure the console's browser tests can start Chromium
+# (chromium on the PATH, or SHIPHOOK_TEST_CHROMIUM naming one). As root on
+# Debian it installs chromium; elsewhere it says what is missing.
+.PHONY: chromium-check
+chromium-check:
+	@if [ -z "$$SHIPHOOK_TEST_CHROMIUM" ] && ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing chromium for the console's browser tests"; \
+			log=$$(mktemp) && \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends chromium fonts-liberation; } >"$$log" 2>&1 || \
+				{ cat "$$log"; rm -f "$$log"; exit 1; }; \
+			rm -f "$$log"; \
+		else \
+			echo "The console's browser tests need Chromium: install it (Debian: apt-get install chromium), or set SHIPHOOK_TEST_CHROMIUM to a Chromium binary"; exit 1; \
 		fi; \
 	fi
 

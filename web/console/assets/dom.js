@@ -1,0 +1,327 @@
+// Building blocks of the console's pages. Everything the API returns is put
+// on the page as text (never as HTML).
+
+export const base = '/console';
+
+// h creates an element. attrs may hold properties (class, href, on…
+// handlers, boolean attributes); children are nodes, strings or arrays of
+// them, and null, undefined and false are skipped.
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else if (k === 'dataset') Object.assign(el.dataset, v);
+    else if (k === 'value' || k === 'checked' || k === 'selected') el[k] = v;
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  append(el, children);
+  return el;
+}
+
+// fill replaces the children of el, skipping what h skips.
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children) {
+    if (c === undefined || c === null || c === false) continue;
+    if (Array.isArray(c)) append(el, c);
+    else el.append(c instanceof Node ? c : String(c));
+  }
+}
+
+// link is a link to a console page; to is the path after /console.
+export function link(to, ...children) {
+  return h('a', { href: base + to }, ...children);
+}
+
+// shortID shows an id as its prefix and last eight characters, with the
+// whole id as a tooltip.
+export function shortID(id) {
+  if (!id) return '—';
+  const i = id.indexOf('_');
+  const text = i > 0 && id.length > i + 12 ? id.slice(0, i + 1) + '…' + id.slice(-8) : id;
+  return h('span', { class: 'mono', title: id }, text);
+}
+
+// buttonLink is a link to a console page that looks like a button.
+export function buttonLink(to, text, tone = '') {
+  return h('a', { href: base + to, class: `button ${tone}`.trim() }, text);
+}
+
+export function idLink(to, id) {
+  return h('a', { href: base + to, class: 'mono', title: id }, shortID(id).textContent);
+}
+
+const thisYear = new Intl.DateTimeFormat(undefined, {
+  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+const otherYear = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+});
+
+// when shows a timestamp in local time, with the exact RFC 3339 value as a
+// tooltip; "—" when there is none.
+export function when(ts) {
+  if (!ts) return h('span', { class: 'muted' }, '—');
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return String(ts);
+  const f = d.getFullYear() === new Date().getFullYear() ? thisYear : otherYear;
+  return h('time', { datetime: ts, title: ts }, f.format(d));
+}
+
+export function duration(ms) {
+  if (ms === undefined || ms === null) return '—';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  return `${Math.floor(ms / 60000)} min ${Math.round((ms % 60000) / 1000)} s`;
+}
+
+export function percent(rate) {
+  if (rate === undefined || rate === null) return '—';
+  const p = rate * 100;
+  return `${Number.isInteger(p) ? p : p.toFixed(1)} %`;
+}
+
+export function badge(text, tone = '') {
+  return h('span', { class: `badge ${tone}`.trim() }, text);
+}
+
+const statusTones = { succeeded: 'ok', failed: 'bad', delivering: 'info', pending: 'warn', disabled: '', running: 'info', done: 'ok' };
+
+// statusBadge shows a message's status: pending, delivering, succeeded,
+// failed or disabled.
+export function statusBadge(status, { id, big } = {}) {
+  return h('span', { class: ['badge', statusTones[status], big && 'big'].filter(Boolean).join(' '), id }, status || 'unknown');
+}
+
+const breakerTones = { closed: 'ok', open: 'bad', half_open: 'warn' };
+const breakerWords = { closed: 'breaker closed', open: 'breaker open', half_open: 'breaker half-open' };
+
+export function breakerBadge(breaker) {
+  if (!breaker || !breaker.state) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: `badge ${breakerTones[breaker.state] ?? ''}`, title: breaker.reason || null },
+    breakerWords[breaker.state] ?? breaker.state);
+}
+
+export function endpointState(ep) {
+  if (ep.disabled) return h('span', { class: 'badge', title: ep.disabled_reason || null }, ep.disabled_reason ? `disabled: ${ep.disabled_reason}` : 'disabled');
+  return badge('enabled', 'ok');
+}
+
+// result shows how an attempt or a message's last attempt ended: its HTTP
+// status and error class.
+export function result(statusCode, errorClass) {
+  const parts = [];
+  if (statusCode) parts.push(badge(String(statusCode), statusCode >= 200 && statusCode < 300 ? 'ok' : 'bad'));
+  if (errorClass) parts.push(badge(errorClass, 'bad'));
+  if (!parts.length) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: 'chips' }, parts);
+}
+
+export function triggerBadge(trigger) {
+  return badge(trigger || 'scheduled', trigger === 'manual' ? 'info' : '');
+}
+
+export function loading(what = 'Loading…') {
+  return h('div', { class: 'loading', role: 'status' }, what);
+}
+
+// emptyState is shown where a list has nothing to show.
+export function emptyState(title, detail, ...actions) {
+  return h('div', { class: 'state empty', role: 'status' },
+    h('div', { class: 'state-title' }, title),
+    detail ? h('div', null, detail) : null,
+    actions.length ? h('div', { class: 'actions' }, actions) : null);
+}
+
+// errorState shows an API error: what failed, the API's message, its code
+// and HTTP status.
+export function errorState(err, title = 'Something went wrong') {
+  const meta = [];
+  if (err && err.code) meta.push(h('span', null, 'Code ', h('code', { class: 'error-code' }, err.code)));
+  if (err && err.status) meta.push(h('span', null, ` · HTTP ${err.status}`));
+  if (err && err.field) meta.push(h('span', null, ' · field ', h('code', null, err.field)));
+  return h('div', { class: 'error-state', role: 'alert' },
+    h('div', { class: 'state-title' }, title),
+    h('p', { class: 'error-message' }, (err && err.message) || String(err)),
+    meta.length ? h('div', { class: 'error-meta' }, meta) : null);
+}
+
+export function notice(content, tone = '') {
+  return h('div', { class: `notice ${tone}`.trim(), role: 'status' }, content);
+}
+
+// kv is a definition list of [label, value] pairs; pairs that are null are
+// left out.
+export function kv(pairs) {
+  return h('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', null, k), h('dd', null, v ?? '—')]));
+}
+
+export function card(title, ...children) {
+  return h('section', { class: 'card' }, title ? h('h2', null, title) : null, children);
+}
+
+// pageHeader is a page's crumbs, title, badges, subtitle and actions.
+export function pageHeader({ crumbs = [], title, badges = [], subtitle, actions = [] }) {
+  return h('header', { class: 'page-header' },
+    h('div', null,
+      crumbs.length ? h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumbs' }, crumbs.map((c) => h('span', null, c))) : null,
+      h('div', { class: 'title-row' }, h('h1', { tabindex: '-1' }, title), badges),
+      subtitle ? h('div', { class: 'subtitle' }, subtitle) : null),
+    actions.length ? h('div', { class: 'actions' }, actions) : null);
+}
+
+// table renders rows with columns [{label, cell(row), class}]; when there
+// are no rows it shows empty instead.
+export function table(columns, rows, empty) {
+  const tbody = h('tbody');
+  const t = h('table', null,
+    h('thead', null, h('tr', null, columns.map((c) => h('th', { class: c.class || null, scope: 'col' }, c.label)))),
+    tbody);
+  addRows(tbody, columns, rows);
+  const wrap = h('div', { class: 'table-wrap' }, t);
+  if (!rows.length && empty) {
+    t.hidden = true;
+    wrap.append(empty);
+  }
+  return wrap;
+}
+
+function addRows(tbody, columns, rows) {
+  for (const row of rows) {
+    tbody.append(h('tr', null, columns.map((c) => h('td', { class: c.class || null }, c.cell(row)))));
+  }
+}
+
+// pagedTable shows the pages that load(cursor) returns ({data,
+// next_cursor, has_more}), with a "Load more" button while there are more.
+export function pagedTable({ columns, load, empty, noun = 'items' }) {
+  const el = h('div', null, loading());
+  let shown = 0;
+  const footer = h('div', { class: 'list-footer' });
+  const more = async (cursor, tbody, button) => {
+    let page;
+    try {
+      page = await load(cursor);
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      if (!tbody) {
+        el.replaceChildren(errorState(err, `Could not load the ${noun}`));
+      } else {
+        button.disabled = false;
+        button.textContent = 'Load more';
+        footer.append(errorState(err, `Could not load more ${noun}`));
+      }
+      return;
+    }
+    if (!tbody) {
+      const wrap = table(columns, page.data, empty);
+      el.replaceChildren(wrap, footer);
+      tbody = wrap.querySelector('tbody');
+    } else {
+      addRows(tbody, columns, page.data);
+    }
+    shown += page.data.length;
+    const what = shown === 1 ? noun.replace(/s$/, '') : noun;
+    footer.replaceChildren(h('span', null, shown ? `Showing ${shown} ${what}` : ''));
+    if (page.has_more && page.next_cursor) {
+      const b = h('button', { type: 'button', onclick: () => { b.disabled = true; b.textContent = 'Loading…'; more(page.next_cursor, tbody, b); } }, 'Load more');
+      footer.append(b);
+    }
+  };
+  more(null, null, null);
+  return el;
+}
+
+// code shows a payload, pretty-printed when it is JSON.
+export function code(value) {
+  let text = value;
+  if (typeof value === 'string') {
+    try {
+      text = JSON.stringify(JSON.parse(value), null, 2);
+    } catch {
+      text = value;
+    }
+  } else {
+    text = JSON.stringify(value, null, 2);
+  }
+  if (text === '' || text === undefined || text === null) return h('span', { class: 'muted' }, '(empty)');
+  return h('pre', { class: 'code' }, text);
+}
+
+export function headersTable(headers) {
+  const names = Object.keys(headers || {}).sort((a, b) => a.localeCompare(b));
+  if (!names.length) return h('p', { class: 'muted' }, 'No headers.');
+  return table([
+    { label: 'Header', cell: (n) => h('span', { class: 'mono' }, n), class: 'nowrap' },
+    { label: 'Value', cell: (n) => h('span', { class: 'mono' }, headers[n]), class: 'url' },
+  ], names);
+}
+
+// field wraps a form control with its label, a hint and a place for the
+// API's complaint about it.
+export function field(label, control, hint) {
+  const id = control.id || (control.id = `f-${control.name || Math.random().toString(36).slice(2)}`);
+  return h('div', { class: 'field', dataset: { field: control.name || '' } },
+    h('label', { for: id }, label),
+    control,
+    hint ? h('div', { class: 'hint' }, hint) : null,
+    h('div', { class: 'field-error', hidden: true }));
+}
+
+// showFieldError marks the control that err.field names (its first
+// segment: "filter.shipment.mode" marks "filter") and returns whether one
+// was found.
+export function showFieldError(form, err) {
+  for (const el of form.querySelectorAll('.field-error')) el.hidden = true;
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  if (!err || !err.field) return false;
+  const names = [err.field, err.field.split(/[.[]/)[0]];
+  for (const name of names) {
+    const wrap = form.querySelector(`.field[data-field="${CSS.escape(name)}"]`);
+    if (!wrap) continue;
+    const msg = wrap.querySelector('.field-error');
+    msg.textContent = err.message;
+    msg.hidden = false;
+    wrap.querySelector('input, select, textarea')?.setAttribute('aria-invalid', 'true');
+    return true;
+  }
+  return false;
+}
+
+// select is a <select> of [value, label] options with value chosen.
+export function select(name, options, value) {
+  return h('select', { name }, options.map(([v, label]) => h('option', { value: v, selected: v === (value ?? '') }, label)));
+}
+
+// toRFC3339 turns a datetime-local value (local time) into RFC 3339.
+export function toRFC3339(local) {
+  if (!local) return '';
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+// toLocalInput turns an RFC 3339 timestamp into a datetime-local value.
+export function toLocalInput(ts) {
+  if (!ts) return '';
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+// sleep waits ms milliseconds, or rejects with an AbortError when signal
+// aborts first.
+export function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DOMException('aborted', 'AbortError'));
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
+  });
+}

@@ -1,0 +1,490 @@
+// Endpoints: the endpoint page (health, secret, test events, recovery) and
+// the form that creates or edits one.
+
+import { get, post, patch, del, path, eventTypes } from '../api.js';
+import {
+  h, link, buttonLink, when, badge, breakerBadge, endpointState, percent, result, statusBadge,
+  pageHeader, card, kv, loading, errorState, notice, field, select, showFieldError, toRFC3339, toLocalInput, sleep, fill,
+} from '../dom.js';
+
+// filterKeys are the shipment fields an endpoint filter may test.
+const filterKeys = ['shipment.mode', 'shipment.origin', 'shipment.destination', 'shipment.carrier', 'role'];
+
+const enc = encodeURIComponent;
+
+function crumbs(ctx, pid) {
+  return ctx.admin
+    ? [link('/partners', 'Partners'), link(`/partners/${enc(pid)}`, pid)]
+    : [link(`/partners/${enc(pid)}`, 'Endpoints')];
+}
+
+// show is the endpoint page.
+export async function show(ctx) {
+  const { pid, eid } = ctx.params;
+  ctx.title('Endpoint');
+  const holder = h('div', null, loading());
+  ctx.main.append(holder);
+  let ep;
+  try {
+    ep = await get(path`/partners/${pid}/endpoints/${eid}`, undefined, { signal: ctx.signal });
+  } catch (err) {
+    holder.replaceChildren(errorState(err, `Could not load endpoint ${eid}`));
+    return;
+  }
+  ctx.title(`Endpoint ${ep.url}`);
+  const here = `/partners/${enc(pid)}/endpoints/${enc(eid)}`;
+  const actionOut = h('div');
+
+  const toggle = h('button', {
+    type: 'button',
+    onclick: async () => {
+      toggle.disabled = true;
+      try {
+        await patch(path`/partners/${pid}/endpoints/${eid}`, { disabled: !ep.disabled });
+        ctx.navigate(here, { replace: true, notice: { text: ep.disabled ? 'Endpoint enabled: deliveries resume.' : 'Endpoint disabled: messages are kept until it is enabled again.' } });
+      } catch (err) {
+        toggle.disabled = false;
+        actionOut.replaceChildren(errorState(err, ep.disabled ? 'The endpoint was not enabled' : 'The endpoint was not disabled'));
+      }
+    },
+  }, ep.disabled ? 'Enable' : 'Disable');
+
+  const remove = h('button', {
+    type: 'button',
+    class: 'danger',
+    onclick: async () => {
+      if (!window.confirm(`Delete the endpoint ${ep.url}? Its messages and attempts stay in the log.`)) return;
+      try {
+        await del(path`/partners/${pid}/endpoints/${eid}`);
+        ctx.navigate(`/partners/${enc(pid)}`, { notice: { text: `Endpoint ${ep.url} deleted.` } });
+      } catch (err) {
+        actionOut.replaceChildren(errorState(err, 'The endpoint was not deleted'));
+      }
+    },
+  }, 'Delete');
+
+  const health = healthCard(ctx, pid, eid);
+  holder.replaceChildren(
+    pageHeader({
+      crumbs: [...crumbs(ctx, pid), shortText(ep.id)],
+      title: 'Endpoint',
+      badges: [endpointState(ep), breakerBadge(ep.breaker)],
+      subtitle: h('span', null, h('code', null, ep.url), ep.description ? ` — ${ep.description}` : ''),
+      actions: [buttonLink(`${here}/edit`, 'Edit'), toggle, remove],
+    }),
+    actionOut,
+    h('div', { class: 'grid-2' },
+      h('div', null, health, testCard(ctx, pid, eid, health.reload), recoverCard(ctx, pid, eid, health.reload)),
+      h('div', null, detailsCard(ep, here), secretCard(pid, eid), resendCard(pid, eid))));
+}
+
+function shortText(id) {
+  return h('span', { class: 'mono' }, id);
+}
+
+function detailsCard(ep, here) {
+  const filter = Object.entries(ep.filter || {});
+  const headers = Object.entries(ep.headers || {});
+  const logs = `/partners/${enc(ep.partner_id)}`;
+  return card('Details', kv([
+    ['ID', h('code', null, ep.id)],
+    ['URL', h('code', null, ep.url)],
+    ['Description', ep.description || h('span', { class: 'muted' }, 'None')],
+    ['Event types', ep.event_types?.length
+      ? h('div', { class: 'chips' }, ep.event_types.map((t) => h('span', { class: 'chip' }, t)))
+      : h('span', { class: 'muted' }, 'Every type')],
+    ['Filter', filter.length
+      ? h('div', null, filter.map(([k, vs]) => h('div', null, h('code', null, k), ' is ', [vs].flat().join(' or '))))
+      : h('span', { class: 'muted' }, 'None: every shipment')],
+    ['Timeout', ep.timeout_seconds ? `${ep.timeout_seconds} s` : h('span', { class: 'muted' }, 'server default')],
+    ['Max. concurrency', ep.max_concurrency || h('span', { class: 'muted' }, 'server default')],
+    ['Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : h('span', { class: 'muted' }, 'none')],
+    ['Custom headers', headers.length
+      ? h('div', null, headers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)))
+      : h('span', { class: 'muted' }, 'None')],
+    ep.disabled ? ['Disabled because', ep.disabled_reason || 'disabled by hand'] : null,
+    ['Created', when(ep.created_at)],
+    ['Updated', when(ep.updated_at)],
+  ]), h('h3', null, 'Deliveries'), h('div', { class: 'actions' },
+    link(`${logs}/messages?endpoint_id=${enc(ep.id)}`, 'Messages'),
+    link(`${logs}/attempts?endpoint_id=${enc(ep.id)}&failed=true`, 'Failed attempts'),
+    link(`${here}/dead-letters`, 'Dead letters')));
+}
+
+function healthCard(ctx, pid, eid) {
+  const body = h('div', null, loading());
+  const refresh = h('button', { type: 'button', class: 'small', onclick: () => load() }, 'Refresh');
+  const load = async () => {
+    refresh.disabled = true;
+    try {
+      const hl = await get(path`/partners/${pid}/endpoints/${eid}/health`, undefined, { signal: ctx.signal });
+      const rate = (r, ok, n) => (r === null || r === undefined
+        ? h('span', { class: 'muted' }, 'No attempts')
+        : h('span', null, badge(percent(r), r >= 0.99 ? 'ok' : r >= 0.9 ? 'warn' : 'bad'), ` ${ok} of ${n} attempts`));
+      const b = hl.breaker || {};
+      body.replaceChildren(kv([
+        ['Circuit breaker', h('span', null, breakerBadge(b), b.reason ? ` ${b.reason}` : '')],
+        b.opened_at ? ['Opened', when(b.opened_at)] : null,
+        b.next_probe_at ? ['Next probe', when(b.next_probe_at)] : null,
+        ['Success, last hour', rate(hl.success_rate_last_hour, hl.succeeded_last_hour, hl.attempts_last_hour)],
+        ['Success, last day', rate(hl.success_rate_last_day, hl.succeeded_last_day, hl.attempts_last_day)],
+        ['Failures in a row', String(hl.consecutive_failures ?? 0)],
+        ['Last success', when(hl.last_success_at)],
+        ['Last failure', hl.last_failure
+          ? h('span', null, link(`/attempts/${enc(hl.last_failure.id)}`, when(hl.last_failure.started_at)), ' ', result(hl.last_failure.status_code, hl.last_failure.error_class))
+          : h('span', { class: 'muted' }, 'None')],
+        ['Failing since', when(hl.failing_since)],
+        hl.disabled ? ['Disabled because', hl.disabled_reason || 'disabled by hand'] : null,
+      ]));
+    } catch (err) {
+      if (err.name !== 'AbortError') body.replaceChildren(errorState(err, 'Could not load the health of this endpoint'));
+    } finally {
+      refresh.disabled = false;
+    }
+  };
+  load();
+  const el = h('section', { class: 'card' },
+    h('div', { class: 'page-header' }, h('h2', null, 'Health'), refresh),
+    body);
+  el.reload = load;
+  return el;
+}
+
+function secretCard(pid, eid) {
+  const out = h('div');
+  const show = (s, fresh) => {
+    const copy = h('button', {
+      type: 'button',
+      class: 'small',
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(s.secret);
+          copy.textContent = 'Copied';
+        } catch {
+          copy.textContent = 'Select and copy';
+        }
+      },
+    }, 'Copy');
+    fill(out,
+      fresh ? notice('Secret rotated. New deliveries are signed with the new secret and, until it expires, the previous one too, so receivers can switch over.') : null,
+      h('div', { class: 'secret' }, h('code', { id: 'endpoint-secret' }, s.secret), copy,
+        h('button', { type: 'button', class: 'small', onclick: () => out.replaceChildren() }, 'Hide')),
+      s.previous_secret
+        ? h('p', { class: 'muted' }, 'Previous secret ', h('code', null, s.previous_secret), ' is still used until ', when(s.previous_secret_expires_at), '.')
+        : null);
+  };
+  const reveal = h('button', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        show(await get(path`/partners/${pid}/endpoints/${eid}/secret`), false);
+      } catch (err) {
+        out.replaceChildren(errorState(err, 'Could not reveal the secret'));
+      }
+    },
+  }, 'Reveal secret');
+  const rotate = h('button', {
+    type: 'button',
+    onclick: async () => {
+      if (!window.confirm('Rotate the signing secret of this endpoint? The current secret stays valid for a grace period.')) return;
+      try {
+        show(await post(path`/partners/${pid}/endpoints/${eid}/secret/rotate`, {}), true);
+      } catch (err) {
+        out.replaceChildren(errorState(err, 'The secret was not rotated'));
+      }
+    },
+  }, 'Rotate secret');
+  return card('Signing secret',
+    h('p', { class: 'card-intro' }, 'Receivers verify the webhook-signature header with this secret (Standard Webhooks).'),
+    h('div', { class: 'actions' }, reveal, rotate),
+    out);
+}
+
+// watchMessage shows the status of message id in el until it stops
+// changing (succeeded, failed or disabled) or the page goes away, and then
+// calls done.
+async function watchMessage(ctx, id, el, done) {
+  for (let i = 0; i < 120 && !ctx.signal.aborted; i++) {
+    try {
+      const m = await get(path`/messages/${id}`, undefined, { signal: ctx.signal });
+      el.replaceChildren('Delivery: ', statusBadge(m.status, { id: 'test-status' }), ' ', result(m.last_status_code, m.last_error_class));
+      if (!['pending', 'delivering'].includes(m.status)) {
+        done();
+        return;
+      }
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      el.replaceChildren(errorState(err, 'Could not follow the delivery'));
+      return;
+    }
+    try {
+      await sleep(1000, ctx.signal);
+    } catch {
+      return;
+    }
+  }
+}
+
+function testCard(ctx, pid, eid, delivered) {
+  const out = h('div');
+  const body = h('div', null, loading('Loading event types…'));
+  eventTypes().then((types) => {
+    if (!types.length) {
+      body.replaceChildren(h('p', { class: 'muted' }, 'The event catalog is empty.'));
+      return;
+    }
+    const first = types.find((t) => t.name.startsWith('shipment.')) || types[0];
+    const chooser = select('type', types.map((t) => [t.name, t.name]), first.name);
+    chooser.id = 'test-type';
+    const about = h('div', { class: 'hint' });
+    const describe = () => { about.textContent = types.find((t) => t.name === chooser.value)?.description || ''; };
+    chooser.addEventListener('change', describe);
+    describe();
+    const send = h('button', { type: 'submit', class: 'primary' }, 'Send test event');
+    const form = h('form', {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        send.disabled = true;
+        out.replaceChildren();
+        try {
+          const r = await post(path`/partners/${pid}/endpoints/${eid}/test`, { type: chooser.value });
+          const status = h('div');
+          out.replaceChildren(notice(h('span', null, `Test event ${chooser.value} sent as message `,
+            link(`/messages/${enc(r.message_id)}`, r.message_id), '.')), status);
+          watchMessage(ctx, r.message_id, status, delivered);
+        } catch (err) {
+          out.replaceChildren(errorState(err, 'The test event was not sent'));
+        } finally {
+          send.disabled = false;
+        }
+      },
+    },
+    h('div', { class: 'field' }, h('label', { for: 'test-type' }, 'Event type'), chooser, about),
+    send);
+    body.replaceChildren(form);
+  }, (err) => body.replaceChildren(errorState(err, 'Could not load the event types')));
+  return card('Send a test event',
+    h('p', { class: 'card-intro' }, "The catalog's example of the type, for a made-up shipment, is sent to this endpoint only."),
+    body, out);
+}
+
+function recoverCard(ctx, pid, eid, finished) {
+  const out = h('div');
+  const since = h('input', { type: 'datetime-local', name: 'since', required: true, value: toLocalInput(new Date(Date.now() - 86400e3).toISOString()) });
+  const until = h('input', { type: 'datetime-local', name: 'until' });
+  const start = h('button', { type: 'submit', class: 'primary' }, 'Recover');
+  const form = h('form', {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      const body = { since: toRFC3339(since.value) };
+      if (until.value) body.until = toRFC3339(until.value);
+      start.disabled = true;
+      showFieldError(form, null);
+      out.replaceChildren();
+      try {
+        const job = await post(path`/partners/${pid}/endpoints/${eid}/recover`, body);
+        await followJob(ctx, pid, eid, job, out);
+        finished();
+      } catch (err) {
+        if (err.name === 'AbortError') return;
+        showFieldError(form, err);
+        out.replaceChildren(errorState(err, 'The recovery did not start'));
+      } finally {
+        start.disabled = false;
+      }
+    },
+  },
+  h('div', { class: 'row' }, field('Since', since), field('Until (optional)', until)),
+  start);
+  return card('Recover failed messages',
+    h('p', { class: 'card-intro' }, 'Puts every message to this endpoint that failed, created in this time range, back on the schedule.'),
+    form, out);
+}
+
+// followJob shows a recovery job's progress in out, polling it until it is
+// done.
+async function followJob(ctx, pid, eid, job, out) {
+  const bar = h('progress', { max: 1 });
+  const text = h('span', { id: 'recover-text' });
+  const state = h('span');
+  const box = h('div', { class: 'progress', id: 'recover-progress', role: 'status' }, bar, h('div', { class: 'progress-text' }, text, state));
+  out.replaceChildren(box);
+  for (;;) {
+    const total = Math.max(job.total || 0, job.requeued || 0);
+    if (total > 0) {
+      bar.max = total;
+      bar.value = job.requeued || 0;
+    } else if (job.status === 'done') {
+      bar.max = 1;
+      bar.value = 1;
+    } else {
+      bar.removeAttribute('value'); // indeterminate
+    }
+    state.replaceChildren(statusBadge(job.status));
+    if (job.status === 'done') {
+      box.classList.add('done');
+      box.dataset.done = 'true';
+      text.textContent = job.requeued
+        ? `Done: ${job.requeued} failed ${job.requeued === 1 ? 'message' : 'messages'} requeued.`
+        : 'Done: no failed messages in that time range.';
+      return;
+    }
+    text.textContent = `Requeued ${job.requeued || 0} of ${total} failed messages…`;
+    await sleep(1000, ctx.signal);
+    job = await get(path`/partners/${pid}/endpoints/${eid}/recover/${job.id}`, undefined, { signal: ctx.signal });
+  }
+}
+
+function resendCard(pid, eid) {
+  const out = h('div');
+  const input = h('input', { type: 'text', name: 'event_id', required: true, placeholder: 'evt_…' });
+  const form = h('form', {
+    onsubmit: async (e) => {
+      e.preventDefault();
+      out.replaceChildren();
+      showFieldError(form, null);
+      try {
+        const m = await post(path`/partners/${pid}/endpoints/${eid}/resend`, { event_id: input.value.trim() });
+        out.replaceChildren(notice(h('span', null, 'Event queued for this endpoint as message ', link(`/messages/${enc(m.id)}`, m.id), '.')));
+      } catch (err) {
+        showFieldError(form, err);
+        out.replaceChildren(errorState(err, 'The event was not resent'));
+      }
+    },
+  }, field('Event ID', input, 'Any event this partner may see, such as one from a shipment timeline.'), h('button', { type: 'submit' }, 'Resend'));
+  return card('Resend an event', form, out);
+}
+
+// create is the page with the form for a new endpoint.
+export async function create(ctx) {
+  const { pid } = ctx.params;
+  ctx.title('New endpoint');
+  ctx.main.append(pageHeader({ crumbs: crumbs(ctx, pid), title: 'New endpoint', subtitle: `For partner ${pid}` }));
+  ctx.main.append(await endpointForm(ctx, pid, null));
+}
+
+// edit is the page with the form for an existing endpoint.
+export async function edit(ctx) {
+  const { pid, eid } = ctx.params;
+  ctx.title('Edit endpoint');
+  let ep;
+  try {
+    ep = await get(path`/partners/${pid}/endpoints/${eid}`, undefined, { signal: ctx.signal });
+  } catch (err) {
+    ctx.main.append(errorState(err, `Could not load endpoint ${eid}`));
+    return;
+  }
+  ctx.main.append(pageHeader({
+    crumbs: [...crumbs(ctx, pid), link(`/partners/${enc(pid)}/endpoints/${enc(eid)}`, shortText(ep.id))],
+    title: 'Edit endpoint',
+    subtitle: h('code', null, ep.url),
+  }));
+  ctx.main.append(await endpointForm(ctx, pid, ep));
+}
+
+async function endpointForm(ctx, pid, ep) {
+  let types = [];
+  let typesError = null;
+  try {
+    types = await eventTypes();
+  } catch (err) {
+    typesError = err;
+  }
+  const names = new Set(types.map((t) => t.name));
+  const chosen = new Set(ep?.event_types || []);
+  const others = [...chosen].filter((t) => !names.has(t));
+  const out = h('div');
+  const num = (name, max, value) => h('input', { type: 'number', name, min: 0, max, value: value || '', placeholder: 'default' });
+
+  const form = h('form', {
+    class: 'card form-narrow',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      out.replaceChildren();
+      showFieldError(form, null);
+      let body;
+      try {
+        body = readForm(form);
+      } catch (err) {
+        showFieldError(form, err);
+        out.append(errorState(err, 'Check the form'));
+        return;
+      }
+      try {
+        if (ep) {
+          await patch(path`/partners/${pid}/endpoints/${ep.id}`, body);
+          ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(ep.id)}`, { notice: { text: 'Endpoint saved.' } });
+        } else {
+          const made = await post(path`/partners/${pid}/endpoints`, body);
+          ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(made.id)}`, {
+            notice: {
+              text: h('span', null, 'Endpoint created. Its signing secret is ', h('code', null, made.secret),
+                '. Receivers use it to verify signatures; it can be revealed again on this page.'),
+            },
+          });
+        }
+      } catch (err) {
+        showFieldError(form, err);
+        out.append(errorState(err, ep ? 'The endpoint was not saved' : 'The endpoint was not created'));
+      }
+    },
+  },
+  field('URL', h('input', { type: 'url', name: 'url', required: true, value: ep?.url || '', placeholder: 'https://partner.example.com/webhooks/shiphook' }),
+    'Where shiphook POSTs the webhooks. Redirects are not followed.'),
+  field('Description', h('input', { type: 'text', name: 'description', value: ep?.description || '', maxlength: 1000 })),
+  h('fieldset', { class: 'field', dataset: { field: 'event_types' } },
+    h('legend', null, 'Event types'),
+    typesError ? errorState(typesError, 'Could not load the event catalog') : null,
+    h('div', { class: 'checks' }, types.map((t) => h('label', { title: t.description },
+      h('input', { type: 'checkbox', name: 'event_type', value: t.name, checked: chosen.has(t.name) }), t.name))),
+    field('Other types or patterns', h('input', { type: 'text', name: 'event_patterns', value: others.join(', '), placeholder: 'shipment.milestone.*' }),
+      'Comma-separated. With nothing chosen, the endpoint gets every type.'),
+    h('div', { class: 'field-error', hidden: true })),
+  h('fieldset', { class: 'field', dataset: { field: 'filter' } },
+    h('legend', null, 'Filter'),
+    h('div', { class: 'hint' }, 'Only shipments whose field equals one of the values (comma-separated). Empty fields test nothing.'),
+    h('div', { class: 'row' }, filterKeys.map((k) => field(k, h('input', { type: 'text', name: `filter.${k}`, value: [ep?.filter?.[k] ?? []].flat().join(', ') })))),
+    h('div', { class: 'field-error', hidden: true })),
+  field('Custom headers', h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Partner-Account: 1234' },
+    Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery.'),
+  h('div', { class: 'row' },
+    field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
+    field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
+    field('Rate limit', num('rate_limit', 100000, ep?.rate_limit), 'Deliveries started per second')),
+  h('div', { class: 'field inline' },
+    h('input', { type: 'checkbox', name: 'disabled', id: 'f-disabled', checked: !!ep?.disabled }),
+    h('label', { for: 'f-disabled' }, 'Disabled (messages are kept, not sent)')),
+  h('div', { class: 'actions' },
+    h('button', { type: 'submit', class: 'primary' }, ep ? 'Save endpoint' : 'Create endpoint'),
+    ep ? link(`/partners/${enc(pid)}/endpoints/${enc(ep.id)}`, 'Cancel') : link(`/partners/${enc(pid)}`, 'Cancel')),
+  out);
+  return form;
+}
+
+// readForm returns the API body of the endpoint form; it throws a
+// field error for a header line it cannot read.
+function readForm(form) {
+  const fd = new FormData(form);
+  const list = (s) => String(s || '').split(',').map((x) => x.trim()).filter(Boolean);
+  const body = {
+    url: fd.get('url').trim(),
+    description: fd.get('description').trim(),
+    event_types: [...fd.getAll('event_type'), ...list(fd.get('event_patterns'))],
+    filter: {},
+    headers: {},
+    disabled: fd.get('disabled') === 'on',
+  };
+  for (const k of filterKeys) {
+    const vs = list(fd.get(`filter.${k}`));
+    if (vs.length) body.filter[k] = vs;
+  }
+  for (const line of String(fd.get('headers') || '').split('\n')) {
+    if (!line.trim()) continue;
+    const i = line.indexOf(':');
+    if (i <= 0) throw { field: 'headers', message: `"${line.trim()}" is not a "Name: value" line.` };
+    body.headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  for (const k of ['timeout_seconds', 'max_concurrency', 'rate_limit']) body[k] = Number(fd.get(k) || 0);
+  return body;
+}
+
