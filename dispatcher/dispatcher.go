@@ -144,6 +144,9 @@ type AttemptQuery struct {
 	PartnerID  string
 	EndpointID string
 	MessageID  string
+	// ShipmentID and EventType match through the attempt's message.
+	ShipmentID string
+	EventType  string
 	ErrorClass ErrorClass
 	// Failed, when true, matches only attempts with an error class.
 	Failed bool

@@ -104,11 +104,15 @@ func timeRange(c *gin.Context) (since, until *time.Time, err error) {
 
 // SearchAttempts handles GET /v1/partners/{partner_id}/attempts and, with
 // allPartners, GET /v1/attempts (admin, with an optional partner_id):
-// newest first, with the filters endpoint_id, message_id, error_class,
-// failed=true, since and until (on the time the attempt started).
+// newest first, with the filters endpoint_id, message_id, shipment_id,
+// event_type, error_class, failed=true, since and until (on the time the
+// attempt started).
 func SearchAttempts(st Store, partners subscriptions.Store, allPartners bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		q := AttemptQuery{EndpointID: c.Query("endpoint_id"), MessageID: c.Query("message_id"), ErrorClass: ErrorClass(c.Query("error_class")), Failed: c.Query("failed") == "true"}
+		q := AttemptQuery{
+			EndpointID: c.Query("endpoint_id"), MessageID: c.Query("message_id"), ShipmentID: c.Query("shipment_id"),
+			EventType: c.Query("event_type"), ErrorClass: ErrorClass(c.Query("error_class")), Failed: c.Query("failed") == "true",
+		}
 		var err error
 		if q.PartnerID, err = scopedPartner(c, partners, allPartners); err != nil {
 			subscriptions.Abort(c, err)

@@ -670,6 +670,15 @@ func searchAttemptsQuery(q dispatcher.AttemptQuery) (string, []any) {
 	if q.MessageID != "" {
 		add("message_id = ?", q.MessageID)
 	}
+	// Attempts carry no shipment or type: those filters go through the
+	// message (messages_shipment serves the shipment; see docs/indexes.md
+	// for the cost of the type).
+	if q.ShipmentID != "" {
+		add("message_id IN (SELECT id FROM messages WHERE shipment_id = ?)", q.ShipmentID)
+	}
+	if q.EventType != "" {
+		add("message_id IN (SELECT id FROM messages WHERE event_type = ?)", q.EventType)
+	}
 	// The literal condition lets both databases read the partial indexes of
 	// failures: attempts_errors, attempts_failed, attempts_partner_failed.
 	if q.ErrorClass != "" {

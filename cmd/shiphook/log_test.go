@@ -47,9 +47,10 @@ func newLogFixture(t *testing.T) *logFixture {
 		require.Equal(t, http.StatusAccepted, call(t, "POST", f.s.URL+"/v1/events", adminKey, event(i, ""), &acc))
 		f.events = append(f.events, acc.ID)
 		if i == 0 {
-			// The first event's messages exist before the others begin.
+			// The first event is delivered before the others begin.
 			require.Eventually(t, func() bool {
-				return len(list[messageOut](t, f.s, adminKey, "/v1/messages", url.Values{"shipment_id": {"SHP-0000"}})) == 2
+				ms := list[messageOut](t, f.s, adminKey, "/v1/messages", url.Values{"shipment_id": {"SHP-0000"}})
+				return countStatus(ms, "succeeded") == 2
 			}, 10*time.Second, 10*time.Millisecond)
 			time.Sleep(10 * time.Millisecond)
 			f.afterFirst = time.Now().UTC()
@@ -151,6 +152,11 @@ func TestLogSearch(t *testing.T) {
 		require.Len(t, list[attemptOut](t, s, adminKey, "/v1/attempts", url.Values{"error_class": {"http_status"}}), 2)
 		require.Len(t, list[attemptOut](t, s, adminKey, "/v1/attempts", url.Values{"partner_id": {"globex"}}), 10)
 		require.Len(t, list[attemptOut](t, s, f.acmeKey, "/v1/partners/acme/attempts", url.Values{"endpoint_id": {f.acmeOK.ID}}), 8)
+		require.Len(t, list[attemptOut](t, s, adminKey, "/v1/attempts", url.Values{"shipment_id": {"SHP-0004"}}), 2)
+		require.Len(t, list[attemptOut](t, s, adminKey, "/v1/attempts", url.Values{"event_type": {"shipment.invoice.issued"}}), 4)
+		require.Len(t, list[attemptOut](t, s, f.acmeKey, "/v1/partners/acme/attempts", url.Values{"event_type": {"shipment.invoice.issued"}}), 2)
+		require.Len(t, list[attemptOut](t, s, adminKey, "/v1/attempts", url.Values{"since": {f.afterFirst.Format(time.RFC3339Nano)}}), 18)
+		require.Len(t, list[attemptOut](t, s, adminKey, "/v1/attempts", url.Values{"until": {f.afterFirst.Format(time.RFC3339Nano)}}), 2)
 
 		var as listOut[struct {
 			ID string `json:"id"`
