@@ -427,8 +427,9 @@ func TestStore(t *testing.T) {
 					require.NoError(t, s.CreateAPIKey(ctx, k))
 					keyIDs = append(keyIDs, k.ID)
 				}
+				owner := partnerIDs[0]
 				for range 8 {
-					e := endpoint(subscriptions.NewID("ep"), partnerIDs[0])
+					e := endpoint(subscriptions.NewID("ep"), owner)
 					require.NoError(t, s.CreateEndpoint(ctx, e))
 					endpointIDs = append(endpointIDs, e.ID)
 				}
@@ -446,7 +447,7 @@ func TestStore(t *testing.T) {
 					return ids(ks, func(k subscriptions.APIKey) string { return k.ID }), err
 				}))
 				require.Equal(t, endpointIDs, pages(t, func(page subscriptions.Page) ([]string, error) {
-					es, err := s.ListEndpoints(ctx, partnerIDs[0], page)
+					es, err := s.ListEndpoints(ctx, owner, page)
 					return ids(es, func(e subscriptions.Endpoint) string { return e.ID }), err
 				}))
 
