@@ -5,7 +5,6 @@ package subscriptions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 )
@@ -199,6 +198,3 @@ type Store interface {
 	// CountAPIKeys returns how many keys have that role.
 	CountAPIKeys(ctx context.Context, role Role) (int, error)
 }
-
-// compile-time guard that Filter round-trips through JSON.
-var _ json.Marshaler = Filter(nil)
