@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -96,6 +97,7 @@ type config struct {
 	autoDisableAfter    time.Duration
 	retention           time.Duration
 	logLevel            string
+	pprofAddr           string
 	logFormat           string
 
 	schedule []time.Duration
@@ -176,6 +178,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
 	str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
+	str(&c.pprofAddr, "pprof-addr", "SHIPHOOK_PPROF_ADDR", "", "an address (such as 127.0.0.1:6060) to serve Go's pprof profiles on; unset: none")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -356,6 +359,23 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 			defer scancel()
 			_ = srv.Shutdown(sctx)
 		})
+	}
+
+	if c.pprofAddr != "" {
+		ln, err := net.Listen("tcp", c.pprofAddr)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("listen on %s for pprof: %w", c.pprofAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		psrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		log.Info("serving pprof profiles", "addr", ln.Addr().String())
+		wg.Go(func() { _ = psrv.Serve(ln) })
+		wg.Go(func() { <-ctx.Done(); _ = psrv.Close() })
 	}
 
 	var runErr error
