@@ -28,11 +28,13 @@ var (
 )
 
 // Pool sizes. PostgreSQL gets enough connections for the API and the
-// delivery workers of one process; SQLite has one writer at a time, so a few
+// delivery workers of one process, all kept open: with fewer idle than open,
+// a busy process closes and reopens connections all the time, and each new
+// one costs PostgreSQL a process. SQLite has one writer at a time, so a few
 // connections serve its readers and the writers queue on busy_timeout.
 const (
 	postgresMaxOpen = 32
-	postgresMaxIdle = 16
+	postgresMaxIdle = postgresMaxOpen
 	sqliteMaxOpen   = 8
 	// sqliteBusyTimeout is how long a writer waits for the write lock.
 	sqliteBusyTimeout = 10 * time.Second
