@@ -7,6 +7,11 @@ LDFLAGS = -X main.version=$(VERSION)
 TESTFLAGS ?=
 # The race detector needs cgo and a C compiler; make test RACE= runs without it.
 RACE ?= -race
+# Extra flags for the benchmark tool, e.g. make bench BENCHFLAGS=-quick;
+# bin/shiphook-bench -h lists them.
+BENCHFLAGS ?=
+# Where make bench writes its report, besides printing it.
+BENCHOUT ?= bin/benchmarks.md
 
 .DEFAULT_GOAL := help
 
@@ -36,7 +41,7 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check cc-check chromium-check ## Vet, check formatting, then run every test against real PostgreSQL, Redis and Chromium
+test: vet fmt-check build-all cc-check chromium-check ## Vet, check formatting, compile everything, then run every test against real PostgreSQL, Redis and Chromium
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 .PHONY: test-short
@@ -46,6 +51,20 @@ test-short: chromium-check ## Run the tests in -short mode, without the race det
 .PHONY: vet
 vet: ## Run go vet
 	$(GO) vet ./...
+
+.PHONY: build-all
+build-all: ## Compile every package and command, the benchmark tool included
+	$(GO) build ./...
+
+.PHONY: bench
+bench: build ## Run the end-to-end benchmarks and the Go benchmarks; print a markdown report (BENCHFLAGS=-quick: about a minute)
+	$(GO) build -o bin/shiphook-bench ./cmd/shiphook-bench
+	@echo "Go benchmarks: signing, payload, matching, data validation" >&2
+	@$(GO) test -run '^$$' -bench 'Sign|Payload|Match100k|ValidateData' -benchmem \
+		$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) \
+		./signing ./dispatcher ./subscriptions > bin/gobench.txt 2>&1; \
+		status=$$?; cat bin/gobench.txt >&2; exit $$status
+	./bin/shiphook-bench -shiphook bin/shiphook -gobench bin/gobench.txt -out $(BENCHOUT) $(BENCHFLAGS)
 
 .PHONY: fmt
 fmt: ## Format every Go file with gofmt

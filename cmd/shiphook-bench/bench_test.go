@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEventGen(t *testing.T) {
+	g := newEventGen(targets{run: "r1", partners: []string{"bench-r1-p0", "bench-r1-p1"}})
+	var ev struct {
+		ID       string `json:"id"`
+		Type     string `json:"type"`
+		Shipment struct{ ID string }
+		Parties  []struct {
+			PartnerID string `json:"partner_id"`
+			Role      string `json:"role"`
+		}
+		Data map[string]any
+	}
+	require.NoError(t, json.Unmarshal(g.appendEvent(nil, 7), &ev))
+	require.Equal(t, "bench-r1-7", ev.ID)
+	require.Equal(t, "shipment.milestone.arrived", ev.Type)
+	require.Equal(t, "SHP-r1-7", ev.Shipment.ID)
+	require.Len(t, ev.Parties, 2)
+	require.Equal(t, "bench-r1-p1", ev.Parties[1].PartnerID)
+	sent, err := strconv.ParseInt(ev.Data["sent_at_ns"].(string), 10, 64)
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now(), time.Unix(0, sent), time.Minute)
+
+	warm := map[string]any{}
+	require.NoError(t, json.Unmarshal(g.appendEvent(nil, -1), &warm))
+	require.Equal(t, "bench-r1-warm", warm["id"])
+	require.NotContains(t, warm["data"], "sent_at_ns")
+}
+
+// deliver posts a signed delivery of event to the receiver at path.
+func deliver(t *testing.T, rcv *receiver, path, secret, msgID, eventID string) int {
+	t.Helper()
+	body := []byte(`{"type":"shipment.milestone.departed","timestamp":"2026-11-26T14:05:00Z","data":{"event_id":"` + eventID + `","sent_at_ns":"` +
+		strconv.FormatInt(time.Now().UnixNano(), 10) + `"}}`)
+	wh, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	now := time.Now()
+	sig, err := wh.Sign(msgID, now, body)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, rcv.url(path), bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("webhook-id", msgID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestReceiver(t *testing.T) {
+	rcv, err := startReceiver()
+	require.NoError(t, err)
+	t.Cleanup(rcv.close)
+	secret := newSecret()
+	tl := newTally()
+	require.NoError(t, rcv.add("/r/r1/0", secret, tl))
+	reached := tl.expect(2)
+
+	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_1", "evt_1"))
+	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_1", "evt_1"), "a retry is answered, and counted as a duplicate")
+	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_9", "evt_1"), "a second message for the same event and endpoint")
+	require.Equal(t, http.StatusUnauthorized, deliver(t, rcv, "/r/r1/0", newSecret(), "msg_2", "evt_2"))
+	require.Equal(t, http.StatusNotFound, deliver(t, rcv, "/r/nobody/0", secret, "msg_3", "evt_3"))
+	select {
+	case <-reached:
+		t.Fatal("complete after one unique delivery of two")
+	default:
+	}
+
+	require.NoError(t, rcv.setMode(modeUnavailable))
+	require.Equal(t, http.StatusServiceUnavailable, deliver(t, rcv, "/r/r1/0", secret, "msg_2", "evt_2"))
+	require.NoError(t, rcv.setMode(modeRefuse))
+	require.Equal(t, 0, deliver(t, rcv, "/r/r1/0", secret, "msg_2", "evt_2"), "refused")
+	require.NoError(t, rcv.setMode(modeUp))
+	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_2", "evt_2"))
+	<-reached
+
+	v := tl.view()
+	require.Equal(t, 2, v.unique)
+	require.Equal(t, 4, v.arrivals)
+	require.Equal(t, 3, v.messages)
+	require.Len(t, v.latencies, 2)
+	require.EqualValues(t, 1, rcv.invalid.Load())
+	require.EqualValues(t, 1, rcv.stray.Load())
+	require.EqualValues(t, 1, rcv.turnedAway.Load())
+}
+
+func TestReadGoBench(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gobench.txt")
+	require.NoError(t, os.WriteFile(path, []byte(`goos: linux
+pkg: github.com/shiphook/shiphook/signing
+BenchmarkSign-2   	  550501	      3985 ns/op	 256.97 MB/s	     784 B/op	       9 allocs/op
+BenchmarkValidateData/milestone-2         	  155404	      7400 ns/op	  10.00 MB/s	    3135 B/op	      44 allocs/op
+PASS
+`), 0o644))
+	got, err := readGoBench(path)
+	require.NoError(t, err)
+	require.Equal(t, []goBenchLine{
+		{name: "BenchmarkSign", nsPerOp: 3985, bPerOp: 784, allocs: 9, hasBytes: true, hasAllocations: true},
+		{name: "BenchmarkValidateData/milestone", nsPerOp: 7400, bPerOp: 3135, allocs: 44, hasBytes: true, hasAllocations: true},
+	}, got)
+}
+
+func TestQuickOptions(t *testing.T) {
+	none := func(string) string { return "" }
+	o, err := parseOptions([]string{"-quick", "-events", "300"}, none, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 300, o.events, "a flag given explicitly wins")
+	require.Equal(t, []int{100, 500}, o.fanout10Events)
+	require.Equal(t, 5*time.Second, o.rateFor)
+
+	o, err = parseOptions(nil, none, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 20000, o.events)
+	require.Equal(t, []int{2000, 20000}, o.fanout10Events)
+	embedded := o.scenariosFor(passEmbedded)
+	require.Equal(t, 400, embedded[0].events)
+	require.Equal(t, 600*time.Millisecond, embedded[3].duration)
+
+	_, err = parseOptions([]string{"-scenarios", "fanout1,nope"}, none, io.Discard)
+	require.ErrorContains(t, err, "nope")
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 20000: "20,000", 1234567: "1,234,567", -4500: "-4,500"} {
+		require.Equal(t, want, thousands(n))
+	}
+}

@@ -1,0 +1,404 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// apiClient calls shiphook's API as an admin, over kept-alive connections.
+type apiClient struct {
+	base, key string
+	client    *http.Client
+}
+
+func newAPIClient(base, key string) *apiClient {
+	tr := &http.Transport{
+		Proxy:               nil,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &apiClient{base: base, key: key, client: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+}
+
+// post sends body to path and returns the answer's status and body.
+func (a *apiClient) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
+	return a.do(ctx, http.MethodPost, path, body)
+}
+
+func (a *apiClient) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
+}
+
+// call sends in as JSON and decodes a 2xx answer into out (if not nil).
+func (a *apiClient) call(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	status, resp, err := a.do(ctx, method, path, body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if status < 200 || status > 299 {
+		return fmt.Errorf("%s %s: %d %s", method, path, status, bytes.TrimSpace(resp))
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp, out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// targets are the partners of one run, each with one endpoint on the
+// receiver at /r/<run>/<i>.
+type targets struct {
+	run      string
+	partners []string
+}
+
+// createTargets creates n partners with one endpoint each, signed with its
+// own secret, delivering to the receiver and counted by t.
+func createTargets(ctx context.Context, a *apiClient, rcv *receiver, run string, n int, t *tally) (targets, error) {
+	tg := targets{run: run}
+	for i := range n {
+		id := fmt.Sprintf("bench-%s-p%d", run, i)
+		if err := a.call(ctx, http.MethodPost, "/v1/partners", map[string]any{"id": id, "name": "Bench partner " + strconv.Itoa(i)}, nil); err != nil {
+			return tg, err
+		}
+		secret := newSecret()
+		path := fmt.Sprintf("/r/%s/%d", run, i)
+		if err := rcv.add(path, secret, t); err != nil {
+			return tg, err
+		}
+		ep := map[string]any{"url": rcv.url(path), "event_types": []string{"shipment.milestone.*"}, "secret": secret}
+		if err := a.call(ctx, http.MethodPost, "/v1/partners/"+id+"/endpoints", ep, nil); err != nil {
+			return tg, err
+		}
+		tg.partners = append(tg.partners, id)
+	}
+	return tg, nil
+}
+
+// newSecret returns a Standard Webhooks secret: whsec_ and 32 random bytes.
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// eventGen renders the events of a run: milestones of shipment
+// SHP-<run>-<i> naming every partner of the run as a party, with the
+// publisher's clock in data.sent_at_ns (milestone schemas allow extra
+// fields).
+type eventGen struct {
+	run      string
+	parties  []byte
+	occurred string
+}
+
+var roles = []string{"consignee", "shipper", "carrier", "agent", "customs_broker", "notify"}
+
+func newEventGen(tg targets) *eventGen {
+	ps := make([]map[string]string, len(tg.partners))
+	for i, id := range tg.partners {
+		ps[i] = map[string]string{"partner_id": id, "role": roles[i%len(roles)]}
+	}
+	parties, _ := json.Marshal(ps)
+	return &eventGen{run: tg.run, parties: parties, occurred: time.Now().UTC().Format(time.RFC3339)}
+}
+
+// appendEvent appends event i (or the warm-up event when i < 0) to b.
+func (g *eventGen) appendEvent(b []byte, i int) []byte {
+	typ := "departed"
+	if i%2 == 1 {
+		typ = "arrived"
+	}
+	n := "warm"
+	if i >= 0 {
+		n = strconv.Itoa(i)
+	}
+	b = append(b, `{"id":"bench-`...)
+	b = append(b, g.run...)
+	b = append(b, '-')
+	b = append(b, n...)
+	b = append(b, `","type":"shipment.milestone.`...)
+	b = append(b, typ...)
+	b = append(b, `","occurred_at":"`...)
+	b = append(b, g.occurred...)
+	b = append(b, `","shipment":{"id":"SHP-`...)
+	b = append(b, g.run...)
+	b = append(b, '-')
+	b = append(b, n...)
+	b = append(b, `","mode":"ocean","origin":"CNSHA","destination":"NLRTM","carrier":"MSCU"},"parties":`...)
+	b = append(b, g.parties...)
+	b = append(b, `,"data":{"location":{"code":"CNSHA","name":"Shanghai"},"vessel":"MSC OSCAR","voyage":"FE547W",`...)
+	if i < 0 {
+		b = append(b, `"bench_warmup":"1"}}`...)
+		return b
+	}
+	b = append(b, `"sent_at_ns":"`...)
+	b = strconv.AppendInt(b, time.Now().UnixNano(), 10)
+	b = append(b, `"}}`...)
+	return b
+}
+
+// published is what a publisher got back.
+type published struct {
+	accepted   int // 202, stored as new
+	duplicates int // 202 with "duplicate": true
+	failed     int // any other answer, or no answer
+	lastErr    string
+	// start is when the first event was sent, end when the last answer came.
+	start, end time.Time
+	// calls is how many requests were made.
+	calls int
+	// late counts open-loop sends more than 10 ms behind their schedule;
+	// maxLag is the furthest behind one was.
+	late   int
+	maxLag time.Duration
+}
+
+func (p published) rate() float64 {
+	d := p.end.Sub(p.start).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(p.accepted) / d
+}
+
+// publishStats collects published figures from many goroutines.
+type publishStats struct {
+	mu sync.Mutex
+	published
+}
+
+func (s *publishStats) add(accepted, duplicates, failed int, errText string, started, ended time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepted += accepted
+	s.duplicates += duplicates
+	s.failed += failed
+	s.calls++
+	if errText != "" {
+		s.lastErr = errText
+	}
+	if s.start.IsZero() || started.Before(s.start) {
+		s.start = started
+	}
+	if ended.After(s.end) {
+		s.end = ended
+	}
+}
+
+func (s *publishStats) lag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d > 10*time.Millisecond {
+		s.late++
+	}
+	s.maxLag = max(s.maxLag, d)
+}
+
+func (s *publishStats) result() published {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.published
+}
+
+// postOne posts event i and records the answer.
+func postOne(ctx context.Context, a *apiClient, g *eventGen, i int, buf []byte, st *publishStats) []byte {
+	buf = g.appendEvent(buf[:0], i)
+	started := time.Now()
+	status, body, err := a.post(ctx, "/v1/events", buf)
+	ended := time.Now()
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			st.add(0, 0, 1, err.Error(), started, ended)
+		}
+	case status == http.StatusAccepted && bytes.Contains(body, []byte(`"duplicate":true`)):
+		st.add(0, 1, 0, "", started, ended)
+	case status == http.StatusAccepted:
+		st.add(1, 0, 0, "", started, ended)
+	default:
+		st.add(0, 0, 1, fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)), started, ended)
+	}
+	return buf
+}
+
+// publishClosed posts events 0..n-1 from conc goroutines, each sending its
+// next event as soon as its previous one is answered, until all are sent
+// or limit has passed.
+func publishClosed(ctx context.Context, a *apiClient, g *eventGen, n, conc int, limit time.Duration) published {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var (
+		st   publishStats
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for range conc {
+		wg.Go(func() {
+			var buf []byte
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				buf = postOne(ctx, a, g, i, buf, &st)
+			}
+		})
+	}
+	wg.Wait()
+	return st.result()
+}
+
+// publishOpen posts rate events a second for d, on a clock: event i is due
+// at start + i/rate whatever became of the ones before (open loop), sent
+// by the first of conc goroutines that is free. Sends that find every
+// goroutine busy go out late, and are counted.
+func publishOpen(ctx context.Context, a *apiClient, g *eventGen, rate int, d time.Duration, conc int) published {
+	n := int(d.Seconds() * float64(rate))
+	ctx, cancel := context.WithTimeout(ctx, d+2*time.Minute)
+	defer cancel()
+	var (
+		st publishStats
+		wg sync.WaitGroup
+	)
+	due := make(chan int)
+	for range conc {
+		wg.Go(func() {
+			var buf []byte
+			for i := range due {
+				buf = postOne(ctx, a, g, i, buf, &st)
+			}
+		})
+	}
+	start := time.Now()
+	interval := time.Second / time.Duration(rate)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		select {
+		case due <- i:
+		case <-ctx.Done():
+		}
+		st.lag(time.Since(at))
+	}
+	close(due)
+	wg.Wait()
+	return st.result()
+}
+
+// batchAnswer is the answer of POST /v1/events/batch.
+type batchAnswer struct {
+	Data []struct {
+		Status    int    `json:"status"`
+		ID        string `json:"id"`
+		Duplicate bool   `json:"duplicate"`
+	} `json:"data"`
+}
+
+// publishBatches posts events 0..n-1 in batches of size from conc
+// goroutines, until all are sent or limit has passed. last receives, in
+// order of batches, the id of the last event each batch stored (for
+// telling when fan-out is done); it may be nil.
+func publishBatches(ctx context.Context, a *apiClient, g *eventGen, n, size, conc int, limit time.Duration, last []string) published {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var (
+		st   publishStats
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	batches := (n + size - 1) / size
+	for range conc {
+		wg.Go(func() {
+			var buf []byte
+			for ctx.Err() == nil {
+				b := int(next.Add(1) - 1)
+				if b >= batches {
+					return
+				}
+				buf = append(buf[:0], `{"events":[`...)
+				for i := b * size; i < min(n, (b+1)*size); i++ {
+					if i > b*size {
+						buf = append(buf, ',')
+					}
+					buf = g.appendEvent(buf, i)
+				}
+				buf = append(buf, "]}"...)
+				started := time.Now()
+				status, body, err := a.post(ctx, "/v1/events/batch", buf)
+				ended := time.Now()
+				count := min(n, (b+1)*size) - b*size
+				if err != nil {
+					if ctx.Err() == nil {
+						st.add(0, 0, count, err.Error(), started, ended)
+					}
+					continue
+				}
+				var ans batchAnswer
+				if status != http.StatusOK || json.Unmarshal(body, &ans) != nil {
+					st.add(0, 0, count, fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)), started, ended)
+					continue
+				}
+				var acc, dup, bad int
+				var errText string
+				for _, it := range ans.Data {
+					switch {
+					case it.Status == http.StatusAccepted && it.Duplicate:
+						dup++
+					case it.Status == http.StatusAccepted:
+						acc++
+						if last != nil {
+							last[b] = it.ID
+						}
+					default:
+						bad++
+						errText = fmt.Sprintf("batch item: status %d", it.Status)
+					}
+				}
+				st.add(acc, dup, bad, errText, started, ended)
+			}
+		})
+	}
+	wg.Wait()
+	return st.result()
+}
