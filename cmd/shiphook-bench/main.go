@@ -67,6 +67,7 @@ type options struct {
 
 	endpointMaxConcurrency int
 	breakerOpenFor         time.Duration
+	vacuum                 bool
 
 	events         int
 	publishers     int
@@ -139,6 +140,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Var(&o.shiphookEnv, "shiphook-env", "KEY=VALUE added to shiphook's environment, such as SHIPHOOK_CONCURRENCY=400 (may be repeated)")
 	fs.IntVar(&o.endpointMaxConcurrency, "endpoint-max-concurrency", 200, "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY for shiphook (its default of 10 caps fan-out ×1 at 10 deliveries in flight); 0 keeps shiphook's default")
 	fs.DurationVar(&o.breakerOpenFor, "breaker-open-for", 0, "SHIPHOOK_BREAKER_OPEN_FOR for shiphook: how long the backlog waits for a probe once the receiver is back; 0 keeps shiphook's default (30s)")
+	fs.BoolVar(&o.vacuum, "vacuum", true, "when PostgreSQL runs with autovacuum off (as a CI server may), VACUUM ANALYZE the bench's database before each scenario, so that none pays for the dead rows of the ones before it")
 	fs.IntVar(&o.events, "events", 20000, "fan-out ×1: events to publish")
 	fs.IntVar(&o.publishers, "publishers", 64, "fan-out ×1 and ×10: concurrent publishers")
 	fs.StringVar(&fanout10, "fanout10-events", "2000,20000", "fan-out ×10: events to publish, one run per number")
@@ -344,6 +346,7 @@ func runPass(ctx context.Context, name string, c passConfig, o *options, rcv *re
 		return info
 	}
 	info.postgresVersion, info.redisVersion = p.postgresVersion, p.redisVersion
+	info.autovacuumOff, info.vacuumed = p.autovacuumOff, p.autovacuumOff && o.vacuum
 	rn := &runner{p: p, rcv: rcv, opts: o, stderr: stderr}
 	for _, s := range o.scenariosFor(name) {
 		if ctx.Err() != nil {

@@ -56,6 +56,9 @@ type pass struct {
 	stats *pgx.Conn
 	// database is the name of the bench's database.
 	database string
+	// autovacuumOff is set when the PostgreSQL server runs without
+	// autovacuum (as a CI server may).
+	autovacuumOff bool
 
 	cleanups []func(context.Context) error
 }
@@ -166,10 +169,14 @@ func (p *pass) createDatabase(ctx context.Context, serverURL string, stderr io.W
 		return "", fmt.Errorf("connect to PostgreSQL at %s: %w", redactURL(serverURL), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var backend int
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), pg_backend_pid()").Scan(&p.postgresVersion, &backend); err != nil {
+	var (
+		backend    int
+		autovacuum string
+	)
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), current_setting('autovacuum'), pg_backend_pid()").Scan(&p.postgresVersion, &autovacuum, &backend); err != nil {
 		return "", fmt.Errorf("ask PostgreSQL its version: %w", err)
 	}
+	p.autovacuumOff = autovacuum == "off"
 	name := "shiphook_bench_" + randomHex(6)
 	// Every PostgreSQL process is a child of the postmaster, the parent of
 	// this connection's backend.
@@ -206,6 +213,14 @@ func (p *pass) createDatabase(ctx context.Context, serverURL string, stderr io.W
 	// Added last, so closed before the database is dropped.
 	p.onCleanup(func(ctx context.Context) error { return p.stats.Close(ctx) })
 	return u.String(), nil
+}
+
+// vacuum runs VACUUM ANALYZE on the bench's database.
+func (p *pass) vacuum(ctx context.Context) error {
+	if _, err := p.stats.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		return fmt.Errorf("vacuum database %s: %w", p.database, err)
+	}
+	return nil
 }
 
 // pgActivity is what PostgreSQL's statistics said at one moment.

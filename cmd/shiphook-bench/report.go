@@ -29,6 +29,9 @@ type report struct {
 type passInfo struct {
 	name                          string
 	postgresVersion, redisVersion string
+	// vacuumed is set when the bench vacuumed its database before each
+	// scenario, autovacuum being off.
+	autovacuumOff, vacuumed bool
 	// logLines counts shiphook's log lines (warn and above) by message.
 	logLines map[string]int
 	err      error
@@ -146,6 +149,14 @@ func (r *report) markdown() string {
 		settings = "`" + strings.Join(r.shiphookEnv, "`, `") + "`; the rest shiphook's defaults"
 	}
 	w("shiphook settings: %s.\n\n", settings)
+	for _, p := range r.passes {
+		switch {
+		case p.vacuumed:
+			w("PostgreSQL runs with autovacuum off here; the bench ran VACUUM ANALYZE on its database before each scenario (-vacuum=false: it does not).\n\n")
+		case p.autovacuumOff:
+			w("PostgreSQL runs with autovacuum off here and the bench did not vacuum (-vacuum=false): dead rows pile up from scenario to scenario.\n\n")
+		}
+	}
 
 	var notes []string
 	noteRef := func(n string) string {

@@ -93,6 +93,14 @@ func (rn *runner) run(ctx context.Context, s scenario) row {
 	run := fmt.Sprintf("r%d", rn.runs)
 	rn.progress("%s", s.title)
 	var err error
+	if rn.p.autovacuumOff && rn.opts.vacuum {
+		start := time.Now()
+		if err := rn.p.vacuum(ctx); err != nil {
+			r.err = err
+			return r
+		}
+		rn.progress("  VACUUM ANALYZE (autovacuum is off on this server): %.1f s", time.Since(start).Seconds())
+	}
 	if s.kind == scenarioBacklog {
 		err = rn.backlog(ctx, run, s, &r)
 	} else {
