@@ -28,6 +28,10 @@ type dialect struct {
 	// returns, for a subquery with a LIMIT that picks a batch of rows to
 	// change by id.
 	inSubquery func(column, subquery string) string
+	// updateInWith is whether an UPDATE ... RETURNING may feed the rest of
+	// a statement from its WITH clause (PostgreSQL; SQLite allows only
+	// SELECT there).
+	updateInWith bool
 }
 
 type violation int
@@ -71,6 +75,7 @@ var postgres = dialect{
 		// limit, does that.
 		return column + " = ANY (ARRAY(" + subquery + "))"
 	},
+	updateInWith: true,
 }
 
 var sqliteDialect = dialect{

@@ -20,47 +20,51 @@ import (
 const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipment, parties, data, created_at, fanned_out_at,
 	purged_at`
 
+// eventInsertColumns is the number of columns InsertEvents writes:
+// eventColumns and shipment_id.
+const eventInsertColumns = 12
+
+// eventInsertBatch is how many events one INSERT statement carries: 4,800
+// parameters, well below either database's limit (65,535 in PostgreSQL,
+// 32,766 in SQLite).
+const eventInsertBatch = 400
+
 // InsertEvents stores events in one transaction. An event whose SourceID or
 // IdempotencyKey (when not empty) was seen before, earlier in the batch
 // included, is not stored: its result holds the first event's id and
 // Created false. So does an event whose ID exists. A zero CreatedAt is set
 // to now. Results are in the order of events.
 func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
-	out := make([]dispatcher.Insert, 0, len(events))
+	if len(events) == 0 {
+		return []dispatcher.Insert{}, nil
+	}
 	now := time.Now()
-	insert := s.q(`INSERT INTO events (` + eventColumns + `, shipment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT DO NOTHING RETURNING id`)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, e := range events {
-			if e.ID == "" {
-				return errors.New("insert event: the event has no id")
-			}
-			shipment, err := json.Marshal(e.Shipment)
-			if err != nil {
-				return fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
-			}
-			parties, err := json.Marshal(e.Parties)
-			if err != nil {
-				return fmt.Errorf("event %s: encode parties: %w", e.ID, err)
-			}
-			var id string
-			err = tx.QueryRowContext(ctx, insert, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
-				micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
-				micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), e.Shipment.ID).Scan(&id)
-			switch {
-			case err == nil:
-				out = append(out, dispatcher.Insert{ID: id, Created: true})
-				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("insert event %s: %w", e.ID, err)
-			}
-			id, err = s.existingEvent(ctx, tx, e)
-			if err != nil {
-				return err
-			}
-			out = append(out, dispatcher.Insert{ID: id})
+	args := make([]any, 0, len(events)*eventInsertColumns)
+	for _, e := range events {
+		if e.ID == "" {
+			return nil, errors.New("insert event: the event has no id")
 		}
-		return nil
+		shipment, err := json.Marshal(e.Shipment)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
+		}
+		parties, err := json.Marshal(e.Parties)
+		if err != nil {
+			return nil, fmt.Errorf("event %s: encode parties: %w", e.ID, err)
+		}
+		args = append(args, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
+			micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
+			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), e.Shipment.ID)
+	}
+	if len(events) <= eventInsertBatch {
+		// One statement stores them all or none: no transaction to open.
+		return s.insertEvents(ctx, s.db, events, args)
+	}
+	var out []dispatcher.Insert
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.insertEvents(ctx, tx, events, args)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -68,24 +72,124 @@ func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]
 	return out, nil
 }
 
-// existingEvent returns the id of the event that e conflicted with: the one
-// with its SourceID, else with its IdempotencyKey, else with its ID.
-func (s *Store) existingEvent(ctx context.Context, tx *sql.Tx, e dispatcher.Event) (string, error) {
-	for _, by := range []struct{ column, value string }{
-		{"source_id", e.SourceID},
-		{"idempotency_key", e.IdempotencyKey},
-		{"id", e.ID},
-	} {
-		if by.value == "" {
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// eventRow is what tells the events of a batch apart in what their INSERT
+// returns: the unique columns, "" for NULL.
+type eventRow struct{ id, sourceID, idempotencyKey string }
+
+// eventValue is the value of one unique column of an event.
+type eventValue struct{ column, value string }
+
+// uniqueValues returns the non-empty unique columns of e, in the order
+// existingEvent looks an event up by.
+func uniqueValues(e dispatcher.Event) []eventValue {
+	var out []eventValue
+	for _, v := range []eventValue{{"source_id", e.SourceID}, {"idempotency_key", e.IdempotencyKey}, {"id", e.ID}} {
+		if v.value != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// insertEvents is InsertEvents after encoding: args holds
+// eventInsertColumns values for each event.
+func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatcher.Event, args []any) ([]dispatcher.Insert, error) {
+	// Both databases insert a statement's rows in VALUES order, and DO
+	// NOTHING skips a row that repeats one stored before, by the same
+	// statement included: as if each row had a statement of its own.
+	inserted := make(map[eventRow]bool, len(events))
+	for start := 0; start < len(events); start += eventInsertBatch {
+		n := min(eventInsertBatch, len(events)-start)
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO events (` + eventColumns + `, shipment_id) VALUES `)
+		for i := range n {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(" + placeholders(eventInsertColumns) + ")")
+		}
+		sb.WriteString(` ON CONFLICT DO NOTHING RETURNING id, source_id, idempotency_key`)
+		rows, err := db.QueryContext(ctx, s.q(sb.String()),
+			args[start*eventInsertColumns:(start+n)*eventInsertColumns]...)
+		if err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+		err = eachRow(rows, func(sc scanner) error {
+			var (
+				id            string
+				sourceID, key sql.NullString
+			)
+			if err := sc.Scan(&id, &sourceID, &key); err != nil {
+				return err
+			}
+			inserted[eventRow{id, sourceID.String, key.String}] = true
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("insert events: %w", err)
+		}
+	}
+
+	out := make([]dispatcher.Insert, len(events))
+	// stored finds the event of the batch stored with a unique value, by
+	// its place in events.
+	stored := make(map[eventValue]int, 3*len(inserted))
+	for i, e := range events {
+		// Of events with the same unique values, only the first can have
+		// been stored: the others repeat it, or what it repeated.
+		row := eventRow{e.ID, e.SourceID, e.IdempotencyKey}
+		if !inserted[row] {
+			continue
+		}
+		delete(inserted, row)
+		out[i] = dispatcher.Insert{ID: e.ID, Created: true}
+		for _, v := range uniqueValues(e) {
+			stored[v] = i
+		}
+	}
+	for i := range events {
+		if out[i].Created {
+			continue
+		}
+		id, err := s.existingEvent(ctx, db, events, i, stored)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = dispatcher.Insert{ID: id}
+	}
+	return out, nil
+}
+
+// existingEvent returns the id of the event that events[i] conflicted with
+// when it was inserted: the one with its SourceID, else with its
+// IdempotencyKey, else with its ID. Of the batch, stored holds the events
+// that were stored, by unique value; one stored after events[i] was not
+// there to conflict with.
+func (s *Store) existingEvent(ctx context.Context, db querier, events []dispatcher.Event, i int,
+	stored map[eventValue]int,
+) (string, error) {
+	e := events[i]
+	for _, v := range uniqueValues(e) {
+		if j, ok := stored[v]; ok {
+			if j < i {
+				return events[j].ID, nil
+			}
+			// Stored after events[i]: the value was free before.
 			continue
 		}
 		var id string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT id FROM events WHERE `+by.column+` = ?`), by.value).Scan(&id)
+		err := db.QueryRowContext(ctx, s.q(`SELECT id FROM events WHERE `+v.column+` = ?`), v.value).Scan(&id)
 		if err == nil {
 			return id, nil
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("event %s: look up by %s: %w", e.ID, by.column, err)
+			return "", fmt.Errorf("event %s: look up by %s: %w", e.ID, v.column, err)
 		}
 	}
 	return "", fmt.Errorf("event %s: skipped as a duplicate, but no event it repeats was found", e.ID)
@@ -167,12 +271,11 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// First, so that it fails for a missing event and, in PostgreSQL,
 		// queues concurrent fan-outs of the event behind its row lock.
-		var id string
-		err := tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = COALESCE(fanned_out_at, ?) WHERE id = ? RETURNING id`),
-			micros(now), eventID).Scan(&id)
+		first, err := s.markFannedOut(ctx, tx, eventID, now)
 		if err != nil {
-			return notFound(err, "event "+eventID)
+			return err
 		}
+		var stored []dispatcher.Message
 		for start := 0; start < len(sorted); start += messageInsertBatch {
 			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
 			var (
@@ -189,10 +292,33 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 					m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
 					m.LastStatusCode, string(m.LastErrorClass), micros(m.CreatedAt), micros(m.UpdatedAt))
 			}
-			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING`)
-			if _, err := tx.ExecContext(ctx, s.q(sb.String()), args...); err != nil {
+			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
+			rows, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+			if err != nil {
 				return s.classify(err, "insert messages of event "+eventID)
 			}
+			err = eachRow(rows, func(sc scanner) error {
+				m, err := scanMessage(sc)
+				if err != nil {
+					return err
+				}
+				stored = append(stored, m)
+				return nil
+			})
+			if err != nil {
+				return s.classify(err, "insert messages of event "+eventID)
+			}
+		}
+		if first {
+			// Only FanOut makes messages, and it marks the event: one it
+			// marks first has none but those just stored.
+			for _, m := range stored {
+				if m.Status == dispatcher.StatusPending {
+					pending = append(pending, m)
+				}
+			}
+			slices.SortFunc(pending, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+			return nil
 		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
 			WHERE event_id = ? AND status = 'pending' ORDER BY id`), eventID)
@@ -206,6 +332,32 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		return nil, err
 	}
 	return pending, nil
+}
+
+// markFannedOut sets the event's fanned_out_at to now unless it is set,
+// and reports whether it was unset. When it returns, tx holds the event's
+// row lock in PostgreSQL (an SQLite transaction holds the database's).
+// Returns ErrNotFound if the event does not exist.
+func (s *Store) markFannedOut(ctx context.Context, tx *sql.Tx, eventID string, now time.Time) (bool, error) {
+	// In PostgreSQL, a concurrent fan-out that holds the lock is waited
+	// for, and the condition then checked against the row it committed.
+	var id string
+	err := tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = ? WHERE id = ? AND fanned_out_at IS NULL
+		RETURNING id`), micros(now), eventID).Scan(&id)
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, fmt.Errorf("mark event %s fanned out: %w", eventID, err)
+	}
+	// Marked before, or missing: a statement that changes no row takes no
+	// lock, so this one takes it.
+	err = tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = COALESCE(fanned_out_at, ?) WHERE id = ? RETURNING id`),
+		micros(now), eventID).Scan(&id)
+	if err != nil {
+		return false, notFound(err, "event "+eventID)
+	}
+	return false, nil
 }
 
 // dueAt is the next_attempt_at column of a message: next, or at for a
@@ -278,6 +430,36 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 		headers = string(b)
 	}
 	now := time.Now()
+	if s.d.updateInWith {
+		// One statement: the attempt is stored only if the UPDATE finds the
+		// message, and no row back means it does not exist.
+		var number any // NULL: the message's attempt count
+		if a.Number > 0 {
+			number = a.Number
+		}
+		var id string
+		err := s.db.QueryRowContext(ctx, s.q(`WITH m AS (
+				UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
+					last_status_code = ?, last_error_class = ?, updated_at = ?
+				WHERE id = ? RETURNING id, attempts, endpoint_id, partner_id
+			)
+			INSERT INTO attempts (`+attemptColumns+`)
+			SELECT ?, m.id, COALESCE(?, m.endpoint_id), COALESCE(?, m.partner_id), COALESCE(?, m.attempts),
+				?, ?, ?, ?, ?, ?, ?, ?, ?
+			FROM m RETURNING id`),
+			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
+			a.MessageID,
+			a.ID, nullString(a.EndpointID), nullString(a.PartnerID), number,
+			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, headers,
+			string(a.ErrorClass), a.Error).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return notFound(err, "message "+a.MessageID)
+		case err != nil:
+			return s.classify(err, "attempt "+a.ID)
+		}
+		return nil
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var (
 			attempts              int

@@ -93,6 +93,9 @@ func openPostgres(databaseURL string) (*Store, error) {
 		// pgx's parse errors already hide the password.
 		return nil, fmt.Errorf("parse postgres database URL: %w", err)
 	}
+	// shiphook's queries are short OLTP statements; JIT compilation, set off
+	// by a bad row estimate, would cost each tens of milliseconds.
+	cfg.RuntimeParams["jit"] = "off"
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(postgresMaxOpen)
 	db.SetMaxIdleConns(postgresMaxIdle)

@@ -507,6 +507,110 @@ func TestStore(t *testing.T) {
 				require.Empty(t, res)
 			})
 
+			t.Run("InsertEventsDuplicatesInBatch", func(t *testing.T) {
+				s, ctx := setup(t)
+				withKeys := func(id, sourceID, key string) dispatcher.Event {
+					e := event(id)
+					e.SourceID, e.IdempotencyKey = sourceID, key
+					return e
+				}
+				_, err := s.InsertEvents(ctx, []dispatcher.Event{withKeys("evt_w", "", "key-w"), withKeys("evt_z", "src-z", "")})
+				require.NoError(t, err)
+
+				res, err := s.InsertEvents(ctx, []dispatcher.Event{
+					withKeys("evt_1", "src-1", "key-1"),
+					withKeys("evt_2", "src-1", ""), // the source of evt_1
+					withKeys("evt_3", "", "key-1"), // the key of evt_1
+					withKeys("evt_4", "src-4", ""),
+					withKeys("evt_5", "", "key-5"),
+					withKeys("evt_6", "src-4", "key-5"), // both: the source decides
+					withKeys("evt_7", "src-7", "key-w"), // the key of evt_w, stored before
+					withKeys("evt_8", "src-7", ""),      // the source of evt_7, which was not stored
+					withKeys("evt_a", "src-z", ""),      // the source of evt_z, stored before
+					withKeys("evt_a", "src-a", ""),      // the id of the evt_a above, which was not stored
+					withKeys("evt_b", "src-b", "key-b"),
+					withKeys("evt_b", "src-b", "key-b"), // all the same
+					withKeys("evt_c", "src-c", ""),
+					withKeys("evt_c", "src-c2", "key-c2"), // the id of evt_c
+				})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Insert{
+					{ID: "evt_1", Created: true},
+					{ID: "evt_1"},
+					{ID: "evt_1"},
+					{ID: "evt_4", Created: true},
+					{ID: "evt_5", Created: true},
+					{ID: "evt_4"},
+					{ID: "evt_w"},
+					{ID: "evt_8", Created: true},
+					{ID: "evt_z"},
+					{ID: "evt_a", Created: true},
+					{ID: "evt_b", Created: true},
+					{ID: "evt_b"},
+					{ID: "evt_c", Created: true},
+					{ID: "evt_c"},
+				}, res)
+				for _, id := range []string{"evt_2", "evt_3", "evt_6", "evt_7"} {
+					_, err := s.Event(ctx, id)
+					require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				}
+				for id, sourceID := range map[string]string{"evt_8": "src-7", "evt_a": "src-a", "evt_c": "src-c"} {
+					got, err := s.Event(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, sourceID, got.SourceID, id)
+				}
+
+				// One event, stored or not.
+				res, err = s.InsertEvents(ctx, []dispatcher.Event{withKeys("evt_9", "src-1", "")})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Insert{{ID: "evt_1"}}, res)
+				res, err = s.InsertEvents(ctx, []dispatcher.Event{withKeys("evt_9", "src-9", "")})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Insert{{ID: "evt_9", Created: true}}, res)
+			})
+
+			t.Run("InsertEventsManyStatements", func(t *testing.T) {
+				s, ctx := setup(t)
+				// More than two statements' worth (400 events each).
+				const n = 1000
+				first := event("evt_0000")
+				first.SourceID = "src-first"
+				_, err := s.InsertEvents(ctx, []dispatcher.Event{first})
+				require.NoError(t, err)
+
+				evs := make([]dispatcher.Event, n)
+				want := make([]dispatcher.Insert, n)
+				for i := range evs {
+					evs[i] = event(fmt.Sprintf("evt_%04d", i+1))
+					evs[i].SourceID = fmt.Sprintf("src-%04d", i+1)
+					evs[i].IdempotencyKey = fmt.Sprintf("key-%04d", i+1)
+					want[i] = dispatcher.Insert{ID: evs[i].ID, Created: true}
+				}
+				// Repeats across statements, and of an event stored before.
+				evs[900].SourceID, want[900] = evs[10].SourceID, dispatcher.Insert{ID: evs[10].ID}
+				evs[399].SourceID, want[399] = first.SourceID, dispatcher.Insert{ID: first.ID}
+				// The key of evs[399], which was not stored: stored.
+				evs[450].IdempotencyKey = evs[399].IdempotencyKey
+				evs[800].IdempotencyKey, want[800] = evs[399].IdempotencyKey, dispatcher.Insert{ID: evs[450].ID}
+				res, err := s.InsertEvents(ctx, evs)
+				require.NoError(t, err)
+				require.Equal(t, want, res)
+				all, err := s.ListEvents(ctx, dispatcher.EventQuery{Page: subscriptions.Page{Limit: 2 * n}})
+				require.NoError(t, err)
+				require.Len(t, all, 1+n-3)
+
+				// An event without an id fails the batch before anything is stored.
+				more := make([]dispatcher.Event, n)
+				for i := range more {
+					more[i] = event(fmt.Sprintf("evt_more_%04d", i))
+				}
+				more[n-1].ID = ""
+				_, err = s.InsertEvents(ctx, more)
+				require.Error(t, err)
+				_, err = s.Event(ctx, more[0].ID)
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+			})
+
 			t.Run("EventRoundTrip", func(t *testing.T) {
 				s, ctx := setup(t)
 				e := event("evt_1")
@@ -590,6 +694,88 @@ func TestStore(t *testing.T) {
 				require.Len(t, got, 1)
 				require.NotNil(t, got[0].NextAttemptAt)
 				require.Equal(t, m.CreatedAt, *got[0].NextAttemptAt)
+			})
+
+			t.Run("FanOutAgain", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				e1, e2, e3, e4 := endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "beta"), endpoint("ep4", "beta")
+				got, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg_b", ev, e2), message("msg_d", ev, e4)})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_b", "msg_d"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+
+				// Only new messages, of an event fanned out before (as a replay
+				// to one more endpoint makes): the old ones come back too.
+				got, err = s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg_c", ev, e3)})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_b", "msg_c", "msg_d"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+
+				// Some new and some not: every pending one, in id order.
+				require.NoError(t, s.SetMessageStatus(ctx, "msg_d", dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+				got, err = s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg_x", ev, e2), message("msg_a", ev, e1)})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_a", "msg_b", "msg_c"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				stored, err := s.Message(ctx, "msg_b")
+				require.NoError(t, err)
+				require.Equal(t, stored, got[1])
+				_, err = s.Message(ctx, "msg_x")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// A first fan-out: two messages to one endpoint keep the first,
+				// and a message that is not pending is not returned.
+				fresh := insertEvent(t, s, event("evt_2"))
+				done := message("msg_f3", fresh, e3)
+				done.Status = dispatcher.StatusSucceeded
+				got, err = s.FanOut(ctx, fresh.ID, []dispatcher.Message{
+					message("msg_f2", fresh, e2), done, message("msg_f1", fresh, e1),
+				})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_f1", "msg_f2"}, ids(got, func(m dispatcher.Message) string { return m.ID }))
+				stored, err = s.Message(ctx, "msg_f1")
+				require.NoError(t, err)
+				require.Equal(t, stored, got[0])
+
+				// A message id that another event's message holds.
+				other := insertEvent(t, s, event("evt_3"))
+				_, err = s.FanOut(ctx, other.ID, []dispatcher.Message{message("msg_a", other, e1)})
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				unmarked, err := s.Event(ctx, other.ID)
+				require.NoError(t, err)
+				require.Nil(t, unmarked.FannedOutAt, "a failed fan-out leaves the event unmarked")
+			})
+
+			t.Run("ConcurrentFanOut", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				var (
+					wg   sync.WaitGroup
+					got  = make([][]string, 8)
+					errs = make([]error, 8)
+				)
+				for i := range got {
+					wg.Go(func() {
+						// Each to its own endpoint and to a shared one.
+						msgs := []dispatcher.Message{
+							message(fmt.Sprintf("msg_%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme")),
+							message(fmt.Sprintf("msg_shared_%d", i), ev, endpoint("ep_shared", "acme")),
+						}
+						pending, err := s.FanOut(ctx, ev.ID, msgs)
+						got[i], errs[i] = ids(pending, func(m dispatcher.Message) string { return m.ID }), err
+					})
+				}
+				wg.Wait()
+				all, err := s.ListMessages(ctx, dispatcher.MessageQuery{})
+				require.NoError(t, err)
+				require.Len(t, all, len(got)+1)
+				for i := range got {
+					require.NoError(t, errs[i])
+					// Everything stored before it, and its own messages.
+					require.Contains(t, got[i], fmt.Sprintf("msg_%d", i))
+					require.True(t, slices.IsSorted(got[i]), got[i])
+					require.Len(t, slices.DeleteFunc(slices.Clone(got[i]), func(id string) bool {
+						return !strings.HasPrefix(id, "msg_shared_")
+					}), 1, got[i])
+				}
 			})
 
 			t.Run("UnfannedEvents", func(t *testing.T) {
@@ -736,6 +922,18 @@ func TestStore(t *testing.T) {
 				c := a
 				c.ID, c.MessageID = "att3", "nothing"
 				require.ErrorIs(t, s.RecordAttempt(ctx, c, dispatcher.Outcome{Status: dispatcher.StatusFailed}), subscriptions.ErrNotFound)
+				_, err = s.Attempt(ctx, "att3")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// A repeated attempt id changes nothing.
+				d := b
+				d.ErrorClass = dispatcher.ErrorTimeout
+				err = s.RecordAttempt(ctx, d, dispatcher.Outcome{Status: dispatcher.StatusFailed})
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				require.ErrorContains(t, err, "att2")
+				again, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, m, again)
 				require.ErrorIs(t, s.SetMessageStatus(ctx, "nothing", dispatcher.Outcome{Status: dispatcher.StatusFailed}), subscriptions.ErrNotFound)
 				_, err = s.Message(ctx, "nothing")
 				require.ErrorIs(t, err, subscriptions.ErrNotFound)
