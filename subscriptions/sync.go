@@ -22,6 +22,20 @@ type Sync struct {
 	rdb   redis.UniversalClient
 	// FullReload is how often Run reloads every endpoint (default 1 min).
 	FullReload time.Duration
+	// Caches are told when a partner or its endpoints change.
+	Caches []PartnerCache
+}
+
+// PartnerCache keeps something of partners that a change makes stale;
+// *EndpointCache and *KnownPartners are ones.
+type PartnerCache interface {
+	ForgetPartner(id string)
+}
+
+func (s *Sync) forget(partnerID string) {
+	for _, c := range s.Caches {
+		c.ForgetPartner(partnerID)
+	}
 }
 
 // NewSync returns a Sync for index (which may be nil).
@@ -33,6 +47,7 @@ func NewSync(st Store, index *Index, rdb redis.UniversalClient) *Sync {
 // instances to do the same. Errors are logged: the periodic full reload
 // repairs a missed change.
 func (s *Sync) Changed(ctx context.Context, partnerID string) {
+	s.forget(partnerID)
 	if s.index != nil {
 		if err := s.index.Reload(ctx, s.store, partnerID); err != nil {
 			slog.ErrorContext(ctx, "reload endpoints", "partner_id", partnerID, "err", err)
@@ -67,6 +82,7 @@ func (s *Sync) Run(ctx context.Context) error {
 			if !ok {
 				return ctx.Err()
 			}
+			s.forget(msg.Payload)
 			if err := s.index.Reload(ctx, s.store, msg.Payload); err != nil && ctx.Err() == nil {
 				slog.ErrorContext(ctx, "reload endpoints", "partner_id", msg.Payload, "err", err)
 			}
