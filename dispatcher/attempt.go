@@ -122,7 +122,7 @@ func (w *Worker) postpone(ctx context.Context, dt deliveryTask, wait *Wait) erro
 // deliver signs and posts m, records the attempt and what follows from it.
 // It returns an error only when nothing was recorded.
 func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message, manual bool) (Attempt, error) {
-	ev, err := w.cfg.Store.Event(ctx, m.EventID)
+	ev, err := w.event(ctx, m.EventID)
 	if err != nil {
 		return Attempt{}, fmt.Errorf("load event %s: %w", m.EventID, err)
 	}

@@ -39,6 +39,10 @@ type IngestDeps struct {
 	Store    Store
 	Partners PartnerChecker
 	Queue    Enqueuer
+	// Events, when the delivery workers run in this process, is their
+	// cache: stored events are handed over so that fan-out need not read
+	// them back. Nil otherwise.
+	Events *EventCache
 }
 
 // eventInput is an event as posted. Fields are parsed by hand afterwards so
@@ -242,6 +246,7 @@ func PostEvent(d IngestDeps) gin.HandlerFunc {
 			return
 		}
 		if res[0].Created {
+			d.Events.Put(ev)
 			d.enqueue(ctx, res[0].ID)
 		}
 		c.JSON(http.StatusAccepted, Accepted{ID: res[0].ID, Duplicate: !res[0].Created})
@@ -343,6 +348,7 @@ func PostBatch(d IngestDeps) gin.HandlerFunc {
 				it := &items[storeAt[j]]
 				it.Status, it.ID, it.Duplicate = http.StatusAccepted, r.ID, !r.Created
 				if r.Created {
+					d.Events.Put(store[j])
 					created = append(created, r.ID)
 				}
 			}

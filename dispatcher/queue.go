@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -38,14 +39,43 @@ func NewQueue(client *asynq.Client, taskTimeout time.Duration) *Queue {
 
 // EnqueueFanout schedules fan-out of the events with these ids.
 func (q *Queue) EnqueueFanout(ctx context.Context, eventIDs ...string) error {
-	var errs []error
-	for _, id := range eventIDs {
+	return inParallel(len(eventIDs), func(i int) error {
+		id := eventIDs[i]
 		t := asynq.NewTask(taskFanout, []byte(id))
 		_, err := q.client.EnqueueContext(ctx, t, asynq.TaskID("f:"+id), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(time.Minute))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			errs = append(errs, fmt.Errorf("enqueue fan-out of %s: %w", id, err))
+			return fmt.Errorf("enqueue fan-out of %s: %w", id, err)
 		}
+		return nil
+	})
+}
+
+// enqueueParallelism is how many enqueues of one call are in flight at
+// once: each is a round trip to Redis, and overlapping them makes a batch
+// of 500 take a fraction of the time.
+const enqueueParallelism = 8
+
+// inParallel calls fn(0) … fn(n-1), up to enqueueParallelism at a time,
+// and returns their errors joined.
+func inParallel(n int, fn func(i int) error) error {
+	if n == 1 {
+		return fn(0)
 	}
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, enqueueParallelism) {
+		wg.Go(func() {
+			for i := range next {
+				errs[i] = fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

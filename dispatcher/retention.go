@@ -34,6 +34,8 @@ func (w *Worker) retentionLoop(ctx context.Context) {
 // touched.
 func (w *Worker) Purge(ctx context.Context, cutoff time.Time) (int, error) {
 	total := 0
+	// Cached events may hold payloads purged now.
+	defer w.cfg.Events.Clear()
 	for _, purge := range []func(context.Context, time.Time, int) (int, error){w.cfg.Store.PurgeAttempts, w.cfg.Store.PurgePayloads} {
 		for {
 			n, err := purge(ctx, cutoff, retentionBatch)

@@ -55,6 +55,10 @@ type Config struct {
 	RetentionInterval time.Duration
 	// Logger receives asynq's own log lines (default slog.Default()).
 	Logger *slog.Logger
+	// Events caches events for fan-out and delivery (default: a cache of
+	// its own); give the ingest API the same one when both run in one
+	// process.
+	Events *EventCache
 }
 
 // Worker runs the fan-out and delivery tasks, and the reconciler.
@@ -98,6 +102,9 @@ func NewWorker(cfg Config) *Worker {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Events == nil {
+		cfg.Events = NewEventCache(DefaultEventCacheSize)
 	}
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations)}
 	w.srv = asynq.NewServer(cfg.Redis, asynq.Config{
@@ -156,7 +163,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // handleFanout creates the messages of one event and schedules them.
 func (w *Worker) handleFanout(ctx context.Context, t *asynq.Task) error {
 	id := string(t.Payload())
-	ev, err := w.cfg.Store.Event(ctx, id)
+	ev, err := w.event(ctx, id)
 	if errors.Is(err, subscriptions.ErrNotFound) {
 		return fmt.Errorf("fan out %s: %w: %w", id, err, asynq.SkipRetry)
 	}
@@ -180,7 +187,25 @@ func (w *Worker) handleFanout(ctx context.Context, t *asynq.Task) error {
 			CreatedAt: now, UpdatedAt: now,
 		}
 	}
-	return w.fanOut(ctx, ev, msgs)
+	if err := w.fanOut(ctx, ev, msgs); err != nil {
+		return err
+	}
+	ev.FannedOutAt = &now
+	w.cfg.Events.Put(ev)
+	return nil
+}
+
+// event returns the event with id, from the cache or else the database.
+func (w *Worker) event(ctx context.Context, id string) (Event, error) {
+	if ev, ok := w.cfg.Events.Get(id); ok {
+		return ev, nil
+	}
+	ev, err := w.cfg.Store.Event(ctx, id)
+	if err != nil {
+		return Event{}, err
+	}
+	w.cfg.Events.Put(ev)
+	return ev, nil
 }
 
 func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
@@ -188,7 +213,8 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", ev.ID, err)
 	}
-	for _, m := range pending {
+	_ = inParallel(len(pending), func(i int) error {
+		m := pending[i]
 		at := time.Now()
 		if m.NextAttemptAt != nil {
 			at = *m.NextAttemptAt
@@ -196,7 +222,8 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
 		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, at); err != nil {
 			logWarn(ctx, "enqueue delivery; the reconciler will", "message_id", m.ID, "err", err)
 		}
-	}
+		return nil
+	})
 	return nil
 }
 

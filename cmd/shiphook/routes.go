@@ -14,7 +14,12 @@ import (
 
 // api is what the HTTP surface needs.
 type api struct {
-	store     storeAll
+	store storeAll
+	// events is the delivery workers' event cache when they run in this
+	// process; nil otherwise.
+	events *dispatcher.EventCache
+	// partners answers the ingest API's checks of the parties named.
+	partners  dispatcher.PartnerChecker
 	auth      *subscriptions.Auth
 	notifier  subscriptions.Notifier
 	dest      *subscriptions.Destinations
@@ -56,7 +61,7 @@ func routes(a api) http.Handler {
 	})
 
 	eps := subscriptions.EndpointDeps{Store: a.store, Notifier: a.notifier, Destinations: a.dest, Breakers: a.guard, Resumer: a.resumer}
-	ingest := dispatcher.IngestDeps{Store: a.store, Partners: a.store, Queue: a.queue}
+	ingest := dispatcher.IngestDeps{Store: a.store, Partners: a.partners, Queue: a.queue, Events: a.events}
 	admin := subscriptions.Require(subscriptions.RoleAdmin)
 	partnerOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RolePartner)
 	ingestOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RoleIngest)

@@ -289,6 +289,19 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		index = subscriptions.NewIndex()
 	}
 	syncer := subscriptions.NewSync(st, index, rdb)
+	// The worker's caches; the ingest API hands stored events to the same
+	// one when both run here.
+	var (
+		events    *dispatcher.EventCache
+		endpoints *subscriptions.EndpointCache
+		partners  = subscriptions.NewKnownPartners(st, subscriptions.DefaultKnownPartnersTTL)
+	)
+	syncer.Caches = append(syncer.Caches, partners)
+	if index != nil {
+		endpoints = subscriptions.NewEndpointCache(st, subscriptions.DefaultEndpointCacheTTL)
+		syncer.Caches = append(syncer.Caches, endpoints)
+		events = dispatcher.NewEventCache(dispatcher.DefaultEventCacheSize)
+	}
 	aclient := asynq.NewClientFromRedisClient(rdb)
 	queue := dispatcher.NewQueue(aclient, 2*time.Minute)
 	guard := dispatcher.NewGuard(rdb, dispatcher.GuardConfig{Breaker: c.breaker, MaxConcurrency: c.endpointConcurrency})
@@ -307,7 +320,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 			}
 		})
 		w := dispatcher.NewWorker(dispatcher.Config{
-			Store: st, Endpoints: st, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
+			Store: st, Endpoints: endpoints, Events: events, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
 			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
 			Concurrency: c.concurrency, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
 			ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
@@ -331,7 +344,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		}
 		srv := &http.Server{
 			Handler: routes(api{
-				store: st, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue, guard: guard,
+				store: st, events: events, partners: partners, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue, guard: guard,
 				resumer: &dispatcher.Resumer{Store: st, Endpoints: st, Queue: queue, Guard: guard},
 				readiness: func(ctx context.Context) error {
 					if err := st.Ping(ctx); err != nil {

@@ -1,0 +1,37 @@
+package dispatcher
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestEventCache(t *testing.T) {
+	c := NewEventCache(100)
+	for i := range 250 {
+		c.Put(Event{ID: fmt.Sprintf("evt_%d", i), Type: "shipment.created"})
+	}
+	// Bounded: the newest is kept, the cache never grows past its size.
+	require.LessOrEqual(t, len(c.m), 100)
+	ev, ok := c.Get("evt_249")
+	require.True(t, ok)
+	require.Equal(t, "shipment.created", ev.Type)
+
+	// Expired entries are not served.
+	c.ttl = 10 * time.Millisecond
+	c.Put(Event{ID: "evt_short"})
+	require.Eventually(t, func() bool { _, ok := c.Get("evt_short"); return !ok }, time.Second, 5*time.Millisecond)
+
+	c.Clear()
+	_, ok = c.Get("evt_249")
+	require.False(t, ok)
+
+	// A nil cache keeps nothing and does not fail.
+	var none *EventCache
+	none.Put(Event{ID: "evt_1"})
+	_, ok = none.Get("evt_1")
+	require.False(t, ok)
+	none.Clear()
+}
