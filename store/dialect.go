@@ -32,6 +32,11 @@ type dialect struct {
 	// a statement from its WITH clause (PostgreSQL; SQLite allows only
 	// SELECT there).
 	updateInWith bool
+	// arrays is whether a statement may take arrays as parameters and
+	// unnest them (PostgreSQL). A batch of any size is then one statement
+	// text, prepared and planned once per connection; with a VALUES list,
+	// every batch size would be a statement of its own.
+	arrays bool
 }
 
 type violation int
@@ -76,6 +81,7 @@ var postgres = dialect{
 		return column + " = ANY (ARRAY(" + subquery + "))"
 	},
 	updateInWith: true,
+	arrays:       true,
 }
 
 var sqliteDialect = dialect{

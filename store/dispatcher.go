@@ -267,11 +267,19 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		m.CreatedAt = nowOr(m.CreatedAt, now)
 		m.UpdatedAt = nowOr(m.UpdatedAt, m.CreatedAt)
 	}
+	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch
+	if tried {
+		pending, first, err := s.fanOutFirst(ctx, eventID, sorted, now)
+		if err != nil || first {
+			return pending, err
+		}
+		// Nothing stored: the transaction below finds out why.
+	}
 	var pending []dispatcher.Message
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		// First, so that it fails for a missing event and, in PostgreSQL,
 		// queues concurrent fan-outs of the event behind its row lock.
-		first, err := s.markFannedOut(ctx, tx, eventID, now)
+		first, err := s.markFannedOut(ctx, tx, eventID, now, tried)
 		if err != nil {
 			return err
 		}
@@ -288,9 +296,7 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 					sb.WriteString(", ")
 				}
 				sb.WriteString("(" + placeholders(messageColumnCount) + ")")
-				args = append(args, m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID, string(m.Status),
-					m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
-					m.LastStatusCode, string(m.LastErrorClass), micros(m.CreatedAt), micros(m.UpdatedAt))
+				args = appendMessage(args, m)
 			}
 			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
 			rows, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
@@ -334,25 +340,114 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 	return pending, nil
 }
 
+// appendMessage appends the messageColumns values of m to args.
+func appendMessage(args []any, m dispatcher.Message) []any {
+	return append(args, m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID, string(m.Status),
+		m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
+		m.LastStatusCode, string(m.LastErrorClass), micros(m.CreatedAt), micros(m.UpdatedAt))
+}
+
+// markFirstQuery sets an event's fanned_out_at unless it is set, and
+// returns its id if it did.
+const markFirstQuery = `UPDATE events SET fanned_out_at = ? WHERE id = ? AND fanned_out_at IS NULL RETURNING id`
+
+// fanOutRow is a row of messageColumns values in fanOutFirst's VALUES.
+// There, unlike in INSERT ... VALUES, a parameter is not typed from its
+// column: it would be text, so those of the other columns are cast.
+const fanOutRow = `(?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), ?,
+	CAST(? AS BIGINT), CAST(? AS BIGINT))`
+
+// fanOutFirst is FanOut, in one statement, of an event not fanned out
+// before, for a dialect with updateInWith; msgs (at most
+// messageInsertBatch) are sorted by endpoint and filled in. If the event
+// exists unmarked, it marks it, stores msgs (one of several to an
+// endpoint), and returns first true with the pending ones stored, ordered
+// by id. first is false if it changed nothing: the event is missing or was
+// marked before. It is also false, though it marked the event, if msgs is
+// not empty and none was stored, as only messages stored before would
+// cause: FanOut's transaction returns the right messages then too.
+func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatcher.Message, now time.Time,
+) (pending []dispatcher.Message, first bool, err error) {
+	if len(msgs) == 0 {
+		var id string
+		err := s.db.QueryRowContext(ctx, s.q(markFirstQuery), micros(now), eventID).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("mark event %s fanned out: %w", eventID, err)
+		}
+		return nil, true, nil
+	}
+	var (
+		sb   strings.Builder
+		args = make([]any, 0, 2+len(msgs)*messageColumnCount)
+	)
+	// The INSERT reads ev before its first row, so the UPDATE takes the
+	// event's row lock first, as markFannedOut does; a concurrent fan-out
+	// of the event waits for it, then finds the event marked and stores
+	// nothing. The statement is atomic: a failed INSERT leaves the event
+	// unmarked.
+	sb.WriteString(`WITH ev AS (` + markFirstQuery + `)
+		INSERT INTO messages (` + messageColumns + `)
+		SELECT ` + messageColumns + ` FROM (VALUES `)
+	args = append(args, micros(now), eventID)
+	for i, m := range msgs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(fanOutRow)
+		args = appendMessage(args, m)
+	}
+	sb.WriteString(`) AS v (` + messageColumns + `)
+		WHERE EXISTS (SELECT 1 FROM ev)
+		ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
+	rows, err := s.db.QueryContext(ctx, s.q(sb.String()), args...)
+	if err != nil {
+		return nil, false, s.classify(err, "insert messages of event "+eventID)
+	}
+	err = eachRow(rows, func(sc scanner) error {
+		m, err := scanMessage(sc)
+		if err != nil {
+			return err
+		}
+		// Rows come back only if the UPDATE marked the event.
+		first = true
+		if m.Status == dispatcher.StatusPending {
+			pending = append(pending, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, s.classify(err, "insert messages of event "+eventID)
+	}
+	slices.SortFunc(pending, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+	return pending, first, nil
+}
+
 // markFannedOut sets the event's fanned_out_at to now unless it is set,
 // and reports whether it was unset. When it returns, tx holds the event's
 // row lock in PostgreSQL (an SQLite transaction holds the database's).
-// Returns ErrNotFound if the event does not exist.
-func (s *Store) markFannedOut(ctx context.Context, tx *sql.Tx, eventID string, now time.Time) (bool, error) {
-	// In PostgreSQL, a concurrent fan-out that holds the lock is waited
-	// for, and the condition then checked against the row it committed.
+// tried is whether the caller has just found the event marked or missing
+// (fanOutFirst): then it reports false without looking, even for an event
+// stored unmarked since, which it marks. Returns ErrNotFound if the event
+// does not exist.
+func (s *Store) markFannedOut(ctx context.Context, tx *sql.Tx, eventID string, now time.Time, tried bool) (bool, error) {
 	var id string
-	err := tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = ? WHERE id = ? AND fanned_out_at IS NULL
-		RETURNING id`), micros(now), eventID).Scan(&id)
-	switch {
-	case err == nil:
-		return true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return false, fmt.Errorf("mark event %s fanned out: %w", eventID, err)
+	if !tried {
+		// In PostgreSQL, a concurrent fan-out that holds the lock is waited
+		// for, and the condition then checked against the row it committed.
+		err := tx.QueryRowContext(ctx, s.q(markFirstQuery), micros(now), eventID).Scan(&id)
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return false, fmt.Errorf("mark event %s fanned out: %w", eventID, err)
+		}
 	}
 	// Marked before, or missing: a statement that changes no row takes no
 	// lock, so this one takes it.
-	err = tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = COALESCE(fanned_out_at, ?) WHERE id = ? RETURNING id`),
+	err := tx.QueryRowContext(ctx, s.q(`UPDATE events SET fanned_out_at = COALESCE(fanned_out_at, ?) WHERE id = ? RETURNING id`),
 		micros(now), eventID).Scan(&id)
 	if err != nil {
 		return false, notFound(err, "event "+eventID)
@@ -394,21 +489,8 @@ func scanMessage(sc scanner) (dispatcher.Message, error) {
 // When ok is false, m is the message as it stands. Returns ErrNotFound if
 // the message does not exist.
 func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (dispatcher.Message, bool, error) {
-	now := micros(time.Now())
-	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
-		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
-		RETURNING `+messageColumns), micros(leaseUntil), now, id, attempts, now))
-	if err == nil {
-		return m, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return dispatcher.Message{}, false, fmt.Errorf("claim message %s: %w", id, err)
-	}
-	m, err = s.Message(ctx, id)
-	if err != nil {
-		return dispatcher.Message{}, false, err
-	}
-	return m, false, nil
+	c, err := s.claims.do(ctx, claim{id: id, attempts: attempts, leaseUntil: leaseUntil})
+	return c.m, c.ok, err
 }
 
 // RecordAttempt stores a and applies o to its message: status, attempts+1,
@@ -429,6 +511,14 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 		}
 		headers = string(b)
 	}
+	_, err := s.records.do(ctx, record{a: a, o: o, headers: headers})
+	return err
+}
+
+// recordOne records one attempt: on PostgreSQL with one statement, on
+// SQLite in a transaction.
+func (s *Store) recordOne(ctx context.Context, r record) error {
+	a, o := r.a, r.o
 	now := time.Now()
 	if s.d.updateInWith {
 		// One statement: the attempt is stored only if the UPDATE finds the
@@ -450,7 +540,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
 			a.MessageID,
 			a.ID, nullString(a.EndpointID), nullString(a.PartnerID), number,
-			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, headers,
+			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, r.headers,
 			string(a.ErrorClass), a.Error).Scan(&id)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -460,36 +550,41 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 		}
 		return nil
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var (
-			attempts              int
-			endpointID, partnerID string
-		)
-		err := tx.QueryRowContext(ctx, s.q(`UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?,
-			lease_until = NULL, last_status_code = ?, last_error_class = ?, updated_at = ?
-			WHERE id = ? RETURNING attempts, endpoint_id, partner_id`),
-			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
-			a.MessageID).Scan(&attempts, &endpointID, &partnerID)
-		if err != nil {
-			return notFound(err, "message "+a.MessageID)
-		}
-		if a.Number <= 0 {
-			a.Number = attempts
-		}
-		if a.EndpointID == "" {
-			a.EndpointID = endpointID
-		}
-		if a.PartnerID == "" {
-			a.PartnerID = partnerID
-		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO attempts (`+attemptColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-			a.ID, a.MessageID, a.EndpointID, a.PartnerID, a.Number, a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS,
-			a.StatusCode, a.ResponseBody, headers, string(a.ErrorClass), a.Error)
-		if err != nil {
-			return s.classify(err, "attempt "+a.ID)
-		}
-		return nil
-	})
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+}
+
+// recordInTx records one attempt in tx (SQLite).
+func (s *Store) recordInTx(ctx context.Context, tx *sql.Tx, r record) error {
+	a, o := r.a, r.o
+	now := time.Now()
+	var (
+		attempts              int
+		endpointID, partnerID string
+	)
+	err := tx.QueryRowContext(ctx, s.q(`UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?,
+		lease_until = NULL, last_status_code = ?, last_error_class = ?, updated_at = ?
+		WHERE id = ? RETURNING attempts, endpoint_id, partner_id`),
+		string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
+		a.MessageID).Scan(&attempts, &endpointID, &partnerID)
+	if err != nil {
+		return notFound(err, "message "+a.MessageID)
+	}
+	if a.Number <= 0 {
+		a.Number = attempts
+	}
+	if a.EndpointID == "" {
+		a.EndpointID = endpointID
+	}
+	if a.PartnerID == "" {
+		a.PartnerID = partnerID
+	}
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO attempts (`+attemptColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		a.ID, a.MessageID, a.EndpointID, a.PartnerID, a.Number, a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS,
+		a.StatusCode, a.ResponseBody, r.headers, string(a.ErrorClass), a.Error)
+	if err != nil {
+		return s.classify(err, "attempt "+a.ID)
+	}
+	return nil
 }
 
 const attemptColumns = `id, message_id, endpoint_id, partner_id, number, trigger, url, started_at, duration_ms,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
 )
@@ -50,4 +51,34 @@ func sqlitePlan(ctx context.Context, s *Store, query string, args []any) (string
 		details = append(details, detail)
 	}
 	return strings.Join(details, "; "), rows.Err()
+}
+
+// ClaimBatch makes the claims as one batch, as ClaimMessage calls made at
+// the same moment would be.
+func ClaimBatch(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]dispatcher.Message, []bool, []error) {
+	args := make([]claim, len(ids))
+	for i, id := range ids {
+		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
+	}
+	out := s.claimBatch(ctx, args)
+	ms, oks, errs := make([]dispatcher.Message, len(out)), make([]bool, len(out)), make([]error, len(out))
+	for i, o := range out {
+		ms[i], oks[i], errs[i] = o.res.m, o.res.ok, o.err
+	}
+	return ms, oks, errs
+}
+
+// RecordBatch records the attempts as one batch, as RecordAttempt calls
+// made at the same moment would be.
+func RecordBatch(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dispatcher.Outcome) []error {
+	args := make([]record, len(as))
+	for i, a := range as {
+		args[i] = record{a: a, o: os[i], headers: "{}"}
+	}
+	out := s.recordBatch(ctx, args)
+	errs := make([]error, len(out))
+	for i, o := range out {
+		errs[i] = o.err
+	}
+	return errs
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,10 +50,21 @@ type Store struct {
 	allEndpointsBatch int
 	// eventsBatch is how many event ids MessagesOfEvents reads at a time.
 	eventsBatch int
+
+	// claims and records batch ClaimMessage and RecordAttempt calls.
+	claims  *batcher[claim, claimed]
+	records *batcher[record, struct{}]
+	// stop ends the batchers' runners; wg waits for them.
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
-	return &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch}
+	s := &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch, stop: make(chan struct{})}
+	s.claims = newBatcher(s, batchRunners, maxBatch, s.claimBatch)
+	s.records = newBatcher(s, batchRunners, maxBatch, s.recordBatch)
+	return s
 }
 
 // Open connects to the database at databaseURL and checks that it answers:
@@ -200,7 +212,11 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the database's connections.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+	return s.db.Close()
+}
 
 // q returns query with the dialect's placeholders.
 func (s *Store) q(query string) string { return s.d.rebind(query) }

@@ -778,6 +778,176 @@ func TestStore(t *testing.T) {
 				}
 			})
 
+			t.Run("FanOutFirst", func(t *testing.T) {
+				s, ctx := setup(t)
+				e1, e2, e3 := endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "beta")
+				msgIDs := func(got []dispatcher.Message) []string {
+					return ids(got, func(m dispatcher.Message) string { return m.ID })
+				}
+
+				// Every column is stored as given, and comes back as stored.
+				ev := insertEvent(t, s, event("evt_1"))
+				retried := message("msg_1a", ev, e1)
+				lease := retried.CreatedAt.Add(time.Minute)
+				retried.Attempts, retried.LeaseUntil = 3, &lease
+				retried.LastStatusCode, retried.LastErrorClass = 503, dispatcher.ErrorClass("http_5xx")
+				retried.UpdatedAt = retried.CreatedAt.Add(time.Second)
+				failed := message("msg_1b", ev, e2)
+				failed.Status, failed.NextAttemptAt = dispatcher.StatusFailed, nil
+				got, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{failed, retried})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Message{retried}, got)
+				stored, err := s.Message(ctx, failed.ID)
+				require.NoError(t, err)
+				require.Equal(t, failed, stored)
+
+				// Two messages to one endpoint: one is stored, and returned.
+				dup := insertEvent(t, s, event("evt_2"))
+				got, err = s.FanOut(ctx, dup.ID, []dispatcher.Message{message("msg_2a", dup, e1), message("msg_2b", dup, e1)})
+				require.NoError(t, err)
+				require.Len(t, got, 1)
+				all, err := s.MessagesOfEvents(ctx, []string{dup.ID})
+				require.NoError(t, err)
+				require.Equal(t, got, all)
+
+				// No message pending: none returned, all stored, the event
+				// marked; a later fan-out returns them once they are.
+				quiet := insertEvent(t, s, event("evt_3"))
+				done := message("msg_3a", quiet, e1)
+				done.Status = dispatcher.StatusSucceeded
+				got, err = s.FanOut(ctx, quiet.ID, []dispatcher.Message{done})
+				require.NoError(t, err)
+				require.Empty(t, got)
+				marked, err := s.Event(ctx, quiet.ID)
+				require.NoError(t, err)
+				require.NotNil(t, marked.FannedOutAt)
+				_, err = s.RetryMessage(ctx, done.ID, time.Now())
+				require.NoError(t, err)
+				got, err = s.FanOut(ctx, quiet.ID, nil)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_3a"}, msgIDs(got))
+
+				// An event stored as fanned out, without messages: a fan-out
+				// stores them and keeps the time.
+				at := micro(time.Now().Add(-time.Hour))
+				pre := event("evt_4")
+				pre.FannedOutAt = &at
+				insertEvent(t, s, pre)
+				got, err = s.FanOut(ctx, pre.ID, []dispatcher.Message{message("msg_4b", pre, e2), message("msg_4a", pre, e1)})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_4a", "msg_4b"}, msgIDs(got))
+				marked, err = s.Event(ctx, pre.ID)
+				require.NoError(t, err)
+				require.Equal(t, at, *marked.FannedOutAt)
+
+				// A missing event: nothing is stored.
+				_, err = s.FanOut(ctx, "evt_none", []dispatcher.Message{message("msg_none", event("evt_none"), e1)})
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				_, err = s.Message(ctx, "msg_none")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// A message id that another event's message holds, among
+				// others: nothing is stored and the event stays unmarked.
+				clash := insertEvent(t, s, event("evt_5"))
+				_, err = s.FanOut(ctx, clash.ID, []dispatcher.Message{
+					message("msg_5a", clash, e1), message("msg_1a", clash, e2), message("msg_5c", clash, e3),
+				})
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				unmarked, err := s.Event(ctx, clash.ID)
+				require.NoError(t, err)
+				require.Nil(t, unmarked.FannedOutAt)
+				all, err = s.MessagesOfEvents(ctx, []string{clash.ID})
+				require.NoError(t, err)
+				require.Empty(t, all)
+			})
+
+			t.Run("FanOutManyMessages", func(t *testing.T) {
+				s, ctx := setup(t)
+				// Around the size of one INSERT (100 messages).
+				for _, n := range []int{100, 101, 250} {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", n)))
+					var msgs []dispatcher.Message
+					for i := range n {
+						// Endpoint order differs from id order.
+						ep := endpoint(fmt.Sprintf("ep%03d", n-i), "acme")
+						msgs = append(msgs, message(fmt.Sprintf("msg_%d_%03d", n, i), ev, ep))
+					}
+					got, err := s.FanOut(ctx, ev.ID, msgs)
+					require.NoError(t, err)
+					require.Equal(t, ids(msgs, func(m dispatcher.Message) string { return m.ID }),
+						ids(got, func(m dispatcher.Message) string { return m.ID }))
+					require.Equal(t, msgs, got)
+					marked, err := s.Event(ctx, ev.ID)
+					require.NoError(t, err)
+					require.NotNil(t, marked.FannedOutAt)
+
+					// Again, with other ids: the stored ones come back.
+					again := slices.Clone(msgs)
+					for i := range again {
+						again[i].ID += "_again"
+					}
+					got, err = s.FanOut(ctx, ev.ID, again)
+					require.NoError(t, err)
+					require.Equal(t, msgs, got)
+				}
+
+				// A message id conflict past the first INSERT: nothing is
+				// stored and the event stays unmarked.
+				clash := insertEvent(t, s, event("evt_clash"))
+				var msgs []dispatcher.Message
+				for i := range 150 {
+					msgs = append(msgs, message(fmt.Sprintf("msg_clash_%03d", i), clash, endpoint(fmt.Sprintf("ep%03d", i), "acme")))
+				}
+				msgs[120].ID = "msg_250_000"
+				_, err := s.FanOut(ctx, clash.ID, msgs)
+				require.ErrorIs(t, err, subscriptions.ErrConflict)
+				unmarked, err := s.Event(ctx, clash.ID)
+				require.NoError(t, err)
+				require.Nil(t, unmarked.FannedOutAt)
+				stored, err := s.MessagesOfEvents(ctx, []string{clash.ID})
+				require.NoError(t, err)
+				require.Empty(t, stored)
+			})
+
+			t.Run("ConcurrentFanOutMixed", func(t *testing.T) {
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				const shared = 120
+				var (
+					wg   sync.WaitGroup
+					got  = make([][]string, 8)
+					errs = make([]error, 8)
+				)
+				for i := range got {
+					wg.Go(func() {
+						// Each to its own endpoint and to shared ones: few, or
+						// more than one INSERT holds.
+						msgs := []dispatcher.Message{message(fmt.Sprintf("msg_%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme"))}
+						n := 2
+						if i%2 == 1 {
+							n = shared
+						}
+						for j := range n {
+							msgs = append(msgs, message(fmt.Sprintf("msg_shared_%d_%03d", i, j), ev,
+								endpoint(fmt.Sprintf("ep_shared_%03d", j), "acme")))
+						}
+						pending, err := s.FanOut(ctx, ev.ID, msgs)
+						got[i], errs[i] = ids(pending, func(m dispatcher.Message) string { return m.ID }), err
+					})
+				}
+				wg.Wait()
+				all, err := s.MessagesOfEvents(ctx, []string{ev.ID})
+				require.NoError(t, err)
+				require.Len(t, all, len(got)+shared)
+				for i := range got {
+					require.NoError(t, errs[i])
+					// Everything stored before it, and its own messages.
+					require.Contains(t, got[i], fmt.Sprintf("msg_%d", i))
+					require.True(t, slices.IsSorted(got[i]), got[i])
+					require.GreaterOrEqual(t, len(got[i]), 3, got[i])
+				}
+			})
+
 			t.Run("UnfannedEvents", func(t *testing.T) {
 				s, ctx := setup(t)
 				base := micro(time.Now().Add(-time.Hour))
@@ -870,6 +1040,132 @@ func TestStore(t *testing.T) {
 				wg.Wait()
 				require.Empty(t, errs)
 				require.Equal(t, 1, wins)
+			})
+
+			t.Run("Batches", func(t *testing.T) {
+				// Claims and attempt records made at the same moment go in
+				// one statement; each caller still gets its own answer.
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				var msgs []dispatcher.Message
+				for i := 1; i <= 5; i++ {
+					msgs = append(msgs, message(fmt.Sprintf("msg%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme")))
+				}
+				_, err := s.FanOut(ctx, ev.ID, msgs)
+				require.NoError(t, err)
+
+				lease := micro(time.Now().Add(time.Minute))
+				ms, oks, errs := store.ClaimBatch(ctx, s, []string{"msg3", "msg1", "msg1", "msg2", "nothing", "msg4", "msg5"},
+					[]int{0, 0, 0, 1, 0, 0, 0}, lease)
+				require.Equal(t, []bool{true, true, false, false, false, true, true}, oks)
+				for i, err := range errs {
+					if i == 4 {
+						require.ErrorIs(t, err, subscriptions.ErrNotFound)
+						continue
+					}
+					require.NoError(t, err)
+				}
+				for _, i := range []int{0, 1, 5} {
+					require.Equal(t, dispatcher.StatusDelivering, ms[i].Status, ms[i].ID)
+					require.Equal(t, lease, *ms[i].LeaseUntil)
+				}
+				require.Equal(t, "msg1", ms[2].ID)
+				require.Equal(t, dispatcher.StatusDelivering, ms[2].Status, "the loser sees the message as it stands")
+				require.Equal(t, dispatcher.StatusPending, ms[3].Status, "wrong attempt count: not claimed")
+
+				next := micro(time.Now().Add(time.Minute))
+				att := func(id, msg string, number, code int) dispatcher.Attempt {
+					a := dispatcher.Attempt{ID: id, MessageID: msg, Number: number, Trigger: "scheduled", URL: "https://example.com/hook",
+						StartedAt: micro(time.Now()), DurationMS: 5, StatusCode: code}
+					if code >= 500 {
+						a.ErrorClass, a.Error = dispatcher.ErrorHTTPStatus, "503 Service Unavailable"
+					}
+					return a
+				}
+				ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
+				retry := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
+				errs = store.RecordBatch(ctx, s,
+					[]dispatcher.Attempt{att("att_a", "msg3", 0, 503), att("att_b", "msg1", 1, 200), att("att_c", "nothing", 1, 200),
+						att("att_d", "msg3", 0, 200), att("att_e", "msg4", 0, 503)},
+					[]dispatcher.Outcome{retry, ok, ok, ok, retry})
+				require.NoError(t, errs[0])
+				require.NoError(t, errs[1])
+				require.ErrorIs(t, errs[2], subscriptions.ErrNotFound)
+				require.NoError(t, errs[3], "a second record of one message in a batch")
+				require.NoError(t, errs[4])
+
+				m, err := s.Message(ctx, "msg3")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusSucceeded, m.Status, "records of one message apply in the order given")
+				require.Equal(t, 2, m.Attempts)
+				atts, err := s.ListAttempts(ctx, "msg3", subscriptions.Page{})
+				require.NoError(t, err)
+				require.Len(t, atts, 2)
+				require.Equal(t, []int{1, 2}, []int{atts[0].Number, atts[1].Number}, "a zero Number is the message's count")
+				require.Equal(t, []string{"ep3", "ep3"}, []string{atts[0].EndpointID, atts[1].EndpointID})
+				require.Equal(t, "acme", atts[0].PartnerID)
+				m, err = s.Message(ctx, "msg4")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusPending, m.Status)
+				require.Equal(t, next, *m.NextAttemptAt)
+				require.Nil(t, m.LeaseUntil)
+				require.Equal(t, 503, m.LastStatusCode)
+				require.Equal(t, dispatcher.ErrorHTTPStatus, m.LastErrorClass)
+				m, err = s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusSucceeded, m.Status)
+
+				// A faulty record (an attempt id taken) fails alone; the rest
+				// of its batch is recorded.
+				errs = store.RecordBatch(ctx, s,
+					[]dispatcher.Attempt{att("att_f", "msg5", 1, 200), att("att_b", "msg2", 1, 200)},
+					[]dispatcher.Outcome{ok, ok})
+				require.NoError(t, errs[0])
+				require.ErrorIs(t, errs[1], subscriptions.ErrConflict)
+				m, err = s.Message(ctx, "msg5")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusSucceeded, m.Status)
+				m, err = s.Message(ctx, "msg2")
+				require.NoError(t, err)
+				require.Equal(t, 0, m.Attempts, "the failed record changed nothing")
+
+				// Many callers at once: every claim and record lands once.
+				var evMsgs []dispatcher.Message
+				ev2 := insertEvent(t, s, event("evt_2"))
+				for i := range 60 {
+					evMsgs = append(evMsgs, message(fmt.Sprintf("many%02d", i), ev2, endpoint(fmt.Sprintf("ep%02d", i), "acme")))
+				}
+				_, err = s.FanOut(ctx, ev2.ID, evMsgs)
+				require.NoError(t, err)
+				var (
+					wg   sync.WaitGroup
+					mu   sync.Mutex
+					wins = map[string]int{}
+				)
+				for _, msg := range evMsgs {
+					for range 2 {
+						wg.Go(func() {
+							_, ok, err := s.ClaimMessage(ctx, msg.ID, 0, lease)
+							if err != nil || !ok {
+								require.NoError(t, err)
+								return
+							}
+							mu.Lock()
+							wins[msg.ID]++
+							mu.Unlock()
+							require.NoError(t, s.RecordAttempt(ctx, att("att_"+msg.ID, msg.ID, 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+						})
+					}
+				}
+				wg.Wait()
+				require.Len(t, wins, 60)
+				for id, n := range wins {
+					require.Equal(t, 1, n, id)
+					m, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, dispatcher.StatusSucceeded, m.Status)
+					require.Equal(t, 1, m.Attempts)
+				}
 			})
 
 			t.Run("RecordAttempt", func(t *testing.T) {
