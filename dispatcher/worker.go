@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -36,7 +37,8 @@ type Config struct {
 	Schedule []time.Duration
 	// Timeout bounds one attempt (default 15 s).
 	Timeout time.Duration
-	// Concurrency is how many tasks run at once (default 200).
+	// Concurrency is how many deliveries run at once (default 200);
+	// fan-out tasks run beside them, a quarter as many.
 	Concurrency int
 	// PollInterval is how often an idle worker asks Redis for work
 	// (default 50 ms); it bounds the latency of an idle system.
@@ -65,7 +67,24 @@ type Config struct {
 type Worker struct {
 	cfg    Config
 	client *http.Client
-	srv    *asynq.Server
+	srvs   []*asynq.Server
+}
+
+// deliveryLoops is how many asynq servers take delivery tasks.
+const deliveryLoops = 2
+
+// server returns an asynq server of queues with concurrency workers.
+func (w *Worker) server(queues map[string]int, concurrency int) *asynq.Server {
+	return asynq.NewServer(w.cfg.Redis, asynq.Config{
+		Concurrency:              concurrency,
+		Queues:                   queues,
+		TaskCheckInterval:        w.cfg.PollInterval,
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          w.cfg.ShutdownTimeout,
+		RetryDelayFunc:           infraRetryDelay,
+		Logger:                   asynqLogger{w.cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+	})
 }
 
 // NewWorker returns a Worker for cfg.
@@ -107,16 +126,14 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Events = NewEventCache(DefaultEventCacheSize)
 	}
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations)}
-	w.srv = asynq.NewServer(cfg.Redis, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   map[string]int{queueFanout: 3, queueDeliver: 7},
-		TaskCheckInterval:        cfg.PollInterval,
-		DelayedTaskCheckInterval: time.Second,
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		RetryDelayFunc:           infraRetryDelay,
-		Logger:                   asynqLogger{cfg.Logger},
-		LogLevel:                 asynq.WarnLevel,
-	})
+	// Fan-out and delivery each get asynq servers of their own: an asynq
+	// server takes tasks off Redis one at a time, in one loop, and one loop
+	// for both would bound them together by its round trips.
+	fanoutConcurrency := max(cfg.Concurrency/4, 1)
+	w.srvs = append(w.srvs, w.server(map[string]int{queueFanout: 1}, fanoutConcurrency))
+	for range deliveryLoops {
+		w.srvs = append(w.srvs, w.server(map[string]int{queueDeliver: 1}, max(cfg.Concurrency/deliveryLoops, 1)))
+	}
 	return w
 }
 
@@ -134,8 +151,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.HandleFunc(taskFanout, w.handleFanout)
 	mux.HandleFunc(taskDeliver, w.handleDeliver)
 	mux.HandleFunc(taskRecover, w.handleRecover)
-	if err := w.srv.Start(mux); err != nil {
-		return fmt.Errorf("start workers: %w", err)
+	for i, srv := range w.srvs {
+		if err := srv.Start(mux); err != nil {
+			for _, started := range w.srvs[:i] {
+				started.Shutdown()
+			}
+			return fmt.Errorf("start workers: %w", err)
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -153,7 +175,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.retentionLoop(ctx)
 	}()
 	<-ctx.Done()
-	w.srv.Shutdown()
+	var wg sync.WaitGroup
+	for _, srv := range w.srvs {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 	<-done
 	<-guardDone
 	<-retentionDone
