@@ -34,7 +34,44 @@ const eventInsertBatch = 400
 // included, is not stored: its result holds the first event's id and
 // Created false. So does an event whose ID exists. A zero CreatedAt is set
 // to now. Results are in the order of events.
+//
+// Single events stored at the same moment by different callers go in one
+// statement, as if stored one after the other.
 func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
+	if len(events) == 1 {
+		in, err := s.inserts.do(ctx, events[0])
+		if err != nil {
+			return nil, err
+		}
+		return []dispatcher.Insert{in}, nil
+	}
+	return s.insertEventsNow(ctx, events)
+}
+
+// insertEventBatch stores the single events of concurrent InsertEvents
+// calls together; if that fails, each on its own, so that each caller gets
+// its own answer.
+func (s *Store) insertEventBatch(ctx context.Context, events []dispatcher.Event) []batchResult[dispatcher.Insert] {
+	if len(events) > 1 {
+		if ins, err := s.insertEventsNow(ctx, events); err == nil {
+			out := make([]batchResult[dispatcher.Insert], len(ins))
+			for i, in := range ins {
+				out[i].res = in
+			}
+			return out
+		}
+	}
+	return each(events, func(e dispatcher.Event) (dispatcher.Insert, error) {
+		ins, err := s.insertEventsNow(ctx, []dispatcher.Event{e})
+		if err != nil {
+			return dispatcher.Insert{}, err
+		}
+		return ins[0], nil
+	})
+}
+
+// insertEventsNow is InsertEvents without batching.
+func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
 	if len(events) == 0 {
 		return []dispatcher.Insert{}, nil
 	}

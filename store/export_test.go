@@ -82,3 +82,14 @@ func RecordBatch(ctx context.Context, s *Store, as []dispatcher.Attempt, os []di
 	}
 	return errs
 }
+
+// InsertEventBatch stores single events as one batch, as InsertEvents
+// calls made at the same moment would be.
+func InsertEventBatch(ctx context.Context, s *Store, events []dispatcher.Event) ([]dispatcher.Insert, []error) {
+	out := s.insertEventBatch(ctx, events)
+	ins, errs := make([]dispatcher.Insert, len(out)), make([]error, len(out))
+	for i, o := range out {
+		ins[i], errs[i] = o.res, o.err
+	}
+	return ins, errs
+}

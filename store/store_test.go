@@ -1042,6 +1042,65 @@ func TestStore(t *testing.T) {
 				require.Equal(t, 1, wins)
 			})
 
+			t.Run("InsertEventBatches", func(t *testing.T) {
+				// Single events stored at the same moment go in one
+				// statement, as if stored one after the other.
+				s, ctx := setup(t)
+				keyed := func(id, key string) dispatcher.Event {
+					e := event(id)
+					e.IdempotencyKey = key
+					return e
+				}
+				ins, errs := store.InsertEventBatch(ctx, s, []dispatcher.Event{keyed("evt_a", "k1"), keyed("evt_b", "k2"), keyed("evt_c", "k1")})
+				for _, err := range errs {
+					require.NoError(t, err)
+				}
+				require.Equal(t, []dispatcher.Insert{{ID: "evt_a", Created: true}, {ID: "evt_b", Created: true}, {ID: "evt_a"}}, ins)
+
+				// One faulty event fails alone.
+				ins, errs = store.InsertEventBatch(ctx, s, []dispatcher.Event{event("evt_d"), event(""), keyed("evt_e", "k2")})
+				require.NoError(t, errs[0])
+				require.Error(t, errs[1])
+				require.NoError(t, errs[2])
+				require.Equal(t, dispatcher.Insert{ID: "evt_d", Created: true}, ins[0])
+				require.Equal(t, dispatcher.Insert{ID: "evt_b"}, ins[2])
+				_, err := s.Event(ctx, "evt_d")
+				require.NoError(t, err)
+				_, err = s.Event(ctx, "evt_e")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+
+				// Many callers at once, some with the same key: one event per
+				// key is stored, and every caller learns its id.
+				var (
+					wg      sync.WaitGroup
+					mu      sync.Mutex
+					ids     = map[string]map[string]bool{}
+					created = map[string]int{}
+				)
+				for i := range 80 {
+					wg.Go(func() {
+						key := fmt.Sprintf("many-%d", i%20)
+						res, err := s.InsertEvents(ctx, []dispatcher.Event{keyed(fmt.Sprintf("evt_many_%02d", i), key)})
+						require.NoError(t, err)
+						mu.Lock()
+						defer mu.Unlock()
+						if ids[key] == nil {
+							ids[key] = map[string]bool{}
+						}
+						ids[key][res[0].ID] = true
+						if res[0].Created {
+							created[key]++
+						}
+					})
+				}
+				wg.Wait()
+				require.Len(t, ids, 20)
+				for key, got := range ids {
+					require.Len(t, got, 1, "callers with key %s were told different ids", key)
+					require.Equal(t, 1, created[key], key)
+				}
+			})
+
 			t.Run("Batches", func(t *testing.T) {
 				// Claims and attempt records made at the same moment go in
 				// one statement; each caller still gets its own answer.
