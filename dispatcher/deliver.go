@@ -60,7 +60,7 @@ func newHTTPClient(dest *subscriptions.Destinations) *http.Client {
 		},
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          2048,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,

@@ -8,14 +8,19 @@ import (
 // EventCache keeps recent events in memory, so that fan-out and the
 // deliveries of an event read it from the database once at most, and not
 // at all when the ingest API runs in the same process and hands it over.
-// Entries live for a minute; events are not changed after ingest except by
-// fan-out (which updates its entry) and retention (which empties the
-// cache). Safe for concurrent use; a nil *EventCache keeps nothing.
+// When full, it forgets the events it took in first; an entry also lapses
+// after a minute. Events are not changed after ingest except by fan-out
+// (which updates its entry) and retention (which empties the cache). Safe
+// for concurrent use; a nil *EventCache keeps nothing.
 type EventCache struct {
-	mu  sync.Mutex
-	m   map[string]cachedEvent
-	max int
-	ttl time.Duration
+	mu sync.Mutex
+	m  map[string]cachedEvent
+	// order holds the ids in m in the order they came in, as a ring whose
+	// oldest is at next once it is full.
+	order []string
+	next  int
+	max   int
+	ttl   time.Duration
 }
 
 type cachedEvent struct {
@@ -29,7 +34,7 @@ const DefaultEventCacheSize = 10_000
 
 // NewEventCache returns a cache of at most max events.
 func NewEventCache(max int) *EventCache {
-	return &EventCache{m: make(map[string]cachedEvent), max: max, ttl: time.Minute}
+	return &EventCache{m: make(map[string]cachedEvent, max), order: make([]string, 0, max), max: max, ttl: time.Minute}
 }
 
 // Get returns the event with id, if the cache holds it.
@@ -52,29 +57,19 @@ func (c *EventCache) Put(ev Event) {
 	if c == nil {
 		return
 	}
-	now := time.Now()
+	e := cachedEvent{ev: ev, expires: time.Now().Add(c.ttl)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[ev.ID]; !ok && len(c.m) >= c.max {
-		c.evict(now)
-	}
-	c.m[ev.ID] = cachedEvent{ev: ev, expires: now.Add(c.ttl)}
-}
-
-// evict makes room: it drops the expired entries, and if that frees less
-// than a tenth of the cache, arbitrary others too. Called with mu held.
-func (c *EventCache) evict(now time.Time) {
-	for id, e := range c.m {
-		if now.After(e.expires) {
-			delete(c.m, id)
+	if _, ok := c.m[ev.ID]; !ok {
+		if len(c.order) < c.max {
+			c.order = append(c.order, ev.ID)
+		} else {
+			delete(c.m, c.order[c.next])
+			c.order[c.next] = ev.ID
+			c.next = (c.next + 1) % c.max
 		}
 	}
-	for id := range c.m {
-		if len(c.m) < c.max-c.max/10 {
-			break
-		}
-		delete(c.m, id)
-	}
+	c.m[ev.ID] = e
 }
 
 // Clear empties the cache.
@@ -85,4 +80,5 @@ func (c *EventCache) Clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.m)
+	c.order, c.next = c.order[:0], 0
 }

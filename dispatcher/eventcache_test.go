@@ -13,11 +13,23 @@ func TestEventCache(t *testing.T) {
 	for i := range 250 {
 		c.Put(Event{ID: fmt.Sprintf("evt_%d", i), Type: "shipment.created"})
 	}
-	// Bounded: the newest is kept, the cache never grows past its size.
-	require.LessOrEqual(t, len(c.m), 100)
+	// Bounded: the newest 100 are kept, the oldest forgotten.
+	require.Len(t, c.m, 100)
 	ev, ok := c.Get("evt_249")
 	require.True(t, ok)
 	require.Equal(t, "shipment.created", ev.Type)
+	_, ok = c.Get("evt_150")
+	require.True(t, ok)
+	_, ok = c.Get("evt_149")
+	require.False(t, ok)
+
+	// Putting an event again updates it in place and forgets nothing.
+	c.Put(Event{ID: "evt_150", Type: "shipment.delivered"})
+	ev, ok = c.Get("evt_150")
+	require.True(t, ok)
+	require.Equal(t, "shipment.delivered", ev.Type)
+	_, ok = c.Get("evt_151")
+	require.True(t, ok)
 
 	// Expired entries are not served.
 	c.ttl = 10 * time.Millisecond

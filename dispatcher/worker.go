@@ -41,7 +41,8 @@ type Config struct {
 	// fan-out tasks run beside them, a quarter as many.
 	Concurrency int
 	// PollInterval is how often an idle worker asks Redis for work
-	// (default 50 ms); it bounds the latency of an idle system.
+	// (default DefaultPollInterval); it bounds the latency of an idle
+	// system.
 	PollInterval time.Duration
 	// ShutdownTimeout is how long in-flight deliveries may finish on
 	// shutdown before they are returned to the queue (default 20 s).
@@ -69,6 +70,12 @@ type Worker struct {
 	client *http.Client
 	srvs   []*asynq.Server
 }
+
+// DefaultPollInterval is how often an idle asynq server asks Redis for
+// work. Each of a worker's three servers then makes about 200 small
+// requests a second while idle, and a task that finds its queue's server
+// asleep waits a few milliseconds for the next poll.
+const DefaultPollInterval = 5 * time.Millisecond
 
 // deliveryLoops is how many asynq servers take delivery tasks.
 const deliveryLoops = 2
@@ -99,7 +106,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Concurrency = 200
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 50 * time.Millisecond
+		cfg.PollInterval = DefaultPollInterval
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 20 * time.Second

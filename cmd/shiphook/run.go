@@ -86,6 +86,7 @@ type config struct {
 	retrySchedule     string
 	attemptTimeout    time.Duration
 	concurrency       int
+	pollInterval      time.Duration
 	reconcileInterval time.Duration
 	reconcileGrace    time.Duration
 	shutdownTimeout   time.Duration
@@ -173,6 +174,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	dur(&c.breakerOpenFor, "breaker-open-for", "SHIPHOOK_BREAKER_OPEN_FOR", time.Duration(dispatcher.DefaultBreaker.OpenSeconds)*time.Second, "how long an open breaker waits before a probe")
 	dur(&c.retention, "retention", "SHIPHOOK_RETENTION", 30*24*time.Hour, "how long attempts and event payloads are kept; messages are kept longer")
 	dur(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", 5*24*time.Hour, "how long an endpoint may fail without a success before it is disabled")
+	dur(&c.pollInterval, "poll-interval", "SHIPHOOK_POLL_INTERVAL", dispatcher.DefaultPollInterval, "how often an idle worker asks Redis for work: the latency floor of an idle system")
 	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", 5*time.Second, "how often the reconciler looks for work Redis lost")
 	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", 10*time.Second, "how overdue work must be before the reconciler re-enqueues it")
 	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
@@ -197,6 +199,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
+	}
+	if c.pollInterval < time.Millisecond || c.pollInterval > time.Second {
+		return c, fmt.Errorf("poll interval %s: must be from 1ms to 1s", c.pollInterval)
 	}
 	if c.endpointConcurrency < 1 {
 		return c, fmt.Errorf("endpoint max concurrency %d: must be at least 1", c.endpointConcurrency)
@@ -322,7 +327,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		w := dispatcher.NewWorker(dispatcher.Config{
 			Store: st, Endpoints: endpoints, Events: events, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
 			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
-			Concurrency: c.concurrency, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
+			Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
 			ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
 		})
 		wg.Go(func() {
