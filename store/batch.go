@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -15,23 +14,19 @@ import (
 )
 
 // A batcher gathers the calls that many goroutines make at the same time
-// into one statement: claims and attempt records, which every delivery
-// makes once. Nothing waits to fill a batch. A call finding an idle runner
-// runs at once, alone; calls made while the runners are busy queue up and
-// go together in the next statement, so that batches grow with the load
-// and a statement's fixed costs (the round trip, the commit, opening every
-// index of the table) are shared.
+// into one statement: single-event inserts, claims and attempt records,
+// which every event or delivery makes. Nothing waits to fill a batch. A
+// call finding an idle runner runs at once, alone; calls made while the
+// runners are busy queue up and go together in the next statement, so that
+// batches grow with the load and a statement's fixed costs (the round
+// trip, the commit, opening every index of the table) are shared.
 type batcher[T, R any] struct {
 	// run makes the calls of one batch and returns one result per call, in
 	// order. It is called with at most max calls.
-	run     func(ctx context.Context, args []T) []batchResult[R]
-	max     int
-	runners int
-
-	once  sync.Once
+	run   func(ctx context.Context, args []T) []batchResult[R]
+	max   int
 	calls chan *batchCall[T, R]
 	stop  <-chan struct{}
-	wg    *sync.WaitGroup
 }
 
 type batchResult[R any] struct {
@@ -48,20 +43,19 @@ type batchCall[T, R any] struct {
 // errClosed is returned by calls made after Close.
 var errClosed = errors.New("the store is closed")
 
+// newBatcher starts runners that run batches of calls until s is closed.
 func newBatcher[T, R any](s *Store, runners, max int, run func(context.Context, []T) []batchResult[R]) *batcher[T, R] {
-	return &batcher[T, R]{run: run, max: max, runners: runners, stop: s.stop, wg: &s.wg}
+	b := &batcher[T, R]{run: run, max: max, calls: make(chan *batchCall[T, R]), stop: s.stop}
+	for range runners {
+		s.wg.Go(b.loop)
+	}
+	return b
 }
 
 // do makes one call, in a batch with whatever calls are waiting. Once
 // queued, it waits for the statement's outcome even if ctx ends, so that
 // the caller learns what happened.
 func (b *batcher[T, R]) do(ctx context.Context, arg T) (R, error) {
-	b.once.Do(func() {
-		b.calls = make(chan *batchCall[T, R])
-		for range b.runners {
-			b.wg.Go(b.loop)
-		}
-	})
 	c := &batchCall[T, R]{arg: arg, done: make(chan struct{})}
 	select {
 	case b.calls <- c:
@@ -119,7 +113,7 @@ func each[T, R any](args []T, fn func(T) (R, error)) []batchResult[R] {
 	return out
 }
 
-// Batches of ClaimMessage and RecordAttempt.
+// Batches of single-event InsertEvents, ClaimMessage and RecordAttempt.
 const (
 	// maxBatch is the most calls one statement carries.
 	maxBatch = 100
