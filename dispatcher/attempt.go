@@ -104,20 +104,37 @@ func (w *Worker) park(ctx context.Context, id string, attempts int) error {
 
 // postpone schedules the same attempt again after wait. A long wait is
 // written to the message too, so that the reconciler does not take the
-// message for lost meanwhile.
+// message for lost meanwhile. While the endpoint's breaker is open, the
+// message comes round every few seconds; its next attempt is then moved
+// breakerHold ahead in the database at a time, and the task remembers how
+// far, so that only one round in many writes to the database.
 func (w *Worker) postpone(ctx context.Context, dt deliveryTask, wait *Wait) error {
 	at := time.Now().Add(wait.Delay)
-	if wait.Delay > w.cfg.ReconcileGrace/2 {
-		ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, at)
+	if wait.Delay > w.cfg.ReconcileGrace/2 && at.Unix() >= dt.HeldUntil {
+		until := at
+		if wait.Reason == reasonBreakerOpen {
+			until = at.Add(breakerHold)
+		}
+		ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, until)
 		if err != nil {
 			return fmt.Errorf("postpone message %s: %w", dt.ID, err)
 		}
 		if !ok {
 			return nil
 		}
+		dt.HeldUntil = 0
+		if wait.Reason == reasonBreakerOpen {
+			dt.HeldUntil = until.Unix()
+		}
 	}
 	return w.cfg.Queue.enqueueDelivery(ctx, dt, at)
 }
+
+// breakerHold is how far ahead a message held back by an open breaker has
+// its next attempt moved in the database. Its task comes round sooner, and
+// is delivered as soon as the breaker closes; the database's time matters
+// only if Redis loses the task.
+const breakerHold = 2 * time.Minute
 
 // deliver signs and posts m, records the attempt and what follows from it.
 // It returns an error only when nothing was recorded.

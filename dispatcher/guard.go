@@ -137,8 +137,12 @@ type Permit struct {
 	settings   subscriptions.BreakerSettings
 }
 
+// reasonBreakerOpen is the Wait reason of a delivery held back by an open
+// circuit breaker.
+const reasonBreakerOpen = "breaker_open"
+
 // Wait is the answer when a delivery may not go now: try again after
-// Delay. Reason says why ("breaker_open", "concurrency", "rate_limit").
+// Delay. Reason says why (reasonBreakerOpen, "concurrency", "rate_limit").
 type Wait struct {
 	Delay  time.Duration
 	Reason string
@@ -152,14 +156,14 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 	p := &Permit{endpointID: ep.ID, settings: s}
 	if st, open := g.remoteState(ep.ID); open {
 		if st.NextProbeAt != nil && now.Before(*st.NextProbeAt) {
-			return nil, &Wait{Delay: spread(st.NextProbeAt.Sub(now), 0.1), Reason: "breaker_open"}, nil
+			return nil, &Wait{Delay: spread(st.NextProbeAt.Sub(now), 0.1), Reason: reasonBreakerOpen}, nil
 		}
 		ok, err := g.rdb.SetNX(ctx, probeKey(ep.ID), "1", g.cfg.Lease).Result()
 		if err != nil {
 			return nil, nil, fmt.Errorf("take probe token of %s: %w", ep.ID, err)
 		}
 		if !ok {
-			return nil, &Wait{Delay: spread(time.Duration(s.OpenSeconds)*time.Second/2, 0.5), Reason: "breaker_open"}, nil
+			return nil, &Wait{Delay: spread(time.Duration(s.OpenSeconds)*time.Second/2, 0.5), Reason: reasonBreakerOpen}, nil
 		}
 		p.probe = true
 	} else {
@@ -167,7 +171,7 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 		if err != nil {
 			// Open here but not in Redis (Redis was unreachable when it
 			// tripped, or another process closed it a moment ago).
-			return nil, &Wait{Delay: spread(time.Second, 0.5), Reason: "breaker_open"}, nil
+			return nil, &Wait{Delay: spread(time.Second, 0.5), Reason: reasonBreakerOpen}, nil
 		}
 		p.done = done
 	}

@@ -80,19 +80,26 @@ func inParallel(n int, fn func(i int) error) error {
 }
 
 // deliveryTask names one attempt to make: of message ID, after Attempts
-// made so far, to EndpointID; Manual when a person asked for it.
+// made so far, to EndpointID; Manual when a person asked for it. HeldUntil,
+// when not zero, is the Unix second up to which the message's next attempt
+// is already moved in the database (see Worker.postpone).
 type deliveryTask struct {
 	ID         string
 	Attempts   int
 	EndpointID string
 	Manual     bool
+	HeldUntil  int64
 }
 
-// payload encodes t as "<message id>:<attempts>:<endpoint id>[:manual]".
+// payload encodes t as "<message id>:<attempts>:<endpoint id>", followed by
+// ":manual" and ":held<unix second>" when they apply.
 func (t deliveryTask) payload() string {
 	p := t.ID + ":" + strconv.Itoa(t.Attempts) + ":" + t.EndpointID
 	if t.Manual {
 		p += ":manual"
+	}
+	if t.HeldUntil > 0 {
+		p += ":held" + strconv.FormatInt(t.HeldUntil, 10)
 	}
 	return p
 }
@@ -100,16 +107,28 @@ func (t deliveryTask) payload() string {
 // parseDeliveryTask reads what payload wrote.
 func parseDeliveryTask(p []byte) (deliveryTask, error) {
 	parts := strings.Split(string(p), ":")
-	var (
-		t   deliveryTask
-		err error
-	)
-	if len(parts) == 3 || len(parts) == 4 && parts[3] == "manual" {
-		t.ID, t.EndpointID, t.Manual = parts[0], parts[2], len(parts) == 4
-		t.Attempts, err = strconv.Atoi(parts[1])
-	}
-	if t.ID == "" || err != nil {
+	bad := func() (deliveryTask, error) {
 		return deliveryTask{}, fmt.Errorf("bad delivery task payload %q: %w", p, asynq.SkipRetry)
+	}
+	if len(parts) < 3 || parts[0] == "" {
+		return bad()
+	}
+	t := deliveryTask{ID: parts[0], EndpointID: parts[2]}
+	var err error
+	if t.Attempts, err = strconv.Atoi(parts[1]); err != nil {
+		return bad()
+	}
+	for _, flag := range parts[3:] {
+		switch {
+		case flag == "manual":
+			t.Manual = true
+		case strings.HasPrefix(flag, "held"):
+			if t.HeldUntil, err = strconv.ParseInt(strings.TrimPrefix(flag, "held"), 10, 64); err != nil {
+				return bad()
+			}
+		default:
+			return bad()
+		}
 	}
 	return t, nil
 }
