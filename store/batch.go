@@ -295,15 +295,7 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 	if err != nil {
 		return nil, err
 	}
-	err = eachRow(rows, func(sc scanner) error {
-		var id string
-		if err := sc.Scan(&id); err != nil {
-			return err
-		}
-		found[id] = true
-		return nil
-	})
-	return found, err
+	return found, addIDs(rows, found)
 }
 
 // recordColumns are the columns of one record in recordBatchQuery's v.

@@ -319,6 +319,19 @@ type scanner interface {
 }
 
 // eachRow calls fn for every row and closes rows.
+// addIDs adds the ids that rows of one column hold to set, and closes
+// rows.
+func addIDs(rows *sql.Rows, set map[string]bool) error {
+	return eachRow(rows, func(sc scanner) error {
+		var id string
+		if err := sc.Scan(&id); err != nil {
+			return err
+		}
+		set[id] = true
+		return nil
+	})
+}
+
 func eachRow(rows *sql.Rows, fn func(scanner) error) error {
 	defer rows.Close()
 	for rows.Next() {

@@ -114,15 +114,7 @@ func (s *Store) MissingPartners(ctx context.Context, ids []string) ([]string, er
 		if err != nil {
 			return nil, fmt.Errorf("look up partners: %w", err)
 		}
-		err = eachRow(rows, func(sc scanner) error {
-			var id string
-			if err := sc.Scan(&id); err != nil {
-				return err
-			}
-			found[id] = true
-			return nil
-		})
-		if err != nil {
+		if err := addIDs(rows, found); err != nil {
 			return nil, fmt.Errorf("look up partners: %w", err)
 		}
 	}
