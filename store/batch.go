@@ -147,13 +147,7 @@ func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[clai
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(args[i].id, args[j].id) })
-	now := micros(time.Now())
-	query, params := s.claimBatchQuery(args, order, now)
-	rows, err := s.db.QueryContext(ctx, s.q(query), params...)
-	var won []dispatcher.Message
-	if err == nil {
-		won, err = collect(rows, scanMessage, "claim messages")
-	}
+	won, err := s.claimMany(ctx, args, order)
 	if err != nil {
 		// Each on its own, so that each gets its own answer.
 		return each(args, func(c claim) (claimed, error) { return s.claimOne(ctx, c) })
@@ -175,24 +169,37 @@ func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[clai
 	})
 }
 
+// claimMany runs the statement that claims args, taken in order, and
+// returns the messages claimed.
+func (s *Store) claimMany(ctx context.Context, args []claim, order []int) ([]dispatcher.Message, error) {
+	query, params := s.claimBatchQuery(args, order, micros(time.Now()))
+	rows, err := s.db.QueryContext(ctx, s.q(query), params...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanMessage, "read the claimed messages")
+}
+
 // claimBatchQuery returns the statement that claims args, taken in order.
 func (s *Store) claimBatchQuery(args []claim, order []int, now int64) (string, []any) {
-	const where = ` WHERE messages.id = v.id AND messages.attempts = v.attempts
+	// v's columns are named apart from messages' own, which RETURNING
+	// names unqualified.
+	const where = ` WHERE messages.id = v.claim_id AND messages.attempts = v.claim_attempts
 		AND (messages.status = 'pending' OR (messages.status = 'delivering' AND messages.lease_until < ?)) RETURNING ` + messageColumns
 	if s.d.arrays {
 		ids, attempts, leases := make([]string, len(order)), make([]int64, len(order)), make([]int64, len(order))
 		for n, i := range order {
 			ids[n], attempts[n], leases[n] = args[i].id, int64(args[i].attempts), micros(args[i].leaseUntil)
 		}
-		return `UPDATE messages SET status = 'delivering', lease_until = v.lease, updated_at = ?
-			FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS BIGINT[])) AS v (id, attempts, lease)` + where,
+		return `UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
+			FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS BIGINT[])) AS v (claim_id, claim_attempts, claim_lease)` + where,
 			[]any{now, ids, attempts, leases, now}
 	}
 	var sb strings.Builder
 	params := make([]any, 0, 2+3*len(order))
 	params = append(params, now)
-	sb.WriteString(`UPDATE messages SET status = 'delivering', lease_until = v.lease, updated_at = ?
-		FROM (SELECT column1 AS id, column2 AS attempts, column3 AS lease FROM (VALUES `)
+	sb.WriteString(`UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
+		FROM (SELECT column1 AS claim_id, column2 AS claim_attempts, column3 AS claim_lease FROM (VALUES `)
 	for n, i := range order {
 		if n > 0 {
 			sb.WriteString(", ")

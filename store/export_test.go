@@ -93,3 +93,29 @@ func InsertEventBatch(ctx context.Context, s *Store, events []dispatcher.Event) 
 	}
 	return ins, errs
 }
+
+// ClaimMany runs the statement of a batch of claims alone, without the
+// fallback to one statement per claim, and returns the ids claimed.
+func ClaimMany(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]string, error) {
+	args, order := make([]claim, len(ids)), make([]int, len(ids))
+	for i, id := range ids {
+		args[i], order[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}, i
+	}
+	won, err := s.claimMany(ctx, args, order)
+	out := make([]string, len(won))
+	for i, m := range won {
+		out[i] = m.ID
+	}
+	return out, err
+}
+
+// RecordMany runs the statement of a batch of attempt records alone,
+// without the fallback to one statement per record, and returns the ids
+// of the messages found.
+func RecordMany(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dispatcher.Outcome) (map[string]bool, error) {
+	batch := make([]record, len(as))
+	for i, a := range as {
+		batch[i] = record{a: a, o: os[i], headers: "{}"}
+	}
+	return s.recordMany(ctx, batch)
+}

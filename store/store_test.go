@@ -1101,6 +1101,36 @@ func TestStore(t *testing.T) {
 				}
 			})
 
+			t.Run("BatchStatements", func(t *testing.T) {
+				// The statements of a batch work on their own: a batch
+				// that fails falls back to one statement per call, which
+				// would hide a broken one.
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme")),
+					message("msg2", ev, endpoint("ep2", "acme")), message("msg3", ev, endpoint("ep3", "acme"))})
+				require.NoError(t, err)
+				won, err := store.ClaimMany(ctx, s, []string{"msg1", "msg2", "msg3"}, []int{0, 0, 1}, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.ElementsMatch(t, []string{"msg1", "msg2"}, won)
+
+				ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
+				att := func(id, msg string) dispatcher.Attempt {
+					return dispatcher.Attempt{ID: id, MessageID: msg, Trigger: "scheduled", URL: "https://example.com/hook",
+						StartedAt: micro(time.Now()), StatusCode: 200}
+				}
+				found, err := store.RecordMany(ctx, s, []dispatcher.Attempt{att("att1", "msg1"), att("att2", "msg2"), att("att3", "nothing")},
+					[]dispatcher.Outcome{ok, ok, ok})
+				require.NoError(t, err)
+				require.Equal(t, map[string]bool{"msg1": true, "msg2": true}, found)
+				for _, id := range []string{"msg1", "msg2"} {
+					m, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, dispatcher.StatusSucceeded, m.Status)
+					require.Equal(t, 1, m.Attempts)
+				}
+			})
+
 			t.Run("Batches", func(t *testing.T) {
 				// Claims and attempt records made at the same moment go in
 				// one statement; each caller still gets its own answer.
