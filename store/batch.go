@@ -134,23 +134,20 @@ type claimed struct {
 	ok bool
 }
 
-// claimBatch claims messages with one UPDATE ... FROM (VALUES ...), in id
-// order so that concurrent batches lock rows in the same order. Of two
+// claimBatch claims messages, one or many, with one statement. Of two
 // claims of one message, the first given wins, as if they came one after
-// the other.
+// the other. A claim not won returns the message as it stands.
 func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[claimed] {
-	if len(args) == 1 {
-		return each(args, func(c claim) (claimed, error) { return s.claimOne(ctx, c) })
-	}
-	order := make([]int, len(args))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(args[i].id, args[j].id) })
-	won, err := s.claimMany(ctx, args, order)
+	won, err := s.claimMany(ctx, args)
 	if err != nil {
+		if len(args) == 1 {
+			return []batchResult[claimed]{{err: fmt.Errorf("claim message %s: %w", args[0].id, err)}}
+		}
 		// Each on its own, so that each gets its own answer.
-		return each(args, func(c claim) (claimed, error) { return s.claimOne(ctx, c) })
+		return each(args, func(c claim) (claimed, error) {
+			out := s.claimBatch(ctx, []claim{c})[0]
+			return out.res, out.err
+		})
 	}
 	byID := make(map[string]dispatcher.Message, len(won))
 	for _, m := range won {
@@ -169,10 +166,13 @@ func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[clai
 	})
 }
 
-// claimMany runs the statement that claims args, taken in order, and
-// returns the messages claimed.
-func (s *Store) claimMany(ctx context.Context, args []claim, order []int) ([]dispatcher.Message, error) {
-	query, params := s.claimBatchQuery(args, order, micros(time.Now()))
+// claimMany runs the statement that claims args, in id order so that
+// concurrent batches lock rows in the same order, and returns the messages
+// claimed.
+func (s *Store) claimMany(ctx context.Context, args []claim) ([]dispatcher.Message, error) {
+	sorted := slices.Clone(args)
+	slices.SortFunc(sorted, func(a, b claim) int { return strings.Compare(a.id, b.id) })
+	query, params := s.claimBatchQuery(sorted, micros(time.Now()))
 	rows, err := s.db.QueryContext(ctx, s.q(query), params...)
 	if err != nil {
 		return nil, err
@@ -181,53 +181,34 @@ func (s *Store) claimMany(ctx context.Context, args []claim, order []int) ([]dis
 }
 
 // claimBatchQuery returns the statement that claims args, taken in order.
-func (s *Store) claimBatchQuery(args []claim, order []int, now int64) (string, []any) {
+func (s *Store) claimBatchQuery(args []claim, now int64) (string, []any) {
 	// v's columns are named apart from messages' own, which RETURNING
 	// names unqualified.
 	const where = ` WHERE messages.id = v.claim_id AND messages.attempts = v.claim_attempts
 		AND (messages.status = 'pending' OR (messages.status = 'delivering' AND messages.lease_until < ?)) RETURNING ` + messageColumns
 	if s.d.arrays {
-		ids, attempts, leases := make([]string, len(order)), make([]int64, len(order)), make([]int64, len(order))
-		for n, i := range order {
-			ids[n], attempts[n], leases[n] = args[i].id, int64(args[i].attempts), micros(args[i].leaseUntil)
+		ids, attempts, leases := make([]string, len(args)), make([]int64, len(args)), make([]int64, len(args))
+		for i, c := range args {
+			ids[i], attempts[i], leases[i] = c.id, int64(c.attempts), micros(c.leaseUntil)
 		}
 		return `UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
 			FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS BIGINT[])) AS v (claim_id, claim_attempts, claim_lease)` + where,
 			[]any{now, ids, attempts, leases, now}
 	}
 	var sb strings.Builder
-	params := make([]any, 0, 2+3*len(order))
+	params := make([]any, 0, 2+3*len(args))
 	params = append(params, now)
 	sb.WriteString(`UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
 		FROM (SELECT column1 AS claim_id, column2 AS claim_attempts, column3 AS claim_lease FROM (VALUES `)
-	for n, i := range order {
-		if n > 0 {
+	for i, c := range args {
+		if i > 0 {
 			sb.WriteString(", ")
 		}
 		sb.WriteString("(?, ?, ?)")
-		params = append(params, args[i].id, args[i].attempts, micros(args[i].leaseUntil))
+		params = append(params, c.id, c.attempts, micros(c.leaseUntil))
 	}
 	sb.WriteString(`)) AS v` + where)
 	return sb.String(), append(params, now)
-}
-
-// claimOne claims one message with one statement.
-func (s *Store) claimOne(ctx context.Context, c claim) (claimed, error) {
-	now := micros(time.Now())
-	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
-		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
-		RETURNING `+messageColumns), micros(c.leaseUntil), now, c.id, c.attempts, now))
-	if err == nil {
-		return claimed{m, true}, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return claimed{}, fmt.Errorf("claim message %s: %w", c.id, err)
-	}
-	m, err = s.Message(ctx, c.id)
-	if err != nil {
-		return claimed{}, err
-	}
-	return claimed{m, false}, nil
 }
 
 // record is one RecordAttempt call, its response headers encoded.

@@ -97,11 +97,11 @@ func InsertEventBatch(ctx context.Context, s *Store, events []dispatcher.Event) 
 // ClaimMany runs the statement of a batch of claims alone, without the
 // fallback to one statement per claim, and returns the ids claimed.
 func ClaimMany(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]string, error) {
-	args, order := make([]claim, len(ids)), make([]int, len(ids))
+	args := make([]claim, len(ids))
 	for i, id := range ids {
-		args[i], order[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}, i
+		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
 	}
-	won, err := s.claimMany(ctx, args, order)
+	won, err := s.claimMany(ctx, args)
 	out := make([]string, len(won))
 	for i, m := range won {
 		out[i] = m.ID
