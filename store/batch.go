@@ -218,10 +218,10 @@ type record struct {
 	headers string
 }
 
-// recordBatch records attempts: on PostgreSQL with one statement, on
-// SQLite in one transaction. A message recorded twice in one batch has
-// its second record made afterwards, on its own. If the batch fails, each
-// record is made on its own, so that only the faulty ones fail.
+// recordBatch records attempts with recordMany. A message recorded twice
+// in one batch has its second record made afterwards, on its own. If the
+// batch fails, each record is made on its own, so that only the faulty
+// ones fail.
 func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[struct{}] {
 	one := func(r record) (struct{}, error) { return struct{}{}, s.recordOne(ctx, r) }
 	if len(args) == 1 {
@@ -258,8 +258,9 @@ func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[st
 	return out
 }
 
-// recordMany records attempts of distinct messages, all or none, and
-// returns the ids of the messages found.
+// recordMany records attempts of distinct messages, all or none: on
+// PostgreSQL with one statement, on SQLite in one transaction. It returns
+// the ids of the messages found.
 func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool, error) {
 	found := make(map[string]bool, len(batch))
 	if !s.d.arrays || !s.d.updateInWith {
@@ -278,12 +279,19 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 		})
 		return found, err
 	}
+	what := "attempt " + batch[0].a.ID
+	if len(batch) > 1 {
+		what = fmt.Sprintf("%d attempts", len(batch))
+	}
 	query, params := recordBatchQuery(batch, time.Now())
 	rows, err := s.db.QueryContext(ctx, s.q(query), params...)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = addIDs(rows, found)
 	}
-	return found, addIDs(rows, found)
+	if err != nil {
+		return nil, s.classify(err, what)
+	}
+	return found, nil
 }
 
 // recordColumns are the columns of one record in recordBatchQuery's v.

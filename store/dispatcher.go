@@ -552,42 +552,16 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 	return err
 }
 
-// recordOne records one attempt: on PostgreSQL with one statement, on
-// SQLite in a transaction.
+// recordOne records one attempt, as a batch of one.
 func (s *Store) recordOne(ctx context.Context, r record) error {
-	a, o := r.a, r.o
-	now := time.Now()
-	if s.d.updateInWith {
-		// One statement: the attempt is stored only if the UPDATE finds the
-		// message, and no row back means it does not exist.
-		var number any // NULL: the message's attempt count
-		if a.Number > 0 {
-			number = a.Number
-		}
-		var id string
-		err := s.db.QueryRowContext(ctx, s.q(`WITH m AS (
-				UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
-					last_status_code = ?, last_error_class = ?, updated_at = ?
-				WHERE id = ? RETURNING id, attempts, endpoint_id, partner_id
-			)
-			INSERT INTO attempts (`+attemptColumns+`)
-			SELECT ?, m.id, COALESCE(?, m.endpoint_id), COALESCE(?, m.partner_id), COALESCE(?, m.attempts),
-				?, ?, ?, ?, ?, ?, ?, ?, ?
-			FROM m RETURNING id`),
-			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
-			a.MessageID,
-			a.ID, nullString(a.EndpointID), nullString(a.PartnerID), number,
-			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, r.headers,
-			string(a.ErrorClass), a.Error).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return notFound(err, "message "+a.MessageID)
-		case err != nil:
-			return s.classify(err, "attempt "+a.ID)
-		}
-		return nil
+	found, err := s.recordMany(ctx, []record{r})
+	switch {
+	case err != nil:
+		return err
+	case !found[r.a.MessageID]:
+		return notFound(sql.ErrNoRows, "message "+r.a.MessageID)
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+	return nil
 }
 
 // recordInTx records one attempt in tx (SQLite).
