@@ -337,30 +337,19 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 			}
 			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
 			rows, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+			var ms []dispatcher.Message
+			if err == nil {
+				ms, err = collect(rows, scanMessage, "read the stored messages")
+			}
 			if err != nil {
 				return s.classify(err, "insert messages of event "+eventID)
 			}
-			err = eachRow(rows, func(sc scanner) error {
-				m, err := scanMessage(sc)
-				if err != nil {
-					return err
-				}
-				stored = append(stored, m)
-				return nil
-			})
-			if err != nil {
-				return s.classify(err, "insert messages of event "+eventID)
-			}
+			stored = append(stored, ms...)
 		}
 		if first {
 			// Only FanOut makes messages, and it marks the event: one it
 			// marks first has none but those just stored.
-			for _, m := range stored {
-				if m.Status == dispatcher.StatusPending {
-					pending = append(pending, m)
-				}
-			}
-			slices.SortFunc(pending, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+			pending = pendingByID(stored)
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
@@ -440,26 +429,27 @@ func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatch
 		WHERE EXISTS (SELECT 1 FROM ev)
 		ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
 	rows, err := s.db.QueryContext(ctx, s.q(sb.String()), args...)
+	var stored []dispatcher.Message
+	if err == nil {
+		stored, err = collect(rows, scanMessage, "read the stored messages")
+	}
 	if err != nil {
 		return nil, false, s.classify(err, "insert messages of event "+eventID)
 	}
-	err = eachRow(rows, func(sc scanner) error {
-		m, err := scanMessage(sc)
-		if err != nil {
-			return err
-		}
-		// Rows come back only if the UPDATE marked the event.
-		first = true
+	// Rows come back only if the UPDATE marked the event.
+	return pendingByID(stored), len(stored) > 0, nil
+}
+
+// pendingByID returns the pending ones of ms, ordered by id.
+func pendingByID(ms []dispatcher.Message) []dispatcher.Message {
+	var pending []dispatcher.Message
+	for _, m := range ms {
 		if m.Status == dispatcher.StatusPending {
 			pending = append(pending, m)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, false, s.classify(err, "insert messages of event "+eventID)
 	}
 	slices.SortFunc(pending, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
-	return pending, first, nil
+	return pending
 }
 
 // markFannedOut sets the event's fanned_out_at to now unless it is set,
