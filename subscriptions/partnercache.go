@@ -6,11 +6,6 @@ import (
 	"time"
 )
 
-// PartnerLookup tells which partners exist; Store is one.
-type PartnerLookup interface {
-	MissingPartners(ctx context.Context, ids []string) ([]string, error)
-}
-
 // KnownPartners answers the ingest API's "do these partners exist?" from
 // memory for partners seen to exist within the last TTL, and asks the store
 // only about the others. A partner deleted through this instance is
@@ -18,7 +13,7 @@ type PartnerLookup interface {
 // may still be taken for existing for up to TTL, and an event naming it
 // then simply reaches none of its endpoints. Safe for concurrent use.
 type KnownPartners struct {
-	store PartnerLookup
+	store Store
 	ttl   time.Duration
 
 	mu   sync.Mutex
@@ -30,7 +25,7 @@ type KnownPartners struct {
 const DefaultKnownPartnersTTL = 5 * time.Second
 
 // NewKnownPartners returns a cache in front of st.
-func NewKnownPartners(st PartnerLookup, ttl time.Duration) *KnownPartners {
+func NewKnownPartners(st Store, ttl time.Duration) *KnownPartners {
 	return &KnownPartners{store: st, ttl: ttl, seen: make(map[string]time.Time)}
 }
 
