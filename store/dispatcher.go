@@ -516,8 +516,26 @@ func scanMessage(sc scanner) (dispatcher.Message, error) {
 // When ok is false, m is the message as it stands. Returns ErrNotFound if
 // the message does not exist.
 func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (dispatcher.Message, bool, error) {
-	c, err := s.claims.do(ctx, claim{id: id, attempts: attempts, leaseUntil: leaseUntil})
-	return c.m, c.ok, err
+	// One statement per claim, not batched: a batch's join of the claims
+	// to messages gets a plan that reads the whole table whenever it is
+	// planned on a table that is nearly empty, and prepared statements keep
+	// that plan until the next ANALYZE. An UPDATE of one row by its primary
+	// key is planned on the index whatever the statistics say.
+	now := micros(time.Now())
+	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
+		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
+		RETURNING `+messageColumns), micros(leaseUntil), now, id, attempts, now))
+	if err == nil {
+		return m, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return dispatcher.Message{}, false, fmt.Errorf("claim message %s: %w", id, err)
+	}
+	m, err = s.Message(ctx, id)
+	if err != nil {
+		return dispatcher.Message{}, false, err
+	}
+	return m, false, nil
 }
 
 // RecordAttempt stores a and applies o to its message: status, attempts+1,
@@ -542,16 +560,42 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 	return err
 }
 
-// recordOne records one attempt, as a batch of one.
+// recordOne records one attempt: on PostgreSQL with one statement, on
+// SQLite in a transaction.
 func (s *Store) recordOne(ctx context.Context, r record) error {
-	found, err := s.recordMany(ctx, []record{r})
-	switch {
-	case err != nil:
-		return err
-	case !found[r.a.MessageID]:
-		return notFound(sql.ErrNoRows, "message "+r.a.MessageID)
+	a, o := r.a, r.o
+	now := time.Now()
+	if s.d.updateInWith {
+		// One statement: the attempt is stored only if the UPDATE finds the
+		// message, and no row back means it does not exist.
+		var number any // NULL: the message's attempt count
+		if a.Number > 0 {
+			number = a.Number
+		}
+		var id string
+		err := s.db.QueryRowContext(ctx, s.q(`WITH m AS (
+				UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
+					last_status_code = ?, last_error_class = ?, updated_at = ?
+				WHERE id = ? RETURNING id, attempts, endpoint_id, partner_id
+			)
+			INSERT INTO attempts (`+attemptColumns+`)
+			SELECT ?, m.id, COALESCE(?, m.endpoint_id), COALESCE(?, m.partner_id), COALESCE(?, m.attempts),
+				?, ?, ?, ?, ?, ?, ?, ?, ?
+			FROM m RETURNING id`),
+			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
+			a.MessageID,
+			a.ID, nullString(a.EndpointID), nullString(a.PartnerID), number,
+			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, r.headers,
+			string(a.ErrorClass), a.Error).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return notFound(err, "message "+a.MessageID)
+		case err != nil:
+			return s.classify(err, "attempt "+a.ID)
+		}
+		return nil
 	}
-	return nil
+	return s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
 }
 
 // recordInTx records one attempt in tx (SQLite).
