@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,7 +14,7 @@ import (
 )
 
 // A batcher gathers the calls that many goroutines make at the same time
-// into one statement: single-event inserts and attempt records,
+// into one statement: single-event inserts, claims and attempt records,
 // which every event or delivery makes. Nothing waits to fill a batch. A
 // call finding an idle runner runs at once, alone; calls made while the
 // runners are busy queue up and go together in the next statement, so that
@@ -112,7 +113,7 @@ func each[T, R any](args []T, fn func(T) (R, error)) []batchResult[R] {
 	return out
 }
 
-// Batches of single-event InsertEvents and RecordAttempt.
+// Batches of single-event InsertEvents, ClaimMessage and RecordAttempt.
 const (
 	// maxBatch is the most calls one statement carries.
 	maxBatch = 100
@@ -122,6 +123,93 @@ const (
 	batchTimeout = 30 * time.Second
 )
 
+type claim struct {
+	id         string
+	attempts   int
+	leaseUntil time.Time
+}
+
+type claimed struct {
+	m  dispatcher.Message
+	ok bool
+}
+
+// claimBatch claims messages: one with a one-row statement, many with one
+// statement for all. Of two claims of one message, the first given wins,
+// as if they came one after the other. A claim not won returns the message
+// as it stands. If the batch fails, each claim is made on its own, so that
+// each gets its own answer.
+func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[claimed] {
+	one := func(c claim) (claimed, error) { return s.claimOne(ctx, c) }
+	if len(args) == 1 {
+		return each(args, one)
+	}
+	won, err := s.claimMany(ctx, args)
+	if err != nil {
+		return each(args, one)
+	}
+	byID := make(map[string]dispatcher.Message, len(won))
+	for _, m := range won {
+		byID[m.ID] = m
+	}
+	return each(args, func(c claim) (claimed, error) {
+		if m, ok := byID[c.id]; ok {
+			delete(byID, c.id)
+			return claimed{m, true}, nil
+		}
+		m, err := s.Message(ctx, c.id)
+		if err != nil {
+			return claimed{}, err
+		}
+		return claimed{m, false}, nil
+	})
+}
+
+// claimMany runs the statement that claims args, in id order so that
+// concurrent batches lock rows in the same order, and returns the messages
+// claimed.
+func (s *Store) claimMany(ctx context.Context, args []claim) ([]dispatcher.Message, error) {
+	sorted := slices.Clone(args)
+	slices.SortFunc(sorted, func(a, b claim) int { return strings.Compare(a.id, b.id) })
+	query, params := s.claimBatchQuery(sorted, micros(time.Now()))
+	rows, err := s.db.QueryContext(ctx, s.q(query), append(slices.Clone(s.d.planEach), params...)...)
+	if err != nil {
+		return nil, err
+	}
+	return collect(rows, scanMessage, "read the claimed messages")
+}
+
+// claimBatchQuery returns the statement that claims args, taken in order.
+func (s *Store) claimBatchQuery(args []claim, now int64) (string, []any) {
+	// v's columns are named apart from messages' own, which RETURNING
+	// names unqualified.
+	const where = ` WHERE messages.id = v.claim_id AND messages.attempts = v.claim_attempts
+		AND (messages.status = 'pending' OR (messages.status = 'delivering' AND messages.lease_until < ?)) RETURNING ` + messageColumns
+	if s.d.arrays {
+		ids, attempts, leases := make([]string, len(args)), make([]int64, len(args)), make([]int64, len(args))
+		for i, c := range args {
+			ids[i], attempts[i], leases[i] = c.id, int64(c.attempts), micros(c.leaseUntil)
+		}
+		return `UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
+			FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS BIGINT[])) AS v (claim_id, claim_attempts, claim_lease)` + where,
+			[]any{now, ids, attempts, leases, now}
+	}
+	var sb strings.Builder
+	params := make([]any, 0, 2+3*len(args))
+	params = append(params, now)
+	sb.WriteString(`UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
+		FROM (SELECT column1 AS claim_id, column2 AS claim_attempts, column3 AS claim_lease FROM (VALUES `)
+	for i, c := range args {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(?, ?, ?)")
+		params = append(params, c.id, c.attempts, micros(c.leaseUntil))
+	}
+	sb.WriteString(`)) AS v` + where)
+	return sb.String(), append(params, now)
+}
+
 // record is one RecordAttempt call, its response headers encoded.
 type record struct {
 	a       dispatcher.Attempt
@@ -129,10 +217,10 @@ type record struct {
 	headers string
 }
 
-// recordBatch records attempts: on PostgreSQL with one statement, on
-// SQLite in one transaction. A message recorded twice in one batch has
-// its second record made afterwards, on its own. If the batch fails, each
-// record is made on its own, so that only the faulty ones fail.
+// recordBatch records attempts with recordMany. A message recorded twice
+// in one batch has its second record made afterwards, on its own. If the
+// batch fails, each record is made on its own, so that only the faulty
+// ones fail.
 func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[struct{}] {
 	one := func(r record) (struct{}, error) { return struct{}{}, s.recordOne(ctx, r) }
 	if len(args) == 1 {
@@ -169,8 +257,9 @@ func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[st
 	return out
 }
 
-// recordMany records attempts of distinct messages, all or none, and
-// returns the ids of the messages found.
+// recordMany records attempts of distinct messages, all or none: on
+// PostgreSQL with one statement, on SQLite in one transaction. It returns
+// the ids of the messages found.
 func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool, error) {
 	found := make(map[string]bool, len(batch))
 	if !s.d.arrays || !s.d.updateInWith {
@@ -189,12 +278,19 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 		})
 		return found, err
 	}
-	query, params := recordBatchQuery(batch, time.Now())
-	rows, err := s.db.QueryContext(ctx, s.q(query), params...)
-	if err != nil {
-		return nil, err
+	what := "attempt " + batch[0].a.ID
+	if len(batch) > 1 {
+		what = fmt.Sprintf("%d attempts", len(batch))
 	}
-	return found, addIDs(rows, found)
+	query, params := recordBatchQuery(batch, time.Now())
+	rows, err := s.db.QueryContext(ctx, s.q(query), append(slices.Clone(s.d.planEach), params...)...)
+	if err == nil {
+		err = addIDs(rows, found)
+	}
+	if err != nil {
+		return nil, s.classify(err, what)
+	}
+	return found, nil
 }
 
 // recordColumns are the columns of one record in recordBatchQuery's v.

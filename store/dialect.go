@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -37,6 +38,13 @@ type dialect struct {
 	// text, prepared and planned once per connection; with a VALUES list,
 	// every batch size would be a statement of its own.
 	arrays bool
+	// planEach are arguments put before a statement's own to have the
+	// database plan it for the values it runs with, every time, rather
+	// than prepare it once per connection. Batches that join to a table
+	// need it: a plan prepared while the table was nearly empty reads the
+	// whole table, and is kept until the next ANALYZE. PostgreSQL: pgx's
+	// unprepared mode; nil on SQLite, which plans from its schema alone.
+	planEach []any
 }
 
 type violation int
@@ -82,6 +90,7 @@ var postgres = dialect{
 	},
 	updateInWith: true,
 	arrays:       true,
+	planEach:     []any{pgx.QueryExecModeExec},
 }
 
 var sqliteDialect = dialect{

@@ -516,26 +516,27 @@ func scanMessage(sc scanner) (dispatcher.Message, error) {
 // When ok is false, m is the message as it stands. Returns ErrNotFound if
 // the message does not exist.
 func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (dispatcher.Message, bool, error) {
-	// One statement per claim, not batched: a batch's join of the claims
-	// to messages gets a plan that reads the whole table whenever it is
-	// planned on a table that is nearly empty, and prepared statements keep
-	// that plan until the next ANALYZE. An UPDATE of one row by its primary
-	// key is planned on the index whatever the statistics say.
+	c, err := s.claims.do(ctx, claim{id: id, attempts: attempts, leaseUntil: leaseUntil})
+	return c.m, c.ok, err
+}
+
+// claimOne makes one claim with a one-row UPDATE by primary key.
+func (s *Store) claimOne(ctx context.Context, c claim) (claimed, error) {
 	now := micros(time.Now())
 	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
 		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
-		RETURNING `+messageColumns), micros(leaseUntil), now, id, attempts, now))
+		RETURNING `+messageColumns), micros(c.leaseUntil), now, c.id, c.attempts, now))
 	if err == nil {
-		return m, true, nil
+		return claimed{m, true}, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return dispatcher.Message{}, false, fmt.Errorf("claim message %s: %w", id, err)
+		return claimed{}, fmt.Errorf("claim message %s: %w", c.id, err)
 	}
-	m, err = s.Message(ctx, id)
+	m, err = s.Message(ctx, c.id)
 	if err != nil {
-		return dispatcher.Message{}, false, err
+		return claimed{}, err
 	}
-	return m, false, nil
+	return claimed{m, false}, nil
 }
 
 // RecordAttempt stores a and applies o to its message: status, attempts+1,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
 )
@@ -52,6 +53,21 @@ func sqlitePlan(ctx context.Context, s *Store, query string, args []any) (string
 	return strings.Join(details, "; "), rows.Err()
 }
 
+// ClaimBatch makes the claims as one batch, as ClaimMessage calls made at
+// the same moment would be.
+func ClaimBatch(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]dispatcher.Message, []bool, []error) {
+	args := make([]claim, len(ids))
+	for i, id := range ids {
+		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
+	}
+	out := s.claimBatch(ctx, args)
+	ms, oks, errs := make([]dispatcher.Message, len(out)), make([]bool, len(out)), make([]error, len(out))
+	for i, o := range out {
+		ms[i], oks[i], errs[i] = o.res.m, o.res.ok, o.err
+	}
+	return ms, oks, errs
+}
+
 // RecordBatch records the attempts as one batch, as RecordAttempt calls
 // made at the same moment would be.
 func RecordBatch(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dispatcher.Outcome) []error {
@@ -76,6 +92,21 @@ func InsertEventBatch(ctx context.Context, s *Store, events []dispatcher.Event) 
 		ins[i], errs[i] = o.res, o.err
 	}
 	return ins, errs
+}
+
+// ClaimMany runs the statement of a batch of claims alone, without the
+// fallback to one statement per claim, and returns the ids claimed.
+func ClaimMany(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]string, error) {
+	args := make([]claim, len(ids))
+	for i, id := range ids {
+		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
+	}
+	won, err := s.claimMany(ctx, args)
+	out := make([]string, len(won))
+	for i, m := range won {
+		out[i] = m.ID
+	}
+	return out, err
 }
 
 // RecordMany runs the statement of a batch of attempt records alone,

@@ -51,9 +51,10 @@ type Store struct {
 	// eventsBatch is how many event ids MessagesOfEvents reads at a time.
 	eventsBatch int
 
-	// inserts and records batch the single-event InsertEvents and the
-	// RecordAttempt calls.
+	// inserts, claims and records batch the single-event InsertEvents,
+	// ClaimMessage and RecordAttempt calls.
 	inserts *batcher[dispatcher.Event, dispatcher.Insert]
+	claims  *batcher[claim, claimed]
 	records *batcher[record, struct{}]
 	// stop ends the batchers' runners; wg waits for them.
 	stop      chan struct{}
@@ -64,6 +65,7 @@ type Store struct {
 func newStore(db *sql.DB, d dialect) *Store {
 	s := &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch, stop: make(chan struct{})}
 	s.inserts = newBatcher(s, batchRunners, maxBatch, s.insertEventBatch)
+	s.claims = newBatcher(s, batchRunners, maxBatch, s.claimBatch)
 	s.records = newBatcher(s, batchRunners, maxBatch, s.recordBatch)
 	return s
 }

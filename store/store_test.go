@@ -1102,14 +1102,18 @@ func TestStore(t *testing.T) {
 			})
 
 			t.Run("BatchStatements", func(t *testing.T) {
-				// The statement of a batch of records works on its own: a
-				// batch that fails falls back to one statement per call,
-				// which would hide a broken one.
+				// The statements of a batch work on their own: a batch
+				// that fails falls back to one statement per call, which
+				// would hide a broken one.
 				s, ctx := setup(t)
 				ev := insertEvent(t, s, event("evt_1"))
 				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme")),
 					message("msg2", ev, endpoint("ep2", "acme")), message("msg3", ev, endpoint("ep3", "acme"))})
 				require.NoError(t, err)
+				won, err := store.ClaimMany(ctx, s, []string{"msg1", "msg2", "msg3"}, []int{0, 0, 1}, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.ElementsMatch(t, []string{"msg1", "msg2"}, won)
+
 				ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
 				att := func(id, msg string) dispatcher.Attempt {
 					return dispatcher.Attempt{ID: id, MessageID: msg, Trigger: "scheduled", URL: "https://example.com/hook",
@@ -1128,8 +1132,8 @@ func TestStore(t *testing.T) {
 			})
 
 			t.Run("Batches", func(t *testing.T) {
-				// Attempt records made at the same moment go in one
-				// statement; each caller still gets its own answer.
+				// Claims and attempt records made at the same moment go in
+				// one statement; each caller still gets its own answer.
 				s, ctx := setup(t)
 				ev := insertEvent(t, s, event("evt_1"))
 				var msgs []dispatcher.Message
@@ -1140,11 +1144,23 @@ func TestStore(t *testing.T) {
 				require.NoError(t, err)
 
 				lease := micro(time.Now().Add(time.Minute))
-				for _, id := range []string{"msg1", "msg3", "msg4", "msg5"} {
-					_, ok, err := s.ClaimMessage(ctx, id, 0, lease)
+				ms, oks, errs := store.ClaimBatch(ctx, s, []string{"msg3", "msg1", "msg1", "msg2", "nothing", "msg4", "msg5"},
+					[]int{0, 0, 0, 1, 0, 0, 0}, lease)
+				require.Equal(t, []bool{true, true, false, false, false, true, true}, oks)
+				for i, err := range errs {
+					if i == 4 {
+						require.ErrorIs(t, err, subscriptions.ErrNotFound)
+						continue
+					}
 					require.NoError(t, err)
-					require.True(t, ok)
 				}
+				for _, i := range []int{0, 1, 5} {
+					require.Equal(t, dispatcher.StatusDelivering, ms[i].Status, ms[i].ID)
+					require.Equal(t, lease, *ms[i].LeaseUntil)
+				}
+				require.Equal(t, "msg1", ms[2].ID)
+				require.Equal(t, dispatcher.StatusDelivering, ms[2].Status, "the loser sees the message as it stands")
+				require.Equal(t, dispatcher.StatusPending, ms[3].Status, "wrong attempt count: not claimed")
 
 				next := micro(time.Now().Add(time.Minute))
 				att := func(id, msg string, number, code int) dispatcher.Attempt {
@@ -1157,7 +1173,7 @@ func TestStore(t *testing.T) {
 				}
 				ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
 				retry := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
-				errs := store.RecordBatch(ctx, s,
+				errs = store.RecordBatch(ctx, s,
 					[]dispatcher.Attempt{att("att_a", "msg3", 0, 503), att("att_b", "msg1", 1, 200), att("att_c", "nothing", 1, 200),
 						att("att_d", "msg3", 0, 200), att("att_e", "msg4", 0, 503)},
 					[]dispatcher.Outcome{retry, ok, ok, ok, retry})
