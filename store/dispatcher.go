@@ -374,8 +374,12 @@ func appendMessage(args []any, m dispatcher.Message) []any {
 }
 
 // markFirstQuery sets an event's fanned_out_at unless it is set, and
-// returns its id if it did.
-const markFirstQuery = `UPDATE events SET fanned_out_at = ? WHERE id = ? AND fanned_out_at IS NULL RETURNING id`
+// returns its id if it did. Its condition is not written fanned_out_at IS
+// NULL: that would let the planner find the event through events_unfanned,
+// read whole, rather than its primary key, whenever the statistics were
+// taken while few events waited for fan-out. During a burst many do, and
+// every fan-out would read them all. fanned_out_at is never 0.
+const markFirstQuery = `UPDATE events SET fanned_out_at = ? WHERE id = ? AND COALESCE(fanned_out_at, 0) = 0 RETURNING id`
 
 // fanOutRow is a row of messageColumns values in fanOutFirst's VALUES.
 // There, unlike in INSERT ... VALUES, a parameter is not typed from its

@@ -119,3 +119,36 @@ func RecordMany(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dis
 	}
 	return s.recordMany(ctx, batch)
 }
+
+// MarkFirstPlan returns how PostgreSQL plans FanOut's marking of event id
+// as fanned out: the lines of EXPLAIN, joined by "; ".
+func MarkFirstPlan(ctx context.Context, s *Store, id string) (string, error) {
+	if s.d.name != postgres.name {
+		return "", fmt.Errorf("this plan is checked on postgres, not %s", s.d.name)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = tx.Rollback() }()
+	rows, err := tx.QueryContext(ctx, "EXPLAIN "+s.q(markFirstQuery), micros(time.Now()), id)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", err
+		}
+		lines = append(lines, strings.TrimSpace(line))
+	}
+	return strings.Join(lines, "; "), rows.Err()
+}
+
+// Analyze takes fresh statistics of the tables, as autovacuum would.
+func Analyze(ctx context.Context, s *Store) error {
+	_, err := s.db.ExecContext(ctx, "ANALYZE")
+	return err
+}

@@ -1131,6 +1131,37 @@ func TestStore(t *testing.T) {
 				}
 			})
 
+			t.Run("MarkFirstByPrimaryKey", func(t *testing.T) {
+				// Statistics taken while every event was fanned out, then a
+				// burst of events waiting: marking one must still find it by
+				// primary key, not read through every waiting event.
+				if backend != "postgres" {
+					t.Skip("the plan checked is PostgreSQL's")
+				}
+				s, ctx := setup(t)
+				batch := func(from, n int) []dispatcher.Event {
+					evs := make([]dispatcher.Event, n)
+					for i := range evs {
+						evs[i] = event(fmt.Sprintf("evt_%05d", from+i))
+					}
+					return evs
+				}
+				_, err := s.InsertEvents(ctx, batch(0, 200))
+				require.NoError(t, err)
+				for i := range 200 {
+					_, err := s.FanOut(ctx, fmt.Sprintf("evt_%05d", i), nil)
+					require.NoError(t, err)
+				}
+				require.NoError(t, store.Analyze(ctx, s))
+				for from := 200; from < 5200; from += 500 {
+					_, err := s.InsertEvents(ctx, batch(from, 500))
+					require.NoError(t, err)
+				}
+				plan, err := store.MarkFirstPlan(ctx, s, "evt_03000")
+				require.NoError(t, err)
+				require.Contains(t, plan, "events_pkey", plan)
+			})
+
 			t.Run("Batches", func(t *testing.T) {
 				// Claims and attempt records made at the same moment go in
 				// one statement; each caller still gets its own answer.
