@@ -9,17 +9,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/shiphook/shiphook/dispatcher"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // A batcher gathers the calls that many goroutines make at the same time
-// into one statement: single-event inserts, claims and attempt records,
-// which every event or delivery makes. Nothing waits to fill a batch. A
-// call finding an idle runner runs at once, alone; calls made while the
-// runners are busy queue up and go together in the next statement, so that
-// batches grow with the load and a statement's fixed costs (the round
-// trip, the commit, opening every index of the table) are shared.
+// into one statement or one transaction: single-event inserts, first
+// fan-outs, claims and attempt records, which every event or delivery
+// makes. Nothing waits to fill a batch. A call finding an idle runner runs
+// at once, alone; calls made while the runners are busy queue up and go
+// together in the next batch, so that batches grow with the load and the
+// fixed costs (the round trip, the commit, opening every index of the
+// table) are shared.
 type batcher[T, R any] struct {
 	// run makes the calls of one batch and returns one result per call, in
 	// order. It is called with at most max calls.
@@ -113,7 +117,8 @@ func each[T, R any](args []T, fn func(T) (R, error)) []batchResult[R] {
 	return out
 }
 
-// Batches of single-event InsertEvents, ClaimMessage and RecordAttempt.
+// Batches of single-event InsertEvents, first fan-outs, ClaimMessage and
+// RecordAttempt.
 const (
 	// maxBatch is the most calls one statement carries.
 	maxBatch = 100
@@ -122,6 +127,67 @@ const (
 	// batchTimeout bounds one batch's statements.
 	batchTimeout = 30 * time.Second
 )
+
+// fanout is one first fan-out of an event (PostgreSQL): its messages
+// sorted by endpoint and filled in, at most messageInsertBatch of them.
+type fanout struct {
+	eventID string
+	msgs    []dispatcher.Message
+	now     time.Time
+}
+
+// fannedOut is fanOutFirst's answer.
+type fannedOut struct {
+	pending []dispatcher.Message
+	first   bool
+}
+
+// fanOutBatch makes first fan-outs with fanOutMany. If the batch fails,
+// each fan-out is made on its own, so that each gets its own answer.
+func (s *Store) fanOutBatch(ctx context.Context, args []fanout) []batchResult[fannedOut] {
+	one := func(f fanout) (fannedOut, error) {
+		pending, first, err := s.fanOutFirst(ctx, f.eventID, f.msgs, f.now)
+		return fannedOut{pending, first}, err
+	}
+	if len(args) == 1 {
+		return each(args, one)
+	}
+	out, err := s.fanOutMany(ctx, args)
+	if err != nil {
+		return each(args, one)
+	}
+	res := make([]batchResult[fannedOut], len(out))
+	for i, o := range out {
+		res[i].res = o
+	}
+	return res
+}
+
+// fanOutMany makes first fan-outs in one transaction, fanOutFirst's
+// statement each, in event id order (two of one event in the order given,
+// the second finding the event marked).
+func (s *Store) fanOutMany(ctx context.Context, args []fanout) ([]fannedOut, error) {
+	order := make([]int, len(args))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(args[i].eventID, args[j].eventID) })
+	out := make([]fannedOut, len(args))
+	stored := make([][]dispatcher.Message, len(args))
+	steps := make([]step, len(args))
+	for n, i := range order {
+		f := args[i]
+		query, params := fanOutFirstStatement(f.eventID, f.msgs, f.now)
+		steps[n] = step{query: query, args: params, row: fanOutFirstRow(f.msgs, &out[i].first, &stored[i])}
+	}
+	if err := s.together(ctx, steps); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].pending = pendingByID(stored[i])
+	}
+	return out, nil
+}
 
 type claim struct {
 	id         string
@@ -134,11 +200,9 @@ type claimed struct {
 	ok bool
 }
 
-// claimBatch claims messages: one with a one-row statement, many with one
-// statement for all. Of two claims of one message, the first given wins,
-// as if they came one after the other. A claim not won returns the message
-// as it stands. If the batch fails, each claim is made on its own, so that
-// each gets its own answer.
+// claimBatch claims messages with claimMany. A claim not won returns the
+// message as it stands. If the batch fails, each claim is made on its own,
+// so that each gets its own answer.
 func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[claimed] {
 	one := func(c claim) (claimed, error) { return s.claimOne(ctx, c) }
 	if len(args) == 1 {
@@ -148,66 +212,43 @@ func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[clai
 	if err != nil {
 		return each(args, one)
 	}
-	byID := make(map[string]dispatcher.Message, len(won))
-	for _, m := range won {
-		byID[m.ID] = m
+	out := make([]batchResult[claimed], len(args))
+	for i, c := range args {
+		if m, ok := won[i]; ok {
+			out[i].res = claimed{m, true}
+			continue
+		}
+		out[i].res, out[i].err = s.lost(ctx, c.id)
 	}
-	return each(args, func(c claim) (claimed, error) {
-		if m, ok := byID[c.id]; ok {
-			delete(byID, c.id)
-			return claimed{m, true}, nil
-		}
-		m, err := s.Message(ctx, c.id)
-		if err != nil {
-			return claimed{}, err
-		}
-		return claimed{m, false}, nil
-	})
+	return out
 }
 
-// claimMany runs the statement that claims args, in id order so that
-// concurrent batches lock rows in the same order, and returns the messages
-// claimed.
-func (s *Store) claimMany(ctx context.Context, args []claim) ([]dispatcher.Message, error) {
-	sorted := slices.Clone(args)
-	slices.SortFunc(sorted, func(a, b claim) int { return strings.Compare(a.id, b.id) })
-	query, params := s.claimBatchQuery(sorted, micros(time.Now()))
-	rows, err := s.db.QueryContext(ctx, s.q(query), append(slices.Clone(s.d.planEach), params...)...)
-	if err != nil {
+// claimMany makes the claims in one transaction, one statement each, as
+// if they came one after the other in id order (so that concurrent
+// batches lock rows in the same order): of two claims of one message, the
+// first given wins. It returns the messages of the claims won, by their
+// index in args.
+func (s *Store) claimMany(ctx context.Context, args []claim) (map[int]dispatcher.Message, error) {
+	order := make([]int, len(args))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(args[i].id, args[j].id) })
+	won := make(map[int]dispatcher.Message, len(args))
+	now := micros(time.Now())
+	steps := make([]step, len(args))
+	for n, i := range order {
+		query, params := claimStatement(args[i], now)
+		steps[n] = step{query: query, args: params, row: func(sc scanner) error {
+			m, err := scanMessage(sc)
+			won[i] = m
+			return err
+		}}
+	}
+	if err := s.together(ctx, steps); err != nil {
 		return nil, err
 	}
-	return collect(rows, scanMessage, "read the claimed messages")
-}
-
-// claimBatchQuery returns the statement that claims args, taken in order.
-func (s *Store) claimBatchQuery(args []claim, now int64) (string, []any) {
-	// v's columns are named apart from messages' own, which RETURNING
-	// names unqualified.
-	const where = ` WHERE messages.id = v.claim_id AND messages.attempts = v.claim_attempts
-		AND (messages.status = 'pending' OR (messages.status = 'delivering' AND messages.lease_until < ?)) RETURNING ` + messageColumns
-	if s.d.arrays {
-		ids, attempts, leases := make([]string, len(args)), make([]int64, len(args)), make([]int64, len(args))
-		for i, c := range args {
-			ids[i], attempts[i], leases[i] = c.id, int64(c.attempts), micros(c.leaseUntil)
-		}
-		return `UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
-			FROM unnest(CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS BIGINT[])) AS v (claim_id, claim_attempts, claim_lease)` + where,
-			[]any{now, ids, attempts, leases, now}
-	}
-	var sb strings.Builder
-	params := make([]any, 0, 2+3*len(args))
-	params = append(params, now)
-	sb.WriteString(`UPDATE messages SET status = 'delivering', lease_until = v.claim_lease, updated_at = ?
-		FROM (SELECT column1 AS claim_id, column2 AS claim_attempts, column3 AS claim_lease FROM (VALUES `)
-	for i, c := range args {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(?, ?, ?)")
-		params = append(params, c.id, c.attempts, micros(c.leaseUntil))
-	}
-	sb.WriteString(`)) AS v` + where)
-	return sb.String(), append(params, now)
+	return won, nil
 }
 
 // record is one RecordAttempt call, its response headers encoded.
@@ -217,54 +258,35 @@ type record struct {
 	headers string
 }
 
-// recordBatch records attempts with recordMany. A message recorded twice
-// in one batch has its second record made afterwards, on its own. If the
-// batch fails, each record is made on its own, so that only the faulty
-// ones fail.
+// recordBatch records attempts with recordMany. If the batch fails, each
+// record is made on its own, so that only the faulty ones fail.
 func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[struct{}] {
 	one := func(r record) (struct{}, error) { return struct{}{}, s.recordOne(ctx, r) }
 	if len(args) == 1 {
 		return each(args, one)
 	}
-	var first, again []int
-	seen := make(map[string]bool, len(args))
-	for i, r := range args {
-		if seen[r.a.MessageID] {
-			again = append(again, i)
-			continue
+	found, err := s.recordMany(ctx, args)
+	if err != nil {
+		return each(args, one)
+	}
+	return each(args, func(r record) (struct{}, error) {
+		if !found[r.a.ID] {
+			return struct{}{}, notFound(sql.ErrNoRows, "message "+r.a.MessageID)
 		}
-		seen[r.a.MessageID] = true
-		first = append(first, i)
-	}
-	slices.SortFunc(first, func(i, j int) int { return strings.Compare(args[i].a.MessageID, args[j].a.MessageID) })
-	batch := make([]record, len(first))
-	for n, i := range first {
-		batch[n] = args[i]
-	}
-	out := make([]batchResult[struct{}], len(args))
-	found, err := s.recordMany(ctx, batch)
-	for n, i := range first {
-		switch {
-		case err != nil:
-			out[i].err = s.recordOne(ctx, batch[n])
-		case !found[batch[n].a.MessageID]:
-			out[i].err = notFound(sql.ErrNoRows, "message "+batch[n].a.MessageID)
-		}
-	}
-	for _, i := range again {
-		out[i].err = s.recordOne(ctx, args[i])
-	}
-	return out
+		return struct{}{}, nil
+	})
 }
 
-// recordMany records attempts of distinct messages, all or none: on
-// PostgreSQL with one statement, on SQLite in one transaction. It returns
-// the ids of the messages found.
+// recordMany records attempts in one transaction, one after the other in
+// message id order (two of one message in the order given), and returns
+// the ids of the attempts stored: those of messages found.
 func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool, error) {
+	sorted := slices.Clone(batch)
+	slices.SortStableFunc(sorted, func(a, b record) int { return strings.Compare(a.a.MessageID, b.a.MessageID) })
 	found := make(map[string]bool, len(batch))
-	if !s.d.arrays || !s.d.updateInWith {
+	if !s.d.updateInWith {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			for _, r := range batch {
+			for _, r := range sorted {
 				err := s.recordInTx(ctx, tx, r)
 				if errors.Is(err, subscriptions.ErrNotFound) {
 					continue
@@ -272,78 +294,92 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 				if err != nil {
 					return err
 				}
-				found[r.a.MessageID] = true
+				found[r.a.ID] = true
 			}
 			return nil
 		})
 		return found, err
 	}
-	what := "attempt " + batch[0].a.ID
-	if len(batch) > 1 {
-		what = fmt.Sprintf("%d attempts", len(batch))
+	now := time.Now()
+	steps := make([]step, len(sorted))
+	for i, r := range sorted {
+		query, params := recordStatement(r, now)
+		steps[i] = step{query: query, args: params, row: func(scanner) error {
+			found[r.a.ID] = true
+			return nil
+		}}
 	}
-	query, params := recordBatchQuery(batch, time.Now())
-	rows, err := s.db.QueryContext(ctx, s.q(query), append(slices.Clone(s.d.planEach), params...)...)
-	if err == nil {
-		err = addIDs(rows, found)
-	}
-	if err != nil {
-		return nil, s.classify(err, what)
-	}
-	return found, nil
+	return found, s.together(ctx, steps)
 }
 
-// recordColumns are the columns of one record in recordBatchQuery's v.
-const recordColumns = `message_id, status, next_at, att_id, endpoint_id, partner_id, number, trigger, url, started_at,
-	duration_ms, status_code, body, headers, error_class, error`
+// step is one statement of a batch that together runs: its text, its
+// arguments, and what reads each row it returns (nil: none are read).
+type step struct {
+	query string
+	args  []any
+	row   func(scanner) error
+}
 
-// recordBatchQuery returns the statement that records batch (PostgreSQL):
-// the messages are updated and the attempts inserted from a set of rows v,
-// unnested from one array per column.
-func recordBatchQuery(batch []record, now time.Time) (string, []any) {
-	n := len(batch)
-	var (
-		messageIDs, statuses, attemptIDs, triggers, urls = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		bodies, headers, classes, errs                   = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		endpointIDs, partnerIDs                          = make([]*string, n), make([]*string, n)
-		nextAts, numbers                                 = make([]*int64, n), make([]*int64, n)
-		started, durations, codes                        = make([]int64, n), make([]int64, n), make([]int64, n)
-	)
-	for i, r := range batch {
-		a := r.a
-		messageIDs[i], statuses[i], attemptIDs[i], triggers[i], urls[i] = a.MessageID, string(r.o.Status), a.ID, a.Trigger, a.URL
-		bodies[i], headers[i], classes[i], errs[i] = a.ResponseBody, r.headers, string(a.ErrorClass), a.Error
-		if a.EndpointID != "" {
-			endpointIDs[i] = &a.EndpointID
-		}
-		if a.PartnerID != "" {
-			partnerIDs[i] = &a.PartnerID
-		}
-		if next, ok := dueAt(r.o.Status, r.o.NextAttemptAt, now).(int64); ok {
-			nextAts[i] = &next
-		}
-		if a.Number > 0 {
-			number := int64(a.Number) // NULL: the message's attempt count
-			numbers[i] = &number
-		}
-		started[i], durations[i], codes[i] = micros(a.StartedAt), a.DurationMS, int64(a.StatusCode)
+// together runs steps in order as one transaction, so that a batch of
+// calls pays for one commit: on PostgreSQL sent at once, in one round trip
+// (a pipeline, which the server runs as one implicit transaction), on
+// SQLite in one transaction. Each step is the statement a call makes
+// alone, prepared once per connection, which finds its row by primary
+// key. One statement for the whole batch would join the calls to the
+// table instead, and the plan of that join follows the table's
+// statistics, which may be stale: a plan made while the table was nearly
+// empty reads all of it. If one step fails, none takes effect.
+func (s *Store) together(ctx context.Context, steps []step) error {
+	if !s.d.pipeline {
+		return s.inTx(ctx, func(tx *sql.Tx) error {
+			for _, st := range steps {
+				rows, err := tx.QueryContext(ctx, s.q(st.query), st.args...)
+				if err != nil {
+					return err
+				}
+				if err := readRows(rows, st.row); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
-	return `WITH v (` + recordColumns + `) AS (
-			SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
-				CAST(? AS TEXT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
-				CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]))
-		), m AS (
-			UPDATE messages SET attempts = messages.attempts + 1, status = v.status, next_attempt_at = v.next_at,
-				lease_until = NULL, last_status_code = v.status_code, last_error_class = v.error_class, updated_at = ?
-			FROM v WHERE messages.id = v.message_id
-			RETURNING messages.id, messages.attempts, messages.endpoint_id, messages.partner_id
-		)
-		INSERT INTO attempts (` + attemptColumns + `)
-		SELECT v.att_id, m.id, COALESCE(v.endpoint_id, m.endpoint_id), COALESCE(v.partner_id, m.partner_id),
-			COALESCE(v.number, m.attempts), v.trigger, v.url, v.started_at, v.duration_ms, v.status_code, v.body, v.headers,
-			v.error_class, v.error
-		FROM m JOIN v ON v.message_id = m.id
-		RETURNING message_id`,
-		[]any{messageIDs, statuses, nextAts, attemptIDs, endpointIDs, partnerIDs, numbers, triggers, urls, started, durations, codes,
-			bodies, headers, classes, errs, micros(now)}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pipeline: connection is a %T, not pgx's", dc)
+		}
+		b := &pgx.Batch{}
+		for _, st := range steps {
+			b.Queue(s.q(st.query), st.args...).Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					if st.row != nil {
+						if err := st.row(rows); err != nil {
+							return err
+						}
+					}
+				}
+				return rows.Err()
+			})
+		}
+		return c.Conn().SendBatch(ctx, b).Close()
+	})
+}
+
+// readRows calls row for each of rows, then closes them.
+func readRows(rows *sql.Rows, row func(scanner) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if row != nil {
+			if err := row(rows); err != nil {
+				return err
+			}
+		}
+	}
+	return rows.Err()
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -33,18 +32,9 @@ type dialect struct {
 	// a statement from its WITH clause (PostgreSQL; SQLite allows only
 	// SELECT there).
 	updateInWith bool
-	// arrays is whether a statement may take arrays as parameters and
-	// unnest them (PostgreSQL). A batch of any size is then one statement
-	// text, prepared and planned once per connection; with a VALUES list,
-	// every batch size would be a statement of its own.
-	arrays bool
-	// planEach are arguments put before a statement's own to have the
-	// database plan it for the values it runs with, every time, rather
-	// than prepare it once per connection. Batches that join to a table
-	// need it: a plan prepared while the table was nearly empty reads the
-	// whole table, and is kept until the next ANALYZE. PostgreSQL: pgx's
-	// unprepared mode; nil on SQLite, which plans from its schema alone.
-	planEach []any
+	// pipeline is whether statements may be sent together and run as one
+	// transaction in one round trip (PostgreSQL, through pgx).
+	pipeline bool
 }
 
 type violation int
@@ -89,8 +79,7 @@ var postgres = dialect{
 		return column + " = ANY (ARRAY(" + subquery + "))"
 	},
 	updateInWith: true,
-	arrays:       true,
-	planEach:     []any{pgx.QueryExecModeExec},
+	pipeline:     true,
 }
 
 var sqliteDialect = dialect{

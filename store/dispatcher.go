@@ -306,9 +306,9 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 	}
 	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch
 	if tried {
-		pending, first, err := s.fanOutFirst(ctx, eventID, sorted, now)
-		if err != nil || first {
-			return pending, err
+		r, err := s.fanouts.do(ctx, fanout{eventID: eventID, msgs: sorted, now: now})
+		if err != nil || r.first {
+			return r.pending, err
 		}
 		// Nothing stored: the transaction below finds out why.
 	}
@@ -398,16 +398,24 @@ const fanOutRow = `(?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), 
 // cause: FanOut's transaction returns the right messages then too.
 func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatcher.Message, now time.Time,
 ) (pending []dispatcher.Message, first bool, err error) {
+	query, args := fanOutFirstStatement(eventID, msgs, now)
+	var stored []dispatcher.Message
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err == nil {
+		err = readRows(rows, fanOutFirstRow(msgs, &first, &stored))
+	}
+	if err != nil {
+		return nil, false, s.classify(err, "fan out event "+eventID)
+	}
+	return pendingByID(stored), first, nil
+}
+
+// fanOutFirstStatement is fanOutFirst's one statement. It returns a row
+// only if it marked the event: with msgs, the messages stored; without,
+// the event's id.
+func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Time) (string, []any) {
 	if len(msgs) == 0 {
-		var id string
-		err := s.db.QueryRowContext(ctx, s.q(markFirstQuery), micros(now), eventID).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil, false, nil
-		case err != nil:
-			return nil, false, fmt.Errorf("mark event %s fanned out: %w", eventID, err)
-		}
-		return nil, true, nil
+		return markFirstQuery, []any{micros(now), eventID}
 	}
 	var (
 		sb   strings.Builder
@@ -432,16 +440,22 @@ func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatch
 	sb.WriteString(`) AS v (` + messageColumns + `)
 		WHERE EXISTS (SELECT 1 FROM ev)
 		ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
-	rows, err := s.db.QueryContext(ctx, s.q(sb.String()), args...)
-	var stored []dispatcher.Message
-	if err == nil {
-		stored, err = collect(rows, scanMessage, "read the stored messages")
+	return sb.String(), args
+}
+
+// fanOutFirstRow reads a row of fanOutFirstStatement for msgs: first
+// becomes true, and a message row is added to stored.
+func fanOutFirstRow(msgs []dispatcher.Message, first *bool, stored *[]dispatcher.Message) func(scanner) error {
+	return func(sc scanner) error {
+		*first = true
+		if len(msgs) == 0 {
+			var id string
+			return sc.Scan(&id)
+		}
+		m, err := scanMessage(sc)
+		*stored = append(*stored, m)
+		return err
 	}
-	if err != nil {
-		return nil, false, s.classify(err, "insert messages of event "+eventID)
-	}
-	// Rows come back only if the UPDATE marked the event.
-	return pendingByID(stored), len(stored) > 0, nil
 }
 
 // pendingByID returns the pending ones of ms, ordered by id.
@@ -526,21 +540,32 @@ func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, lease
 
 // claimOne makes one claim with a one-row UPDATE by primary key.
 func (s *Store) claimOne(ctx context.Context, c claim) (claimed, error) {
-	now := micros(time.Now())
-	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
-		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
-		RETURNING `+messageColumns), micros(c.leaseUntil), now, c.id, c.attempts, now))
+	query, args := claimStatement(c, micros(time.Now()))
+	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(query), args...))
 	if err == nil {
 		return claimed{m, true}, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return claimed{}, fmt.Errorf("claim message %s: %w", c.id, err)
 	}
-	m, err = s.Message(ctx, c.id)
+	return s.lost(ctx, c.id)
+}
+
+// lost answers a claim not won: the message as it stands.
+func (s *Store) lost(ctx context.Context, id string) (claimed, error) {
+	m, err := s.Message(ctx, id)
 	if err != nil {
 		return claimed{}, err
 	}
 	return claimed{m, false}, nil
+}
+
+// claimStatement is the UPDATE of claim c, made at now, which finds the
+// message by its primary key; it returns the message if it won.
+func claimStatement(c claim, now int64) (string, []any) {
+	return `UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
+		WHERE id = ? AND attempts = ? AND (status = 'pending' OR (status = 'delivering' AND lease_until < ?))
+		RETURNING ` + messageColumns, []any{micros(c.leaseUntil), now, c.id, c.attempts, now}
 }
 
 // RecordAttempt stores a and applies o to its message: status, attempts+1,
@@ -568,39 +593,44 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 // recordOne records one attempt: on PostgreSQL with one statement, on
 // SQLite in a transaction.
 func (s *Store) recordOne(ctx context.Context, r record) error {
+	if !s.d.updateInWith {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+	}
+	query, args := recordStatement(r, time.Now())
+	var id string
+	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return notFound(err, "message "+r.a.MessageID)
+	case err != nil:
+		return s.classify(err, "attempt "+r.a.ID)
+	}
+	return nil
+}
+
+// recordStatement is the one statement that records r at now, for a
+// dialect with updateInWith: the attempt is stored only if the UPDATE finds
+// the message, and it returns the message's id then, no row otherwise.
+func recordStatement(r record, now time.Time) (string, []any) {
 	a, o := r.a, r.o
-	now := time.Now()
-	if s.d.updateInWith {
-		// One statement: the attempt is stored only if the UPDATE finds the
-		// message, and no row back means it does not exist.
-		var number any // NULL: the message's attempt count
-		if a.Number > 0 {
-			number = a.Number
-		}
-		var id string
-		err := s.db.QueryRowContext(ctx, s.q(`WITH m AS (
-				UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
-					last_status_code = ?, last_error_class = ?, updated_at = ?
-				WHERE id = ? RETURNING id, attempts, endpoint_id, partner_id
-			)
-			INSERT INTO attempts (`+attemptColumns+`)
-			SELECT ?, m.id, COALESCE(?, m.endpoint_id), COALESCE(?, m.partner_id), COALESCE(?, m.attempts),
-				?, ?, ?, ?, ?, ?, ?, ?, ?
-			FROM m RETURNING id`),
-			string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
+	var number any // NULL: the message's attempt count
+	if a.Number > 0 {
+		number = a.Number
+	}
+	return `WITH m AS (
+			UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
+				last_status_code = ?, last_error_class = ?, updated_at = ?
+			WHERE id = ? RETURNING id, attempts, endpoint_id, partner_id
+		)
+		INSERT INTO attempts (` + attemptColumns + `)
+		SELECT ?, m.id, COALESCE(?, m.endpoint_id), COALESCE(?, m.partner_id), COALESCE(?, m.attempts),
+			?, ?, ?, ?, ?, ?, ?, ?, ?
+		FROM m RETURNING message_id`,
+		[]any{string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
 			a.MessageID,
 			a.ID, nullString(a.EndpointID), nullString(a.PartnerID), number,
 			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, r.headers,
-			string(a.ErrorClass), a.Error).Scan(&id)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return notFound(err, "message "+a.MessageID)
-		case err != nil:
-			return s.classify(err, "attempt "+a.ID)
-		}
-		return nil
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+			string(a.ErrorClass), a.Error}
 }
 
 // recordInTx records one attempt in tx (SQLite).

@@ -94,30 +94,67 @@ func InsertEventBatch(ctx context.Context, s *Store, events []dispatcher.Event) 
 	return ins, errs
 }
 
-// ClaimMany runs the statement of a batch of claims alone, without the
-// fallback to one statement per claim, and returns the ids claimed.
+// ClaimMany runs a batch of claims without the fallback to one claim at a
+// time, and returns the ids claimed.
 func ClaimMany(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]string, error) {
 	args := make([]claim, len(ids))
 	for i, id := range ids {
 		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
 	}
 	won, err := s.claimMany(ctx, args)
-	out := make([]string, len(won))
-	for i, m := range won {
-		out[i] = m.ID
+	var out []string
+	for _, m := range won {
+		out = append(out, m.ID)
 	}
 	return out, err
 }
 
-// RecordMany runs the statement of a batch of attempt records alone,
-// without the fallback to one statement per record, and returns the ids
-// of the messages found.
+// RecordMany runs a batch of attempt records without the fallback to one
+// record at a time, and returns the ids of the messages found.
 func RecordMany(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dispatcher.Outcome) (map[string]bool, error) {
 	batch := make([]record, len(as))
 	for i, a := range as {
 		batch[i] = record{a: a, o: os[i], headers: "{}"}
 	}
-	return s.recordMany(ctx, batch)
+	stored, err := s.recordMany(ctx, batch)
+	found := make(map[string]bool, len(stored))
+	for _, r := range batch {
+		if stored[r.a.ID] {
+			found[r.a.MessageID] = true
+		}
+	}
+	return found, err
+}
+
+// FanOutBatch makes first fan-outs of events as one batch, as FanOut calls
+// made at the same moment would be (PostgreSQL): each one's pending
+// messages, whether it fanned its event out first, and its error.
+func FanOutBatch(ctx context.Context, s *Store, events []string, msgs [][]dispatcher.Message) ([][]dispatcher.Message, []bool, []error) {
+	out := s.fanOutBatch(ctx, fanouts(events, msgs))
+	pending, firsts, errs := make([][]dispatcher.Message, len(out)), make([]bool, len(out)), make([]error, len(out))
+	for i, o := range out {
+		pending[i], firsts[i], errs[i] = o.res.pending, o.res.first, o.err
+	}
+	return pending, firsts, errs
+}
+
+// FanOutMany runs a batch of first fan-outs without the fallback to one
+// at a time, and returns whether each fanned its event out first.
+func FanOutMany(ctx context.Context, s *Store, events []string, msgs [][]dispatcher.Message) ([]bool, error) {
+	out, err := s.fanOutMany(ctx, fanouts(events, msgs))
+	firsts := make([]bool, len(out))
+	for i, o := range out {
+		firsts[i] = o.first
+	}
+	return firsts, err
+}
+
+func fanouts(events []string, msgs [][]dispatcher.Message) []fanout {
+	args := make([]fanout, len(events))
+	for i, id := range events {
+		args[i] = fanout{eventID: id, msgs: msgs[i], now: time.Now()}
+	}
+	return args
 }
 
 // MarkFirstPlan returns how PostgreSQL plans FanOut's marking of event id

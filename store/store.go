@@ -51,9 +51,10 @@ type Store struct {
 	// eventsBatch is how many event ids MessagesOfEvents reads at a time.
 	eventsBatch int
 
-	// inserts, claims and records batch the single-event InsertEvents,
-	// ClaimMessage and RecordAttempt calls.
+	// inserts, fanouts, claims and records batch the single-event
+	// InsertEvents, the first FanOut, ClaimMessage and RecordAttempt calls.
 	inserts *batcher[dispatcher.Event, dispatcher.Insert]
+	fanouts *batcher[fanout, fannedOut]
 	claims  *batcher[claim, claimed]
 	records *batcher[record, struct{}]
 	// stop ends the batchers' runners; wg waits for them.
@@ -65,6 +66,7 @@ type Store struct {
 func newStore(db *sql.DB, d dialect) *Store {
 	s := &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch, stop: make(chan struct{})}
 	s.inserts = newBatcher(s, batchRunners, maxBatch, s.insertEventBatch)
+	s.fanouts = newBatcher(s, batchRunners, maxBatch, s.fanOutBatch)
 	s.claims = newBatcher(s, batchRunners, maxBatch, s.claimBatch)
 	s.records = newBatcher(s, batchRunners, maxBatch, s.recordBatch)
 	return s

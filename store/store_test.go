@@ -1102,9 +1102,8 @@ func TestStore(t *testing.T) {
 			})
 
 			t.Run("BatchStatements", func(t *testing.T) {
-				// The statements of a batch work on their own: a batch
-				// that fails falls back to one statement per call, which
-				// would hide a broken one.
+				// A batch works on its own: a batch that fails falls back
+				// to one statement per call, which would hide a broken one.
 				s, ctx := setup(t)
 				ev := insertEvent(t, s, event("evt_1"))
 				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme")),
@@ -1129,6 +1128,60 @@ func TestStore(t *testing.T) {
 					require.Equal(t, dispatcher.StatusSucceeded, m.Status)
 					require.Equal(t, 1, m.Attempts)
 				}
+			})
+
+			t.Run("FanOutBatches", func(t *testing.T) {
+				// First fan-outs made at the same moment go in one
+				// transaction on PostgreSQL; each caller still gets the
+				// answer FanOut alone would have given.
+				if backend != "postgres" {
+					t.Skip("SQLite makes each fan-out in a transaction of its own")
+				}
+				s, ctx := setup(t)
+				e1, e3 := insertEvent(t, s, event("evt_1")), insertEvent(t, s, event("evt_3"))
+				insertEvent(t, s, event("evt_2"))
+				ep1, ep2 := endpoint("ep1", "acme"), endpoint("ep2", "acme")
+				_, err := s.FanOut(ctx, e3.ID, []dispatcher.Message{message("msg_30", e3, ep1)})
+				require.NoError(t, err)
+
+				pending, firsts, errs := store.FanOutBatch(ctx, s, []string{"evt_1", "evt_2", "evt_3", "evt_1", "nothing"},
+					[][]dispatcher.Message{
+						{message("msg_12", e1, ep1), message("msg_11", e1, ep2)},
+						nil,
+						{message("msg_31", e3, ep2)},
+						{message("msg_13", e1, ep1)},
+						{message("msg_x", dispatcher.Event{ID: "nothing"}, ep1)},
+					})
+				for _, err := range errs {
+					require.NoError(t, err)
+				}
+				require.Equal(t, []bool{true, true, false, false, false}, firsts)
+				msgID := func(m dispatcher.Message) string { return m.ID }
+				require.Equal(t, []string{"msg_11", "msg_12"}, ids(pending[0], msgID))
+				require.Equal(t, dispatcher.StatusPending, pending[0][0].Status)
+				require.Equal(t, "ep2", pending[0][0].EndpointID)
+				for _, p := range pending[1:] {
+					require.Empty(t, p)
+				}
+				all, err := s.MessagesOfEvents(ctx, []string{"evt_1", "evt_2", "evt_3"})
+				require.NoError(t, err)
+				require.ElementsMatch(t, []string{"msg_11", "msg_12", "msg_30"}, ids(all, msgID))
+				for _, id := range []string{"evt_1", "evt_2", "evt_3"} {
+					ev, err := s.Event(ctx, id)
+					require.NoError(t, err)
+					require.NotNil(t, ev.FannedOutAt, id)
+				}
+
+				// The batch alone, without the fallback.
+				e4, e5 := insertEvent(t, s, event("evt_4")), insertEvent(t, s, event("evt_5"))
+				firsts, err = store.FanOutMany(ctx, s, []string{"evt_5", "evt_4", "evt_1"},
+					[][]dispatcher.Message{{message("msg_51", e5, ep1), message("msg_52", e5, ep2)}, {message("msg_41", e4, ep1)},
+						{message("msg_14", e1, ep2)}})
+				require.NoError(t, err)
+				require.Equal(t, []bool{true, true, false}, firsts)
+				all, err = s.MessagesOfEvents(ctx, []string{"evt_4", "evt_5"})
+				require.NoError(t, err)
+				require.ElementsMatch(t, []string{"msg_41", "msg_51", "msg_52"}, ids(all, msgID))
 			})
 
 			t.Run("MarkFirstByPrimaryKey", func(t *testing.T) {
@@ -1164,7 +1217,7 @@ func TestStore(t *testing.T) {
 
 			t.Run("Batches", func(t *testing.T) {
 				// Claims and attempt records made at the same moment go in
-				// one statement; each caller still gets its own answer.
+				// one transaction; each caller still gets its own answer.
 				s, ctx := setup(t)
 				ev := insertEvent(t, s, event("evt_1"))
 				var msgs []dispatcher.Message
