@@ -107,6 +107,18 @@ func (b *batcher[T, R]) loop() {
 	}
 }
 
+// inOrder returns the indexes 0 … n-1 in the order of their keys, those of
+// equal keys in the order given. A batch runs its calls in key order, so
+// that concurrent batches lock rows in the same order.
+func inOrder(n int, key func(i int) string) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(key(i), key(j)) })
+	return order
+}
+
 // each runs fn for every arg on its own, for batches that must fall back
 // to one statement per call.
 func each[T, R any](args []T, fn func(T) (R, error)) []batchResult[R] {
@@ -120,9 +132,9 @@ func each[T, R any](args []T, fn func(T) (R, error)) []batchResult[R] {
 // Batches of single-event InsertEvents, first fan-outs, ClaimMessage and
 // RecordAttempt.
 const (
-	// maxBatch is the most calls one statement carries.
+	// maxBatch is the most calls one batch carries.
 	maxBatch = 100
-	// batchRunners is how many statements of a kind may run at once.
+	// batchRunners is how many batches of a kind may run at once.
 	batchRunners = 4
 	// batchTimeout bounds one batch's statements.
 	batchTimeout = 30 * time.Second
@@ -167,11 +179,7 @@ func (s *Store) fanOutBatch(ctx context.Context, args []fanout) []batchResult[fa
 // statement each, in event id order (two of one event in the order given,
 // the second finding the event marked).
 func (s *Store) fanOutMany(ctx context.Context, args []fanout) ([]fannedOut, error) {
-	order := make([]int, len(args))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(args[i].eventID, args[j].eventID) })
+	order := inOrder(len(args), func(i int) string { return args[i].eventID })
 	out := make([]fannedOut, len(args))
 	stored := make([][]dispatcher.Message, len(args))
 	steps := make([]step, len(args))
@@ -224,16 +232,11 @@ func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[clai
 }
 
 // claimMany makes the claims in one transaction, one statement each, as
-// if they came one after the other in id order (so that concurrent
-// batches lock rows in the same order): of two claims of one message, the
-// first given wins. It returns the messages of the claims won, by their
+// if they came one after the other in id order: of two claims of one
+// message, the first given wins. It returns the messages of the claims won, by their
 // index in args.
 func (s *Store) claimMany(ctx context.Context, args []claim) (map[int]dispatcher.Message, error) {
-	order := make([]int, len(args))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(i, j int) int { return strings.Compare(args[i].id, args[j].id) })
+	order := inOrder(len(args), func(i int) string { return args[i].id })
 	won := make(map[int]dispatcher.Message, len(args))
 	now := micros(time.Now())
 	steps := make([]step, len(args))
@@ -281,8 +284,10 @@ func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[st
 // message id order (two of one message in the order given), and returns
 // the ids of the attempts stored: those of messages found.
 func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool, error) {
-	sorted := slices.Clone(batch)
-	slices.SortStableFunc(sorted, func(a, b record) int { return strings.Compare(a.a.MessageID, b.a.MessageID) })
+	sorted := make([]record, len(batch))
+	for n, i := range inOrder(len(batch), func(i int) string { return batch[i].a.MessageID }) {
+		sorted[n] = batch[i]
+	}
 	found := make(map[string]bool, len(batch))
 	if !s.d.updateInWith {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
