@@ -119,12 +119,27 @@ func inOrder(n int, key func(i int) string) []int {
 	return order
 }
 
-// each runs fn for every arg on its own, for batches that must fall back
-// to one statement per call.
-func each[T, R any](args []T, fn func(T) (R, error)) []batchResult[R] {
+// oneOrMany runs the calls of a batch: a lone call with one, several with
+// many and, if many fails, each on its own with one, so that only the
+// faulty calls fail.
+func oneOrMany[T, R any](args []T, one func(T) (R, error), many func([]T) ([]batchResult[R], error)) []batchResult[R] {
+	if len(args) > 1 {
+		if out, err := many(args); err == nil {
+			return out
+		}
+	}
 	out := make([]batchResult[R], len(args))
 	for i, a := range args {
-		out[i].res, out[i].err = fn(a)
+		out[i].res, out[i].err = one(a)
+	}
+	return out
+}
+
+// results wraps the answers of a batch whose calls all succeeded.
+func results[R any](rs []R) []batchResult[R] {
+	out := make([]batchResult[R], len(rs))
+	for i, r := range rs {
+		out[i].res = r
 	}
 	return out
 }
@@ -154,25 +169,16 @@ type fannedOut struct {
 	first   bool
 }
 
-// fanOutBatch makes first fan-outs with fanOutMany. If the batch fails,
-// each fan-out is made on its own, so that each gets its own answer.
+// fanOutBatch makes first fan-outs with fanOutFirst or fanOutMany.
 func (s *Store) fanOutBatch(ctx context.Context, args []fanout) []batchResult[fannedOut] {
 	one := func(f fanout) (fannedOut, error) {
 		pending, first, err := s.fanOutFirst(ctx, f.eventID, f.msgs, f.now)
 		return fannedOut{pending, first}, err
 	}
-	if len(args) == 1 {
-		return each(args, one)
-	}
-	out, err := s.fanOutMany(ctx, args)
-	if err != nil {
-		return each(args, one)
-	}
-	res := make([]batchResult[fannedOut], len(out))
-	for i, o := range out {
-		res[i].res = o
-	}
-	return res
+	return oneOrMany(args, one, func(args []fanout) ([]batchResult[fannedOut], error) {
+		out, err := s.fanOutMany(ctx, args)
+		return results(out), err
+	})
 }
 
 // fanOutMany makes first fan-outs in one transaction, fanOutFirst's
@@ -208,27 +214,25 @@ type claimed struct {
 	ok bool
 }
 
-// claimBatch claims messages with claimMany. A claim not won returns the
-// message as it stands. If the batch fails, each claim is made on its own,
-// so that each gets its own answer.
+// claimBatch claims messages with claimOne or claimMany. A claim not won
+// returns the message as it stands.
 func (s *Store) claimBatch(ctx context.Context, args []claim) []batchResult[claimed] {
 	one := func(c claim) (claimed, error) { return s.claimOne(ctx, c) }
-	if len(args) == 1 {
-		return each(args, one)
-	}
-	won, err := s.claimMany(ctx, args)
-	if err != nil {
-		return each(args, one)
-	}
-	out := make([]batchResult[claimed], len(args))
-	for i, c := range args {
-		if m, ok := won[i]; ok {
-			out[i].res = claimed{m, true}
-			continue
+	return oneOrMany(args, one, func(args []claim) ([]batchResult[claimed], error) {
+		won, err := s.claimMany(ctx, args)
+		if err != nil {
+			return nil, err
 		}
-		out[i].res, out[i].err = s.lost(ctx, c.id)
-	}
-	return out
+		out := make([]batchResult[claimed], len(args))
+		for i, c := range args {
+			if m, ok := won[i]; ok {
+				out[i].res = claimed{m, true}
+				continue
+			}
+			out[i].res, out[i].err = s.lost(ctx, c.id)
+		}
+		return out, nil
+	})
 }
 
 // claimMany makes the claims in one transaction, one statement each, as
@@ -261,22 +265,21 @@ type record struct {
 	headers string
 }
 
-// recordBatch records attempts with recordMany. If the batch fails, each
-// record is made on its own, so that only the faulty ones fail.
+// recordBatch records attempts with recordOne or recordMany.
 func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[struct{}] {
 	one := func(r record) (struct{}, error) { return struct{}{}, s.recordOne(ctx, r) }
-	if len(args) == 1 {
-		return each(args, one)
-	}
-	found, err := s.recordMany(ctx, args)
-	if err != nil {
-		return each(args, one)
-	}
-	return each(args, func(r record) (struct{}, error) {
-		if !found[r.a.ID] {
-			return struct{}{}, notFound(sql.ErrNoRows, "message "+r.a.MessageID)
+	return oneOrMany(args, one, func(args []record) ([]batchResult[struct{}], error) {
+		found, err := s.recordMany(ctx, args)
+		if err != nil {
+			return nil, err
 		}
-		return struct{}{}, nil
+		out := make([]batchResult[struct{}], len(args))
+		for i, r := range args {
+			if !found[r.a.ID] {
+				out[i].err = notFound(sql.ErrNoRows, "message "+r.a.MessageID)
+			}
+		}
+		return out, nil
 	})
 }
 

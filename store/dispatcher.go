@@ -52,21 +52,16 @@ func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]
 // calls together; if that fails, each on its own, so that each caller gets
 // its own answer.
 func (s *Store) insertEventBatch(ctx context.Context, events []dispatcher.Event) []batchResult[dispatcher.Insert] {
-	if len(events) > 1 {
-		if ins, err := s.insertEventsNow(ctx, events); err == nil {
-			out := make([]batchResult[dispatcher.Insert], len(ins))
-			for i, in := range ins {
-				out[i].res = in
-			}
-			return out
-		}
-	}
-	return each(events, func(e dispatcher.Event) (dispatcher.Insert, error) {
+	one := func(e dispatcher.Event) (dispatcher.Insert, error) {
 		ins, err := s.insertEventsNow(ctx, []dispatcher.Event{e})
 		if err != nil {
 			return dispatcher.Insert{}, err
 		}
 		return ins[0], nil
+	}
+	return oneOrMany(events, one, func(events []dispatcher.Event) ([]batchResult[dispatcher.Insert], error) {
+		ins, err := s.insertEventsNow(ctx, events)
+		return results(ins), err
 	})
 }
 
