@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/store/storetest"
 )
 
 func TestEventGen(t *testing.T) {
@@ -145,4 +149,30 @@ func TestThousands(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 20000: "20,000", 1234567: "1,234,567", -4500: "-4,500"} {
 		require.Equal(t, want, thousands(n))
 	}
+}
+
+func TestVacuumLeavesEmptyTables(t *testing.T) {
+	// As autovacuum would: a table that holds rows is vacuumed and
+	// analyzed, one that never held any keeps no statistics.
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, storetest.Postgres(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, `CREATE TABLE filled (id int PRIMARY KEY);
+		INSERT INTO filled SELECT generate_series(1, 100);
+		DELETE FROM filled WHERE id > 60;
+		CREATE TABLE never_filled (id int PRIMARY KEY)`)
+	require.NoError(t, err)
+
+	p := &pass{stats: conn, database: "test"}
+	n, err := p.vacuum(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	tuples := func(table string) float64 {
+		var v float64
+		require.NoError(t, conn.QueryRow(ctx, "SELECT reltuples FROM pg_class WHERE oid = $1::regclass", table).Scan(&v))
+		return v
+	}
+	require.Equal(t, 60.0, tuples("filled"), "analyzed: the live rows")
+	require.Equal(t, -1.0, tuples("never_filled"), "never analyzed")
 }

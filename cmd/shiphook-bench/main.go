@@ -140,7 +140,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Var(&o.shiphookEnv, "shiphook-env", "KEY=VALUE added to shiphook's environment, such as SHIPHOOK_CONCURRENCY=400 (may be repeated)")
 	fs.IntVar(&o.endpointMaxConcurrency, "endpoint-max-concurrency", 200, "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY for shiphook (its default of 10 caps fan-out ×1 at 10 deliveries in flight); 0 keeps shiphook's default")
 	fs.DurationVar(&o.breakerOpenFor, "breaker-open-for", 0, "SHIPHOOK_BREAKER_OPEN_FOR for shiphook: how long the backlog waits for a probe once the receiver is back; 0 keeps shiphook's default (30s)")
-	fs.BoolVar(&o.vacuum, "vacuum", true, "when PostgreSQL runs with autovacuum off (as a CI server may), VACUUM ANALYZE the bench's database before each scenario, so that none pays for the dead rows of the ones before it")
+	fs.BoolVar(&o.vacuum, "vacuum", true, "when PostgreSQL runs with autovacuum off (as a CI server may), VACUUM ANALYZE the tables of the bench's database that hold rows before each scenario, as autovacuum would have, so that none pays for the dead rows of the ones before it")
 	fs.IntVar(&o.events, "events", 20000, "fan-out ×1: events to publish")
 	fs.IntVar(&o.publishers, "publishers", 64, "fan-out ×1 and ×10: concurrent publishers")
 	fs.StringVar(&fanout10, "fanout10-events", "2000,20000", "fan-out ×10: events to publish, one run per number")

@@ -152,7 +152,7 @@ func (r *report) markdown() string {
 	for _, p := range r.passes {
 		switch {
 		case p.vacuumed:
-			w("PostgreSQL runs with autovacuum off here; the bench ran VACUUM ANALYZE on its database before each scenario (-vacuum=false: it does not).\n\n")
+			w("PostgreSQL runs with autovacuum off here; the bench ran VACUUM ANALYZE on the tables of its database that hold rows before each scenario, as autovacuum would have (-vacuum=false: it does not).\n\n")
 		case p.autovacuumOff:
 			w("PostgreSQL runs with autovacuum off here and the bench did not vacuum (-vacuum=false): dead rows pile up from scenario to scenario.\n\n")
 		}

@@ -95,11 +95,12 @@ func (rn *runner) run(ctx context.Context, s scenario) row {
 	var err error
 	if rn.p.autovacuumOff && rn.opts.vacuum {
 		start := time.Now()
-		if err := rn.p.vacuum(ctx); err != nil {
+		n, err := rn.p.vacuum(ctx)
+		if err != nil {
 			r.err = err
 			return r
 		}
-		rn.progress("  VACUUM ANALYZE (autovacuum is off on this server): %.1f s", time.Since(start).Seconds())
+		rn.progress("  VACUUM ANALYZE of %d tables that hold rows (autovacuum is off on this server): %.1f s", n, time.Since(start).Seconds())
 	}
 	if s.kind == scenarioBacklog {
 		err = rn.backlog(ctx, run, s, &r)
