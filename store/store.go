@@ -216,6 +216,22 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.db.PingContext(ctx)
 }
 
+// AutovacuumOff reports whether the PostgreSQL server runs without
+// autovacuum; SQLite has none and reports false. Without it, tables keep
+// the statistics of their last manual ANALYZE, and a statement that a
+// connection prepared while a table was small can keep a plan that reads
+// the whole table to find one row.
+func (s *Store) AutovacuumOff(ctx context.Context) (bool, error) {
+	if s.d.name != postgres.name {
+		return false, nil
+	}
+	var setting string
+	if err := s.db.QueryRowContext(ctx, "SELECT current_setting('autovacuum')").Scan(&setting); err != nil {
+		return false, fmt.Errorf("read the autovacuum setting: %w", err)
+	}
+	return setting == "off", nil
+}
+
 // Close closes the database's connections.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { close(s.stop) })

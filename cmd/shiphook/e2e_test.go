@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -344,4 +345,21 @@ func TestEndToEnd(t *testing.T) {
 			return len(got) == len(ids)
 		}, 60*time.Second, 100*time.Millisecond)
 	})
+}
+
+// TestAutovacuumWarning checks that shiphook warns at start when the
+// PostgreSQL server runs without autovacuum, and only then.
+func TestAutovacuumWarning(t *testing.T) {
+	env := testEnv(t)
+	migrate(t, env)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, env["DATABASE_URL"])
+	require.NoError(t, err)
+	var setting string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT current_setting('autovacuum')").Scan(&setting))
+	require.NoError(t, conn.Close(ctx))
+
+	s := startServer(t, "serve", env)
+	warned := strings.Contains(s.log.String(), "PostgreSQL runs with autovacuum off")
+	require.Equal(t, setting == "off", warned, "autovacuum is %s on this server; shiphook's log:\n%s", setting, s.log.String())
 }

@@ -272,6 +272,12 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	if embedded {
 		log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://… for production", "path", strings.TrimPrefix(dbURL, "sqlite:"))
 	}
+	if off, err := st.AutovacuumOff(ctx); err != nil {
+		log.Warn("could not check PostgreSQL's autovacuum", "err", err)
+	} else if off {
+		log.Warn("PostgreSQL runs with autovacuum off: turn it on, or run ANALYZE on shiphook's database as its tables grow; " +
+			"with statistics taken while a table was small, looking up one message or event can read the whole table")
+	}
 
 	redisOpt, rdb, stopRedis, err := connectRedis(ctx, c.redisURL, log)
 	if err != nil {

@@ -21,6 +21,7 @@ type server struct {
 	URL      string
 	AdminKey string // set when the server generated it
 	stdout   *lockedBuffer
+	log      *lockedBuffer
 	stop     func()
 }
 
@@ -54,7 +55,7 @@ func startServer(t testing.TB, cmd string, env map[string]string) *server {
 		_ = pw.CloseWithError(io.EOF)
 		done <- err
 	}()
-	s := &server{stdout: &lockedBuffer{}}
+	s := &server{stdout: &lockedBuffer{}, log: stderr}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
