@@ -130,7 +130,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Events == nil {
-		cfg.Events = NewEventCache(DefaultEventCacheSize)
+		cfg.Events = NewEventCache(DefaultEventCacheBytes)
 	}
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations)}
 	// Fan-out and delivery each get asynq servers of their own: an asynq

@@ -86,6 +86,7 @@ type config struct {
 	retrySchedule     string
 	attemptTimeout    time.Duration
 	concurrency       int
+	eventCacheMB      int
 	pollInterval      time.Duration
 	reconcileInterval time.Duration
 	reconcileGrace    time.Duration
@@ -167,6 +168,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 	}
 	num(&c.concurrency, "concurrency", "SHIPHOOK_CONCURRENCY", 200, "deliveries a worker process makes at once")
+	num(&c.eventCacheMB, "event-cache-mb", "SHIPHOOK_EVENT_CACHE_MB", dispatcher.DefaultEventCacheBytes>>20, "MiB of recent events a process keeps in memory for fan-out and delivery; 0: none")
 	num(&c.endpointConcurrency, "endpoint-max-concurrency", "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY", dispatcher.DefaultMaxConcurrency, "deliveries in flight to one endpoint, across all workers, unless the endpoint sets its own")
 	num(&c.breaker.FailureRatio, "breaker-failure-ratio", "SHIPHOOK_BREAKER_FAILURE_RATIO", dispatcher.DefaultBreaker.FailureRatio, "share of failed attempts in the window that opens an endpoint's circuit breaker")
 	num(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
@@ -199,6 +201,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
+	}
+	if c.eventCacheMB < 0 || c.eventCacheMB > 1<<20 {
+		return c, fmt.Errorf("event cache %d MiB: must be from 0 to 1048576", c.eventCacheMB)
 	}
 	if c.pollInterval < time.Millisecond || c.pollInterval > time.Second {
 		return c, fmt.Errorf("poll interval %s: must be from 1ms to 1s", c.pollInterval)
@@ -311,7 +316,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	if index != nil {
 		endpoints = subscriptions.NewEndpointCache(st, subscriptions.DefaultEndpointCacheTTL)
 		syncer.Caches = append(syncer.Caches, endpoints)
-		events = dispatcher.NewEventCache(dispatcher.DefaultEventCacheSize)
+		events = dispatcher.NewEventCache(c.eventCacheMB << 20)
 	}
 	aclient := asynq.NewClientFromRedisClient(rdb)
 	queue := dispatcher.NewQueue(aclient, 2*time.Minute)
