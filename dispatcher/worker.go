@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -69,7 +70,14 @@ type Worker struct {
 	cfg    Config
 	client *http.Client
 	srvs   []*asynq.Server
+	// busy counts the task handlers running.
+	busy atomic.Int64
 }
+
+// handlerGrace bounds how long Run waits, once its servers have shut
+// down, for task handlers that asynq gave up on: their context is
+// cancelled, and they only put their message back or record it.
+const handlerGrace = 10 * time.Second
 
 // DefaultPollInterval is how often an idle asynq server asks Redis for
 // work. Each of a worker's three servers then makes about 200 small
@@ -155,9 +163,9 @@ func infraRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 // which they are returned to the queue.
 func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(taskFanout, w.handleFanout)
-	mux.HandleFunc(taskDeliver, w.handleDeliver)
-	mux.HandleFunc(taskRecover, w.handleRecover)
+	mux.HandleFunc(taskFanout, w.counted(w.handleFanout))
+	mux.HandleFunc(taskDeliver, w.counted(w.handleDeliver))
+	mux.HandleFunc(taskRecover, w.counted(w.handleRecover))
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -187,10 +195,28 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(srv.Shutdown)
 	}
 	wg.Wait()
+	// Past ShutdownTimeout asynq puts a task back and returns without
+	// waiting for its handler, which then puts its message back in the
+	// database: let it, before the caller closes the database.
+	for deadline := time.Now().Add(handlerGrace); w.busy.Load() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			w.cfg.Logger.Warn("task handlers still running at shutdown; the reconciler will take up their messages", "handlers", w.busy.Load())
+			break
+		}
+	}
 	<-done
 	<-guardDone
 	<-retentionDone
 	return nil
+}
+
+// counted counts h's runs in w.busy.
+func (w *Worker) counted(h asynq.HandlerFunc) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		w.busy.Add(1)
+		defer w.busy.Add(-1)
+		return h(ctx, t)
+	}
 }
 
 // handleFanout creates the messages of one event and schedules them.
