@@ -19,8 +19,9 @@ import (
 // A batcher gathers the calls that many goroutines make at the same time
 // into one statement or one transaction: single-event inserts, first
 // fan-outs, claims and attempt records, which every event or delivery
-// makes. Nothing waits to fill a batch. A call finding an idle runner runs
-// at once, alone; calls made while the runner is busy queue up and go
+// makes, and the deferrals of messages held back by an open breaker.
+// Nothing waits to fill a batch. A call finding an idle runner runs at
+// once, alone; calls made while the runner is busy queue up and go
 // together in the next batch, so that batches grow with the load and the
 // fixed costs (the round trip, the commit, opening every index of the
 // table) are shared.
@@ -144,8 +145,8 @@ func results[R any](rs []R) []batchResult[R] {
 	return out
 }
 
-// Batches of single-event InsertEvents, first fan-outs, ClaimMessage and
-// RecordAttempt.
+// Batches of single-event InsertEvents, first fan-outs, ClaimMessage,
+// RecordAttempt and DeferMessage.
 const (
 	// maxBatch is the most calls one batch carries.
 	maxBatch = 100
@@ -268,6 +269,46 @@ type record struct {
 	a       dispatcher.Attempt
 	o       dispatcher.Outcome
 	headers string
+}
+
+// deferral is one DeferMessage call.
+type deferral struct {
+	id       string
+	attempts int
+	at       time.Time
+}
+
+// deferBatch makes deferrals with deferOne or deferMany.
+func (s *Store) deferBatch(ctx context.Context, args []deferral) []batchResult[bool] {
+	one := func(d deferral) (bool, error) { return s.deferOne(ctx, d) }
+	return oneOrMany(args, one, func(args []deferral) ([]batchResult[bool], error) {
+		moved, err := s.deferMany(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		return results(moved), nil
+	})
+}
+
+// deferMany makes the deferrals in one transaction, one statement each, as
+// if they came one after the other in id order. It returns whether each
+// moved its message, by its index in args.
+func (s *Store) deferMany(ctx context.Context, args []deferral) ([]bool, error) {
+	order := inOrder(len(args), func(i int) string { return args[i].id })
+	moved := make([]bool, len(args))
+	now := micros(time.Now())
+	steps := make([]step, len(args))
+	for n, i := range order {
+		query, params := deferStatement(args[i], now)
+		steps[n] = step{query: query, args: params, row: func(scanner) error {
+			moved[i] = true
+			return nil
+		}}
+	}
+	if err := s.together(ctx, steps); err != nil {
+		return nil, err
+	}
+	return moved, nil
 }
 
 // recordBatch records attempts with recordOne or recordMany.

@@ -699,17 +699,31 @@ func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Ou
 
 // DeferMessage moves the next attempt of a message that is pending with
 // attempts attempts made to at; ok is false if it is not in that state.
+// Calls made at the same moment go together (see batcher).
 func (s *Store) DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET next_attempt_at = ?, updated_at = ?
-		WHERE id = ? AND status = 'pending' AND attempts = ?`), micros(at), micros(time.Now()), id, attempts)
-	if err != nil {
-		return false, fmt.Errorf("defer message %s: %w", id, err)
+	return s.defers.do(ctx, deferral{id: id, attempts: attempts, at: at})
+}
+
+// deferStatement is the UPDATE of deferral d, made at now, which finds the
+// message by its primary key; it returns the message's id if it moved.
+func deferStatement(d deferral, now int64) (string, []any) {
+	return `UPDATE messages SET next_attempt_at = ?, updated_at = ?
+		WHERE id = ? AND status = 'pending' AND attempts = ? RETURNING id`,
+		[]any{micros(d.at), now, d.id, d.attempts}
+}
+
+// deferOne makes one deferral with a one-row UPDATE by primary key.
+func (s *Store) deferOne(ctx context.Context, d deferral) (bool, error) {
+	query, args := deferStatement(d, micros(time.Now()))
+	var id string
+	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("defer message %s: %w", id, err)
+		return false, fmt.Errorf("defer message %s: %w", d.id, err)
 	}
-	return n > 0, nil
+	return true, nil
 }
 
 // Message returns ErrNotFound.

@@ -189,3 +189,29 @@ func Analyze(ctx context.Context, s *Store) error {
 	_, err := s.db.ExecContext(ctx, "ANALYZE")
 	return err
 }
+
+// DeferBatch makes the deferrals as one batch, as DeferMessage calls made
+// at the same moment would be: whether each moved its message, and its
+// error.
+func DeferBatch(ctx context.Context, s *Store, ids []string, attempts []int, at time.Time) ([]bool, []error) {
+	args := make([]deferral, len(ids))
+	for i, id := range ids {
+		args[i] = deferral{id: id, attempts: attempts[i], at: at}
+	}
+	out := s.deferBatch(ctx, args)
+	moved, errs := make([]bool, len(out)), make([]error, len(out))
+	for i, o := range out {
+		moved[i], errs[i] = o.res, o.err
+	}
+	return moved, errs
+}
+
+// DeferMany runs a batch of deferrals without the fallback to one at a
+// time.
+func DeferMany(ctx context.Context, s *Store, ids []string, attempts []int, at time.Time) ([]bool, error) {
+	args := make([]deferral, len(ids))
+	for i, id := range ids {
+		args[i] = deferral{id: id, attempts: attempts[i], at: at}
+	}
+	return s.deferMany(ctx, args)
+}

@@ -51,12 +51,14 @@ type Store struct {
 	// eventsBatch is how many event ids MessagesOfEvents reads at a time.
 	eventsBatch int
 
-	// inserts, fanouts, claims and records batch the single-event
-	// InsertEvents, the first FanOut, ClaimMessage and RecordAttempt calls.
+	// inserts, fanouts, claims, records and defers batch the single-event
+	// InsertEvents, the first FanOut, ClaimMessage, RecordAttempt and
+	// DeferMessage calls.
 	inserts *batcher[dispatcher.Event, dispatcher.Insert]
 	fanouts *batcher[fanout, fannedOut]
 	claims  *batcher[claim, claimed]
 	records *batcher[record, struct{}]
+	defers  *batcher[deferral, bool]
 	// stop ends the batchers' runners; wg waits for them.
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -69,6 +71,7 @@ func newStore(db *sql.DB, d dialect) *Store {
 	s.fanouts = newBatcher(s, batchRunners, maxBatch, s.fanOutBatch)
 	s.claims = newBatcher(s, batchRunners, maxBatch, s.claimBatch)
 	s.records = newBatcher(s, batchRunners, maxBatch, s.recordBatch)
+	s.defers = newBatcher(s, batchRunners, maxBatch, s.deferBatch)
 	return s
 }
 

@@ -1458,6 +1458,43 @@ func TestStore(t *testing.T) {
 				require.False(t, ok, "a message being delivered is not deferred")
 			})
 
+			t.Run("DeferBatch", func(t *testing.T) {
+				// Deferrals made at the same moment go in one transaction;
+				// each caller still learns whether its message moved.
+				s, ctx := setup(t)
+				ev := insertEvent(t, s, event("evt_1"))
+				var msgs []dispatcher.Message
+				for i := 1; i <= 4; i++ {
+					msgs = append(msgs, message(fmt.Sprintf("msg%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme")))
+				}
+				_, err := s.FanOut(ctx, ev.ID, msgs)
+				require.NoError(t, err)
+				_, ok, err := s.ClaimMessage(ctx, "msg4", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+
+				later := micro(time.Now().Add(time.Minute))
+				moved, errs := store.DeferBatch(ctx, s, []string{"msg3", "msg1", "msg2", "nothing", "msg4", "msg1"},
+					[]int{0, 0, 1, 0, 0, 0}, later)
+				for _, err := range errs {
+					require.NoError(t, err)
+				}
+				require.Equal(t, []bool{true, true, false, false, false, true}, moved,
+					"a stale attempt count, an unknown message and one being delivered move nothing; a repeat moves again")
+				for id, want := range map[string]bool{"msg1": true, "msg2": false, "msg3": true} {
+					m, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, dispatcher.StatusPending, m.Status, id)
+					require.Equal(t, want, *m.NextAttemptAt == later, id)
+				}
+
+				// The batch itself, without the fallback to one at a time.
+				further := micro(later.Add(time.Minute))
+				moved, err = store.DeferMany(ctx, s, []string{"msg2", "msg3", "msg4"}, []int{0, 0, 0}, further)
+				require.NoError(t, err)
+				require.Equal(t, []bool{true, true, false}, moved)
+			})
+
 			t.Run("DisableEndpoint", func(t *testing.T) {
 				s, ctx := setup(t)
 				require.NoError(t, s.CreatePartner(ctx, partner("acme")))
