@@ -283,10 +283,7 @@ func (s *Store) deferBatch(ctx context.Context, args []deferral) []batchResult[b
 	one := func(d deferral) (bool, error) { return s.deferOne(ctx, d) }
 	return oneOrMany(args, one, func(args []deferral) ([]batchResult[bool], error) {
 		moved, err := s.deferMany(ctx, args)
-		if err != nil {
-			return nil, err
-		}
-		return results(moved), nil
+		return results(moved), err
 	})
 }
 
@@ -367,7 +364,7 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 }
 
 // step is one statement of a batch that together runs: its text, its
-// arguments, and what reads each row it returns (nil: none are read).
+// arguments, and what reads each row it returns.
 type step struct {
 	query string
 	args  []any
@@ -378,11 +375,13 @@ type step struct {
 // calls pays for one commit: on PostgreSQL sent at once, in one round trip
 // (a pipeline, which the server runs as one implicit transaction), on
 // SQLite in one transaction. Each step is the statement a call makes
-// alone, prepared once per connection, which finds its row by primary
+// alone, prepared once per connection, which looks for its row by primary
 // key. One statement for the whole batch would join the calls to the
-// table instead, and the plan of that join follows the table's
-// statistics, which may be stale: a plan made while the table was nearly
-// empty reads all of it. If one step fails, none takes effect.
+// table instead, and a join's plan depends on the table's statistics far
+// more than a lookup by primary key does. Even a one-row statement can
+// keep a plan made while its table was nearly empty, one that reads the
+// whole table, until the table is analyzed again (docs/benchmarks.md,
+// change 9). If one step fails, none takes effect.
 func (s *Store) together(ctx context.Context, steps []step) error {
 	if !s.d.pipeline {
 		return s.inTx(ctx, func(tx *sql.Tx) error {
@@ -391,7 +390,7 @@ func (s *Store) together(ctx context.Context, steps []step) error {
 				if err != nil {
 					return err
 				}
-				if err := readRows(rows, st.row); err != nil {
+				if err := eachRow(rows, st.row); err != nil {
 					return err
 				}
 			}
@@ -410,30 +409,8 @@ func (s *Store) together(ctx context.Context, steps []step) error {
 		}
 		b := &pgx.Batch{}
 		for _, st := range steps {
-			b.Queue(s.q(st.query), st.args...).Query(func(rows pgx.Rows) error {
-				for rows.Next() {
-					if st.row != nil {
-						if err := st.row(rows); err != nil {
-							return err
-						}
-					}
-				}
-				return rows.Err()
-			})
+			b.Queue(s.q(st.query), st.args...).Query(func(rows pgx.Rows) error { return forRows(rows, st.row) })
 		}
 		return c.Conn().SendBatch(ctx, b).Close()
 	})
-}
-
-// readRows calls row for each of rows, then closes them.
-func readRows(rows *sql.Rows, row func(scanner) error) error {
-	defer rows.Close()
-	for rows.Next() {
-		if row != nil {
-			if err := row(rows); err != nil {
-				return err
-			}
-		}
-	}
-	return rows.Err()
 }

@@ -397,7 +397,7 @@ func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatch
 	var stored []dispatcher.Message
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err == nil {
-		err = readRows(rows, fanOutFirstRow(msgs, &first, &stored))
+		err = eachRow(rows, fanOutFirstRow(msgs, &first, &stored))
 	}
 	if err != nil {
 		return nil, false, s.classify(err, "fan out event "+eventID)

@@ -56,11 +56,7 @@ func sqlitePlan(ctx context.Context, s *Store, query string, args []any) (string
 // ClaimBatch makes the claims as one batch, as ClaimMessage calls made at
 // the same moment would be.
 func ClaimBatch(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]dispatcher.Message, []bool, []error) {
-	args := make([]claim, len(ids))
-	for i, id := range ids {
-		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
-	}
-	out := s.claimBatch(ctx, args)
+	out := s.claimBatch(ctx, claims(ids, attempts, leaseUntil))
 	ms, oks, errs := make([]dispatcher.Message, len(out)), make([]bool, len(out)), make([]error, len(out))
 	for i, o := range out {
 		ms[i], oks[i], errs[i] = o.res.m, o.res.ok, o.err
@@ -97,11 +93,7 @@ func InsertEventBatch(ctx context.Context, s *Store, events []dispatcher.Event) 
 // ClaimMany runs a batch of claims without the fallback to one claim at a
 // time, and returns the ids claimed.
 func ClaimMany(ctx context.Context, s *Store, ids []string, attempts []int, leaseUntil time.Time) ([]string, error) {
-	args := make([]claim, len(ids))
-	for i, id := range ids {
-		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
-	}
-	won, err := s.claimMany(ctx, args)
+	won, err := s.claimMany(ctx, claims(ids, attempts, leaseUntil))
 	var out []string
 	for _, m := range won {
 		out = append(out, m.ID)
@@ -194,11 +186,7 @@ func Analyze(ctx context.Context, s *Store) error {
 // at the same moment would be: whether each moved its message, and its
 // error.
 func DeferBatch(ctx context.Context, s *Store, ids []string, attempts []int, at time.Time) ([]bool, []error) {
-	args := make([]deferral, len(ids))
-	for i, id := range ids {
-		args[i] = deferral{id: id, attempts: attempts[i], at: at}
-	}
-	out := s.deferBatch(ctx, args)
+	out := s.deferBatch(ctx, deferrals(ids, attempts, at))
 	moved, errs := make([]bool, len(out)), make([]error, len(out))
 	for i, o := range out {
 		moved[i], errs[i] = o.res, o.err
@@ -209,9 +197,21 @@ func DeferBatch(ctx context.Context, s *Store, ids []string, attempts []int, at 
 // DeferMany runs a batch of deferrals without the fallback to one at a
 // time.
 func DeferMany(ctx context.Context, s *Store, ids []string, attempts []int, at time.Time) ([]bool, error) {
+	return s.deferMany(ctx, deferrals(ids, attempts, at))
+}
+
+func claims(ids []string, attempts []int, leaseUntil time.Time) []claim {
+	args := make([]claim, len(ids))
+	for i, id := range ids {
+		args[i] = claim{id: id, attempts: attempts[i], leaseUntil: leaseUntil}
+	}
+	return args
+}
+
+func deferrals(ids []string, attempts []int, at time.Time) []deferral {
 	args := make([]deferral, len(ids))
 	for i, id := range ids {
 		args[i] = deferral{id: id, attempts: attempts[i], at: at}
 	}
-	return s.deferMany(ctx, args)
+	return args
 }

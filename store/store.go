@@ -339,7 +339,6 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// eachRow calls fn for every row and closes rows.
 // addIDs adds the ids that rows of one column hold to set, and closes
 // rows.
 func addIDs(rows *sql.Rows, set map[string]bool) error {
@@ -353,8 +352,19 @@ func addIDs(rows *sql.Rows, set map[string]bool) error {
 	})
 }
 
+// eachRow calls fn for every row and closes rows.
 func eachRow(rows *sql.Rows, fn func(scanner) error) error {
 	defer rows.Close()
+	return forRows(rows, fn)
+}
+
+// forRows calls fn for every row of rows, database/sql's or pgx's, and
+// returns the first error; it leaves closing rows to the caller.
+func forRows(rows interface {
+	scanner
+	Next() bool
+	Err() error
+}, fn func(scanner) error) error {
 	for rows.Next() {
 		if err := fn(rows); err != nil {
 			return err
