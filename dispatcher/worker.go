@@ -163,9 +163,10 @@ func infraRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 // which they are returned to the queue.
 func (w *Worker) Run(ctx context.Context) error {
 	mux := asynq.NewServeMux()
-	mux.HandleFunc(taskFanout, w.counted(w.handleFanout))
-	mux.HandleFunc(taskDeliver, w.counted(w.handleDeliver))
-	mux.HandleFunc(taskRecover, w.counted(w.handleRecover))
+	mux.Use(w.counted)
+	mux.HandleFunc(taskFanout, w.handleFanout)
+	mux.HandleFunc(taskDeliver, w.handleDeliver)
+	mux.HandleFunc(taskRecover, w.handleRecover)
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -210,13 +211,13 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// counted counts h's runs in w.busy.
-func (w *Worker) counted(h asynq.HandlerFunc) asynq.HandlerFunc {
-	return func(ctx context.Context, t *asynq.Task) error {
+// counted counts h's runs in w.busy (a middleware of every task).
+func (w *Worker) counted(h asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		w.busy.Add(1)
 		defer w.busy.Add(-1)
-		return h(ctx, t)
-	}
+		return h.ProcessTask(ctx, t)
+	})
 }
 
 // handleFanout creates the messages of one event and schedules them.
