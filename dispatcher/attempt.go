@@ -48,6 +48,12 @@ func (w *Worker) handleDeliver(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
+	return w.deliverTask(ctx, dt)
+}
+
+// deliverTask makes the attempt dt names, or puts it back for later (see
+// handleDeliver).
+func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 	ep, err := w.cfg.Endpoints.Endpoint(ctx, dt.EndpointID)
 	if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && ep.Disabled) {
 		return w.park(ctx, dt.ID, dt.Attempts)

@@ -204,12 +204,9 @@ func (r *Resumer) Resume(ctx context.Context, ep subscriptions.Endpoint) error {
 	if err != nil {
 		return fmt.Errorf("resume messages of %s: %w", ep.ID, err)
 	}
-	for _, m := range ms {
-		if err := r.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, *m.NextAttemptAt); err != nil {
-			// They are pending in the database: the reconciler will.
-			logWarn(ctx, "enqueue resumed messages; the reconciler will", "endpoint_id", ep.ID, "err", err)
-			break
-		}
+	if err := r.Queue.EnqueueMessages(ctx, ms); err != nil {
+		// They are pending in the database: the reconciler will.
+		logWarn(ctx, "enqueue resumed messages; the reconciler will", "endpoint_id", ep.ID, "err", err)
 	}
 	logInfo(ctx, "endpoint enabled again; kept messages resumed", "endpoint_id", ep.ID, "messages", len(ms))
 	return nil

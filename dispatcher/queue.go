@@ -22,13 +22,23 @@ const (
 	queueDeliver = "deliver"
 )
 
+// fanoutTimeout bounds how long the fan-out of one event may run.
+const fanoutTimeout = time.Minute
+
 // Queue puts work on Redis through asynq. Every task has a TaskID derived
 // from the database row it serves, so enqueuing the same work twice (the
 // reconciler after a crash, say) is a no-op while the first is still queued.
+//
+// While a Worker runs in the same process, work that is due now goes to
+// its lanes instead, as long as they have room.
 type Queue struct {
 	client *asynq.Client
 	// taskTimeout bounds how long one delivery task may run.
 	taskTimeout time.Duration
+
+	mu         sync.RWMutex
+	fanouts    *lane[string]
+	deliveries *lane[deliveryTask]
 }
 
 // NewQueue returns a Queue on client. taskTimeout is the attempt timeout
@@ -37,12 +47,46 @@ func NewQueue(client *asynq.Client, taskTimeout time.Duration) *Queue {
 	return &Queue{client: client, taskTimeout: taskTimeout}
 }
 
+// attach makes a Worker's lanes this Queue's first choice.
+func (q *Queue) attach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.fanouts, q.deliveries = fanouts, deliveries
+}
+
+// detach undoes attach, unless another Worker's lanes took their place.
+func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.fanouts == fanouts && q.deliveries == deliveries {
+		q.fanouts, q.deliveries = nil, nil
+	}
+}
+
+func (q *Queue) lanes() (*lane[string], *lane[deliveryTask]) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	return q.fanouts, q.deliveries
+}
+
 // EnqueueFanout schedules fan-out of the events with these ids.
 func (q *Queue) EnqueueFanout(ctx context.Context, eventIDs ...string) error {
+	fanouts, _ := q.lanes()
+	var remote []string
+	for _, id := range eventIDs {
+		if !fanouts.offer(id) {
+			remote = append(remote, id)
+		}
+	}
+	return q.remoteFanout(ctx, remote...)
+}
+
+// remoteFanout queues fan-out of these events in Redis.
+func (q *Queue) remoteFanout(ctx context.Context, eventIDs ...string) error {
 	return inParallel(len(eventIDs), func(i int) error {
 		id := eventIDs[i]
 		t := asynq.NewTask(taskFanout, []byte(id))
-		_, err := q.client.EnqueueContext(ctx, t, asynq.TaskID("f:"+id), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(time.Minute))
+		_, err := q.client.EnqueueContext(ctx, t, asynq.TaskID("f:"+id), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(fanoutTimeout))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return fmt.Errorf("enqueue fan-out of %s: %w", id, err)
 		}
@@ -58,7 +102,10 @@ const enqueueParallelism = 8
 // inParallel calls fn(0) … fn(n-1), up to enqueueParallelism at a time,
 // and returns their errors joined.
 func inParallel(n int, fn func(i int) error) error {
-	if n == 1 {
+	switch n {
+	case 0:
+		return nil
+	case 1:
 		return fn(0)
 	}
 	errs := make([]error, n)
@@ -141,7 +188,37 @@ func (q *Queue) EnqueueDelivery(ctx context.Context, id, endpointID string, atte
 	return q.enqueueDelivery(ctx, deliveryTask{ID: id, Attempts: attempts, EndpointID: endpointID}, at)
 }
 
+// EnqueueMessages schedules the next attempt of each of ms (pending
+// messages), due at its NextAttemptAt (nil: now).
+func (q *Queue) EnqueueMessages(ctx context.Context, ms []Message) error {
+	_, deliveries := q.lanes()
+	now := time.Now()
+	type due struct {
+		dt deliveryTask
+		at time.Time
+	}
+	var remote []due
+	for _, m := range ms {
+		d := due{deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID}, now}
+		if m.NextAttemptAt != nil {
+			d.at = *m.NextAttemptAt
+		}
+		if d.at.After(now) || !deliveries.offer(d.dt) {
+			remote = append(remote, d)
+		}
+	}
+	return inParallel(len(remote), func(i int) error { return q.remoteDelivery(ctx, remote[i].dt, remote[i].at) })
+}
+
 func (q *Queue) enqueueDelivery(ctx context.Context, dt deliveryTask, at time.Time) error {
+	if _, deliveries := q.lanes(); !at.After(time.Now()) && deliveries.offer(dt) {
+		return nil
+	}
+	return q.remoteDelivery(ctx, dt, at)
+}
+
+// remoteDelivery queues dt in Redis, due at at.
+func (q *Queue) remoteDelivery(ctx context.Context, dt deliveryTask, at time.Time) error {
 	taskID := "d:" + dt.ID + ":" + strconv.Itoa(dt.Attempts) + ":" + strconv.FormatInt(at.Unix(), 10)
 	if dt.Manual {
 		taskID += ":m"

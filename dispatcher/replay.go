@@ -281,10 +281,8 @@ func (w *Worker) handleRecover(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return fmt.Errorf("recovery job %s: %w", job.ID, err)
 		}
-		for _, m := range ms {
-			if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, *m.NextAttemptAt); err != nil {
-				logWarn(ctx, "enqueue recovered message; the reconciler will", "message_id", m.ID, "err", err)
-			}
+		if err := w.cfg.Queue.EnqueueMessages(ctx, ms); err != nil {
+			logWarn(ctx, "enqueue recovered messages; the reconciler will", "job_id", job.ID, "err", err)
 		}
 		now := time.Now().UTC()
 		job.Requeued += len(ms)

@@ -144,13 +144,16 @@ func NewWorker(cfg Config) *Worker {
 	// Fan-out and delivery each get asynq servers of their own: an asynq
 	// server takes tasks off Redis one at a time, in one loop, and one loop
 	// for both would bound them together by its round trips.
-	fanoutConcurrency := max(cfg.Concurrency/4, 1)
-	w.srvs = append(w.srvs, w.server(map[string]int{queueFanout: 1}, fanoutConcurrency))
+	w.srvs = append(w.srvs, w.server(map[string]int{queueFanout: 1}, w.fanoutConcurrency()))
 	for range deliveryLoops {
 		w.srvs = append(w.srvs, w.server(map[string]int{queueDeliver: 1}, max(cfg.Concurrency/deliveryLoops, 1)))
 	}
 	return w
 }
+
+// fanoutConcurrency is how many fan-outs run at once, from Redis and from
+// the lane each.
+func (w *Worker) fanoutConcurrency() int { return max(w.cfg.Concurrency/4, 1) }
 
 // infraRetryDelay spaces out the retries of a task that failed for a reason
 // of our own (database down): 1 s, 2 s, 4 s, … up to a minute.
@@ -167,11 +170,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	mux.HandleFunc(taskFanout, w.handleFanout)
 	mux.HandleFunc(taskDeliver, w.handleDeliver)
 	mux.HandleFunc(taskRecover, w.handleRecover)
+	fanouts := newLane[string](fanoutLaneDepth * w.fanoutConcurrency())
+	deliveries := newLane[deliveryTask](deliverLaneDepth * w.cfg.Concurrency)
+	// The lanes' handlers outlive ctx by up to ShutdownTimeout, as asynq's do.
+	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer hcancel()
+	lanes := w.runLanes(hctx, fanouts, deliveries)
+	w.cfg.Queue.attach(fanouts, deliveries)
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
 				started.Shutdown()
 			}
+			w.closeLanes(hctx, fanouts, deliveries)
+			lanes.Wait()
 			return fmt.Errorf("start workers: %w", err)
 		}
 	}
@@ -191,14 +203,26 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.retentionLoop(ctx)
 	}()
 	<-ctx.Done()
+	w.closeLanes(hctx, fanouts, deliveries)
 	var wg sync.WaitGroup
 	for _, srv := range w.srvs {
 		wg.Go(srv.Shutdown)
 	}
+	wg.Go(func() {
+		finished := make(chan struct{})
+		go func() { lanes.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(w.cfg.ShutdownTimeout):
+			hcancel()
+		}
+	})
 	wg.Wait()
+	hcancel()
 	// Past ShutdownTimeout asynq puts a task back and returns without
-	// waiting for its handler, which then puts its message back in the
-	// database: let it, before the caller closes the database.
+	// waiting for its handler, and the lanes cancel theirs; a handler then
+	// puts its message back in the database: let it, before the caller
+	// closes the database.
 	for deadline := time.Now().Add(handlerGrace); w.busy.Load() > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			w.cfg.Logger.Warn("task handlers still running at shutdown; the reconciler will take up their messages", "handlers", w.busy.Load())
@@ -209,6 +233,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-guardDone
 	<-retentionDone
 	return nil
+}
+
+// closeLanes detaches the lanes from the Queue, so that new work goes to
+// Redis, and sends there the work they still held.
+func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveries *lane[deliveryTask]) {
+	w.cfg.Queue.detach(fanouts, deliveries)
+	ctx = context.WithoutCancel(ctx)
+	ids := fanouts.close()
+	if err := w.cfg.Queue.remoteFanout(ctx, ids...); err != nil {
+		logWarn(ctx, "queue fan-outs at shutdown; the reconciler will", "events", len(ids), "err", err)
+	}
+	dts := deliveries.close()
+	now := time.Now()
+	if err := inParallel(len(dts), func(i int) error { return w.cfg.Queue.remoteDelivery(ctx, dts[i], now) }); err != nil {
+		logWarn(ctx, "queue deliveries at shutdown; the reconciler will", "messages", len(dts), "err", err)
+	}
 }
 
 // counted counts h's runs in w.busy (a middleware of every task).
@@ -222,7 +262,11 @@ func (w *Worker) counted(h asynq.Handler) asynq.Handler {
 
 // handleFanout creates the messages of one event and schedules them.
 func (w *Worker) handleFanout(ctx context.Context, t *asynq.Task) error {
-	id := string(t.Payload())
+	return w.fanOutEvent(ctx, string(t.Payload()))
+}
+
+// fanOutEvent creates the messages of event id and schedules them.
+func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 	ev, err := w.event(ctx, id)
 	if errors.Is(err, subscriptions.ErrNotFound) {
 		return fmt.Errorf("fan out %s: %w: %w", id, err, asynq.SkipRetry)
@@ -273,17 +317,9 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", ev.ID, err)
 	}
-	_ = inParallel(len(pending), func(i int) error {
-		m := pending[i]
-		at := time.Now()
-		if m.NextAttemptAt != nil {
-			at = *m.NextAttemptAt
-		}
-		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, at); err != nil {
-			logWarn(ctx, "enqueue delivery; the reconciler will", "message_id", m.ID, "err", err)
-		}
-		return nil
-	})
+	if err := w.cfg.Queue.EnqueueMessages(ctx, pending); err != nil {
+		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", ev.ID, "err", err)
+	}
 	return nil
 }
 
@@ -323,14 +359,9 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find overdue messages: %w", err)
 	}
-	for _, m := range due {
-		at := time.Now()
-		if m.NextAttemptAt != nil {
-			at = *m.NextAttemptAt // the due time names the task, as when it was first queued
-		}
-		if err := w.cfg.Queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, m.Attempts, at); err != nil {
-			return err
-		}
+	// The due time names a task in Redis, as when it was first queued.
+	if err := w.cfg.Queue.EnqueueMessages(ctx, due); err != nil {
+		return err
 	}
 	jobs, err := w.cfg.Store.StaleRecoverJobs(ctx, before, 100)
 	if err != nil {

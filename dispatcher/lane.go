@@ -1,0 +1,113 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// A lane hands work that is due now to the Worker running in this process,
+// instead of sending it through Redis for a worker to poll for. While a
+// Worker runs beside the ingest API, an event is fanned out and its
+// messages make their first attempt without waiting for asynq's next poll
+// and without asynq's round trips.
+//
+// The database holds the work before it is offered, as it does before work
+// is queued in Redis: whatever a lane took and did not finish when the
+// process died is found by the reconciler, as work that Redis lost is. A
+// lane that is full or closed refuses the offer, and the work goes to
+// Redis.
+type lane[T any] struct {
+	mu     sync.RWMutex
+	closed bool
+	work   chan T
+}
+
+func newLane[T any](size int) *lane[T] { return &lane[T]{work: make(chan T, size)} }
+
+// offer hands v to the lane, unless it is full or closed. A nil lane takes
+// nothing.
+func (l *lane[T]) offer(v T) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return false
+	}
+	select {
+	case l.work <- v:
+		return true
+	default:
+		return false
+	}
+}
+
+// close refuses every offer from now on and returns the work not yet
+// taken; those ranging over the lane stop once it is empty.
+func (l *lane[T]) close() []T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	close(l.work)
+	var left []T
+	for v := range l.work {
+		left = append(left, v)
+	}
+	return left
+}
+
+// Sizes of a Worker's lanes, in multiples of its concurrency: deep enough
+// to ride out a burst, shallow enough that work waits in one for far less
+// than the reconciler's grace.
+const (
+	fanoutLaneDepth  = 4
+	deliverLaneDepth = 8
+)
+
+// runLanes takes work off the lanes until they are closed, as many at
+// once as the Worker's asynq servers take from Redis; ctx is their
+// handlers'. Work whose handler fails goes to Redis, where asynq retries
+// it.
+func (w *Worker) runLanes(ctx context.Context, fanouts *lane[string], deliveries *lane[deliveryTask]) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range w.fanoutConcurrency() {
+		wg.Go(func() {
+			for id := range fanouts.work {
+				w.busy.Add(1)
+				tctx, cancel := context.WithTimeout(ctx, fanoutTimeout)
+				err := w.fanOutEvent(tctx, id)
+				cancel()
+				if err != nil && !errors.Is(err, asynq.SkipRetry) {
+					logWarn(ctx, "fan-out failed; queued in Redis to retry", "event_id", id, "err", err)
+					if err := w.cfg.Queue.remoteFanout(context.WithoutCancel(ctx), id); err != nil {
+						logWarn(ctx, "queue fan-out; the reconciler will", "event_id", id, "err", err)
+					}
+				}
+				w.busy.Add(-1)
+			}
+		})
+	}
+	for range w.cfg.Concurrency {
+		wg.Go(func() {
+			for dt := range deliveries.work {
+				w.busy.Add(1)
+				tctx, cancel := context.WithTimeout(ctx, w.cfg.Queue.taskTimeout)
+				err := w.deliverTask(tctx, dt)
+				cancel()
+				if err != nil && !errors.Is(err, asynq.SkipRetry) {
+					logWarn(ctx, "delivery task failed; queued in Redis to retry", "message_id", dt.ID, "err", err)
+					if err := w.cfg.Queue.remoteDelivery(context.WithoutCancel(ctx), dt, time.Now().Add(time.Second)); err != nil {
+						logWarn(ctx, "queue delivery; the reconciler will", "message_id", dt.ID, "err", err)
+					}
+				}
+				w.busy.Add(-1)
+			}
+		})
+	}
+	return &wg
+}
