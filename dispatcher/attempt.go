@@ -68,7 +68,7 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 	if wait != nil {
 		return w.postpone(ctx, dt, wait)
 	}
-	m, ok, err := w.cfg.Store.ClaimMessage(ctx, dt.ID, dt.Attempts, time.Now().Add(maxTimeout+time.Minute))
+	m, ok, err := w.cfg.Store.ClaimMessage(ctx, dt.ID, dt.Attempts, time.Now().Add(w.cfg.Lease))
 	if err != nil || !ok {
 		w.cfg.Guard.Release(ctx, permit, false, false, "")
 		if err != nil {
@@ -92,13 +92,18 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 	return nil
 }
 
-// maxTimeout is the longest an attempt may take (the per-endpoint maximum).
+// maxTimeout is the longest an attempt may take (the per-endpoint
+// maximum), unless half the lease is shorter.
 const maxTimeout = time.Minute
+
+// DefaultLease is how long a delivery under way holds its message and a
+// slot of its endpoint by default.
+const DefaultLease = 2 * time.Minute
 
 // park marks a message whose endpoint is disabled or gone as disabled. It
 // is kept: re-enabling the endpoint resumes it.
 func (w *Worker) park(ctx context.Context, id string, attempts int) error {
-	_, ok, err := w.cfg.Store.ClaimMessage(ctx, id, attempts, time.Now().Add(time.Minute))
+	_, ok, err := w.cfg.Store.ClaimMessage(ctx, id, attempts, time.Now().Add(w.cfg.Lease))
 	if err != nil {
 		return fmt.Errorf("claim message %s: %w", id, err)
 	}
@@ -201,8 +206,9 @@ func (w *Worker) post(ctx context.Context, ep subscriptions.Endpoint, m Message,
 	}
 	timeout := w.cfg.Timeout
 	if ep.TimeoutSeconds > 0 {
-		timeout = min(time.Duration(ep.TimeoutSeconds)*time.Second, maxTimeout)
+		timeout = time.Duration(ep.TimeoutSeconds) * time.Second
 	}
+	timeout = min(timeout, maxTimeout, w.cfg.Lease/2)
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, ep.URL, bytes.NewReader(body))

@@ -14,3 +14,11 @@ func Postpone(ctx context.Context, w *Worker, payload string, delay time.Duratio
 	}
 	return w.postpone(ctx, dt, &Wait{Delay: delay, Reason: reason})
 }
+
+// Lane is a lane of strings: Offer, Close and Take (one value, if any).
+type Lane struct{ l *lane[string] }
+
+func NewLane(size int) Lane         { return Lane{newLane[string](size)} }
+func (l Lane) Offer(v string) bool  { return l.l.offer(v) }
+func (l Lane) Close() []string      { return l.l.close() }
+func (l Lane) Take() (string, bool) { v, ok := <-l.l.work; return v, ok }

@@ -40,7 +40,7 @@ type GuardConfig struct {
 	// MaxConcurrency is the default in-flight cap per endpoint (default 10).
 	MaxConcurrency int
 	// Lease is how long an in-flight slot is held at most, should its
-	// worker die (default 2 min).
+	// worker die (default DefaultLease).
 	Lease time.Duration
 	// Refresh is how often the open breakers are read from Redis (default
 	// 500 ms): every worker honours a breaker opened anywhere within it.
@@ -86,7 +86,7 @@ func NewGuard(rdb redis.UniversalClient, cfg GuardConfig) *Guard {
 		cfg.MaxConcurrency = DefaultMaxConcurrency
 	}
 	if cfg.Lease <= 0 {
-		cfg.Lease = 2 * time.Minute
+		cfg.Lease = DefaultLease
 	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 500 * time.Millisecond

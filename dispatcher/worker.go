@@ -36,8 +36,13 @@ type Config struct {
 	UserAgent string
 	// Schedule is the retry schedule (default DefaultSchedule).
 	Schedule []time.Duration
-	// Timeout bounds one attempt (default 15 s).
+	// Timeout bounds one attempt (default 15 s). No attempt, whatever its
+	// endpoint says, runs longer than a minute or half the Lease.
 	Timeout time.Duration
+	// Lease is how long a delivery under way holds its message (default
+	// DefaultLease): should its worker die, the reconciler hands the
+	// message to another after this. Give the Guard the same.
+	Lease time.Duration
 	// Concurrency is how many deliveries run at once (default 200);
 	// fan-out tasks run beside them, a quarter as many.
 	Concurrency int
@@ -109,6 +114,9 @@ func NewWorker(cfg Config) *Worker {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 200

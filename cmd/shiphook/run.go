@@ -85,6 +85,7 @@ type config struct {
 	allowPrivate      string
 	retrySchedule     string
 	attemptTimeout    time.Duration
+	lease             time.Duration
 	concurrency       int
 	eventCacheMB      int
 	pollInterval      time.Duration
@@ -140,6 +141,7 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
 	str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,10h", "delays between delivery attempts, each ±20 % jitter")
 	dur(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt")
+	dur(&c.lease, "delivery-lease", "SHIPHOOK_DELIVERY_LEASE", dispatcher.DefaultLease, "how long a delivery under way holds its message and a slot of its endpoint: should its worker die, another takes the message up after this")
 	num := func(p any, name, env string, def any, help string) {
 		v := def
 		if s := getenv(env); s != "" {
@@ -198,6 +200,9 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	}
 	if c.attemptTimeout < time.Second || c.attemptTimeout > time.Minute {
 		return c, fmt.Errorf("attempt timeout %s: must be from 1s to 60s", c.attemptTimeout)
+	}
+	if c.lease < 2*c.attemptTimeout {
+		return c, fmt.Errorf("delivery lease %s: must be at least twice the attempt timeout (%s)", c.lease, c.attemptTimeout)
 	}
 	if c.concurrency < 1 {
 		return c, fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
@@ -320,7 +325,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	}
 	aclient := asynq.NewClientFromRedisClient(rdb)
 	queue := dispatcher.NewQueue(aclient, 2*time.Minute)
-	guard := dispatcher.NewGuard(rdb, dispatcher.GuardConfig{Breaker: c.breaker, MaxConcurrency: c.endpointConcurrency})
+	guard := dispatcher.NewGuard(rdb, dispatcher.GuardConfig{Breaker: c.breaker, MaxConcurrency: c.endpointConcurrency, Lease: c.lease})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -337,7 +342,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		})
 		w := dispatcher.NewWorker(dispatcher.Config{
 			Store: st, Endpoints: endpoints, Events: events, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
-			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout,
+			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout, Lease: c.lease,
 			Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
 			ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
 		})

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -100,5 +101,44 @@ func TestGracefulShutdown(t *testing.T) {
 		}, 20*time.Second, 50*time.Millisecond)
 		require.Equal(t, 1, ms.Data[0].Attempts, "the interrupted request is not counted as an attempt")
 		require.Len(t, rcv.byPath("/stuck"), 1)
+	})
+	t.Run("work waiting in the process at shutdown goes to Redis for other workers", func(t *testing.T) {
+		slow := map[string]string{"SHIPHOOK_SHUTDOWN_TIMEOUT": "1s", "SHIPHOOK_CONCURRENCY": "2", "SHIPHOOK_RECONCILE_INTERVAL": "1h"}
+		for k, v := range env {
+			if _, ok := slow[k]; !ok {
+				slow[k] = v
+			}
+		}
+		s := startServer(t, "serve", slow)
+		rcv := newReceiver(t)
+		release := make(chan struct{})
+		rcv.setAnswer("/waiting", func(int) int { <-release; return http.StatusOK })
+		for _, id := range []string{"acme", "globex"} {
+			call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil) // 409 once made
+		}
+		createEndpoint(t, s, rcv, adminKey, "acme", "/waiting", map[string]any{})
+		const n = 40
+		ids := postEvents(t, s, n)
+		// Two deliveries at a time, held by the receiver: the rest wait in
+		// the process, or in Redis.
+		require.Eventually(t, func() bool { return rcv.total() >= 2 }, 10*time.Second, 10*time.Millisecond)
+		s.stop()
+		close(release)
+
+		// With the reconciler an hour away, only Redis can tell a worker
+		// of the work the first process held.
+		startServer(t, "worker", slow)
+		delivered := func() map[string]bool {
+			got := map[string]bool{}
+			for _, d := range rcv.byPath("/waiting") {
+				got[d.Data["event_id"].(string)] = true
+			}
+			return got
+		}
+		assert.Eventually(t, func() bool { return len(delivered()) == n }, 30*time.Second, 50*time.Millisecond, "not every event was delivered")
+		got := delivered()
+		for _, id := range ids {
+			require.True(t, got[id], "event %s was not delivered", id)
+		}
 	})
 }

@@ -1,0 +1,35 @@
+package main
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestConfigErrors checks that settings that cannot work are refused at
+// start, with a message naming the setting and what it must be.
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"lease shorter than two attempts", map[string]string{"SHIPHOOK_DELIVERY_LEASE": "20s"},
+			"delivery lease 20s: must be at least twice the attempt timeout (15s)"},
+		{"lease against a shorter attempt timeout", map[string]string{"SHIPHOOK_ATTEMPT_TIMEOUT": "5s", "SHIPHOOK_DELIVERY_LEASE": "9s"},
+			"delivery lease 9s: must be at least twice the attempt timeout (5s)"},
+		{"attempt timeout", map[string]string{"SHIPHOOK_ATTEMPT_TIMEOUT": "2m"}, "attempt timeout 2m0s: must be from 1s to 60s"},
+		{"poll interval", map[string]string{"SHIPHOOK_POLL_INTERVAL": "0s"}, "poll interval 0s: must be from 1ms to 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig("serve", nil, func(k string) string { return tt.env[k] }, io.Discard)
+			require.EqualError(t, err, tt.want)
+		})
+	}
+	_, err := parseConfig("serve", nil, func(k string) string {
+		return map[string]string{"SHIPHOOK_ATTEMPT_TIMEOUT": "5s", "SHIPHOOK_DELIVERY_LEASE": "10s"}[k]
+	}, io.Discard)
+	require.NoError(t, err, "a lease of exactly twice the attempt timeout is enough")
+}
