@@ -22,3 +22,14 @@ func NewLane(size int) Lane         { return Lane{newLane[string](size)} }
 func (l Lane) Offer(v string) bool  { return l.l.offer(v) }
 func (l Lane) Close() []string      { return l.l.close() }
 func (l Lane) Take() (string, bool) { v, ok := <-l.l.work; return v, ok }
+
+// OfferBy offers v, waiting for room until deadline.
+func (l Lane) OfferBy(v string, deadline time.Time) bool { return l.l.offerBy(v, deadline) }
+
+// AttachLanes gives q lanes of deliveries and fan-outs, as a running Worker
+// does, and returns what each holds.
+func AttachLanes(q *Queue) (deliveries, fanouts func() int) {
+	f, d := newLane[string](10), newLane[deliveryTask](10)
+	q.attach(f, d)
+	return func() int { return len(d.work) }, func() int { return len(f.work) }
+}

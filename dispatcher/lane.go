@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -24,6 +25,10 @@ type lane[T any] struct {
 	mu     sync.RWMutex
 	closed bool
 	work   chan T
+	// stuckUntil (Unix nanoseconds) is set when a wait for room found
+	// none: until then nobody waits, lest handlers that hang (on endpoints
+	// that hang, say) slow down everyone who offers work.
+	stuckUntil atomic.Int64
 }
 
 func newLane[T any](size int) *lane[T] { return &lane[T]{work: make(chan T, size)} }
@@ -46,6 +51,37 @@ func (l *lane[T]) offer(v T) bool {
 		return false
 	}
 }
+
+// offerBy hands v to the lane, waiting for room until deadline, unless it
+// is closed or a wait found no room in the last stuckFor.
+func (l *lane[T]) offerBy(v T, deadline time.Time) bool {
+	if l.offer(v) {
+		return true
+	}
+	now := time.Now()
+	wait := deadline.Sub(now)
+	if l == nil || wait <= 0 || now.UnixNano() < l.stuckUntil.Load() {
+		return false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case l.work <- v:
+		return true
+	case <-t.C:
+		l.stuckUntil.Store(time.Now().Add(stuckFor).UnixNano())
+		return false
+	}
+}
+
+// stuckFor is how long nobody waits for room in a lane after a wait found
+// none.
+const stuckFor = time.Second
 
 // close refuses every offer from now on and returns the work not yet
 // taken; those ranging over the lane stop once it is empty.

@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -25,4 +26,22 @@ func TestLane(t *testing.T) {
 	require.False(t, l.Offer("d"), "a closed lane takes nothing")
 	_, ok = l.Take()
 	require.False(t, ok, "those taking from a closed, empty lane stop")
+}
+
+// TestLaneWait checks that an offer may wait for room, and that once a
+// wait found none, offers stop waiting for a while: a lane whose handlers
+// hang must not hold up everyone who offers work.
+func TestLaneWait(t *testing.T) {
+	l := dispatcher.NewLane(1)
+	require.True(t, l.Offer("a"))
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		l.Take()
+	}()
+	require.True(t, l.OfferBy("b", time.Now().Add(10*time.Second)), "room made while waiting is taken")
+
+	require.False(t, l.OfferBy("c", time.Now().Add(30*time.Millisecond)), "no room came")
+	start := time.Now()
+	require.False(t, l.OfferBy("d", time.Now().Add(10*time.Second)))
+	require.Less(t, time.Since(start), 5*time.Second, "the offer waited although the last wait found no room")
 }

@@ -283,8 +283,9 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 		return fmt.Errorf("fan out %s: %w", id, err)
 	}
 	if ev.FannedOutAt != nil {
-		// Done before: only make sure its pending messages are queued.
-		return w.fanOut(ctx, ev, nil)
+		// Done before: only make sure its pending messages are queued, in
+		// Redis, where those still queued are not queued twice.
+		return w.fanOut(ctx, ev, nil, nil)
 	}
 	targets := w.cfg.Index.Match(subscriptions.Subject{
 		Type: ev.Type, Mode: ev.Shipment.Mode, Origin: ev.Shipment.Origin, Destination: ev.Shipment.Destination,
@@ -299,7 +300,8 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 			CreatedAt: now, UpdatedAt: now,
 		}
 	}
-	if err := w.fanOut(ctx, ev, msgs); err != nil {
+	_, deliveries := w.cfg.Queue.lanes()
+	if err := w.fanOut(ctx, ev, msgs, deliveries); err != nil {
 		return err
 	}
 	ev.FannedOutAt = &now
@@ -320,12 +322,14 @@ func (w *Worker) event(ctx context.Context, id string) (Event, error) {
 	return ev, nil
 }
 
-func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message) error {
+// fanOut stores msgs of ev and queues every pending message of ev, those
+// due now in deliveries first (nil: none).
+func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliveries *lane[deliveryTask]) error {
 	pending, err := w.cfg.Store.FanOut(ctx, ev.ID, msgs)
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", ev.ID, err)
 	}
-	if err := w.cfg.Queue.EnqueueMessages(ctx, pending); err != nil {
+	if err := w.cfg.Queue.enqueueMessages(ctx, pending, deliveries); err != nil {
 		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", ev.ID, "err", err)
 	}
 	return nil
@@ -358,17 +362,18 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find events not fanned out: %w", err)
 	}
-	if len(ids) > 0 {
-		if err := w.cfg.Queue.EnqueueFanout(ctx, ids...); err != nil {
-			return err
-		}
+	// Lost work goes to Redis, never to the lanes: what is merely late,
+	// still queued in Redis, is then not taken up twice, as task ids make
+	// the second enqueue a no-op.
+	if err := w.cfg.Queue.remoteFanout(ctx, ids...); err != nil {
+		return err
 	}
 	due, err := w.cfg.Store.DueMessages(ctx, before, 5000)
 	if err != nil {
 		return fmt.Errorf("find overdue messages: %w", err)
 	}
 	// The due time names a task in Redis, as when it was first queued.
-	if err := w.cfg.Queue.EnqueueMessages(ctx, due); err != nil {
+	if err := w.cfg.Queue.enqueueMessages(ctx, due, nil); err != nil {
 		return err
 	}
 	jobs, err := w.cfg.Store.StaleRecoverJobs(ctx, before, 100)
