@@ -218,7 +218,7 @@ type Accepted struct {
 
 // PostEvent handles POST /v1/events. It answers 202 only once the event is
 // committed; fan-out is then only scheduled, and the reconciler makes sure
-// it happens even if Redis loses the task.
+// it happens even if Redis, or this process, loses it.
 func PostEvent(d IngestDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()

@@ -16,28 +16,36 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// TestPostponeHold checks that a message held back by an open breaker has
-// its next attempt moved well ahead in the database once, not on every
-// round, while its task keeps coming round; and that other waits move it
-// only as far as the task.
-func TestPostponeHold(t *testing.T) {
-	ctx := t.Context()
-	st, err := store.Open(ctx, storetest.SQLite(t))
+// workerDeps returns what a Worker needs, on a SQLite database and a Redis
+// database of the test's own, and an inspector of that Redis.
+func workerDeps(t *testing.T) (*store.Store, asynq.RedisConnOpt, *asynq.Client, *asynq.Inspector) {
+	t.Helper()
+	st, err := store.Open(t.Context(), storetest.SQLite(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	require.NoError(t, st.Migrate(ctx))
+	require.NoError(t, st.Migrate(t.Context()))
 	redisOpt, err := asynq.ParseRedisURI(storetest.Redis(t))
 	require.NoError(t, err)
 	client := asynq.NewClient(redisOpt)
 	t.Cleanup(func() { client.Close() })
 	inspector := asynq.NewInspector(redisOpt)
 	t.Cleanup(func() { inspector.Close() })
+	return st, redisOpt, client, inspector
+}
+
+// TestPostponeHold checks that a message held back by an open breaker has
+// its next attempt moved well ahead in the database once, not on every
+// round, while its task keeps coming round; and that other waits move it
+// only as far as the task.
+func TestPostponeHold(t *testing.T) {
+	ctx := t.Context()
+	st, redisOpt, client, inspector := workerDeps(t)
 	w := dispatcher.NewWorker(dispatcher.Config{Store: st, Redis: redisOpt, Queue: dispatcher.NewQueue(client, time.Minute)})
 
 	now := time.Now().UTC()
 	ev := dispatcher.Event{ID: subscriptions.NewID("evt"), Type: "shipment.created", OccurredAt: now,
 		Shipment: dispatcher.Shipment{ID: "SHP-1"}, Parties: []dispatcher.Party{}, Data: json.RawMessage(`{}`)}
-	_, err = st.InsertEvents(ctx, []dispatcher.Event{ev})
+	_, err := st.InsertEvents(ctx, []dispatcher.Event{ev})
 	require.NoError(t, err)
 	m := dispatcher.Message{ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: "ep_1", PartnerID: "acme",
 		EventType: ev.Type, ShipmentID: "SHP-1", NextAttemptAt: &now}
@@ -91,16 +99,7 @@ func TestPostponeHold(t *testing.T) {
 // and never in the process's lanes, even when they have room.
 func TestReconcileUsesRedis(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.Open(ctx, storetest.SQLite(t))
-	require.NoError(t, err)
-	t.Cleanup(func() { st.Close() })
-	require.NoError(t, st.Migrate(ctx))
-	redisOpt, err := asynq.ParseRedisURI(storetest.Redis(t))
-	require.NoError(t, err)
-	client := asynq.NewClient(redisOpt)
-	t.Cleanup(func() { client.Close() })
-	inspector := asynq.NewInspector(redisOpt)
-	t.Cleanup(func() { inspector.Close() })
+	st, redisOpt, client, inspector := workerDeps(t)
 	q := dispatcher.NewQueue(client, time.Minute)
 	w := dispatcher.NewWorker(dispatcher.Config{Store: st, Redis: redisOpt, Queue: q, ReconcileGrace: time.Second})
 	inLane, fanoutsInLane := dispatcher.AttachLanes(q)
@@ -112,7 +111,7 @@ func TestReconcileUsesRedis(t *testing.T) {
 		evs = append(evs, dispatcher.Event{ID: subscriptions.NewID("evt"), Type: "shipment.created", OccurredAt: old, CreatedAt: old,
 			Shipment: dispatcher.Shipment{ID: "SHP-" + strconv.Itoa(i)}, Parties: []dispatcher.Party{}, Data: json.RawMessage(`{}`)})
 	}
-	_, err = st.InsertEvents(ctx, evs)
+	_, err := st.InsertEvents(ctx, evs)
 	require.NoError(t, err)
 	m := dispatcher.Message{ID: subscriptions.NewID("msg"), EventID: evs[1].ID, EndpointID: "ep_1", PartnerID: "acme",
 		EventType: "shipment.created", ShipmentID: "SHP-1", NextAttemptAt: &old}
