@@ -52,29 +52,41 @@ func (w *Worker) handleDeliver(ctx context.Context, t *asynq.Task) error {
 }
 
 // deliverTask makes the attempt dt names, or puts it back for later (see
-// handleDeliver).
+// handleDeliver). A message the fan-out claimed is handed back (made
+// pending) whenever no attempt is made.
 func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 	ep, err := w.cfg.Endpoints.Endpoint(ctx, dt.EndpointID)
 	if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && ep.Disabled) {
+		if dt.claimed != nil {
+			return w.cfg.Store.SetMessageStatus(ctx, dt.ID, Outcome{Status: StatusDisabled})
+		}
 		return w.park(ctx, dt.ID, dt.Attempts)
 	}
 	if err != nil {
+		w.handBack(ctx, dt)
 		return fmt.Errorf("load endpoint %s: %w", dt.EndpointID, err)
 	}
 	permit, wait, err := w.cfg.Guard.Acquire(ctx, ep)
 	if err != nil {
+		w.handBack(ctx, dt)
 		return err
 	}
 	if wait != nil {
 		return w.postpone(ctx, dt, wait)
 	}
-	m, ok, err := w.cfg.Store.ClaimMessage(ctx, dt.ID, dt.Attempts, time.Now().Add(w.cfg.Lease))
-	if err != nil || !ok {
-		w.cfg.Guard.Release(ctx, permit, false, false, "")
-		if err != nil {
-			return fmt.Errorf("claim message %s: %w", dt.ID, err)
+	var m Message
+	if dt.claimed != nil {
+		m = *dt.claimed
+	} else {
+		var ok bool
+		m, ok, err = w.cfg.Store.ClaimMessage(ctx, dt.ID, dt.Attempts, time.Now().Add(w.cfg.Lease))
+		if err != nil || !ok {
+			w.cfg.Guard.Release(ctx, permit, false, false, "")
+			if err != nil {
+				return fmt.Errorf("claim message %s: %w", dt.ID, err)
+			}
+			return nil
 		}
-		return nil
 	}
 	a, err := w.deliver(ctx, ep, m, dt.Manual)
 	if err != nil {
@@ -90,6 +102,15 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 	counted := a.ErrorClass != ErrorBlocked && a.ErrorClass != ErrorPurged
 	w.cfg.Guard.Release(ctx, permit, counted, breakerFailure(a), describe(a))
 	return nil
+}
+
+// handBack makes a message the fan-out claimed pending again when its
+// task fails before an attempt, so that the task's retry in Redis can
+// claim it at once rather than once its lease ends.
+func (w *Worker) handBack(ctx context.Context, dt deliveryTask) {
+	if dt.claimed != nil {
+		_, _ = w.unclaim(ctx, *dt.claimed)
+	}
 }
 
 // maxTimeout is the longest an attempt may take (the per-endpoint
@@ -121,16 +142,21 @@ func (w *Worker) park(ctx context.Context, id string, attempts int) error {
 // far, so that only one round in many writes to the database.
 func (w *Worker) postpone(ctx context.Context, dt deliveryTask, wait *Wait) error {
 	at := time.Now().Add(wait.Delay)
-	if wait.Delay > w.cfg.ReconcileGrace/2 && at.Unix() >= dt.HeldUntil {
+	claimed := dt.claimed != nil
+	dt.claimed = nil
+	if claimed || (wait.Delay > w.cfg.ReconcileGrace/2 && at.Unix() >= dt.HeldUntil) {
 		until := at
 		if wait.Reason == reasonBreakerOpen {
 			until = at.Add(breakerHold)
 		}
-		ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, until)
-		if err != nil {
+		if claimed {
+			// Claimed by the fan-out: hand it back, due as far ahead.
+			if err := w.cfg.Store.SetMessageStatus(ctx, dt.ID, Outcome{Status: StatusPending, NextAttemptAt: &until}); err != nil {
+				return fmt.Errorf("postpone message %s: %w", dt.ID, err)
+			}
+		} else if ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, until); err != nil {
 			return fmt.Errorf("postpone message %s: %w", dt.ID, err)
-		}
-		if !ok {
+		} else if !ok {
 			return nil
 		}
 		dt.HeldUntil = 0

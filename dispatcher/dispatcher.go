@@ -186,7 +186,9 @@ type Store interface {
 	Event(ctx context.Context, id string) (Event, error)
 	// FanOut stores msgs (all of one event) and marks the event fanned out,
 	// in one transaction. A message whose (event, endpoint) exists is kept
-	// as it is. Returns every pending message of the event, new or not.
+	// as it is. Returns every pending message of the event, new or not, and
+	// the delivering ones it stored: a message stored as delivering, with
+	// its lease, is claimed by the caller as it is made.
 	FanOut(ctx context.Context, eventID string, msgs []Message) ([]Message, error)
 	// ClaimMessage moves a message that is pending and has made attempts
 	// attempts (or is delivering with its lease past) to delivering, leased

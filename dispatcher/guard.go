@@ -362,6 +362,16 @@ func (g *Guard) remoteState(id string) (subscriptions.BreakerState, bool) {
 	return st, ok
 }
 
+// Open reports whether ep's breaker is open, as this process last read it
+// from Redis. A nil Guard has none open.
+func (g *Guard) Open(endpointID string) bool {
+	if g == nil {
+		return false
+	}
+	_, open := g.remoteState(endpointID)
+	return open
+}
+
 // BreakerState returns the breaker of endpoint id as stored in Redis.
 func (g *Guard) BreakerState(ctx context.Context, id string) (subscriptions.BreakerState, error) {
 	raw, err := g.rdb.Get(ctx, breakerKey(id)).Bytes()

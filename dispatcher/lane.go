@@ -52,6 +52,22 @@ func (l *lane[T]) offer(v T) bool {
 	}
 }
 
+// room is how much more the lane would take now (none when nil).
+func (l *lane[T]) room() int {
+	if l == nil {
+		return 0
+	}
+	return cap(l.work) - len(l.work)
+}
+
+// size is how much the lane holds when full.
+func (l *lane[T]) size() int {
+	if l == nil {
+		return 0
+	}
+	return cap(l.work)
+}
+
 // offerBy hands v to the lane, waiting for room until deadline, unless it
 // is closed or a wait found no room in the last stuckFor.
 func (l *lane[T]) offerBy(v T, deadline time.Time) bool {

@@ -136,6 +136,10 @@ type deliveryTask struct {
 	EndpointID string
 	Manual     bool
 	HeldUntil  int64
+	// claimed, in a lane only, is the message as the fan-out stored it,
+	// already claimed (delivering, leased); it is never sent to Redis,
+	// where a task must claim its message itself.
+	claimed *Message
 }
 
 // payload encodes t as "<message id>:<attempts>:<endpoint id>", followed by

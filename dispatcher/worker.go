@@ -255,10 +255,29 @@ func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveri
 		logWarn(ctx, "queue fan-outs at shutdown; the reconciler will", "events", len(ids), "err", err)
 	}
 	dts := deliveries.close()
+	for i, dt := range dts {
+		if dt.claimed != nil {
+			_, _ = w.unclaim(ctx, *dt.claimed)
+			dts[i].claimed = nil
+		}
+	}
 	now := time.Now()
 	if err := inParallel(len(dts), func(i int) error { return w.cfg.Queue.remoteDelivery(ctx, dts[i], now) }); err != nil {
 		logWarn(ctx, "queue deliveries at shutdown; the reconciler will", "messages", len(dts), "err", err)
 	}
+}
+
+// unclaim hands back m, claimed by the fan-out and not delivered after
+// all: it is made pending and due now. Should that fail, the reconciler
+// takes it up once its lease ends.
+func (w *Worker) unclaim(ctx context.Context, m Message) (Message, error) {
+	now := time.Now().UTC()
+	if err := w.cfg.Store.SetMessageStatus(context.WithoutCancel(ctx), m.ID, Outcome{Status: StatusPending, NextAttemptAt: &now}); err != nil {
+		logWarn(ctx, "hand back a claimed message; the reconciler will take it up when its lease ends", "message_id", m.ID, "err", err)
+		return m, err
+	}
+	m.Status, m.NextAttemptAt, m.LeaseUntil = StatusPending, &now, nil
+	return m, nil
 }
 
 // counted counts h's runs in w.busy (a middleware of every task).
@@ -294,6 +313,15 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 		Carrier: ev.Shipment.Carrier, Parties: ev.Parties,
 	})
 	now := time.Now().UTC()
+	_, deliveries := w.cfg.Queue.lanes()
+	// Messages that go to this process's deliveries are stored claimed:
+	// that saves each a statement and a commit before its request. Not
+	// those whose endpoint's breaker is open, which would only be handed
+	// back, nor any while the lane is half full: then deliveries are
+	// behind, and many fan-outs at once would claim more than the lane
+	// takes, to hand it back a statement each.
+	claim := deliveries.room() >= max(len(targets), deliveries.size()/2)
+	lease := now.Add(w.cfg.Lease)
 	msgs := make([]Message, len(targets))
 	for i, tg := range targets {
 		msgs[i] = Message{
@@ -301,8 +329,10 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
 			CreatedAt: now, UpdatedAt: now,
 		}
+		if claim && !w.cfg.Guard.Open(tg.EndpointID) {
+			msgs[i].Status, msgs[i].LeaseUntil = StatusDelivering, &lease
+		}
 	}
-	_, deliveries := w.cfg.Queue.lanes()
 	if err := w.fanOut(ctx, ev, msgs, deliveries); err != nil {
 		return err
 	}
@@ -327,9 +357,24 @@ func (w *Worker) event(ctx context.Context, id string) (Event, error) {
 // fanOut stores msgs of ev and queues every pending message of ev, those
 // due now in deliveries first (nil: none).
 func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliveries *lane[deliveryTask]) error {
-	pending, err := w.cfg.Store.FanOut(ctx, ev.ID, msgs)
+	due, err := w.cfg.Store.FanOut(ctx, ev.ID, msgs)
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", ev.ID, err)
+	}
+	pending := due[:0:0]
+	for _, m := range due {
+		if m.Status != StatusDelivering {
+			pending = append(pending, m)
+			continue
+		}
+		// Stored claimed by this call: only this process knows of it.
+		dt := deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID, claimed: &m}
+		if deliveries.offerBy(dt, time.Now().Add(laneWait)) {
+			continue
+		}
+		if m, err = w.unclaim(ctx, m); err == nil {
+			pending = append(pending, m)
+		}
 	}
 	if err := w.cfg.Queue.enqueueMessages(ctx, pending, deliveries); err != nil {
 		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", ev.ID, "err", err)

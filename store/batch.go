@@ -204,7 +204,7 @@ func (s *Store) fanOutMany(ctx context.Context, args []fanout) ([]fannedOut, err
 		return nil, err
 	}
 	for i := range out {
-		out[i].pending = pendingByID(stored[i])
+		out[i].pending = dueByID(stored[i])
 	}
 	return out, nil
 }

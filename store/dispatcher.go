@@ -277,8 +277,9 @@ const messageInsertBatch = 100
 // whose (event, endpoint) exists is kept as it is. An empty Status is
 // pending; a pending message without NextAttemptAt is due at its CreatedAt;
 // a zero CreatedAt or UpdatedAt is now. Returns every pending message of the
-// event, new or not, ordered by id. Returns ErrNotFound if the event does
-// not exist.
+// event, new or not, and the delivering ones it stored (claimed by the
+// caller as they were made), ordered by id. Returns ErrNotFound if the
+// event does not exist.
 func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) ([]dispatcher.Message, error) {
 	now := time.Now()
 	// Insert in endpoint order, so that concurrent fan-outs of one event
@@ -344,7 +345,7 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		if first {
 			// Only FanOut makes messages, and it marks the event: one it
 			// marks first has none but those just stored.
-			pending = pendingByID(stored)
+			pending = dueByID(stored)
 			return nil
 		}
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
@@ -352,8 +353,18 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		if err != nil {
 			return fmt.Errorf("pending messages of event %s: %w", eventID, err)
 		}
-		pending, err = collect(rows, scanMessage, "pending messages of event "+eventID)
-		return err
+		before, err := collect(rows, scanMessage, "pending messages of event "+eventID)
+		if err != nil {
+			return err
+		}
+		// The SELECT sees the pending ones just stored; add the claimed.
+		for _, m := range stored {
+			if m.Status == dispatcher.StatusDelivering {
+				before = append(before, m)
+			}
+		}
+		pending = dueByID(before)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -386,8 +397,8 @@ const fanOutRow = `(?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), 
 // before, for a dialect with updateInWith; msgs (at most
 // messageInsertBatch) are sorted by endpoint and filled in. If the event
 // exists unmarked, it marks it, stores msgs (one of several to an
-// endpoint), and returns first true with the pending ones stored, ordered
-// by id. first is false if it changed nothing: the event is missing or was
+// endpoint), and returns first true with the pending and delivering ones
+// stored, ordered by id. first is false if it changed nothing: the event is missing or was
 // marked before. It is also false, though it marked the event, if msgs is
 // not empty and none was stored, as only messages stored before would
 // cause: FanOut's transaction returns the right messages then too.
@@ -402,7 +413,7 @@ func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatch
 	if err != nil {
 		return nil, false, s.classify(err, "fan out event "+eventID)
 	}
-	return pendingByID(stored), first, nil
+	return dueByID(stored), first, nil
 }
 
 // fanOutFirstStatement is fanOutFirst's one statement. It returns a row
@@ -453,11 +464,11 @@ func fanOutFirstRow(msgs []dispatcher.Message, first *bool, stored *[]dispatcher
 	}
 }
 
-// pendingByID returns the pending ones of ms, ordered by id.
-func pendingByID(ms []dispatcher.Message) []dispatcher.Message {
+// dueByID returns the pending and delivering ones of ms, ordered by id.
+func dueByID(ms []dispatcher.Message) []dispatcher.Message {
 	var pending []dispatcher.Message
 	for _, m := range ms {
-		if m.Status == dispatcher.StatusPending {
+		if m.Status == dispatcher.StatusPending || m.Status == dispatcher.StatusDelivering {
 			pending = append(pending, m)
 		}
 	}

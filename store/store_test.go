@@ -744,6 +744,56 @@ func TestStore(t *testing.T) {
 				require.Nil(t, unmarked.FannedOutAt, "a failed fan-out leaves the event unmarked")
 			})
 
+			t.Run("FanOutClaimed", func(t *testing.T) {
+				s, ctx := setup(t)
+				e1, e2, e3 := endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "beta")
+				msgIDs := func(got []dispatcher.Message) []string {
+					return ids(got, func(m dispatcher.Message) string { return m.ID })
+				}
+				claimed := func(id string, ev dispatcher.Event, ep subscriptions.Endpoint) dispatcher.Message {
+					m := message(id, ev, ep)
+					lease := micro(time.Now().Add(time.Minute))
+					m.Status, m.LeaseUntil = dispatcher.StatusDelivering, &lease
+					return m
+				}
+
+				// A first fan-out returns the messages it stored claimed,
+				// as stored, with the pending ones.
+				ev := insertEvent(t, s, event("evt_1"))
+				mine := claimed("msg_1a", ev, e1)
+				got, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg_1b", ev, e2), mine})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_1a", "msg_1b"}, msgIDs(got))
+				require.Equal(t, mine, got[0])
+
+				// Nobody else can claim it while its lease holds.
+				_, ok, err := s.ClaimMessage(ctx, mine.ID, 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.False(t, ok)
+
+				// Another fan-out of the event returns the pending ones
+				// only: the claimed message is not its own. Nor is one it
+				// tried to store for an endpoint that has one.
+				got, err = s.FanOut(ctx, ev.ID, []dispatcher.Message{claimed("msg_1c", ev, e1), claimed("msg_1d", ev, e3)})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_1b", "msg_1d"}, msgIDs(got), "its own new claimed message, and the pending one")
+				_, err = s.Message(ctx, "msg_1c")
+				require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				got, err = s.FanOut(ctx, ev.ID, nil)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_1b"}, msgIDs(got))
+
+				// The same when the event was marked before any message
+				// existed.
+				at := micro(time.Now().Add(-time.Hour))
+				pre := event("evt_2")
+				pre.FannedOutAt = &at
+				insertEvent(t, s, pre)
+				got, err = s.FanOut(ctx, pre.ID, []dispatcher.Message{claimed("msg_2a", pre, e1)})
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg_2a"}, msgIDs(got))
+			})
+
 			t.Run("ConcurrentFanOut", func(t *testing.T) {
 				s, ctx := setup(t)
 				ev := insertEvent(t, s, event("evt_1"))
