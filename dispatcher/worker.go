@@ -355,7 +355,8 @@ func (w *Worker) event(ctx context.Context, id string) (Event, error) {
 }
 
 // fanOut stores msgs of ev and queues every pending message of ev, those
-// due now in deliveries first (nil: none).
+// due now in deliveries first (nil: none). The messages it stored claimed
+// go to deliveries only; one that does not fit is made pending again.
 func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliveries *lane[deliveryTask]) error {
 	due, err := w.cfg.Store.FanOut(ctx, ev.ID, msgs)
 	if err != nil {
