@@ -398,10 +398,11 @@ const fanOutRow = `(?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), 
 // messageInsertBatch) are sorted by endpoint and filled in. If the event
 // exists unmarked, it marks it, stores msgs (one of several to an
 // endpoint), and returns first true with the pending and delivering ones
-// stored, ordered by id. first is false if it changed nothing: the event is missing or was
-// marked before. It is also false, though it marked the event, if msgs is
-// not empty and none was stored, as only messages stored before would
-// cause: FanOut's transaction returns the right messages then too.
+// stored, ordered by id. first is false if it changed nothing: the event
+// is missing or was marked before. It is also false, though it marked the
+// event, if msgs is not empty and none was stored, as only messages stored
+// before would cause: FanOut's transaction returns the right messages then
+// too.
 func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatcher.Message, now time.Time,
 ) (pending []dispatcher.Message, first bool, err error) {
 	query, args := fanOutFirstStatement(eventID, msgs, now)
@@ -466,14 +467,14 @@ func fanOutFirstRow(msgs []dispatcher.Message, first *bool, stored *[]dispatcher
 
 // dueByID returns the pending and delivering ones of ms, ordered by id.
 func dueByID(ms []dispatcher.Message) []dispatcher.Message {
-	var pending []dispatcher.Message
+	var due []dispatcher.Message
 	for _, m := range ms {
 		if m.Status == dispatcher.StatusPending || m.Status == dispatcher.StatusDelivering {
-			pending = append(pending, m)
+			due = append(due, m)
 		}
 	}
-	slices.SortFunc(pending, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
-	return pending
+	slices.SortFunc(due, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+	return due
 }
 
 // markFannedOut sets the event's fanned_out_at to now unless it is set,

@@ -1269,13 +1269,7 @@ func TestStore(t *testing.T) {
 				// Claims and attempt records made at the same moment go in
 				// one transaction; each caller still gets its own answer.
 				s, ctx := setup(t)
-				ev := insertEvent(t, s, event("evt_1"))
-				var msgs []dispatcher.Message
-				for i := 1; i <= 5; i++ {
-					msgs = append(msgs, message(fmt.Sprintf("msg%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme")))
-				}
-				_, err := s.FanOut(ctx, ev.ID, msgs)
-				require.NoError(t, err)
+				fannedOut(t, s, 5)
 
 				lease := micro(time.Now().Add(time.Minute))
 				ms, oks, errs := store.ClaimBatch(ctx, s, []string{"msg3", "msg1", "msg1", "msg2", "nothing", "msg4", "msg5"},
@@ -1512,13 +1506,7 @@ func TestStore(t *testing.T) {
 				// Deferrals made at the same moment go in one transaction;
 				// each caller still learns whether its message moved.
 				s, ctx := setup(t)
-				ev := insertEvent(t, s, event("evt_1"))
-				var msgs []dispatcher.Message
-				for i := 1; i <= 4; i++ {
-					msgs = append(msgs, message(fmt.Sprintf("msg%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme")))
-				}
-				_, err := s.FanOut(ctx, ev.ID, msgs)
-				require.NoError(t, err)
+				fannedOut(t, s, 4)
 				_, ok, err := s.ClaimMessage(ctx, "msg4", 0, time.Now().Add(time.Minute))
 				require.NoError(t, err)
 				require.True(t, ok)
@@ -2912,6 +2900,19 @@ func insertEvent(t *testing.T, s *store.Store, e dispatcher.Event) dispatcher.Ev
 	require.NoError(t, err)
 	require.Equal(t, []dispatcher.Insert{{ID: e.ID, Created: true}}, res)
 	return e
+}
+
+// fannedOut stores event evt_1 fanned out to n endpoints, ep1 … epN of
+// partner acme, as pending messages msg1 … msgN.
+func fannedOut(t *testing.T, s *store.Store, n int) {
+	t.Helper()
+	ev := insertEvent(t, s, event("evt_1"))
+	var msgs []dispatcher.Message
+	for i := 1; i <= n; i++ {
+		msgs = append(msgs, message(fmt.Sprintf("msg%d", i), ev, endpoint(fmt.Sprintf("ep%d", i), "acme")))
+	}
+	_, err := s.FanOut(t.Context(), ev.ID, msgs)
+	require.NoError(t, err)
 }
 
 func message(id string, e dispatcher.Event, ep subscriptions.Endpoint) dispatcher.Message {
