@@ -93,10 +93,7 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 		w.cfg.Guard.Release(ctx, permit, false, false, "")
 		// Nothing was recorded: put the message back so that the retried
 		// task (or the reconciler) can claim it again.
-		now := time.Now()
-		if rerr := w.cfg.Store.SetMessageStatus(context.WithoutCancel(ctx), m.ID, Outcome{Status: StatusPending, NextAttemptAt: &now}); rerr != nil {
-			logWarn(ctx, "release message", "message_id", m.ID, "err", rerr)
-		}
+		_, _ = w.putBack(ctx, m)
 		return err
 	}
 	counted := a.ErrorClass != ErrorBlocked && a.ErrorClass != ErrorPurged
@@ -104,12 +101,12 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 	return nil
 }
 
-// handBack makes a message the fan-out claimed pending again when its
-// task fails before an attempt, so that the task's retry in Redis can
-// claim it at once rather than once its lease ends.
+// handBack puts back the message of dt if the fan-out claimed it, when its
+// task ends before an attempt, so that the task's retry in Redis can claim
+// it at once rather than once its lease ends.
 func (w *Worker) handBack(ctx context.Context, dt deliveryTask) {
 	if dt.claimed != nil {
-		_, _ = w.unclaim(ctx, *dt.claimed)
+		_, _ = w.putBack(ctx, *dt.claimed)
 	}
 }
 

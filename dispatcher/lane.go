@@ -127,39 +127,41 @@ const (
 // it.
 func (w *Worker) runLanes(ctx context.Context, fanouts *lane[string], deliveries *lane[deliveryTask]) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	for range w.fanoutConcurrency() {
-		wg.Go(func() {
-			for id := range fanouts.work {
-				w.busy.Add(1)
-				tctx, cancel := context.WithTimeout(ctx, fanoutTimeout)
-				err := w.fanOutEvent(tctx, id)
-				cancel()
-				if err != nil && !errors.Is(err, asynq.SkipRetry) {
-					logWarn(ctx, "fan-out failed; queued in Redis to retry", "event_id", id, "err", err)
-					if err := w.cfg.Queue.remoteFanout(context.WithoutCancel(ctx), id); err != nil {
-						logWarn(ctx, "queue fan-out; the reconciler will", "event_id", id, "err", err)
-					}
-				}
-				w.busy.Add(-1)
+	serveLane(w, &wg, ctx, fanouts, w.fanoutConcurrency(), fanoutTimeout, w.fanOutEvent,
+		func(ctx context.Context, id string, err error) {
+			logWarn(ctx, "fan-out failed; queued in Redis to retry", "event_id", id, "err", err)
+			if err := w.cfg.Queue.remoteFanout(ctx, id); err != nil {
+				logWarn(ctx, "queue fan-out; the reconciler will", "event_id", id, "err", err)
 			}
 		})
-	}
-	for range w.cfg.Concurrency {
-		wg.Go(func() {
-			for dt := range deliveries.work {
-				w.busy.Add(1)
-				tctx, cancel := context.WithTimeout(ctx, w.cfg.Queue.taskTimeout)
-				err := w.deliverTask(tctx, dt)
-				cancel()
-				if err != nil && !errors.Is(err, asynq.SkipRetry) {
-					logWarn(ctx, "delivery task failed; queued in Redis to retry", "message_id", dt.ID, "err", err)
-					if err := w.cfg.Queue.remoteDelivery(context.WithoutCancel(ctx), dt, time.Now().Add(time.Second)); err != nil {
-						logWarn(ctx, "queue delivery; the reconciler will", "message_id", dt.ID, "err", err)
-					}
-				}
-				w.busy.Add(-1)
+	serveLane(w, &wg, ctx, deliveries, w.cfg.Concurrency, w.cfg.Queue.taskTimeout, w.deliverTask,
+		func(ctx context.Context, dt deliveryTask, err error) {
+			logWarn(ctx, "delivery task failed; queued in Redis to retry", "message_id", dt.ID, "err", err)
+			if err := w.cfg.Queue.remoteDelivery(ctx, dt, time.Now().Add(time.Second)); err != nil {
+				logWarn(ctx, "queue delivery; the reconciler will", "message_id", dt.ID, "err", err)
 			}
 		})
-	}
 	return &wg
+}
+
+// serveLane takes work off l with n goroutines of wg until l is closed.
+// handle runs each piece within timeout, counted in w.busy as asynq's
+// handlers are; a piece whose handler fails for a reason worth a retry is
+// given to retry, with a context that outlives ctx.
+func serveLane[T any](w *Worker, wg *sync.WaitGroup, ctx context.Context, l *lane[T], n int, timeout time.Duration,
+	handle func(context.Context, T) error, retry func(context.Context, T, error)) {
+	for range n {
+		wg.Go(func() {
+			for v := range l.work {
+				w.busy.Add(1)
+				tctx, cancel := context.WithTimeout(ctx, timeout)
+				err := handle(tctx, v)
+				cancel()
+				if err != nil && !errors.Is(err, asynq.SkipRetry) {
+					retry(context.WithoutCancel(ctx), v, err)
+				}
+				w.busy.Add(-1)
+			}
+		})
+	}
 }

@@ -255,11 +255,9 @@ func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveri
 		logWarn(ctx, "queue fan-outs at shutdown; the reconciler will", "events", len(ids), "err", err)
 	}
 	dts := deliveries.close()
-	for i, dt := range dts {
-		if dt.claimed != nil {
-			_, _ = w.unclaim(ctx, *dt.claimed)
-			dts[i].claimed = nil
-		}
+	for i := range dts {
+		w.handBack(ctx, dts[i])
+		dts[i].claimed = nil
 	}
 	now := time.Now()
 	if err := inParallel(len(dts), func(i int) error { return w.cfg.Queue.remoteDelivery(ctx, dts[i], now) }); err != nil {
@@ -267,13 +265,13 @@ func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveri
 	}
 }
 
-// unclaim hands back m, claimed by the fan-out and not delivered after
-// all: it is made pending and due now. Should that fail, the reconciler
-// takes it up once its lease ends.
-func (w *Worker) unclaim(ctx context.Context, m Message) (Message, error) {
+// putBack makes m, claimed and not attempted after all, pending and due
+// now, and returns it so. Should that fail, the reconciler takes it up
+// once its lease ends.
+func (w *Worker) putBack(ctx context.Context, m Message) (Message, error) {
 	now := time.Now().UTC()
 	if err := w.cfg.Store.SetMessageStatus(context.WithoutCancel(ctx), m.ID, Outcome{Status: StatusPending, NextAttemptAt: &now}); err != nil {
-		logWarn(ctx, "hand back a claimed message; the reconciler will take it up when its lease ends", "message_id", m.ID, "err", err)
+		logWarn(ctx, "put a claimed message back; the reconciler will take it up when its lease ends", "message_id", m.ID, "err", err)
 		return m, err
 	}
 	m.Status, m.NextAttemptAt, m.LeaseUntil = StatusPending, &now, nil
@@ -373,7 +371,7 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliverie
 		if deliveries.offerBy(dt, time.Now().Add(laneWait)) {
 			continue
 		}
-		if m, err = w.unclaim(ctx, m); err == nil {
+		if m, err = w.putBack(ctx, m); err == nil {
 			pending = append(pending, m)
 		}
 	}
