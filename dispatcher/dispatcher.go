@@ -46,6 +46,7 @@ type Status string
 
 const (
 	StatusPending    Status = "pending"    // waiting for its next attempt
+	StatusHeld       Status = "held"       // waiting for its endpoint's circuit breaker to close
 	StatusDelivering Status = "delivering" // an attempt is under way
 	StatusSucceeded  Status = "succeeded"  // an attempt got a 2xx
 	StatusFailed     Status = "failed"     // the schedule is exhausted, or the endpoint answered 410
@@ -201,6 +202,17 @@ type Store interface {
 	// attempts attempts made to at, without spending an attempt. ok is false
 	// if the message is not in that state.
 	DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (ok bool, err error)
+	// HoldMessage moves a message that is pending with attempts attempts
+	// made to held: it waits, with no next attempt, until WakeHeld. ok is
+	// false if the message is not in that state.
+	HoldMessage(ctx context.Context, id string, attempts int) (ok bool, err error)
+	// HeldEndpoints returns the ids of the endpoints that have held
+	// messages, in order.
+	HeldEndpoints(ctx context.Context) ([]string, error)
+	// WakeHeld moves up to limit held messages of an endpoint, those with
+	// an id after after, in id order, to pending, due at, and returns them
+	// in id order.
+	WakeHeld(ctx context.Context, endpointID, after string, limit int, at time.Time) ([]Message, error)
 	// SetMessageStatus sets status and next attempt of a message.
 	SetMessageStatus(ctx context.Context, id string, o Outcome) error
 	// Message returns ErrNotFound.

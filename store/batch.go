@@ -19,9 +19,9 @@ import (
 // A batcher gathers the calls that many goroutines make at the same time
 // into one statement or one transaction: single-event inserts, first
 // fan-outs, claims and attempt records, which every event or delivery
-// makes, and the deferrals of messages held back by an open breaker.
-// Nothing waits to fill a batch. A call finding an idle runner runs at
-// once, alone; calls made while the runner is busy queue up and go
+// makes, and the deferrals and holds of messages held back by an open
+// breaker. Nothing waits to fill a batch. A call finding an idle runner
+// runs at once, alone; calls made while the runner is busy queue up and go
 // together in the next batch, so that batches grow with the load and the
 // fixed costs (the round trip, the commit, opening every index of the
 // table) are shared.
@@ -146,7 +146,7 @@ func results[R any](rs []R) []batchResult[R] {
 }
 
 // Batches of single-event InsertEvents, first fan-outs, ClaimMessage,
-// RecordAttempt and DeferMessage.
+// RecordAttempt, and DeferMessage with HoldMessage.
 const (
 	// maxBatch is the most calls one batch carries.
 	maxBatch = 100
@@ -271,14 +271,18 @@ type record struct {
 	headers string
 }
 
-// deferral is one DeferMessage call.
+// deferral is one DeferMessage call, or one HoldMessage call if hold is
+// set (at is then unused). Both move a pending message by primary key
+// without spending an attempt, so holds and deferrals made at the same
+// moment go in one batch.
 type deferral struct {
 	id       string
 	attempts int
 	at       time.Time
+	hold     bool
 }
 
-// deferBatch makes deferrals with deferOne or deferMany.
+// deferBatch makes deferrals and holds with deferOne or deferMany.
 func (s *Store) deferBatch(ctx context.Context, args []deferral) []batchResult[bool] {
 	one := func(d deferral) (bool, error) { return s.deferOne(ctx, d) }
 	return oneOrMany(args, one, func(args []deferral) ([]batchResult[bool], error) {
@@ -287,9 +291,9 @@ func (s *Store) deferBatch(ctx context.Context, args []deferral) []batchResult[b
 	})
 }
 
-// deferMany makes the deferrals in one transaction, one statement each, as
-// if they came one after the other in id order. It returns whether each
-// moved its message, by its index in args.
+// deferMany makes the deferrals and holds in one transaction, one statement
+// each, as if they came one after the other in id order. It returns
+// whether each moved its message, by its index in args.
 func (s *Store) deferMany(ctx context.Context, args []deferral) ([]bool, error) {
 	order := inOrder(len(args), func(i int) string { return args[i].id })
 	moved := make([]bool, len(args))

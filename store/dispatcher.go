@@ -509,9 +509,13 @@ func (s *Store) markFannedOut(ctx context.Context, tx *sql.Tx, eventID string, n
 
 // dueAt is the next_attempt_at column of a message: next, or at for a
 // pending message without one, so that DueMessages finds every pending
-// message.
+// message. A held message has none, whatever next says: it waits for
+// WakeHeld, not for a time.
 func dueAt(status dispatcher.Status, next *time.Time, at time.Time) any {
-	if next == nil && status == dispatcher.StatusPending {
+	switch {
+	case status == dispatcher.StatusHeld:
+		return nil
+	case next == nil && status == dispatcher.StatusPending:
 		return micros(at)
 	}
 	return nullMicros(next)
@@ -576,11 +580,11 @@ func claimStatement(c claim, now int64) (string, []any) {
 }
 
 // RecordAttempt stores a and applies o to its message: status, attempts+1,
-// next attempt (now, for pending without one), lease cleared, and a's
-// StatusCode and ErrorClass as its last ones; in one transaction. A zero
-// a.Number is taken as the message's attempt count after this one; empty
-// EndpointID and PartnerID are the message's. Returns ErrNotFound if the
-// message does not exist.
+// next attempt (now, for pending without one; none for held), lease
+// cleared, and a's StatusCode and ErrorClass as its last ones; in one
+// transaction. A zero a.Number is taken as the message's attempt count
+// after this one; empty EndpointID and PartnerID are the message's.
+// Returns ErrNotFound if the message does not exist.
 func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) error {
 	if a.ID == "" {
 		return fmt.Errorf("record attempt of message %s: the attempt has no id", a.MessageID)
@@ -698,7 +702,8 @@ func scanAttempt(sc scanner) (dispatcher.Attempt, error) {
 }
 
 // SetMessageStatus sets status and next attempt of a message (now, for
-// pending without one) and clears its lease. Returns ErrNotFound.
+// pending without one; none for held) and clears its lease. Returns
+// ErrNotFound.
 func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Outcome) error {
 	now := time.Now()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET status = ?, next_attempt_at = ?, lease_until = NULL, updated_at = ?
@@ -711,20 +716,36 @@ func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Ou
 
 // DeferMessage moves the next attempt of a message that is pending with
 // attempts attempts made to at; ok is false if it is not in that state.
-// Calls made at the same moment go together (see batcher).
+// Calls made at the same moment go together, holds included (see
+// batcher).
 func (s *Store) DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (bool, error) {
 	return s.defers.do(ctx, deferral{id: id, attempts: attempts, at: at})
+}
+
+// HoldMessage makes a message that is pending with attempts attempts made
+// held, with no next attempt and no lease, keeping its attempt count: it
+// waits for WakeHeld, and DueMessages never returns it. ok is false if it
+// is not in that state. Calls made at the same moment go together,
+// deferrals included (see batcher).
+func (s *Store) HoldMessage(ctx context.Context, id string, attempts int) (bool, error) {
+	return s.defers.do(ctx, deferral{id: id, attempts: attempts, hold: true})
 }
 
 // deferStatement is the UPDATE of deferral d, made at now, which finds the
 // message by its primary key; it returns the message's id if it moved.
 func deferStatement(d deferral, now int64) (string, []any) {
+	if d.hold {
+		return `UPDATE messages SET status = 'held', next_attempt_at = NULL, lease_until = NULL, updated_at = ?
+			WHERE id = ? AND status = 'pending' AND attempts = ? RETURNING id`,
+			[]any{now, d.id, d.attempts}
+	}
 	return `UPDATE messages SET next_attempt_at = ?, updated_at = ?
 		WHERE id = ? AND status = 'pending' AND attempts = ? RETURNING id`,
 		[]any{micros(d.at), now, d.id, d.attempts}
 }
 
-// deferOne makes one deferral with a one-row UPDATE by primary key.
+// deferOne makes one deferral or hold with a one-row UPDATE by primary
+// key.
 func (s *Store) deferOne(ctx context.Context, d deferral) (bool, error) {
 	query, args := deferStatement(d, micros(time.Now()))
 	var id string
@@ -733,7 +754,11 @@ func (s *Store) deferOne(ctx context.Context, d deferral) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("defer message %s: %w", d.id, err)
+		what := "defer"
+		if d.hold {
+			what = "hold"
+		}
+		return false, fmt.Errorf("%s message %s: %w", what, d.id, err)
 	}
 	return true, nil
 }
@@ -784,11 +809,12 @@ func listMessagesQuery(q dispatcher.MessageQuery) (string, []any) {
 	}
 	switch q.Status {
 	case "":
-	case dispatcher.StatusPending, dispatcher.StatusDelivering, dispatcher.StatusSucceeded, dispatcher.StatusFailed,
-		dispatcher.StatusDisabled:
+	case dispatcher.StatusPending, dispatcher.StatusHeld, dispatcher.StatusDelivering, dispatcher.StatusSucceeded,
+		dispatcher.StatusFailed, dispatcher.StatusDisabled:
 		// One of a fixed set, written as a literal so that both databases
-		// may read the partial indexes of failed messages (in PostgreSQL
-		// also in a generic plan, which cannot see a parameter's value).
+		// may read the partial indexes of failed and held messages (in
+		// PostgreSQL also in a generic plan, which cannot see a parameter's
+		// value).
 		where = append(where, "status = '"+string(q.Status)+"'")
 	default:
 		add("status = ?", string(q.Status))
@@ -908,6 +934,91 @@ func (s *Store) ResumeMessages(ctx context.Context, endpointID string, at time.T
 	}
 	slices.SortFunc(resumed, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
 	return resumed, nil
+}
+
+// heldEndpointsQuery returns the endpoints with held messages, in order,
+// by a loose index scan of messages_held: each step descends the index to
+// the least endpoint after the one found last, which both databases do
+// for a MIN of the index's leading column. Its cost grows with the number
+// of such endpoints, not with the number of held messages. (In
+// PostgreSQL, the entries of messages just woken stay in the index until
+// vacuum removes them, and a descent steps over those it meets.) status =
+// 'held' is a literal so that both databases may use the partial index.
+const heldEndpointsQuery = `WITH RECURSIVE held (endpoint_id) AS (
+		SELECT MIN(endpoint_id) FROM messages WHERE status = 'held'
+		UNION ALL
+		SELECT (SELECT MIN(endpoint_id) FROM messages WHERE status = 'held' AND endpoint_id > held.endpoint_id)
+		FROM held WHERE held.endpoint_id IS NOT NULL
+	)
+	SELECT endpoint_id FROM held WHERE endpoint_id IS NOT NULL ORDER BY endpoint_id`
+
+// HeldEndpoints returns the ids of the endpoints that have held messages,
+// ordered by id; none if no message is held.
+func (s *Store) HeldEndpoints(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, heldEndpointsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("endpoints with held messages: %w", err)
+	}
+	return collect(rows, func(sc scanner) (string, error) {
+		var id string
+		err := sc.Scan(&id)
+		return id, err
+	}, "endpoints with held messages")
+}
+
+// wakeHeldSubquery chooses WakeHeld's batch: the held messages of an
+// endpoint after the cursor, in id order, read as one range of
+// messages_held (keys endpoint_id, id) that stops after the batch. The
+// range is written on both keys, not as endpoint_id = ? AND id > ? ORDER
+// BY id, so that no other index yields the rows in the order asked for.
+// Given the endpoint as a constant, PostgreSQL may instead read the
+// primary key or messages_status in id order, expecting the endpoint's
+// held messages to lie evenly among the rest, and step over every other
+// held message after the cursor: all of them, to learn that the endpoint
+// has none left. status = 'held' is a literal so that both databases may
+// use the partial index.
+const wakeHeldSubquery = `SELECT id FROM messages WHERE status = 'held' AND (endpoint_id, id) > (?, ?) AND endpoint_id <= ?
+	ORDER BY endpoint_id, id LIMIT ?`
+
+// wakeHeldQuery is the statement of WakeHeld in the dialect d: it moves the
+// batch that wakeHeldSubquery chooses and returns it.
+func wakeHeldQuery(d dialect) string {
+	return `UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
+		WHERE ` + d.inSubquery("id", wakeHeldSubquery) + ` AND status = 'held' RETURNING ` + messageColumns
+}
+
+// WakeHeld makes the first limit (default 50) held messages of an
+// endpoint, in id order after the id after ("": from the first), pending
+// and due at at, with no lease, keeping their attempt counts; and returns
+// them ordered by id. The last one's id is the cursor of the next batch.
+// Messages of other endpoints, and in other states, stay as they are. A
+// message that a concurrent call woke first, or that stopped being held
+// meanwhile, is left out, so a batch may hold fewer than limit though more
+// remain: an empty one means that the endpoint had no held message after
+// after, or that concurrent calls took all those this one chose.
+func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit int, at time.Time) ([]dispatcher.Message, error) {
+	var woken []dispatcher.Message
+	// In a transaction, so that the messages are moved only if the caller
+	// gets them back to enqueue. Workers of several processes may wake one
+	// endpoint at once, and their subqueries may choose the same messages.
+	// In PostgreSQL the UPDATE then waits for the other's row locks and,
+	// under READ COMMITTED, checks the outer status condition again
+	// against the rows the other committed: each message is woken, and
+	// returned, by one call only. SQLite runs one writer at a time.
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, s.q(wakeHeldQuery(s.d)),
+			micros(at), micros(time.Now()), endpointID, after, endpointID, limitOf(limit))
+		if err != nil {
+			return fmt.Errorf("wake held messages of endpoint %s: %w", endpointID, err)
+		}
+		woken, err = collect(rows, scanMessage, "wake held messages of endpoint "+endpointID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(woken, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+	return woken, nil
 }
 
 // healthQuery counts an endpoint's attempts of the last day and hour, finds

@@ -200,6 +200,106 @@ func DeferMany(ctx context.Context, s *Store, ids []string, attempts []int, at t
 	return s.deferMany(ctx, deferrals(ids, attempts, at))
 }
 
+// HoldBatch makes holds, where hold[i], and deferrals to at, elsewhere, as
+// one batch, as HoldMessage and DeferMessage calls made at the same moment
+// would be: whether each moved its message, and its error.
+func HoldBatch(ctx context.Context, s *Store, ids []string, attempts []int, hold []bool, at time.Time) ([]bool, []error) {
+	out := s.deferBatch(ctx, holds(ids, attempts, hold, at))
+	moved, errs := make([]bool, len(out)), make([]error, len(out))
+	for i, o := range out {
+		moved[i], errs[i] = o.res, o.err
+	}
+	return moved, errs
+}
+
+// HoldMany runs a batch of holds and deferrals without the fallback to one
+// at a time.
+func HoldMany(ctx context.Context, s *Store, ids []string, attempts []int, hold []bool, at time.Time) ([]bool, error) {
+	return s.deferMany(ctx, holds(ids, attempts, hold, at))
+}
+
+// HeldEndpointsPlan returns how the database runs HeldEndpoints: on
+// SQLite the details of EXPLAIN QUERY PLAN, on PostgreSQL the lines of
+// EXPLAIN ANALYZE (plain EXPLAIN leaves out the plan of the recursive
+// step's subquery), joined by "; ".
+func HeldEndpointsPlan(ctx context.Context, s *Store) (string, error) {
+	if s.d.name == sqliteDialect.name {
+		return sqlitePlan(ctx, s, heldEndpointsQuery, nil)
+	}
+	return postgresPlan(ctx, s, "EXPLAIN (ANALYZE)", heldEndpointsQuery, nil, false)
+}
+
+// WakeHeldPlan returns how the database runs WakeHeld's statement for an
+// endpoint after the id after: on SQLite the details of EXPLAIN QUERY
+// PLAN, on PostgreSQL the lines of EXPLAIN, joined by "; ". On PostgreSQL,
+// generic asks for the generic plan, which cannot see the parameters (the
+// plan a prepared statement ends up on), rather than the plan for these
+// values.
+func WakeHeldPlan(ctx context.Context, s *Store, endpointID, after string, generic bool) (string, error) {
+	args := []any{int64(0), int64(0), endpointID, after, endpointID, 50}
+	if s.d.name == sqliteDialect.name {
+		return sqlitePlan(ctx, s, wakeHeldQuery(s.d), args)
+	}
+	return postgresPlan(ctx, s, "EXPLAIN", wakeHeldQuery(s.d), args, generic)
+}
+
+// postgresPlan returns the lines that explain (EXPLAIN and its options)
+// gives for query with args, joined by "; ": of the generic plan if
+// generic is set. It runs in a transaction that it rolls back.
+func postgresPlan(ctx context.Context, s *Store, explain, query string, args []any, generic bool) (string, error) {
+	// PREPARE outlives the transaction: the statement is dropped from the
+	// connection afterwards.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		_ = tx.Rollback()
+		if generic {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), "DEALLOCATE plan_check")
+		}
+	}()
+	stmt := explain + " " + s.q(query)
+	if generic {
+		values := make([]string, len(args))
+		for i, a := range args {
+			if v, ok := a.(string); ok {
+				values[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+				continue
+			}
+			values[i] = fmt.Sprint(a)
+		}
+		for _, stmt := range []string{
+			"SET LOCAL plan_cache_mode = force_generic_plan",
+			"PREPARE plan_check AS " + s.q(query),
+		} {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return "", err
+			}
+		}
+		stmt, args = explain+" EXECUTE plan_check("+strings.Join(values, ", ")+")", nil
+	}
+	rows, err := tx.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return "", err
+		}
+		lines = append(lines, strings.TrimSpace(line))
+	}
+	return strings.Join(lines, "; "), rows.Err()
+}
+
 func claims(ids []string, attempts []int, leaseUntil time.Time) []claim {
 	args := make([]claim, len(ids))
 	for i, id := range ids {
@@ -212,6 +312,14 @@ func deferrals(ids []string, attempts []int, at time.Time) []deferral {
 	args := make([]deferral, len(ids))
 	for i, id := range ids {
 		args[i] = deferral{id: id, attempts: attempts[i], at: at}
+	}
+	return args
+}
+
+func holds(ids []string, attempts []int, hold []bool, at time.Time) []deferral {
+	args := deferrals(ids, attempts, at)
+	for i := range args {
+		args[i].hold = hold[i]
 	}
 	return args
 }

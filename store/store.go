@@ -52,8 +52,8 @@ type Store struct {
 	eventsBatch int
 
 	// inserts, fanouts, claims, records and defers batch the single-event
-	// InsertEvents, the first FanOut, ClaimMessage, RecordAttempt and
-	// DeferMessage calls.
+	// InsertEvents, the first FanOut, ClaimMessage, RecordAttempt, and
+	// DeferMessage and HoldMessage calls.
 	inserts *batcher[dispatcher.Event, dispatcher.Insert]
 	fanouts *batcher[fanout, fannedOut]
 	claims  *batcher[claim, claimed]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -1475,6 +1476,27 @@ func TestStore(t *testing.T) {
 				require.NoError(t, err)
 				require.Equal(t, dispatcher.StatusPending, m.Status)
 				require.Equal(t, next, *m.NextAttemptAt)
+
+				// Held: no next attempt, even if the outcome names one, and
+				// no lease; set directly or by an attempt.
+				_, ok, err = s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusHeld, NextAttemptAt: &next}))
+				m, err = s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusHeld, m.Status)
+				require.Nil(t, m.NextAttemptAt)
+				require.Nil(t, m.LeaseUntil)
+				require.Zero(t, m.Attempts)
+				a := dispatcher.Attempt{ID: "att1", MessageID: "msg1", Trigger: "scheduled", URL: "https://example.com/hook",
+					StartedAt: micro(time.Now()), StatusCode: 503, ErrorClass: dispatcher.ErrorHTTPStatus}
+				require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusHeld, NextAttemptAt: &next}))
+				m, err = s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusHeld, m.Status)
+				require.Nil(t, m.NextAttemptAt)
+				require.Equal(t, 1, m.Attempts)
 			})
 
 			t.Run("DeferMessage", func(t *testing.T) {
@@ -1531,6 +1553,434 @@ func TestStore(t *testing.T) {
 				moved, err = store.DeferMany(ctx, s, []string{"msg2", "msg3", "msg4"}, []int{0, 0, 0}, further)
 				require.NoError(t, err)
 				require.Equal(t, []bool{true, true, false}, moved)
+			})
+
+			t.Run("HoldMessage", func(t *testing.T) {
+				s, ctx := setup(t)
+				fannedOut(t, s, 4)
+				// msg5: pending with a stale lease, which a hold clears.
+				ev := insertEvent(t, s, event("evt_2"))
+				stale := message("msg5", ev, endpoint("ep5", "acme"))
+				lease := micro(time.Now().Add(-time.Minute))
+				stale.LeaseUntil = &lease
+				_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{stale})
+				require.NoError(t, err)
+				_, ok, err := s.ClaimMessage(ctx, "msg2", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+				require.NoError(t, s.SetMessageStatus(ctx, "msg3", dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+				before, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+
+				start := micro(time.Now())
+				ok, err = s.HoldMessage(ctx, "msg1", 1)
+				require.NoError(t, err)
+				require.False(t, ok, "a stale attempt count holds nothing")
+				ok, err = s.HoldMessage(ctx, "msg1", 0)
+				require.NoError(t, err)
+				require.True(t, ok)
+				m, err := s.Message(ctx, "msg1")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusHeld, m.Status)
+				require.Nil(t, m.NextAttemptAt)
+				require.Nil(t, m.LeaseUntil)
+				require.False(t, m.UpdatedAt.Before(start), "updated_at is now")
+				want := before
+				want.Status, want.NextAttemptAt, want.UpdatedAt = dispatcher.StatusHeld, nil, m.UpdatedAt
+				require.Equal(t, want, m, "holding spends no attempt and keeps the rest")
+				ok, err = s.HoldMessage(ctx, "msg5", 0)
+				require.NoError(t, err)
+				require.True(t, ok)
+				m, err = s.Message(ctx, "msg5")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusHeld, m.Status)
+				require.Nil(t, m.LeaseUntil)
+
+				for id, why := range map[string]string{
+					"msg1":    "a held message is not held again",
+					"msg2":    "a message being delivered is not held",
+					"msg3":    "a message that succeeded is not held",
+					"nothing": "an unknown message is not held",
+				} {
+					ok, err := s.HoldMessage(ctx, id, 0)
+					require.NoError(t, err, id)
+					require.False(t, ok, why)
+				}
+				for id, st := range map[string]dispatcher.Status{"msg2": dispatcher.StatusDelivering, "msg3": dispatcher.StatusSucceeded} {
+					m, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, st, m.Status, id)
+				}
+
+				// Held messages are never due, nor claimed or deferred: they
+				// wait for WakeHeld. The pending msg4, and msg2 once its lease
+				// runs out, show that DueMessages would return a message that
+				// is.
+				msgID := func(m dispatcher.Message) string { return m.ID }
+				due, err := s.DueMessages(ctx, time.Now().Add(365*24*time.Hour), 100)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg4", "msg2"}, ids(due, msgID))
+				pending, err := s.FanOut(ctx, "evt_1", nil)
+				require.NoError(t, err)
+				require.Equal(t, []string{"msg4"}, ids(pending, msgID), "FanOut returns the pending messages, not the held")
+				m, ok, err = s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.False(t, ok)
+				require.Equal(t, dispatcher.StatusHeld, m.Status)
+				ok, err = s.DeferMessage(ctx, "msg1", 0, time.Now())
+				require.NoError(t, err)
+				require.False(t, ok)
+			})
+
+			t.Run("HoldBatch", func(t *testing.T) {
+				// Holds and deferrals made at the same moment go in one
+				// transaction; each caller still learns whether its message
+				// moved.
+				s, ctx := setup(t)
+				fannedOut(t, s, 5)
+				msg5, ok, err := s.ClaimMessage(ctx, "msg5", 0, time.Now().Add(time.Minute))
+				require.NoError(t, err)
+				require.True(t, ok)
+				msg2, err := s.Message(ctx, "msg2")
+				require.NoError(t, err)
+
+				later := micro(time.Now().Add(time.Minute))
+				moved, errs := store.HoldBatch(ctx, s, []string{"msg3", "msg1", "msg2", "nothing", "msg5", "msg4", "msg1"},
+					[]int{0, 0, 1, 0, 0, 0, 0}, []bool{true, false, true, true, true, false, true}, later)
+				for _, err := range errs {
+					require.NoError(t, err)
+				}
+				require.Equal(t, []bool{true, true, false, false, false, true, true}, moved,
+					"a stale attempt count, an unknown message and one being delivered move nothing; msg1 is deferred, then held")
+				for id, want := range map[string]struct {
+					status dispatcher.Status
+					next   *time.Time
+				}{
+					"msg1": {dispatcher.StatusHeld, nil},
+					"msg2": {dispatcher.StatusPending, msg2.NextAttemptAt},
+					"msg3": {dispatcher.StatusHeld, nil},
+					"msg4": {dispatcher.StatusPending, &later},
+					"msg5": {dispatcher.StatusDelivering, msg5.NextAttemptAt},
+				} {
+					m, err := s.Message(ctx, id)
+					require.NoError(t, err)
+					require.Equal(t, want.status, m.Status, id)
+					require.Equal(t, want.next, m.NextAttemptAt, id)
+				}
+
+				// The batch itself, without the fallback to one at a time.
+				further := micro(later.Add(time.Minute))
+				moved, err = store.HoldMany(ctx, s, []string{"msg4", "msg2", "msg3"}, []int{0, 0, 0}, []bool{true, false, true}, further)
+				require.NoError(t, err)
+				require.Equal(t, []bool{true, true, false}, moved)
+				m, err := s.Message(ctx, "msg4")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusHeld, m.Status)
+				require.Nil(t, m.NextAttemptAt)
+				m, err = s.Message(ctx, "msg2")
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.StatusPending, m.Status)
+				require.Equal(t, further, *m.NextAttemptAt)
+			})
+
+			t.Run("HeldEndpoints", func(t *testing.T) {
+				s, ctx := setup(t)
+				got, err := s.HeldEndpoints(ctx)
+				require.NoError(t, err)
+				require.Empty(t, got)
+
+				// Per event, a message to each endpoint: all of ep_c's and
+				// ep_a's held, one of EP_Z's (byte order puts it first), none
+				// of ep_b's. They are held in each of the three ways.
+				eps := []subscriptions.Endpoint{endpoint("ep_c", "acme"), endpoint("ep_b", "acme"), endpoint("EP_Z", "beta"),
+					endpoint("ep_a", "acme")}
+				for i := range 4 {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", i)))
+					var msgs []dispatcher.Message
+					for _, ep := range eps {
+						m := message(fmt.Sprintf("msg_%d_%s", i, ep.ID), ev, ep)
+						if ep.ID == "ep_c" {
+							m.Status, m.NextAttemptAt = dispatcher.StatusHeld, nil
+						}
+						msgs = append(msgs, m)
+					}
+					_, err := s.FanOut(ctx, ev.ID, msgs)
+					require.NoError(t, err)
+					ok, err := s.HoldMessage(ctx, fmt.Sprintf("msg_%d_ep_a", i), 0)
+					require.NoError(t, err)
+					require.True(t, ok)
+				}
+				require.NoError(t, s.SetMessageStatus(ctx, "msg_2_EP_Z", dispatcher.Outcome{Status: dispatcher.StatusHeld}))
+				// Messages of other states, and failed ones of another
+				// endpoint, do not count.
+				require.NoError(t, s.SetMessageStatus(ctx, "msg_1_ep_b", dispatcher.Outcome{Status: dispatcher.StatusFailed}))
+				require.NoError(t, s.SetMessageStatus(ctx, "msg_3_ep_b", dispatcher.Outcome{Status: dispatcher.StatusDisabled}))
+
+				got, err = s.HeldEndpoints(ctx)
+				require.NoError(t, err)
+				require.Equal(t, []string{"EP_Z", "ep_a", "ep_c"}, got)
+
+				// An endpoint leaves once its held messages are woken.
+				at := micro(time.Now())
+				woken, err := s.WakeHeld(ctx, "EP_Z", "", 10, at)
+				require.NoError(t, err)
+				require.Len(t, woken, 1)
+				got, err = s.HeldEndpoints(ctx)
+				require.NoError(t, err)
+				require.Equal(t, []string{"ep_a", "ep_c"}, got)
+				woken, err = s.WakeHeld(ctx, "ep_c", "", 2, at)
+				require.NoError(t, err)
+				require.Len(t, woken, 2)
+				got, err = s.HeldEndpoints(ctx)
+				require.NoError(t, err)
+				require.Equal(t, []string{"ep_a", "ep_c"}, got, "ep_c still has two held")
+				for _, ep := range []string{"ep_c", "ep_a"} {
+					_, err := s.WakeHeld(ctx, ep, "", 10, at)
+					require.NoError(t, err)
+				}
+				got, err = s.HeldEndpoints(ctx)
+				require.NoError(t, err)
+				require.Empty(t, got)
+			})
+
+			t.Run("WakeHeld", func(t *testing.T) {
+				s, ctx := setup(t)
+				ep1, ep2 := endpoint("ep1", "acme"), endpoint("ep2", "beta")
+				lease := micro(time.Now().Add(time.Minute))
+				statuses := []dispatcher.Status{
+					dispatcher.StatusHeld, dispatcher.StatusPending, dispatcher.StatusHeld, dispatcher.StatusFailed,
+					dispatcher.StatusHeld, dispatcher.StatusHeld, dispatcher.StatusSucceeded, dispatcher.StatusHeld,
+					dispatcher.StatusDisabled, dispatcher.StatusHeld, dispatcher.StatusHeld,
+				}
+				// Per event: ep1's message in the status given, and a held
+				// message of ep2. Ids in an order of their own, not that of
+				// creation.
+				for i, st := range statuses {
+					ev := insertEvent(t, s, event(fmt.Sprintf("evt_%02d", i)))
+					m := message(fmt.Sprintf("msg_%02d_ep1", (i*7)%len(statuses)), ev, ep1)
+					m.Status, m.Attempts = st, i%3
+					m.LastStatusCode, m.LastErrorClass = 503, dispatcher.ErrorHTTPStatus
+					if st != dispatcher.StatusPending {
+						m.NextAttemptAt = nil
+					}
+					if i == 0 {
+						m.LeaseUntil = &lease // a stale lease, cleared on waking
+					}
+					other := message(fmt.Sprintf("msg_%02d_ep2", i), ev, ep2)
+					other.Status, other.NextAttemptAt = dispatcher.StatusHeld, nil
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{m, other})
+					require.NoError(t, err)
+				}
+				before, err := s.ListMessages(ctx, dispatcher.MessageQuery{Page: subscriptions.Page{Limit: 100}})
+				require.NoError(t, err)
+				heldOf := func(ep string) []string {
+					var out []string
+					for _, m := range before {
+						if m.EndpointID == ep && m.Status == dispatcher.StatusHeld {
+							out = append(out, m.ID)
+						}
+					}
+					slices.Sort(out)
+					return out
+				}
+				held1, held2 := heldOf("ep1"), heldOf("ep2")
+				require.Len(t, held1, 7)
+				require.Len(t, held2, 11)
+
+				// ep1's, in pages of 3.
+				at := micro(time.Now().Add(10 * time.Second))
+				start := micro(time.Now())
+				var (
+					woken  []string
+					sizes  []int
+					cursor string
+				)
+				for range 10 {
+					ms, err := s.WakeHeld(ctx, "ep1", cursor, 3, at)
+					require.NoError(t, err)
+					sizes = append(sizes, len(ms))
+					if len(ms) == 0 {
+						break
+					}
+					for _, m := range ms {
+						require.Equal(t, dispatcher.StatusPending, m.Status)
+						require.Equal(t, &at, m.NextAttemptAt)
+						require.Nil(t, m.LeaseUntil)
+						require.False(t, m.UpdatedAt.Before(start), "updated_at is now")
+						stored, err := s.Message(ctx, m.ID)
+						require.NoError(t, err)
+						require.Equal(t, m, stored)
+					}
+					woken = append(woken, ids(ms, func(m dispatcher.Message) string { return m.ID })...)
+					cursor = ms[len(ms)-1].ID
+				}
+				require.Equal(t, []int{3, 3, 1, 0}, sizes)
+				require.Equal(t, held1, woken, "in id order, each once")
+
+				// Everything else is as it was, ep2's held messages included;
+				// the woken keep their attempt counts and last results.
+				for _, m := range before {
+					stored, err := s.Message(ctx, m.ID)
+					require.NoError(t, err)
+					if slices.Contains(held1, m.ID) {
+						m.Status, m.NextAttemptAt, m.LeaseUntil, m.UpdatedAt = dispatcher.StatusPending, &at, nil, stored.UpdatedAt
+					}
+					require.Equal(t, m, stored)
+				}
+				due, err := s.DueMessages(ctx, at.Add(time.Microsecond), 100)
+				require.NoError(t, err)
+				for _, id := range held1 {
+					require.Contains(t, ids(due, func(m dispatcher.Message) string { return m.ID }), id)
+				}
+
+				// Woken messages are not woken again.
+				ms, err := s.WakeHeld(ctx, "ep1", "", 100, at)
+				require.NoError(t, err)
+				require.Empty(t, ms)
+
+				// ep2's from a cursor: only ids after it; then the rest, with
+				// the default limit.
+				ms, err = s.WakeHeld(ctx, "ep2", held2[4], 100, at)
+				require.NoError(t, err)
+				require.Equal(t, held2[5:], ids(ms, func(m dispatcher.Message) string { return m.ID }))
+				ms, err = s.WakeHeld(ctx, "ep2", "", 0, at)
+				require.NoError(t, err)
+				require.Equal(t, held2[:5], ids(ms, func(m dispatcher.Message) string { return m.ID }))
+				left, err := s.ListMessages(ctx, dispatcher.MessageQuery{Status: dispatcher.StatusHeld})
+				require.NoError(t, err)
+				require.Empty(t, left)
+
+				ms, err = s.WakeHeld(ctx, "nobody", "", 10, at)
+				require.NoError(t, err)
+				require.Empty(t, ms)
+			})
+
+			t.Run("ConcurrentWakeHeld", func(t *testing.T) {
+				// Workers waking one endpoint at once, each from the start:
+				// every held message is woken, and returned, exactly once.
+				s, ctx := setup(t)
+				ep := endpoint("ep1", "acme")
+				const n = 120
+				evs := make([]dispatcher.Event, n)
+				for i := range evs {
+					evs[i] = event(fmt.Sprintf("evt_%03d", i))
+				}
+				_, err := s.InsertEvents(ctx, evs)
+				require.NoError(t, err)
+				var held []string
+				for _, ev := range evs {
+					m := message(strings.Replace(ev.ID, "evt", "msg", 1), ev, ep)
+					m.Status, m.NextAttemptAt = dispatcher.StatusHeld, nil
+					_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{m})
+					require.NoError(t, err)
+					held = append(held, m.ID)
+				}
+
+				at := micro(time.Now())
+				const workers = 8
+				woken := make([][]string, workers)
+				errs := make([]error, workers)
+				var wg sync.WaitGroup
+				for w := range workers {
+					wg.Go(func() {
+						for range n {
+							ms, err := s.WakeHeld(ctx, "ep1", "", 7, at)
+							if err != nil {
+								errs[w] = err
+								return
+							}
+							woken[w] = append(woken[w], ids(ms, func(m dispatcher.Message) string { return m.ID })...)
+							if len(ms) > 0 {
+								continue
+							}
+							// Empty: the others took this batch, or none is left.
+							left, err := s.ListMessages(ctx, dispatcher.MessageQuery{EndpointID: "ep1", Status: dispatcher.StatusHeld,
+								Page: subscriptions.Page{Limit: 1}})
+							if err != nil || len(left) == 0 {
+								errs[w] = err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				var all []string
+				for w := range workers {
+					require.NoError(t, errs[w])
+					all = append(all, woken[w]...)
+				}
+				slices.Sort(all)
+				require.Equal(t, held, all)
+			})
+
+			t.Run("HeldPlans", func(t *testing.T) {
+				// HeldEndpoints descends messages_held once per endpoint, and
+				// WakeHeld reads one range of it from the cursor, however
+				// many messages are held. PostgreSQL plans by its
+				// statistics: it gets 4,000 messages, three quarters of them
+				// held over three endpoints. That is enough for reading the
+				// table to cost more, and a share of held messages at which
+				// a generic plan of endpoint_id = ? AND id > ? ORDER BY id
+				// read the primary key instead.
+				s, ctx := setup(t)
+				if backend == "postgres" {
+					const n = 1000
+					evs := make([]dispatcher.Event, n)
+					for i := range evs {
+						evs[i] = event(fmt.Sprintf("evt_%04d", i))
+					}
+					_, err := s.InsertEvents(ctx, evs)
+					require.NoError(t, err)
+					eps := []subscriptions.Endpoint{endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "acme"),
+						endpoint("ep4", "acme")}
+					for _, ev := range evs {
+						var msgs []dispatcher.Message
+						for i, ep := range eps {
+							m := message(fmt.Sprintf("msg_%s_%d", ev.ID, i), ev, ep)
+							m.Status, m.NextAttemptAt = dispatcher.StatusHeld, nil
+							if i == 3 {
+								m.Status = dispatcher.StatusSucceeded
+							}
+							msgs = append(msgs, m)
+						}
+						_, err := s.FanOut(ctx, ev.ID, msgs)
+						require.NoError(t, err)
+					}
+					require.NoError(t, store.Analyze(ctx, s))
+				}
+				endpoints, err := store.HeldEndpointsPlan(ctx, s)
+				require.NoError(t, err)
+				if backend == "sqlite" {
+					// The first endpoint, then each next one.
+					require.Equal(t, 2, strings.Count(endpoints, "USING COVERING INDEX messages_held"), endpoints)
+					require.Contains(t, endpoints, "USING COVERING INDEX messages_held (endpoint_id>?)", endpoints)
+					require.NotContains(t, endpoints, "SCAN messages", endpoints)
+					wake, err := store.WakeHeldPlan(ctx, s, "ep1", "", false)
+					require.NoError(t, err)
+					require.Contains(t, wake, "USING COVERING INDEX messages_held ((endpoint_id,id)>(?,?) AND endpoint_id<?)", wake)
+					require.NotContains(t, wake, "SCAN messages", wake)
+					require.NotContains(t, wake, "TEMP B-TREE", wake)
+					return
+				}
+				// The first endpoint, then a descent for each of the three
+				// (the last finding none after ep3).
+				require.Len(t, regexp.MustCompile(`Scan using messages_held on`).FindAllString(endpoints, -1), 2, endpoints)
+				require.Contains(t, endpoints, "Index Cond: ((endpoint_id IS NOT NULL) AND (endpoint_id > held_1.endpoint_id))", endpoints)
+				require.Regexp(t, `Scan using messages_held on messages +\(cost[^;]*loops=3\)`, endpoints)
+				require.NotContains(t, endpoints, "Seq Scan", endpoints)
+				// From the start of an endpoint, and past its end: either way
+				// one range of messages_held, stopped after the batch.
+				for _, tc := range []struct {
+					endpoint, after string
+					generic         bool
+				}{{"ep2", "", false}, {"ep1", "msg_zzz", false}, {"ep2", "", true}} {
+					wake, err := store.WakeHeldPlan(ctx, s, tc.endpoint, tc.after, tc.generic)
+					require.NoError(t, err)
+					require.Regexp(t, `Scan using messages_held on messages messages_1`, wake)
+					require.Regexp(t, `Index Cond: \(\(ROW\(endpoint_id, id\) > ROW\([^)]*\)\) AND \(endpoint_id <= [^)]*\)\)`, wake)
+					require.NotContains(t, wake, "Seq Scan", wake)
+					require.NotContains(t, wake, "Sort", wake)
+				}
 			})
 
 			t.Run("DisableEndpoint", func(t *testing.T) {
@@ -1604,8 +2054,12 @@ func TestStore(t *testing.T) {
 						m := message(fmt.Sprintf("msg_%02d_%d", i, j), e, ep)
 						m.CreatedAt = base.Add(time.Duration(i) * time.Minute)
 						m.UpdatedAt = m.CreatedAt
-						if i%4 == 0 {
+						switch i % 4 {
+						case 0:
 							m.Status = dispatcher.StatusFailed
+							m.NextAttemptAt = nil
+						case 2:
+							m.Status = dispatcher.StatusHeld
 							m.NextAttemptAt = nil
 						}
 						msgs = append(msgs, m)
@@ -1643,8 +2097,13 @@ func TestStore(t *testing.T) {
 					"type":     {dispatcher.MessageQuery{EventType: "shipment.delivered"}, func(m dispatcher.Message) bool { return m.EventType == "shipment.delivered" }},
 					"shipment": {dispatcher.MessageQuery{ShipmentID: "shp_1"}, func(m dispatcher.Message) bool { return m.ShipmentID == "shp_1" }},
 					"status":   {dispatcher.MessageQuery{Status: dispatcher.StatusFailed}, func(m dispatcher.Message) bool { return m.Status == dispatcher.StatusFailed }},
+					"held":     {dispatcher.MessageQuery{Status: dispatcher.StatusHeld}, func(m dispatcher.Message) bool { return m.Status == dispatcher.StatusHeld }},
 					"since":    {dispatcher.MessageQuery{Since: &since}, func(m dispatcher.Message) bool { return !m.CreatedAt.Before(since) }},
 					"until":    {dispatcher.MessageQuery{Until: &until}, func(m dispatcher.Message) bool { return m.CreatedAt.Before(until) }},
+					"endpoint held": {
+						dispatcher.MessageQuery{EndpointID: "ep_a2", Status: dispatcher.StatusHeld},
+						func(m dispatcher.Message) bool { return m.EndpointID == "ep_a2" && m.Status == dispatcher.StatusHeld },
+					},
 					"combined": {
 						dispatcher.MessageQuery{PartnerID: "acme", Status: dispatcher.StatusPending, Since: &since, Until: &until},
 						func(m dispatcher.Message) bool {
@@ -3089,6 +3548,9 @@ func TestSQLitePlans(t *testing.T) {
 		{dispatcher.MessageQuery{EventType: "t"}, "messages_type "},
 		{dispatcher.MessageQuery{ErrorClass: dispatcher.ErrorTLS}, "messages_errors "},
 		{dispatcher.MessageQuery{EndpointID: "e", Status: dispatcher.StatusFailed}, "messages_failed "},
+		{dispatcher.MessageQuery{EndpointID: "e", Status: dispatcher.StatusHeld}, "messages_held "},
+		{dispatcher.MessageQuery{PartnerID: "p", EndpointID: "e", Status: dispatcher.StatusHeld}, "messages_held "},
+		{dispatcher.MessageQuery{PartnerID: "p", Status: dispatcher.StatusHeld}, "messages_partner "},
 	} {
 		plan, err := store.MessagesPlan(t.Context(), s, tc.q)
 		require.NoError(t, err)
