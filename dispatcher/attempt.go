@@ -88,7 +88,7 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 			return nil
 		}
 	}
-	a, err := w.deliver(ctx, ep, m, dt.Manual)
+	a, err := w.deliver(ctx, ep, m, dt.Manual, permit.probe)
 	if err != nil {
 		w.cfg.Guard.Release(ctx, permit, false, false, "")
 		// Nothing was recorded: put the message back so that the retried
@@ -133,46 +133,44 @@ func (w *Worker) park(ctx context.Context, id string, attempts int) error {
 
 // postpone schedules the same attempt again after wait. A long wait is
 // written to the message too, so that the reconciler does not take the
-// message for lost meanwhile. While the endpoint's breaker is open, the
-// message comes round every few seconds; its next attempt is then moved
-// breakerHold ahead in the database at a time, and the task remembers how
-// far, so that only one round in many writes to the database.
+// message for lost meanwhile. A message held back by an open breaker is
+// held instead: it waits in the database, with no task in Redis, until
+// the breaker closes and wakeLoop wakes it (see wakeHeld).
 func (w *Worker) postpone(ctx context.Context, dt deliveryTask, wait *Wait) error {
-	at := time.Now().Add(wait.Delay)
 	claimed := dt.claimed != nil
 	dt.claimed = nil
-	if claimed || (wait.Delay > w.cfg.ReconcileGrace/2 && at.Unix() >= dt.HeldUntil) {
-		until := at
-		if wait.Reason == reasonBreakerOpen {
-			until = at.Add(breakerHold)
-		}
+	if wait.Reason == reasonBreakerOpen {
 		if claimed {
-			// Claimed by the fan-out: hand it back, due as far ahead.
-			if err := w.cfg.Store.SetMessageStatus(ctx, dt.ID, Outcome{Status: StatusPending, NextAttemptAt: &until}); err != nil {
-				return fmt.Errorf("postpone message %s: %w", dt.ID, err)
+			if err := w.cfg.Store.SetMessageStatus(ctx, dt.ID, Outcome{Status: StatusHeld}); err != nil {
+				return fmt.Errorf("hold message %s: %w", dt.ID, err)
 			}
-		} else if ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, until); err != nil {
+			return nil
+		}
+		if _, err := w.cfg.Store.HoldMessage(ctx, dt.ID, dt.Attempts); err != nil {
+			return fmt.Errorf("hold message %s: %w", dt.ID, err)
+		}
+		return nil
+	}
+	at := time.Now().Add(wait.Delay)
+	if claimed {
+		// Claimed by the fan-out: hand it back, due then.
+		if err := w.cfg.Store.SetMessageStatus(ctx, dt.ID, Outcome{Status: StatusPending, NextAttemptAt: &at}); err != nil {
+			return fmt.Errorf("postpone message %s: %w", dt.ID, err)
+		}
+	} else if wait.Delay > w.cfg.ReconcileGrace/2 {
+		if ok, err := w.cfg.Store.DeferMessage(ctx, dt.ID, dt.Attempts, at); err != nil {
 			return fmt.Errorf("postpone message %s: %w", dt.ID, err)
 		} else if !ok {
 			return nil
-		}
-		dt.HeldUntil = 0
-		if wait.Reason == reasonBreakerOpen {
-			dt.HeldUntil = until.Unix()
 		}
 	}
 	return w.cfg.Queue.enqueueDelivery(ctx, dt, at)
 }
 
-// breakerHold is how far ahead a message held back by an open breaker has
-// its next attempt moved in the database. Its task comes round sooner, and
-// is delivered as soon as the breaker closes; the database's time matters
-// only if Redis loses the task.
-const breakerHold = 2 * time.Minute
-
 // deliver signs and posts m, records the attempt and what follows from it.
-// It returns an error only when nothing was recorded.
-func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message, manual bool) (Attempt, error) {
+// probe is whether the attempt is its endpoint's breaker's probe. It
+// returns an error only when nothing was recorded.
+func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message, manual, probe bool) (Attempt, error) {
 	ev, err := w.event(ctx, m.EventID)
 	if err != nil {
 		return Attempt{}, fmt.Errorf("load event %s: %w", m.EventID, err)
@@ -199,6 +197,12 @@ func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Messa
 		a.Trigger = "manual"
 	}
 	o := w.outcome(&a, resp)
+	if probe && o.Status == StatusPending && breakerFailure(a) {
+		// The breaker stays open: the message waits with the others held
+		// behind it, rather than for its retry schedule, which could put it
+		// minutes after them once the endpoint is back.
+		o = Outcome{Status: StatusHeld}
+	}
 	if err := w.cfg.Store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
 		return Attempt{}, fmt.Errorf("record attempt %d of %s: %w", a.Number, m.ID, err)
 	}

@@ -3,6 +3,8 @@ package dispatcher
 import (
 	"context"
 	"time"
+
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // Postpone puts the delivery task with this payload back for delay, as
@@ -32,4 +34,28 @@ func AttachLanes(q *Queue) (deliveries, fanouts func() int) {
 	f, d := newLane[string](10), newLane[deliveryTask](10)
 	q.attach(f, d)
 	return func() int { return len(d.work) }, func() int { return len(f.work) }
+}
+
+// WakeRound makes one round of waking held messages into a lane of size,
+// and returns the ids of the messages it took.
+func WakeRound(ctx context.Context, w *Worker, size int, probed map[string]string) ([]string, bool, error) {
+	l := newLane[deliveryTask](size)
+	more, err := w.wakeHeld(ctx, l, probed)
+	var ids []string
+	for _, dt := range l.close() {
+		ids = append(ids, dt.ID)
+	}
+	return ids, more, err
+}
+
+// SetBreaker makes g take the breaker of id for open, its probe due at
+// probe, as if it read so from Redis; a zero probe closes it.
+func SetBreaker(g *Guard, id string, probe time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if probe.IsZero() {
+		delete(g.remote, id)
+		return
+	}
+	g.remote[id] = subscriptions.BreakerState{State: breakerOpen, NextProbeAt: &probe}
 }

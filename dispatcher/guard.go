@@ -137,12 +137,18 @@ type Permit struct {
 	settings   subscriptions.BreakerSettings
 }
 
-// reasonBreakerOpen is the Wait reason of a delivery held back by an open
-// circuit breaker.
-const reasonBreakerOpen = "breaker_open"
+// Wait reasons of a delivery held back by a circuit breaker: open as
+// shared through Redis, or tripped in this process but not open in Redis
+// (not shared yet, or closed elsewhere a moment ago), which lasts moments
+// and is waited out through Redis rather than held.
+const (
+	reasonBreakerOpen    = "breaker_open"
+	reasonBreakerTripped = "breaker_tripped"
+)
 
 // Wait is the answer when a delivery may not go now: try again after
-// Delay. Reason says why (reasonBreakerOpen, "concurrency", "rate_limit").
+// Delay. Reason says why (reasonBreakerOpen, reasonBreakerTripped,
+// "concurrency", "rate_limit").
 type Wait struct {
 	Delay  time.Duration
 	Reason string
@@ -171,7 +177,7 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 		if err != nil {
 			// Open here but not in Redis (Redis was unreachable when it
 			// tripped, or another process closed it a moment ago).
-			return nil, &Wait{Delay: spread(time.Second, 0.5), Reason: reasonBreakerOpen}, nil
+			return nil, &Wait{Delay: spread(time.Second, 0.5), Reason: reasonBreakerTripped}, nil
 		}
 		p.done = done
 	}
@@ -370,6 +376,13 @@ func (g *Guard) Open(endpointID string) bool {
 	}
 	_, open := g.remoteState(endpointID)
 	return open
+}
+
+// probeDue reports whether the breaker of endpointID is open, as this
+// process last read it from Redis, and its probe time has come.
+func (g *Guard) probeDue(endpointID string, now time.Time) bool {
+	st, open := g.remoteState(endpointID)
+	return open && (st.NextProbeAt == nil || !now.Before(*st.NextProbeAt))
 }
 
 // BreakerState returns the breaker of endpoint id as stored in Redis.

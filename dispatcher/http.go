@@ -30,9 +30,9 @@ func ListMessages(st Store, partners subscriptions.Store, allPartners bool) gin.
 			return
 		}
 		switch q.Status {
-		case "", StatusPending, StatusDelivering, StatusSucceeded, StatusFailed, StatusDisabled:
+		case "", StatusPending, StatusHeld, StatusDelivering, StatusSucceeded, StatusFailed, StatusDisabled:
 		default:
-			subscriptions.Abort(c, subscriptions.Fieldf("status", "must be one of pending, delivering, succeeded, failed, disabled"))
+			subscriptions.Abort(c, subscriptions.Fieldf("status", "must be one of pending, held, delivering, succeeded, failed, disabled"))
 			return
 		}
 		if err := checkErrorClass(q.ErrorClass); err != nil {

@@ -3,7 +3,6 @@ package dispatcher_test
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,65 +32,147 @@ func workerDeps(t *testing.T) (*store.Store, asynq.RedisConnOpt, *asynq.Client, 
 	return st, redisOpt, client, inspector
 }
 
-// TestPostponeHold checks that a message held back by an open breaker has
-// its next attempt moved well ahead in the database once, not on every
-// round, while its task keeps coming round; and that other waits move it
-// only as far as the task.
-func TestPostponeHold(t *testing.T) {
-	ctx := t.Context()
-	st, redisOpt, client, inspector := workerDeps(t)
-	w := dispatcher.NewWorker(dispatcher.Config{Store: st, Redis: redisOpt, Queue: dispatcher.NewQueue(client, time.Minute)})
-
+// storedEvent stores an event and its messages to these endpoints, made
+// with status (pending when empty), and returns the messages FanOut
+// returned.
+func storedEvent(t *testing.T, st *store.Store, status dispatcher.Status, endpoints ...string) ([]dispatcher.Message, []dispatcher.Message) {
+	t.Helper()
 	now := time.Now().UTC()
 	ev := dispatcher.Event{ID: subscriptions.NewID("evt"), Type: "shipment.created", OccurredAt: now,
 		Shipment: dispatcher.Shipment{ID: "SHP-1"}, Parties: []dispatcher.Party{}, Data: json.RawMessage(`{}`)}
-	_, err := st.InsertEvents(ctx, []dispatcher.Event{ev})
+	_, err := st.InsertEvents(t.Context(), []dispatcher.Event{ev})
 	require.NoError(t, err)
-	m := dispatcher.Message{ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: "ep_1", PartnerID: "acme",
-		EventType: ev.Type, ShipmentID: "SHP-1", NextAttemptAt: &now}
-	_, err = st.FanOut(ctx, ev.ID, []dispatcher.Message{m})
-	require.NoError(t, err)
-
-	// queued returns the payload of the one task scheduled, and removes it.
-	queued := func() string {
-		t.Helper()
-		tasks, err := inspector.ListScheduledTasks("deliver")
-		require.NoError(t, err)
-		require.Len(t, tasks, 1)
-		require.NoError(t, inspector.DeleteTask("deliver", tasks[0].ID))
-		return string(tasks[0].Payload)
+	if status == "" {
+		status = dispatcher.StatusPending
 	}
-	nextAttempt := func() time.Time {
+	var ms []dispatcher.Message
+	for _, ep := range endpoints {
+		m := dispatcher.Message{ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: ep, PartnerID: "acme",
+			EventType: ev.Type, ShipmentID: "SHP-1", Status: status}
+		if status == dispatcher.StatusPending {
+			m.NextAttemptAt = &now
+		}
+		ms = append(ms, m)
+	}
+	due, err := st.FanOut(t.Context(), ev.ID, ms)
+	require.NoError(t, err)
+	return ms, due
+}
+
+// TestPostponeHolds checks that a message held back by an open breaker is
+// held in the database, with no task in Redis, and that other long waits
+// move its next attempt as far as its task.
+func TestPostponeHolds(t *testing.T) {
+	ctx := t.Context()
+	st, redisOpt, client, inspector := workerDeps(t)
+	w := dispatcher.NewWorker(dispatcher.Config{Store: st, Redis: redisOpt, Queue: dispatcher.NewQueue(client, time.Minute)})
+	ms, _ := storedEvent(t, st, "", "ep_1")
+	m := ms[0]
+	status := func() dispatcher.Message {
 		t.Helper()
 		got, err := st.Message(ctx, m.ID)
 		require.NoError(t, err)
-		return *got.NextAttemptAt
+		return got
+	}
+	tasks := func() int {
+		t.Helper()
+		scheduled, err := inspector.ListScheduledTasks("deliver")
+		require.NoError(t, err)
+		pending, err := inspector.ListPendingTasks("deliver")
+		if err != nil {
+			require.ErrorIs(t, err, asynq.ErrQueueNotFound)
+		}
+		for _, task := range scheduled {
+			require.NoError(t, inspector.DeleteTask("deliver", task.ID))
+		}
+		return len(scheduled) + len(pending)
 	}
 
-	// First round behind an open breaker: moved two minutes past the task.
-	payload := m.ID + ":0:ep_1"
-	require.NoError(t, dispatcher.Postpone(ctx, w, payload, 15*time.Second, "breaker_open"))
-	held := nextAttempt()
-	require.WithinDuration(t, time.Now().Add(15*time.Second+2*time.Minute), held, 3*time.Second)
-	payload = queued()
-	require.True(t, strings.HasPrefix(payload, m.ID+":0:ep_1:held"), payload)
-
-	// The next rounds leave the database alone while the hold lasts.
-	for range 3 {
-		require.NoError(t, dispatcher.Postpone(ctx, w, payload, 15*time.Second, "breaker_open"))
-		require.Equal(t, held, nextAttempt())
-		require.Equal(t, payload, queued())
-	}
-
-	// A round that would fall past the hold moves it again.
-	require.NoError(t, dispatcher.Postpone(ctx, w, payload, 3*time.Minute, "breaker_open"))
-	require.WithinDuration(t, time.Now().Add(5*time.Minute), nextAttempt(), 3*time.Second)
-	require.NotEqual(t, payload, queued())
-
-	// Any other long wait moves it as far as the task, and holds nothing.
+	// Any long wait but the breaker's moves it as far as the task.
 	require.NoError(t, dispatcher.Postpone(ctx, w, m.ID+":0:ep_1", 20*time.Second, "rate_limit"))
-	require.WithinDuration(t, time.Now().Add(20*time.Second), nextAttempt(), 3*time.Second)
-	require.Equal(t, m.ID+":0:ep_1", queued())
+	require.Equal(t, dispatcher.StatusPending, status().Status)
+	require.WithinDuration(t, time.Now().Add(20*time.Second), *status().NextAttemptAt, 3*time.Second)
+	require.Equal(t, 1, tasks())
+
+	// A stale task holds nothing.
+	require.NoError(t, dispatcher.Postpone(ctx, w, m.ID+":3:ep_1", 15*time.Second, "breaker_open"))
+	require.Equal(t, dispatcher.StatusPending, status().Status)
+
+	// Behind an open breaker: held, with no next attempt and no task.
+	require.NoError(t, dispatcher.Postpone(ctx, w, m.ID+":0:ep_1", 15*time.Second, "breaker_open"))
+	got := status()
+	require.Equal(t, dispatcher.StatusHeld, got.Status)
+	require.Nil(t, got.NextAttemptAt)
+	require.Zero(t, got.Attempts)
+	require.Zero(t, tasks())
+}
+
+// TestWakeHeld checks one round of waking held messages at a time: an
+// endpoint whose breaker is closed has its held messages woken into the
+// lane, sharing its free half; one whose breaker is open has none woken
+// until its probe time, and then one, a different one each time.
+func TestWakeHeld(t *testing.T) {
+	ctx := t.Context()
+	st, redisOpt, client, _ := workerDeps(t)
+	guard := dispatcher.NewGuard(nil, dispatcher.GuardConfig{})
+	w := dispatcher.NewWorker(dispatcher.Config{Store: st, Redis: redisOpt, Queue: dispatcher.NewQueue(client, time.Minute), Guard: guard})
+	var open, closed []string
+	for range 3 {
+		ms, due := storedEvent(t, st, dispatcher.StatusHeld, "ep_a", "ep_b")
+		require.Empty(t, due, "held messages are not due")
+		open, closed = append(open, ms[0].ID), append(closed, ms[1].ID)
+	}
+	status := func(id string) dispatcher.Status {
+		t.Helper()
+		m, err := st.Message(ctx, id)
+		require.NoError(t, err)
+		return m.Status
+	}
+	probed := map[string]string{}
+	round := func(size int) ([]string, bool) {
+		t.Helper()
+		woken, more, err := dispatcher.WakeRound(ctx, w, size, probed)
+		require.NoError(t, err)
+		for _, id := range woken {
+			require.Equal(t, dispatcher.StatusPending, status(id))
+		}
+		return woken, more
+	}
+
+	// ep_a's breaker is open, its probe a minute away; ep_b's is closed.
+	// A lane of 4 has room for 2 per round.
+	dispatcher.SetBreaker(guard, "ep_a", time.Now().Add(time.Minute))
+	woken, more := round(4)
+	require.Equal(t, closed[:2], woken)
+	require.True(t, more)
+	woken, more = round(4)
+	require.Equal(t, closed[2:], woken)
+	require.False(t, more)
+	woken, _ = round(4)
+	require.Empty(t, woken)
+	for _, id := range open {
+		require.Equal(t, dispatcher.StatusHeld, status(id))
+	}
+
+	// Its probe time comes: one message per round, each probe failing (held
+	// again), in turn.
+	dispatcher.SetBreaker(guard, "ep_a", time.Now().Add(-time.Second))
+	for _, want := range []string{open[0], open[1], open[2], open[0]} {
+		woken, more = round(4)
+		require.Equal(t, []string{want}, woken)
+		require.False(t, more)
+		ok, err := st.HoldMessage(ctx, want, 0)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+
+	// Closed: the rest go.
+	dispatcher.SetBreaker(guard, "ep_a", time.Time{})
+	woken, _ = round(10)
+	require.Equal(t, open, woken)
+	ids, err := st.HeldEndpoints(ctx)
+	require.NoError(t, err)
+	require.Empty(t, ids)
 }
 
 // TestReconcileUsesRedis checks that the reconciler queues lost work in

@@ -127,15 +127,12 @@ func inParallel(n int, fn func(i int) error) error {
 }
 
 // deliveryTask names one attempt to make: of message ID, after Attempts
-// made so far, to EndpointID; Manual when a person asked for it. HeldUntil,
-// when not zero, is the Unix second up to which the message's next attempt
-// is already moved in the database (see Worker.postpone).
+// made so far, to EndpointID; Manual when a person asked for it.
 type deliveryTask struct {
 	ID         string
 	Attempts   int
 	EndpointID string
 	Manual     bool
-	HeldUntil  int64
 	// claimed, in a lane only, is the message as the fan-out stored it,
 	// already claimed (delivering, leased); it is never sent to Redis,
 	// where a task must claim its message itself.
@@ -143,14 +140,11 @@ type deliveryTask struct {
 }
 
 // payload encodes t as "<message id>:<attempts>:<endpoint id>", followed by
-// ":manual" and ":held<unix second>" when they apply.
+// ":manual" when a person asked for it.
 func (t deliveryTask) payload() string {
 	p := t.ID + ":" + strconv.Itoa(t.Attempts) + ":" + t.EndpointID
 	if t.Manual {
 		p += ":manual"
-	}
-	if t.HeldUntil > 0 {
-		p += ":held" + strconv.FormatInt(t.HeldUntil, 10)
 	}
 	return p
 }
@@ -170,16 +164,10 @@ func parseDeliveryTask(p []byte) (deliveryTask, error) {
 		return bad()
 	}
 	for _, flag := range parts[3:] {
-		switch {
-		case flag == "manual":
-			t.Manual = true
-		case strings.HasPrefix(flag, "held"):
-			if t.HeldUntil, err = strconv.ParseInt(strings.TrimPrefix(flag, "held"), 10, 64); err != nil {
-				return bad()
-			}
-		default:
+		if flag != "manual" {
 			return bad()
 		}
+		t.Manual = true
 	}
 	return t, nil
 }

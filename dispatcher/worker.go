@@ -212,6 +212,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(retentionDone)
 		w.retentionLoop(ctx)
 	}()
+	wakeDone := make(chan struct{})
+	go func() {
+		defer close(wakeDone)
+		w.wakeLoop(ctx, deliveries)
+	}()
 	<-ctx.Done()
 	w.closeLanes(hctx, fanouts, deliveries)
 	var wg sync.WaitGroup
@@ -242,6 +247,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-done
 	<-guardDone
 	<-retentionDone
+	<-wakeDone
 	return nil
 }
 
@@ -312,10 +318,10 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 	})
 	now := time.Now().UTC()
 	_, deliveries := w.cfg.Queue.lanes()
-	// Messages that go to this process's deliveries are stored claimed:
-	// that saves each a statement and a commit before its request. Not
-	// those whose endpoint's breaker is open, which would only be handed
-	// back, nor any while the lane is half full: then deliveries are
+	// Messages whose endpoint's breaker is open are stored held (see
+	// wakeLoop). Those that go to this process's deliveries are stored
+	// claimed: that saves each a statement and a commit before its
+	// request. Not while the lane is half full: then deliveries are
 	// behind, and many fan-outs at once would claim more than the lane
 	// takes, to hand it back a statement each.
 	claim := deliveries.room() >= max(len(targets), deliveries.size()/2)
@@ -327,7 +333,10 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
 			CreatedAt: now, UpdatedAt: now,
 		}
-		if claim && !w.cfg.Guard.Open(tg.EndpointID) {
+		switch {
+		case w.cfg.Guard.Open(tg.EndpointID):
+			msgs[i].Status, msgs[i].NextAttemptAt = StatusHeld, nil
+		case claim:
 			msgs[i].Status, msgs[i].LeaseUntil = StatusDelivering, &lease
 		}
 	}

@@ -142,6 +142,87 @@ func TestBreakerAcrossWorkers(t *testing.T) {
 	require.Equal(t, "http_status", health.LastFailure.ErrorClass)
 }
 
+// TestHeldBacklog checks that the messages waiting behind an open breaker
+// are held (listed as such, with no next attempt), that a failed probe's
+// message is held with them rather than left to its retry schedule, and
+// that the whole backlog arrives within seconds of the endpoint
+// recovering, on a schedule that puts a third attempt five minutes out.
+func TestHeldBacklog(t *testing.T) {
+	env := with(testEnv(t),
+		"SHIPHOOK_RETRY_SCHEDULE", "0s,1s,5m,30m",
+		"SHIPHOOK_BREAKER_MIN_REQUESTS", "10",
+		"SHIPHOOK_BREAKER_FAILURE_RATIO", "0.5",
+		"SHIPHOOK_BREAKER_WINDOW", "60s",
+		"SHIPHOOK_BREAKER_OPEN_FOR", "2s")
+	migrate(t, env)
+	s := startServer(t, "serve", env)
+	rcv := newReceiver(t)
+	var down atomic.Bool
+	down.Store(true)
+	rcv.setAnswer("/down", func(int) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	createPartners(t, s, "acme", "globex")
+	ep := createEndpoint(t, s, rcv, adminKey, "acme", "/down", map[string]any{})
+
+	// Ten first attempts fail and open the breaker; their retries, a
+	// second later, find it open, before its first probe.
+	postEvents(t, s, 10)
+	var got endpointFull
+	require.Eventually(t, func() bool {
+		call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
+		return got.Breaker != nil && got.Breaker.State == "open"
+	}, 20*time.Second, 20*time.Millisecond, "the breaker opens")
+	// Events posted while it is open are held as they are fanned out.
+	postEvents(t, s, 10)
+
+	// A probe fails: its message has spent a second attempt, and is held.
+	var probed messageOut
+	require.Eventually(t, func() bool {
+		for _, m := range messagesOf(t, s, "acme", ep.ID) {
+			if m.Attempts == 2 {
+				probed = m
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "a probe fails")
+	require.Equal(t, "held", probed.Status, "a failed probe's message")
+	var held listOut[struct {
+		ID            string     `json:"id"`
+		NextAttemptAt *time.Time `json:"next_attempt_at"`
+	}]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/messages?status=held&limit=250&endpoint_id="+ep.ID, adminKey, nil, &held))
+	require.NotEmpty(t, held.Data)
+	for _, m := range held.Data {
+		require.Nil(t, m.NextAttemptAt, "held message %s has a next attempt", m.ID)
+	}
+
+	// The endpoint recovers: the next probe closes the breaker, and every
+	// message arrives, the failed probe's too, within seconds.
+	down.Store(false)
+	require.Eventually(t, func() bool { return len(rcv.byPath("/down")) == 20 }, 15*time.Second, 50*time.Millisecond)
+	require.Equal(t, 3, rcv.arrivalsOf(probed.ID), "the failed probe's message: two failures, then delivered")
+	// Each attempt is recorded once its answer is in.
+	attempts := 0
+	require.Eventually(t, func() bool {
+		attempts = 0
+		for _, m := range messagesOf(t, s, "acme", ep.ID) {
+			if m.Status != "succeeded" {
+				return false
+			}
+			attempts += m.Attempts
+		}
+		return true
+	}, 5*time.Second, 20*time.Millisecond, "every message succeeded")
+	require.Equal(t, rcv.total(), attempts, "holding spent no attempt")
+	call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
+	require.Equal(t, "closed", got.Breaker.State)
+}
+
 type opEvent struct {
 	Type string         `json:"type"`
 	Data map[string]any `json:"data"`

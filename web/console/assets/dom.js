@@ -92,10 +92,10 @@ export function badge(text, tone = '') {
   return h('span', { class: `badge ${tone}`.trim() }, text);
 }
 
-const statusTones = { succeeded: 'ok', failed: 'bad', delivering: 'info', pending: 'warn', disabled: '', running: 'info', done: 'ok' };
+const statusTones = { succeeded: 'ok', failed: 'bad', delivering: 'info', pending: 'warn', held: 'warn', disabled: '', running: 'info', done: 'ok' };
 
-// statusBadge shows a message's status: pending, delivering, succeeded,
-// failed or disabled.
+// statusBadge shows a message's status: pending, held, delivering,
+// succeeded, failed or disabled.
 export function statusBadge(status, { id, big } = {}) {
   return h('span', { class: ['badge', statusTones[status], big && 'big'].filter(Boolean).join(' '), id }, status || 'unknown');
 }

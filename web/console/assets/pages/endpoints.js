@@ -200,15 +200,15 @@ function secretCard(pid, eid) {
     out);
 }
 
-// watchMessage shows the status of message id in el until it stops
-// changing (succeeded, failed or disabled) or the page goes away, and then
+// watchMessage shows the status of message id in el until it settles
+// (succeeded, failed or disabled) or the page goes away, and then
 // calls done.
 async function watchMessage(ctx, id, el, done) {
   for (let i = 0; i < 120 && !ctx.signal.aborted; i++) {
     try {
       const m = await get(path`/messages/${id}`, undefined, { signal: ctx.signal });
       el.replaceChildren('Delivery: ', statusBadge(m.status, { id: 'test-status' }), ' ', result(m.last_status_code, m.last_error_class));
-      if (!['pending', 'delivering'].includes(m.status)) {
+      if (!['pending', 'held', 'delivering'].includes(m.status)) {
         done();
         return;
       }

@@ -9,7 +9,7 @@ import {
 
 const enc = encodeURIComponent;
 
-export const statuses = ['pending', 'delivering', 'succeeded', 'failed', 'disabled'];
+export const statuses = ['pending', 'held', 'delivering', 'succeeded', 'failed', 'disabled'];
 export const errorClasses = ['dns', 'connect', 'tls', 'timeout', 'http_status', 'redirect', 'ssrf_blocked'];
 
 // messageColumns are the columns of every list of messages; withPartner
@@ -113,8 +113,8 @@ async function filterForm(ctx, pid, here, q) {
   return form;
 }
 
-// show is one message with its attempts. While the message is pending or
-// being delivered, the page refreshes every second.
+// show is one message with its attempts. While the message is pending,
+// held or being delivered, the page refreshes every second.
 export async function show(ctx) {
   const { mid } = ctx.params;
   ctx.title(`Message ${mid}`);
@@ -163,7 +163,7 @@ export async function show(ctx) {
       ['Partner', ctx.admin ? link(`/partners/${enc(m.partner_id)}`, m.partner_id) : m.partner_id],
       ['Attempts', String(m.attempts ?? 0)],
       ['Last result', result(m.last_status_code, m.last_error_class)],
-      ['Next attempt', when(m.next_attempt_at)],
+      ['Next attempt', m.status === 'held' ? h('span', { class: 'muted' }, 'when the circuit breaker of its endpoint closes') : when(m.next_attempt_at)],
       ['Created', when(m.created_at)],
       ['Updated', when(m.updated_at)],
     ])));
@@ -195,7 +195,7 @@ export async function show(ctx) {
       do {
         await sleep(1000, ctx.signal);
         await load();
-      } while (['pending', 'delivering'].includes(m.status));
+      } while (['pending', 'held', 'delivering'].includes(m.status));
     } catch (err) {
       if (err.name !== 'AbortError') out.replaceChildren(errorState(err, 'Could not refresh the message'));
     } finally {
@@ -210,7 +210,7 @@ export async function show(ctx) {
     top.replaceChildren(errorState(err, `Could not load message ${mid}`));
     return;
   }
-  if (['pending', 'delivering'].includes(m.status)) follow();
+  if (['pending', 'held', 'delivering'].includes(m.status)) follow();
 }
 
 // endpointDeadLetters lists an endpoint's failed messages.
