@@ -210,9 +210,9 @@ type Store interface {
 	// messages, in order.
 	HeldEndpoints(ctx context.Context) ([]string, error)
 	// WakeHeld moves up to limit held messages of an endpoint, those with
-	// an id after after, in id order, to pending, due at, and returns them
-	// in id order.
-	WakeHeld(ctx context.Context, endpointID, after string, limit int, at time.Time) ([]Message, error)
+	// an id after after, in id order, to delivering, leased until
+	// leaseUntil (claimed by the caller), and returns them in id order.
+	WakeHeld(ctx context.Context, endpointID, after string, limit int, leaseUntil time.Time) ([]Message, error)
 	// SetMessageStatus sets status and next attempt of a message.
 	SetMessageStatus(ctx context.Context, id string, o Outcome) error
 	// Message returns ErrNotFound.

@@ -36,14 +36,31 @@ func AttachLanes(q *Queue) (deliveries, fanouts func() int) {
 	return func() int { return len(d.work) }, func() int { return len(f.work) }
 }
 
-// WakeRound makes one round of waking held messages into a lane of size,
-// and returns the ids of the messages it took.
-func WakeRound(ctx context.Context, w *Worker, size int, probed map[string]string) ([]string, bool, error) {
+// Waker wakes held messages into a lane of its own, as a Worker's wake
+// loop does.
+type Waker struct {
+	k *waker
+	l *lane[deliveryTask]
+}
+
+func NewWaker(w *Worker, size int) Waker {
 	l := newLane[deliveryTask](size)
-	more, err := w.wakeHeld(ctx, l, probed)
+	return Waker{newWaker(w, l), l}
+}
+
+// Round looks for held messages if look is set, then makes one round of
+// waking them; it returns the ids of the messages the lane was given, and
+// empties it, and whether endpoints are left to wake.
+func (k Waker) Round(ctx context.Context, look bool) ([]string, bool, error) {
+	if look {
+		if err := k.k.look(ctx); err != nil {
+			return nil, false, err
+		}
+	}
+	more, err := k.k.wake(ctx)
 	var ids []string
-	for _, dt := range l.close() {
-		ids = append(ids, dt.ID)
+	for len(k.l.work) > 0 {
+		ids = append(ids, (<-k.l.work).ID)
 	}
 	return ids, more, err
 }

@@ -107,10 +107,11 @@ func TestPostponeHolds(t *testing.T) {
 	require.Zero(t, tasks())
 }
 
-// TestWakeHeld checks one round of waking held messages at a time: an
-// endpoint whose breaker is closed has its held messages woken into the
-// lane, sharing its free half; one whose breaker is open has none woken
-// until its probe time, and then one, a different one each time.
+// TestWakeHeld checks the rounds of waking held messages: an endpoint
+// whose breaker is closed has its held messages woken, claimed, into the
+// lane, in pages that share its free half; one whose breaker is open has
+// none woken until its probe time, and then one, a different one each
+// time.
 func TestWakeHeld(t *testing.T) {
 	ctx := t.Context()
 	st, redisOpt, client, _ := workerDeps(t)
@@ -128,47 +129,45 @@ func TestWakeHeld(t *testing.T) {
 		require.NoError(t, err)
 		return m.Status
 	}
-	probed := map[string]string{}
-	round := func(size int) ([]string, bool) {
+	round := func(k dispatcher.Waker, look bool) ([]string, bool) {
 		t.Helper()
-		woken, more, err := dispatcher.WakeRound(ctx, w, size, probed)
+		woken, more, err := k.Round(ctx, look)
 		require.NoError(t, err)
 		for _, id := range woken {
-			require.Equal(t, dispatcher.StatusPending, status(id))
+			require.Equal(t, dispatcher.StatusDelivering, status(id), "woken claimed")
 		}
 		return woken, more
 	}
 
 	// ep_a's breaker is open, its probe a minute away; ep_b's is closed.
 	// A lane of 4 has room for 2 per round.
+	k := dispatcher.NewWaker(w, 4)
 	dispatcher.SetBreaker(guard, "ep_a", time.Now().Add(time.Minute))
-	woken, more := round(4)
+	woken, more := round(k, true)
 	require.Equal(t, closed[:2], woken)
 	require.True(t, more)
-	woken, more = round(4)
+	woken, more = round(k, false)
 	require.Equal(t, closed[2:], woken)
 	require.False(t, more)
-	woken, _ = round(4)
+	woken, _ = round(k, true)
 	require.Empty(t, woken)
 	for _, id := range open {
 		require.Equal(t, dispatcher.StatusHeld, status(id))
 	}
 
-	// Its probe time comes: one message per round, each probe failing (held
+	// Its probe time comes: one message per look, each probe failing (held
 	// again), in turn.
 	dispatcher.SetBreaker(guard, "ep_a", time.Now().Add(-time.Second))
 	for _, want := range []string{open[0], open[1], open[2], open[0]} {
-		woken, more = round(4)
+		woken, more = round(k, true)
 		require.Equal(t, []string{want}, woken)
 		require.False(t, more)
-		ok, err := st.HoldMessage(ctx, want, 0)
-		require.NoError(t, err)
-		require.True(t, ok)
+		require.NoError(t, st.SetMessageStatus(ctx, want, dispatcher.Outcome{Status: dispatcher.StatusHeld}))
 	}
 
 	// Closed: the rest go.
 	dispatcher.SetBreaker(guard, "ep_a", time.Time{})
-	woken, _ = round(10)
+	woken, _ = round(dispatcher.NewWaker(w, 10), true)
 	require.Equal(t, open, woken)
 	ids, err := st.HeldEndpoints(ctx)
 	require.NoError(t, err)

@@ -271,6 +271,19 @@ func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveri
 	}
 }
 
+// handOver gives m, claimed by this process, to deliveries, waiting up to
+// laneWait for room. A message they do not take is made pending again
+// (putBack) and returned with queue set, for the caller to queue in Redis;
+// should that fail, the reconciler takes it up once its lease ends.
+func (w *Worker) handOver(ctx context.Context, m Message, deliveries *lane[deliveryTask]) (_ Message, queue bool) {
+	dt := deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID, claimed: &m}
+	if deliveries.offerBy(dt, time.Now().Add(laneWait)) {
+		return m, false
+	}
+	m, err := w.putBack(ctx, m)
+	return m, err == nil
+}
+
 // putBack makes m, claimed and not attempted after all, pending and due
 // now, and returns it so. Should that fail, the reconciler takes it up
 // once its lease ends.
@@ -376,11 +389,7 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliverie
 			continue
 		}
 		// Stored claimed by this call: only this process knows of it.
-		dt := deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID, claimed: &m}
-		if deliveries.offerBy(dt, time.Now().Add(laneWait)) {
-			continue
-		}
-		if m, err = w.putBack(ctx, m); err == nil {
+		if m, queue := w.handOver(ctx, m, deliveries); queue {
 			pending = append(pending, m)
 		}
 	}

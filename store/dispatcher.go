@@ -983,20 +983,21 @@ const wakeHeldSubquery = `SELECT id FROM messages WHERE status = 'held' AND (end
 // wakeHeldQuery is the statement of WakeHeld in the dialect d: it moves the
 // batch that wakeHeldSubquery chooses and returns it.
 func wakeHeldQuery(d dialect) string {
-	return `UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL, updated_at = ?
+	return `UPDATE messages SET status = 'delivering', lease_until = ?, updated_at = ?
 		WHERE ` + d.inSubquery("id", wakeHeldSubquery) + ` AND status = 'held' RETURNING ` + messageColumns
 }
 
 // WakeHeld makes the first limit (default 50) held messages of an
-// endpoint, in id order after the id after ("": from the first), pending
-// and due at at, with no lease, keeping their attempt counts; and returns
-// them ordered by id. The last one's id is the cursor of the next batch.
+// endpoint, in id order after the id after ("": from the first),
+// delivering, leased until leaseUntil, keeping their attempt counts; and
+// returns them ordered by id. The caller has claimed them, as ClaimMessage
+// would have: should it die, they are due again once the lease ends. The last one's id is the cursor of the next batch.
 // Messages of other endpoints, and in other states, stay as they are. A
 // message that a concurrent call woke first, or that stopped being held
 // meanwhile, is left out, so a batch may hold fewer than limit though more
 // remain: an empty one means that the endpoint had no held message after
 // after, or that concurrent calls took all those this one chose.
-func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit int, at time.Time) ([]dispatcher.Message, error) {
+func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit int, leaseUntil time.Time) ([]dispatcher.Message, error) {
 	var woken []dispatcher.Message
 	// In a transaction, so that the messages are moved only if the caller
 	// gets them back to enqueue. Workers of several processes may wake one
@@ -1007,7 +1008,7 @@ func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit in
 	// returned, by one call only. SQLite runs one writer at a time.
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, s.q(wakeHeldQuery(s.d)),
-			micros(at), micros(time.Now()), endpointID, after, endpointID, limitOf(limit))
+			micros(leaseUntil), micros(time.Now()), endpointID, after, endpointID, limitOf(limit))
 		if err != nil {
 			return fmt.Errorf("wake held messages of endpoint %s: %w", endpointID, err)
 		}

@@ -1764,7 +1764,7 @@ func TestStore(t *testing.T) {
 						m.NextAttemptAt = nil
 					}
 					if i == 0 {
-						m.LeaseUntil = &lease // a stale lease, cleared on waking
+						m.LeaseUntil = &lease // a stale lease, replaced on waking
 					}
 					other := message(fmt.Sprintf("msg_%02d_ep2", i), ev, ep2)
 					other.Status, other.NextAttemptAt = dispatcher.StatusHeld, nil
@@ -1787,7 +1787,7 @@ func TestStore(t *testing.T) {
 				require.Len(t, held1, 7)
 				require.Len(t, held2, 11)
 
-				// ep1's, in pages of 3.
+				// ep1's, in pages of 3, claimed.
 				at := micro(time.Now().Add(10 * time.Second))
 				start := micro(time.Now())
 				var (
@@ -1803,9 +1803,9 @@ func TestStore(t *testing.T) {
 						break
 					}
 					for _, m := range ms {
-						require.Equal(t, dispatcher.StatusPending, m.Status)
-						require.Equal(t, &at, m.NextAttemptAt)
-						require.Nil(t, m.LeaseUntil)
+						require.Equal(t, dispatcher.StatusDelivering, m.Status)
+						require.Equal(t, &at, m.LeaseUntil)
+						require.Nil(t, m.NextAttemptAt)
 						require.False(t, m.UpdatedAt.Before(start), "updated_at is now")
 						stored, err := s.Message(ctx, m.ID)
 						require.NoError(t, err)
@@ -1823,7 +1823,7 @@ func TestStore(t *testing.T) {
 					stored, err := s.Message(ctx, m.ID)
 					require.NoError(t, err)
 					if slices.Contains(held1, m.ID) {
-						m.Status, m.NextAttemptAt, m.LeaseUntil, m.UpdatedAt = dispatcher.StatusPending, &at, nil, stored.UpdatedAt
+						m.Status, m.LeaseUntil, m.UpdatedAt = dispatcher.StatusDelivering, &at, stored.UpdatedAt
 					}
 					require.Equal(t, m, stored)
 				}
