@@ -64,6 +64,8 @@ type GuardConfig struct {
 type Guard struct {
 	rdb redis.UniversalClient
 	cfg GuardConfig
+	// pipe carries the slots' commands, which every delivery makes.
+	pipe *pipeline
 
 	mu     sync.Mutex
 	local  map[string]*localBreaker
@@ -91,7 +93,7 @@ func NewGuard(rdb redis.UniversalClient, cfg GuardConfig) *Guard {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 500 * time.Millisecond
 	}
-	return &Guard{rdb: rdb, cfg: cfg, local: map[string]*localBreaker{}, remote: map[string]subscriptions.BreakerState{}}
+	return &Guard{rdb: rdb, cfg: cfg, pipe: &pipeline{rdb: rdb}, local: map[string]*localBreaker{}, remote: map[string]subscriptions.BreakerState{}}
 }
 
 func mergeBreaker(s, def subscriptions.BreakerSettings) subscriptions.BreakerSettings {
@@ -186,8 +188,15 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 		limit = g.cfg.MaxConcurrency
 	}
 	p.slot = token()
-	res, err := acquireScript.Run(ctx, g.rdb, []string{slotsKey(ep.ID), rateKey(ep.ID, now.Unix())},
-		now.UnixMilli(), g.cfg.Lease.Milliseconds(), limit, p.slot, ep.RateLimit).Int()
+	keys := []string{slotsKey(ep.ID), rateKey(ep.ID, now.Unix())}
+	args := []any{now.UnixMilli(), g.cfg.Lease.Milliseconds(), limit, p.slot, ep.RateLimit}
+	res, err := pipelined(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.Cmd {
+		return acquireScript.EvalSha(ctx, c, keys, args...)
+	}).Int()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Not loaded yet (or flushed): Run loads it.
+		res, err = acquireScript.Run(ctx, g.rdb, keys, args...).Int()
+	}
 	if err != nil {
 		g.giveBack(ctx, p)
 		return nil, nil, fmt.Errorf("take delivery slot of %s: %w", ep.ID, err)
@@ -242,7 +251,10 @@ var (
 func (g *Guard) Release(ctx context.Context, p *Permit, counted, failed bool, reason string) {
 	ctx = context.WithoutCancel(ctx)
 	if p.slot != "" {
-		if err := g.rdb.ZRem(ctx, slotsKey(p.endpointID), p.slot).Err(); err != nil {
+		err := pipelined(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
+			return c.ZRem(ctx, slotsKey(p.endpointID), p.slot)
+		}).Err()
+		if err != nil {
 			slog.WarnContext(ctx, "free delivery slot; it expires by itself", "endpoint_id", p.endpointID, "err", err)
 		}
 	}

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,4 +136,81 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	st, err = gb.BreakerState(ctx, ep.ID)
 	require.NoError(t, err)
 	require.Equal(t, "closed", st.State)
+}
+
+// TestGuardConcurrencyCapUnderLoad takes slots of one endpoint from many
+// goroutines at once, so that the takes and releases go in shared
+// pipelines, with the script flushed from Redis first: the cap still holds
+// exactly, and every slot taken is given back.
+func TestGuardConcurrencyCapUnderLoad(t *testing.T) {
+	ctx := context.Background()
+	g, _ := twoGuards(t, GuardConfig{})
+	require.NoError(t, g.rdb.ScriptFlush(ctx).Err())
+	ep := subscriptions.Endpoint{ID: "ep_load", Options: subscriptions.Options{MaxConcurrency: 5}}
+	const n = 64
+	permits := make(chan *Permit, n)
+	waits := make(chan *Wait, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			p, w, err := g.Acquire(ctx, ep)
+			require.NoError(t, err)
+			if p != nil {
+				permits <- p
+			} else {
+				waits <- w
+			}
+		})
+	}
+	wg.Wait()
+	close(permits)
+	close(waits)
+	require.Len(t, permits, 5, "exactly the cap is taken")
+	require.Len(t, waits, n-5)
+	for w := range waits {
+		require.Equal(t, "concurrency", w.Reason)
+	}
+	for p := range permits {
+		wg.Go(func() { g.Release(ctx, p, true, false, "") })
+	}
+	wg.Wait()
+	left, err := g.rdb.ZCard(ctx, slotsKey(ep.ID)).Result()
+	require.NoError(t, err)
+	require.Zero(t, left, "every slot was given back")
+}
+
+// TestPipeline checks that commands made at once each get their own answer
+// and their own error.
+func TestPipeline(t *testing.T) {
+	ctx := context.Background()
+	g, _ := twoGuards(t, GuardConfig{})
+	require.NoError(t, g.rdb.Set(ctx, "shiphook:test:string", "x", time.Minute).Err())
+	const n = 200
+	got := make([]int64, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			key := "shiphook:test:counter"
+			if i%10 == 0 {
+				key = "shiphook:test:string" // INCR of a non-number fails
+			}
+			got[i], errs[i] = pipelined(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
+				return c.Incr(ctx, key)
+			}).Result()
+		})
+	}
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i := range n {
+		if i%10 == 0 {
+			require.Error(t, errs[i])
+			continue
+		}
+		require.NoError(t, errs[i])
+		require.False(t, seen[got[i]], "two commands got one answer")
+		seen[got[i]] = true
+	}
+	require.Len(t, seen, n-n/10)
+	require.True(t, seen[int64(n-n/10)])
 }
