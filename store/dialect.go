@@ -28,6 +28,11 @@ type dialect struct {
 	// returns, for a subquery with a LIMIT that picks a batch of rows to
 	// change by id.
 	inSubquery func(column, subquery string) string
+	// lockSkipping ends a SELECT that picks rows to change in the same
+	// statement: it locks them, passing over rows another transaction has
+	// locked (PostgreSQL). SQLite, which writes one transaction at a time,
+	// needs nothing.
+	lockSkipping string
 	// updateInWith is whether an UPDATE ... RETURNING may feed the rest of
 	// a statement from its WITH clause (PostgreSQL; SQLite allows only
 	// SELECT there).
@@ -78,6 +83,7 @@ var postgres = dialect{
 		// limit, does that.
 		return column + " = ANY (ARRAY(" + subquery + "))"
 	},
+	lockSkipping: " FOR UPDATE SKIP LOCKED",
 	updateInWith: true,
 	pipeline:     true,
 }
