@@ -155,25 +155,7 @@ func MarkFirstPlan(ctx context.Context, s *Store, id string) (string, error) {
 	if s.d.name != postgres.name {
 		return "", fmt.Errorf("this plan is checked on postgres, not %s", s.d.name)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = tx.Rollback() }()
-	rows, err := tx.QueryContext(ctx, "EXPLAIN "+s.q(markFirstQuery), micros(time.Now()), id)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			return "", err
-		}
-		lines = append(lines, strings.TrimSpace(line))
-	}
-	return strings.Join(lines, "; "), rows.Err()
+	return postgresPlan(ctx, s, "EXPLAIN", markFirstQuery, []any{micros(time.Now()), id}, false)
 }
 
 // Analyze takes fresh statistics of the tables, as autovacuum would.

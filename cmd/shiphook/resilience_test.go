@@ -61,6 +61,32 @@ func messagesOf(t testing.TB, s *server, partner, endpointID string) []messageOu
 	return ms.Data
 }
 
+// failWhile makes rcv answer 503 at path while the returned flag is set,
+// as it is at first.
+func failWhile(rcv *receiver, path string) *atomic.Bool {
+	var down atomic.Bool
+	down.Store(true)
+	rcv.setAnswer(path, func(int) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	return &down
+}
+
+// awaitBreakerOpen waits for the breaker of a partner's endpoint to open
+// and returns the endpoint as it was then.
+func awaitBreakerOpen(t *testing.T, s *server, partner, endpointID string) endpointFull {
+	t.Helper()
+	var got endpointFull
+	require.Eventually(t, func() bool {
+		call(t, "GET", s.URL+"/v1/partners/"+partner+"/endpoints/"+endpointID, adminKey, nil, &got)
+		return got.Breaker != nil && got.Breaker.State == "open"
+	}, 20*time.Second, 20*time.Millisecond, "the breaker opens")
+	return got
+}
+
 // TestBreakerAcrossWorkers opens an endpoint's breaker in one of two worker
 // processes and checks that neither sends while it is open, that no attempt
 // is spent meanwhile, and that a successful probe closes it.
@@ -76,23 +102,12 @@ func TestBreakerAcrossWorkers(t *testing.T) {
 	startServer(t, "worker", env)
 	startServer(t, "worker", env)
 	rcv := newReceiver(t)
-	var down atomic.Bool
-	down.Store(true)
-	rcv.setAnswer("/down", func(int) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	down := failWhile(rcv, "/down")
 	createPartners(t, api, "acme", "globex")
 	ep := createEndpoint(t, api, rcv, adminKey, "acme", "/down", map[string]any{})
 	postEvents(t, api, 20)
 
-	var got endpointFull
-	require.Eventually(t, func() bool {
-		call(t, "GET", api.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
-		return got.Breaker != nil && got.Breaker.State == "open"
-	}, 20*time.Second, 20*time.Millisecond, "the breaker opens")
+	got := awaitBreakerOpen(t, api, "acme", ep.ID)
 	require.Contains(t, got.Breaker.Reason, "attempts failed")
 	require.Contains(t, got.Breaker.Reason, "503")
 	require.NotNil(t, got.Breaker.NextProbeAt)
@@ -157,25 +172,14 @@ func TestHeldBacklog(t *testing.T) {
 	migrate(t, env)
 	s := startServer(t, "serve", env)
 	rcv := newReceiver(t)
-	var down atomic.Bool
-	down.Store(true)
-	rcv.setAnswer("/down", func(int) int {
-		if down.Load() {
-			return http.StatusServiceUnavailable
-		}
-		return http.StatusOK
-	})
+	down := failWhile(rcv, "/down")
 	createPartners(t, s, "acme", "globex")
 	ep := createEndpoint(t, s, rcv, adminKey, "acme", "/down", map[string]any{})
 
 	// Ten first attempts fail and open the breaker; their retries, a
 	// second later, find it open, before its first probe.
 	postEvents(t, s, 10)
-	var got endpointFull
-	require.Eventually(t, func() bool {
-		call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
-		return got.Breaker != nil && got.Breaker.State == "open"
-	}, 20*time.Second, 20*time.Millisecond, "the breaker opens")
+	got := awaitBreakerOpen(t, s, "acme", ep.ID)
 	// Events posted while it is open are held as they are fanned out.
 	postEvents(t, s, 10)
 
