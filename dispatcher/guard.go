@@ -391,8 +391,12 @@ func (g *Guard) Open(endpointID string) bool {
 }
 
 // probeDue reports whether the breaker of endpointID is open, as this
-// process last read it from Redis, and its probe time has come.
+// process last read it from Redis, and its probe time has come. A nil
+// Guard has none open.
 func (g *Guard) probeDue(endpointID string, now time.Time) bool {
+	if g == nil {
+		return false
+	}
 	st, open := g.remoteState(endpointID)
 	return open && (st.NextProbeAt == nil || !now.Before(*st.NextProbeAt))
 }
