@@ -473,7 +473,7 @@ func dueByID(ms []dispatcher.Message) []dispatcher.Message {
 			due = append(due, m)
 		}
 	}
-	slices.SortFunc(due, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+	sortByID(due)
 	return due
 }
 
@@ -812,9 +812,8 @@ func listMessagesQuery(q dispatcher.MessageQuery) (string, []any) {
 	case dispatcher.StatusPending, dispatcher.StatusHeld, dispatcher.StatusDelivering, dispatcher.StatusSucceeded,
 		dispatcher.StatusFailed, dispatcher.StatusDisabled:
 		// One of a fixed set, written as a literal so that both databases
-		// may read the partial indexes of failed and held messages (in
-		// PostgreSQL also in a generic plan, which cannot see a parameter's
-		// value).
+		// may read the partial indexes of failed messages (in PostgreSQL
+		// also in a generic plan, which cannot see a parameter's value).
 		where = append(where, "status = '"+string(q.Status)+"'")
 	default:
 		add("status = ?", string(q.Status))
@@ -916,24 +915,37 @@ func (w withExtra) Scan(dest ...any) error {
 // ordered by id. Messages in any other state stay as they are; an endpoint
 // without disabled messages (or an unknown one) gives none.
 func (s *Store) ResumeMessages(ctx context.Context, endpointID string, at time.Time) ([]dispatcher.Message, error) {
-	var resumed []dispatcher.Message
-	// In a transaction, so that the messages are moved only if the caller
-	// gets them back to enqueue.
+	return s.moveMessages(ctx, "resume messages of endpoint "+endpointID,
+		`UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL,
+			updated_at = ? WHERE endpoint_id = ? AND status = 'disabled' RETURNING `+messageColumns,
+		micros(at), micros(time.Now()), endpointID)
+}
+
+// moveMessages runs query, an UPDATE of messages that returns
+// messageColumns, and returns the messages it moved, ordered by id. It
+// runs in a transaction of its own, so that the messages are moved only if
+// the caller gets them all back to enqueue. what names the change in
+// errors.
+func (s *Store) moveMessages(ctx context.Context, what, query string, args ...any) ([]dispatcher.Message, error) {
+	var moved []dispatcher.Message
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL,
-			updated_at = ? WHERE endpoint_id = ? AND status = 'disabled' RETURNING `+messageColumns),
-			micros(at), micros(time.Now()), endpointID)
+		rows, err := tx.QueryContext(ctx, s.q(query), args...)
 		if err != nil {
-			return fmt.Errorf("resume messages of endpoint %s: %w", endpointID, err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		resumed, err = collect(rows, scanMessage, "resume messages of endpoint "+endpointID)
+		moved, err = collect(rows, scanMessage, what)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(resumed, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
-	return resumed, nil
+	sortByID(moved)
+	return moved, nil
+}
+
+// sortByID orders ms by id.
+func sortByID(ms []dispatcher.Message) {
+	slices.SortFunc(ms, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
 }
 
 // heldCondition selects the held messages in the way messages_held's
@@ -1014,27 +1026,13 @@ func wakeHeldQuery(d dialect) string {
 // held message after after, or that concurrent calls were waking all
 // those left.
 func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit int, leaseUntil time.Time) ([]dispatcher.Message, error) {
-	var woken []dispatcher.Message
-	// In a transaction, so that the messages are moved only if the caller
-	// gets them back to enqueue. Workers of several processes may wake one
-	// endpoint at once: in PostgreSQL each call's subquery passes over the
-	// messages another has locked, and a message another woke meanwhile no
-	// longer matches when it is locked, so each message is woken, and
-	// returned, by one call only. SQLite runs one writer at a time.
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(wakeHeldQuery(s.d)),
-			micros(leaseUntil), micros(time.Now()), endpointID, after, endpointID, limitOf(limit))
-		if err != nil {
-			return fmt.Errorf("wake held messages of endpoint %s: %w", endpointID, err)
-		}
-		woken, err = collect(rows, scanMessage, "wake held messages of endpoint "+endpointID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(woken, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
-	return woken, nil
+	// Workers of several processes may wake one endpoint at once: in
+	// PostgreSQL each call's subquery passes over the messages another has
+	// locked, and a message another woke meanwhile no longer matches when
+	// it is locked, so each message is woken, and returned, by one call
+	// only. SQLite runs one writer at a time.
+	return s.moveMessages(ctx, "wake held messages of endpoint "+endpointID, wakeHeldQuery(s.d),
+		micros(leaseUntil), micros(time.Now()), endpointID, after, endpointID, limitOf(limit))
 }
 
 // healthQuery counts an endpoint's attempts of the last day and hour, finds
@@ -1270,7 +1268,7 @@ func (s *Store) MessagesOfEvents(ctx context.Context, eventIDs []string) ([]disp
 		out = append(out, msgs...)
 	}
 	if len(ids) > s.eventsBatch {
-		slices.SortFunc(out, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
+		sortByID(out)
 	}
 	return out, nil
 }

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -158,26 +156,12 @@ func (s *Store) RequeueFailed(ctx context.Context, endpointID string, since time
 	cond, args := failedRange(endpointID, since, until)
 	args = append([]any{micros(at), micros(time.Now())}, args...)
 	args = append(args, after, limitOf(limit))
-	var requeued []dispatcher.Message
-	// In a transaction, so that the messages are moved only if the caller
-	// gets them back to enqueue. The outer status condition leaves out, in
-	// PostgreSQL, a message that a concurrent writer changed after the
-	// subquery chose it.
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.q(`UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL,
+	// The outer status condition leaves out, in PostgreSQL, a message that
+	// a concurrent writer changed after the subquery chose it.
+	return s.moveMessages(ctx, "requeue failed messages of endpoint "+endpointID,
+		`UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL,
 			updated_at = ? WHERE `+s.d.inSubquery("id", `SELECT id FROM messages WHERE `+cond+` AND id > ? ORDER BY id LIMIT ?`)+
-			` AND status = 'failed' RETURNING `+messageColumns), args...)
-		if err != nil {
-			return fmt.Errorf("requeue failed messages of endpoint %s: %w", endpointID, err)
-		}
-		requeued, err = collect(rows, scanMessage, "requeue failed messages of endpoint "+endpointID)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(requeued, func(a, b dispatcher.Message) int { return strings.Compare(a.ID, b.ID) })
-	return requeued, nil
+			` AND status = 'failed' RETURNING `+messageColumns, args...)
 }
 
 // StaleRecoverJobs returns the ids of running recovery jobs whose progress
