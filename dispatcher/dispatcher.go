@@ -39,6 +39,10 @@ type Event struct {
 	FannedOutAt *time.Time `json:"fanned_out_at"`
 	// PurgedAt is set once retention emptied Data.
 	PurgedAt *time.Time `json:"purged_at,omitempty"`
+	// Messages, given to InsertEvents only, are the event's fan-out: they
+	// are stored with the event if it is stored, and not if it is skipped
+	// as a repeat. Give FannedOutAt with them. Nothing reads them back.
+	Messages []Message `json:"-"`
 }
 
 // Status is where a message stands.
@@ -181,7 +185,8 @@ type RecoverJob struct {
 // satisfy it; see package store.
 type Store interface {
 	// InsertEvents stores events in one transaction, skipping those whose
-	// SourceID or IdempotencyKey was seen before. Results are in order.
+	// SourceID or IdempotencyKey was seen before, and the Messages of those
+	// it stores. Results are in order.
 	InsertEvents(ctx context.Context, events []Event) ([]Insert, error)
 	// Event returns ErrNotFound.
 	Event(ctx context.Context, id string) (Event, error)

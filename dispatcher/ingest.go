@@ -32,6 +32,10 @@ type PartnerChecker interface {
 // Enqueuer schedules fan-out of newly stored events; *Queue is one.
 type Enqueuer interface {
 	EnqueueFanout(ctx context.Context, eventIDs ...string) error
+	// fanOutHere, while delivery workers run in this process, gives an
+	// event its messages, to store with it, and returns what schedules
+	// them once stored; ok is false otherwise.
+	fanOutHere(ev *Event) (schedule func(context.Context), ok bool)
 }
 
 // IngestDeps is what the ingest handlers need.
@@ -217,8 +221,10 @@ type Accepted struct {
 }
 
 // PostEvent handles POST /v1/events. It answers 202 only once the event is
-// committed; fan-out is then only scheduled, and the reconciler makes sure
-// it happens even if Redis, or this process, loses it.
+// committed. While delivery workers run in this process, its messages are
+// committed with it, and their deliveries scheduled; otherwise its fan-out
+// is scheduled. The reconciler makes sure that either happens even if
+// Redis, or this process, loses it.
 func PostEvent(d IngestDeps) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -240,14 +246,21 @@ func PostEvent(d IngestDeps) gin.HandlerFunc {
 			subscriptions.Abort(c, err)
 			return
 		}
+		schedule, here := d.Queue.fanOutHere(&ev)
 		res, err := d.Store.InsertEvents(ctx, []Event{ev})
 		if err != nil {
 			subscriptions.Abort(c, fmt.Errorf("store event: %w", err))
 			return
 		}
 		if res[0].Created {
+			ev.Messages = nil
 			d.Events.Put(ev)
-			d.enqueue(ctx, res[0].ID)
+			if here {
+				// Committed: scheduled even if the caller hangs up now.
+				schedule(context.WithoutCancel(ctx))
+			} else {
+				d.enqueue(ctx, res[0].ID)
+			}
 		}
 		c.JSON(http.StatusAccepted, Accepted{ID: res[0].ID, Duplicate: !res[0].Created})
 	}

@@ -37,6 +37,7 @@ type Queue struct {
 	taskTimeout time.Duration
 
 	mu         sync.RWMutex
+	worker     *Worker
 	fanouts    *lane[string]
 	deliveries *lane[deliveryTask]
 }
@@ -47,11 +48,12 @@ func NewQueue(client *asynq.Client, taskTimeout time.Duration) *Queue {
 	return &Queue{client: client, taskTimeout: taskTimeout}
 }
 
-// attach makes a Worker's lanes this Queue's first choice.
-func (q *Queue) attach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
+// attach makes the lanes of w, running, this Queue's first choice, and w
+// the one that fans out the events the ingest API stores (fanOutHere).
+func (q *Queue) attach(w *Worker, fanouts *lane[string], deliveries *lane[deliveryTask]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.fanouts, q.deliveries = fanouts, deliveries
+	q.worker, q.fanouts, q.deliveries = w, fanouts, deliveries
 }
 
 // detach undoes attach, unless another Worker's lanes took their place.
@@ -59,8 +61,28 @@ func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fanouts == fanouts && q.deliveries == deliveries {
-		q.fanouts, q.deliveries = nil, nil
+		q.worker, q.fanouts, q.deliveries = nil, nil, nil
 	}
+}
+
+// fanOutHere fans ev out in this process, while a Worker runs in it: it
+// gives ev its messages and marks it fanned out, for InsertEvents to store
+// them with it, and returns a func that schedules them once they are
+// stored. That saves the event a statement and a commit before its
+// messages' first attempts, and the update of its row. Without a Worker,
+// ok is false and ev unchanged: its fan-out is then queued once it is
+// stored (EnqueueFanout).
+func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
+	q.mu.RLock()
+	w, deliveries := q.worker, q.deliveries
+	q.mu.RUnlock()
+	if w == nil {
+		return nil, false
+	}
+	now := time.Now().UTC()
+	msgs := w.messages(*ev, now, deliveries)
+	ev.FannedOutAt, ev.Messages = &now, msgs
+	return func(ctx context.Context) { w.schedule(ctx, ev.ID, msgs, deliveries) }, true
 }
 
 func (q *Queue) lanes() (*lane[string], *lane[deliveryTask]) {

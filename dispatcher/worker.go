@@ -186,7 +186,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
 	lanes := w.runLanes(hctx, fanouts, deliveries)
-	w.cfg.Queue.attach(fanouts, deliveries)
+	w.cfg.Queue.attach(w, fanouts, deliveries)
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -325,18 +325,28 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 		// Redis, where those still queued are not queued twice.
 		return w.fanOut(ctx, ev, nil, nil)
 	}
+	now := time.Now().UTC()
+	_, deliveries := w.cfg.Queue.lanes()
+	if err := w.fanOut(ctx, ev, w.messages(ev, now, deliveries), deliveries); err != nil {
+		return err
+	}
+	ev.FannedOutAt = &now
+	w.cfg.Events.Put(ev)
+	return nil
+}
+
+// messages returns the messages of ev, made at now: one to each endpoint
+// it matches. Messages whose endpoint's breaker is open are held (see
+// wakeLoop). Those that go to deliveries, this process's, are claimed:
+// that saves each a statement and a commit before its request. Not while
+// the lane is half full: then deliveries are behind, and many fan-outs at
+// once would claim more than the lane takes, to hand it back a statement
+// each. The rest are pending, due now.
+func (w *Worker) messages(ev Event, now time.Time, deliveries *lane[deliveryTask]) []Message {
 	targets := w.cfg.Index.Match(subscriptions.Subject{
 		Type: ev.Type, Mode: ev.Shipment.Mode, Origin: ev.Shipment.Origin, Destination: ev.Shipment.Destination,
 		Carrier: ev.Shipment.Carrier, Parties: ev.Parties,
 	})
-	now := time.Now().UTC()
-	_, deliveries := w.cfg.Queue.lanes()
-	// Messages whose endpoint's breaker is open are stored held (see
-	// wakeLoop). Those that go to this process's deliveries are stored
-	// claimed: that saves each a statement and a commit before its
-	// request. Not while the lane is half full: then deliveries are
-	// behind, and many fan-outs at once would claim more than the lane
-	// takes, to hand it back a statement each.
 	claim := deliveries.room() >= max(len(targets), deliveries.size()/2)
 	lease := now.Add(w.cfg.Lease)
 	msgs := make([]Message, len(targets))
@@ -353,12 +363,7 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 			msgs[i].Status, msgs[i].LeaseUntil = StatusDelivering, &lease
 		}
 	}
-	if err := w.fanOut(ctx, ev, msgs, deliveries); err != nil {
-		return err
-	}
-	ev.FannedOutAt = &now
-	w.cfg.Events.Put(ev)
-	return nil
+	return msgs
 }
 
 // event returns the event with id, from the cache or else the database.
@@ -382,21 +387,30 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliverie
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", ev.ID, err)
 	}
+	w.schedule(ctx, ev.ID, due, deliveries)
+	return nil
+}
+
+// schedule queues the messages of event eventID in due: those it stored
+// claimed go to deliveries only, and one that does not fit is made
+// pending again; the pending ones go to deliveries first if due now (nil:
+// none), else to Redis. Held ones wait for wakeLoop.
+func (w *Worker) schedule(ctx context.Context, eventID string, due []Message, deliveries *lane[deliveryTask]) {
 	pending := due[:0:0]
 	for _, m := range due {
-		if m.Status != StatusDelivering {
-			pending = append(pending, m)
-			continue
-		}
-		// Stored claimed by this call: only this process knows of it.
-		if m, queue := w.handOver(ctx, m, deliveries); queue {
+		switch m.Status {
+		case StatusDelivering:
+			// Stored claimed: only this process knows of it.
+			if m, queue := w.handOver(ctx, m, deliveries); queue {
+				pending = append(pending, m)
+			}
+		case StatusPending:
 			pending = append(pending, m)
 		}
 	}
 	if err := w.cfg.Queue.enqueueMessages(ctx, pending, deliveries); err != nil {
-		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", ev.ID, "err", err)
+		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", eventID, "err", err)
 	}
-	return nil
 }
 
 // reconcileLoop re-enqueues, every ReconcileInterval, the events not yet

@@ -35,6 +35,11 @@ const eventInsertBatch = 400
 // Created false. So does an event whose ID exists. A zero CreatedAt is set
 // to now. Results are in the order of events.
 //
+// The Messages of an event it stores are stored with it, filled in as
+// FanOut fills in its msgs; those of an event it skips are not. An event
+// with messages has no messages stored before, so none is skipped as a
+// repeat: one that repeats another's (event, endpoint) fails the call.
+//
 // Single events stored at the same moment by different callers go in one
 // statement, as if stored one after the other.
 func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
@@ -72,9 +77,21 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	}
 	now := time.Now()
 	args := make([]any, 0, len(events)*eventInsertColumns)
-	for _, e := range events {
+	messages := 0
+	for i, e := range events {
 		if e.ID == "" {
 			return nil, errors.New("insert event: the event has no id")
+		}
+		if len(e.Messages) > 0 {
+			msgs, err := fillMessages(e.ID, e.Messages, now)
+			if err != nil {
+				return nil, err
+			}
+			if messages == 0 {
+				events = slices.Clone(events)
+			}
+			events[i].Messages = msgs
+			messages += len(msgs)
 		}
 		shipment, err := json.Marshal(e.Shipment)
 		if err != nil {
@@ -88,7 +105,7 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 			micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
 			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), e.Shipment.ID)
 	}
-	if len(events) <= eventInsertBatch {
+	if s.oneStatement(len(events), messages) {
 		// One statement stores them all or none: no transaction to open.
 		return s.insertEvents(ctx, s.db, events, args)
 	}
@@ -100,6 +117,39 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// eventMessagesMax is the most messages that InsertEvents stores in the
+// statement that stores their events: 14,000 parameters with theirs, and
+// at most 4,800 with the events'.
+const eventMessagesMax = 1000
+
+// oneStatement is whether one statement stores n events with messages
+// messages between them.
+func (s *Store) oneStatement(n, messages int) bool {
+	return n <= eventInsertBatch && (messages == 0 || s.d.updateInWith && messages <= eventMessagesMax)
+}
+
+// fillMessages returns a copy of msgs, the messages of event eventID, with
+// an empty EventID set to eventID, an empty Status to pending and a zero
+// CreatedAt or UpdatedAt to now. It fails for a message of another event.
+func fillMessages(eventID string, msgs []dispatcher.Message, now time.Time) ([]dispatcher.Message, error) {
+	out := slices.Clone(msgs)
+	for i := range out {
+		m := &out[i]
+		if m.EventID == "" {
+			m.EventID = eventID
+		}
+		if m.EventID != eventID {
+			return nil, fmt.Errorf("fan out event %s: message %s is of event %s", eventID, m.ID, m.EventID)
+		}
+		if m.Status == "" {
+			m.Status = dispatcher.StatusPending
+		}
+		m.CreatedAt = nowOr(m.CreatedAt, now)
+		m.UpdatedAt = nowOr(m.UpdatedAt, m.CreatedAt)
 	}
 	return out, nil
 }
@@ -129,9 +179,15 @@ func uniqueValues(e dispatcher.Event) []eventValue {
 	return out
 }
 
-// insertEvents is InsertEvents after encoding: args holds
-// eventInsertColumns values for each event.
+// insertEvents is InsertEvents after encoding and filling in messages:
+// args holds eventInsertColumns values for each event. db is a transaction
+// unless oneStatement holds for events.
 func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatcher.Event, args []any) ([]dispatcher.Insert, error) {
+	var msgs []dispatcher.Message
+	for _, e := range events {
+		msgs = append(msgs, e.Messages...)
+	}
+	withEvents := len(msgs) > 0 && s.oneStatement(len(events), len(msgs))
 	// Both databases insert a statement's rows in VALUES order, and DO
 	// NOTHING skips a row that repeats one stored before, by the same
 	// statement included: as if each row had a statement of its own.
@@ -147,8 +203,11 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 			sb.WriteString("(" + placeholders(eventInsertColumns) + ")")
 		}
 		sb.WriteString(` ON CONFLICT DO NOTHING RETURNING id, source_id, idempotency_key`)
-		rows, err := db.QueryContext(ctx, s.q(sb.String()),
-			args[start*eventInsertColumns:(start+n)*eventInsertColumns]...)
+		query, qargs := sb.String(), args[start*eventInsertColumns:(start+n)*eventInsertColumns]
+		if withEvents {
+			query, qargs = withMessages(query, qargs, msgs)
+		}
+		rows, err := db.QueryContext(ctx, s.q(query), qargs...)
 		if err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
@@ -185,8 +244,10 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 			stored[v] = i
 		}
 	}
-	for i := range events {
+	var created []dispatcher.Message
+	for i, e := range events {
 		if out[i].Created {
+			created = append(created, e.Messages...)
 			continue
 		}
 		id, err := s.existingEvent(ctx, db, events, i, stored)
@@ -195,7 +256,61 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		}
 		out[i] = dispatcher.Insert{ID: id}
 	}
+	if !withEvents {
+		if err := s.insertMessages(ctx, db, created); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// withMessages returns insert, an INSERT INTO events ... RETURNING, and
+// its args, made to store msgs too: those of the events it stores, in the
+// same statement (PostgreSQL).
+func withMessages(insert string, args []any, msgs []dispatcher.Message) (string, []any) {
+	var sb strings.Builder
+	sb.WriteString(`WITH ev AS (` + insert + `), ms AS (
+		INSERT INTO messages (` + messageColumns + `)
+		SELECT ` + messageColumns + ` FROM (VALUES `)
+	args = slices.Clip(args)
+	for i, m := range msgs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(fanOutRow)
+		args = appendMessage(args, m)
+	}
+	sb.WriteString(`) AS v (` + messageColumns + `)
+		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))
+		SELECT id, source_id, idempotency_key FROM ev`)
+	return sb.String(), args
+}
+
+// insertMessages stores msgs, messageInsertBatch to a statement.
+func (s *Store) insertMessages(ctx context.Context, db querier, msgs []dispatcher.Message) error {
+	for start := 0; start < len(msgs); start += messageInsertBatch {
+		batch := msgs[start:min(start+messageInsertBatch, len(msgs))]
+		var (
+			sb   strings.Builder
+			args = make([]any, 0, len(batch)*messageColumnCount)
+		)
+		sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
+		for i, m := range batch {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(" + placeholders(messageColumnCount) + ")")
+			args = appendMessage(args, m)
+		}
+		rows, err := db.QueryContext(ctx, s.q(sb.String()), args...)
+		if err == nil {
+			err = rows.Close()
+		}
+		if err != nil {
+			return s.classify(err, "insert messages of event "+batch[0].EventID)
+		}
+	}
+	return nil
 }
 
 // existingEvent returns the id of the event that events[i] conflicted with
@@ -282,24 +397,13 @@ const messageInsertBatch = 100
 // event does not exist.
 func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) ([]dispatcher.Message, error) {
 	now := time.Now()
+	sorted, err := fillMessages(eventID, msgs, now)
+	if err != nil {
+		return nil, err
+	}
 	// Insert in endpoint order, so that concurrent fan-outs of one event
 	// take their locks in the same order.
-	sorted := slices.Clone(msgs)
 	slices.SortFunc(sorted, func(a, b dispatcher.Message) int { return strings.Compare(a.EndpointID, b.EndpointID) })
-	for i := range sorted {
-		m := &sorted[i]
-		if m.EventID == "" {
-			m.EventID = eventID
-		}
-		if m.EventID != eventID {
-			return nil, fmt.Errorf("fan out event %s: message %s is of event %s", eventID, m.ID, m.EventID)
-		}
-		if m.Status == "" {
-			m.Status = dispatcher.StatusPending
-		}
-		m.CreatedAt = nowOr(m.CreatedAt, now)
-		m.UpdatedAt = nowOr(m.UpdatedAt, m.CreatedAt)
-	}
 	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch
 	if tried {
 		r, err := s.fanouts.do(ctx, fanout{eventID: eventID, msgs: sorted, now: now})
@@ -309,7 +413,7 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		// Nothing stored: the transaction below finds out why.
 	}
 	var pending []dispatcher.Message
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// First, so that it fails for a missing event and, in PostgreSQL,
 		// queues concurrent fan-outs of the event behind its row lock.
 		first, err := s.markFannedOut(ctx, tx, eventID, now, tried)

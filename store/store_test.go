@@ -612,6 +612,99 @@ func TestStore(t *testing.T) {
 				require.ErrorIs(t, err, subscriptions.ErrNotFound)
 			})
 
+			t.Run("InsertEventsWithMessages", func(t *testing.T) {
+				s, ctx := setup(t)
+				now := micro(time.Now())
+				lease := now.Add(time.Minute)
+				fanned := func(id, sourceID string, endpoints ...string) dispatcher.Event {
+					e := event(id)
+					e.SourceID, e.FannedOutAt = sourceID, &now
+					for _, ep := range endpoints {
+						e.Messages = append(e.Messages, message("msg_"+id+"_"+ep, e, endpoint(ep, "acme")))
+					}
+					return e
+				}
+				messagesOf := func(t *testing.T, ids ...string) map[string]dispatcher.Message {
+					t.Helper()
+					ms, err := s.MessagesOfEvents(ctx, ids)
+					require.NoError(t, err)
+					out := map[string]dispatcher.Message{}
+					for _, m := range ms {
+						out[m.ID] = m
+					}
+					return out
+				}
+
+				// Stored with their events, as given; a repeat's are not.
+				a := fanned("evt_a", "src-a", "ep1", "ep2")
+				a.Messages[0].Status, a.Messages[0].LeaseUntil = dispatcher.StatusDelivering, &lease
+				a.Messages[1].Status, a.Messages[1].NextAttemptAt = dispatcher.StatusHeld, nil
+				b := fanned("evt_b", "") // matched no endpoint
+				c := fanned("evt_c", "src-a", "ep1")
+				res, err := s.InsertEvents(ctx, []dispatcher.Event{a, b, c})
+				require.NoError(t, err)
+				require.Equal(t, []dispatcher.Insert{{ID: "evt_a", Created: true}, {ID: "evt_b", Created: true}, {ID: "evt_a"}}, res)
+				got := messagesOf(t, "evt_a", "evt_b", "evt_c")
+				require.Len(t, got, 2)
+				require.Equal(t, dispatcher.StatusDelivering, got["msg_evt_a_ep1"].Status)
+				require.Equal(t, lease, *got["msg_evt_a_ep1"].LeaseUntil)
+				require.Equal(t, dispatcher.StatusHeld, got["msg_evt_a_ep2"].Status)
+				require.Nil(t, got["msg_evt_a_ep2"].NextAttemptAt)
+				for _, id := range []string{"evt_a", "evt_b"} {
+					ev, err := s.Event(ctx, id)
+					require.NoError(t, err)
+					require.NotNil(t, ev.FannedOutAt, id)
+				}
+				unfanned, err := s.UnfannedEvents(ctx, now.Add(time.Hour), 10)
+				require.NoError(t, err)
+				require.Empty(t, unfanned)
+				// A fan-out of the event again (by the reconciler, say) finds
+				// no message of it pending: one is claimed, one held.
+				due, err := s.FanOut(ctx, "evt_a", nil)
+				require.NoError(t, err)
+				require.Empty(t, due)
+
+				// Single events stored at the same moment, in one statement.
+				ins, errs := store.InsertEventBatch(ctx, s, []dispatcher.Event{
+					fanned("evt_d", "src-d", "ep1"), fanned("evt_e", "src-a", "ep1"), fanned("evt_f", "", "ep1", "ep2"),
+				})
+				for _, err := range errs {
+					require.NoError(t, err)
+				}
+				require.Equal(t, []dispatcher.Insert{{ID: "evt_d", Created: true}, {ID: "evt_a"}, {ID: "evt_f", Created: true}}, ins)
+				require.Len(t, messagesOf(t, "evt_d", "evt_e", "evt_f"), 3)
+
+				// More messages than one statement takes with its events.
+				var many []dispatcher.Event
+				for i := range 3 {
+					var eps []string
+					for j := range 400 {
+						eps = append(eps, fmt.Sprintf("ep%03d", j))
+					}
+					many = append(many, fanned(fmt.Sprintf("evt_many%d", i), "", eps...))
+				}
+				many = append(many, fanned("evt_many_repeat", "src-d", "ep1"))
+				res, err = s.InsertEvents(ctx, many)
+				require.NoError(t, err)
+				require.Equal(t, dispatcher.Insert{ID: "evt_d"}, res[3])
+				require.Len(t, messagesOf(t, "evt_many0", "evt_many1", "evt_many2", "evt_many_repeat"), 1200)
+
+				// A message that repeats an (event, endpoint), or is of another
+				// event, fails the call, and nothing of it is stored.
+				bad := fanned("evt_bad", "", "ep1", "ep1")
+				for _, evs := range [][]dispatcher.Event{{bad}, {bad, event("evt_bad_2")}, append(many[:3:3], bad)} {
+					_, err = s.InsertEvents(ctx, evs)
+					require.Error(t, err)
+					_, err = s.Event(ctx, "evt_bad")
+					require.ErrorIs(t, err, subscriptions.ErrNotFound)
+				}
+				other := fanned("evt_other", "", "ep1")
+				other.Messages[0].EventID = "evt_a"
+				_, err = s.InsertEvents(ctx, []dispatcher.Event{other})
+				require.ErrorContains(t, err, "is of event evt_a")
+				require.Len(t, messagesOf(t, "evt_bad", "evt_bad_2", "evt_other"), 0)
+			})
+
 			t.Run("EventRoundTrip", func(t *testing.T) {
 				s, ctx := setup(t)
 				e := event("evt_1")

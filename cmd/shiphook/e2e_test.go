@@ -237,6 +237,33 @@ func TestEndToEnd(t *testing.T) {
 		require.Len(t, rcv.byPath("/acme"), before+1)
 	})
 
+	t.Run("an event's messages are stored by the time it is accepted", func(t *testing.T) {
+		// serve runs the workers beside the API: the event is fanned out
+		// in the transaction that stores it.
+		before := len(rcv.byPath("/acme"))
+		ev := event(1000, "tms-1000") // a milestone by ocean: acme and globex
+		var acc struct {
+			ID string `json:"id"`
+		}
+		require.Equal(t, http.StatusAccepted, call(t, "POST", s.URL+"/v1/events", ingest.Key, ev, &acc))
+		var ms listOut[messageOut]
+		require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/messages?shipment_id=SHP-1000", adminKey, nil, &ms))
+		partners := map[string]string{}
+		for _, m := range ms.Data {
+			require.Equal(t, acc.ID, m.EventID)
+			partners[m.PartnerID] = m.Status
+		}
+		require.Len(t, partners, 2, "messages listed right after the answer: %+v", ms.Data)
+		require.Contains(t, partners, "acme")
+		require.Contains(t, partners, "globex")
+		var stored struct {
+			FannedOutAt *time.Time `json:"fanned_out_at"`
+		}
+		require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/events/"+acc.ID, adminKey, nil, &stored))
+		require.NotNil(t, stored.FannedOutAt)
+		waitFor("/acme", before+1)
+	})
+
 	t.Run("a receiver failing twice gets the third attempt", func(t *testing.T) {
 		rcv.setAnswer("/flaky", func(n int) int {
 			if n <= 2 {
