@@ -122,9 +122,8 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 }
 
 // eventMessagesMax is the most messages that InsertEvents stores in the
-// statement that stores their events: 14,000 parameters with theirs, and
-// at most 4,800 with the events'.
-const eventMessagesMax = 1000
+// statement that stores their events: it bounds the statement's size.
+const eventMessagesMax = 10000
 
 // oneStatement is whether one statement stores n events with messages
 // messages between them.
@@ -266,24 +265,48 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 
 // withMessages returns insert, an INSERT INTO events ... RETURNING, and
 // its args, made to store msgs too: those of the events it stores, in the
-// same statement (PostgreSQL).
+// same statement (PostgreSQL). The messages go as one array per column, so
+// that the statement's text, which each connection prepares and keeps,
+// depends on the number of events alone.
 func withMessages(insert string, args []any, msgs []dispatcher.Message) (string, []any) {
-	var sb strings.Builder
-	sb.WriteString(`WITH ev AS (` + insert + `), ms AS (
-		INSERT INTO messages (` + messageColumns + `)
-		SELECT ` + messageColumns + ` FROM (VALUES `)
-	args = slices.Clip(args)
-	for i, m := range msgs {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(fanOutRow)
-		args = appendMessage(args, m)
+	n := len(msgs)
+	var (
+		text     = make([][]string, 8) // id, event_id, endpoint_id, partner_id, event_type, shipment_id, status, last_error_class
+		attempts = make([]int64, n)
+		codes    = make([]int64, n)
+		next     = make([]*int64, n)
+		lease    = make([]*int64, n)
+		created  = make([]int64, n)
+		updated  = make([]int64, n)
+	)
+	for i := range text {
+		text[i] = make([]string, n)
 	}
-	sb.WriteString(`) AS v (` + messageColumns + `)
+	for i, m := range msgs {
+		for j, v := range []string{m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID,
+			string(m.Status), string(m.LastErrorClass)} {
+			text[j][i] = v
+		}
+		attempts[i], codes[i] = int64(m.Attempts), int64(m.LastStatusCode)
+		if v, ok := dueAt(m.Status, m.NextAttemptAt, m.CreatedAt).(int64); ok {
+			next[i] = &v
+		}
+		if m.LeaseUntil != nil {
+			v := micros(*m.LeaseUntil)
+			lease[i] = &v
+		}
+		created[i], updated[i] = micros(m.CreatedAt), micros(m.UpdatedAt)
+	}
+	args = append(slices.Clip(args), text[0], text[1], text[2], text[3], text[4], text[5], text[6],
+		attempts, next, lease, codes, text[7], created, updated)
+	return `WITH ev AS (` + insert + `), ms AS (
+		INSERT INTO messages (` + messageColumns + `)
+		SELECT ` + messageColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
+			CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
+			CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
+			CAST(? AS BIGINT[])) AS v (` + messageColumns + `)
 		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))
-		SELECT id, source_id, idempotency_key FROM ev`)
-	return sb.String(), args
+		SELECT id, source_id, idempotency_key FROM ev`, args
 }
 
 // insertMessages stores msgs, messageInsertBatch to a statement.

@@ -674,25 +674,36 @@ func TestStore(t *testing.T) {
 				require.Equal(t, []dispatcher.Insert{{ID: "evt_d", Created: true}, {ID: "evt_a"}, {ID: "evt_f", Created: true}}, ins)
 				require.Len(t, messagesOf(t, "evt_d", "evt_e", "evt_f"), 3)
 
-				// More messages than one statement takes with its events.
-				var many []dispatcher.Event
+				// More events than one statement takes (a transaction, then),
+				// and many messages in one statement.
+				var many, wide []dispatcher.Event
+				var manyIDs []string
+				for i := range 401 {
+					many = append(many, fanned(fmt.Sprintf("evt_many%03d", i), "", "ep1", "ep2", "ep3"))
+					manyIDs = append(manyIDs, many[i].ID)
+				}
+				many = append(many, fanned("evt_many_repeat", "src-d", "ep1"))
 				for i := range 3 {
 					var eps []string
 					for j := range 400 {
 						eps = append(eps, fmt.Sprintf("ep%03d", j))
 					}
-					many = append(many, fanned(fmt.Sprintf("evt_many%d", i), "", eps...))
+					wide = append(wide, fanned(fmt.Sprintf("evt_wide%d", i), "", eps...))
 				}
-				many = append(many, fanned("evt_many_repeat", "src-d", "ep1"))
-				res, err = s.InsertEvents(ctx, many)
-				require.NoError(t, err)
-				require.Equal(t, dispatcher.Insert{ID: "evt_d"}, res[3])
-				require.Len(t, messagesOf(t, "evt_many0", "evt_many1", "evt_many2", "evt_many_repeat"), 1200)
+				for _, evs := range [][]dispatcher.Event{many, wide} {
+					res, err = s.InsertEvents(ctx, evs)
+					require.NoError(t, err)
+					for i, r := range res {
+						require.Equal(t, evs[i].ID != "evt_many_repeat", r.Created, evs[i].ID)
+					}
+				}
+				require.Len(t, messagesOf(t, append(manyIDs, "evt_many_repeat")...), 1203)
+				require.Len(t, messagesOf(t, "evt_wide0", "evt_wide1", "evt_wide2"), 1200)
 
 				// A message that repeats an (event, endpoint), or is of another
 				// event, fails the call, and nothing of it is stored.
 				bad := fanned("evt_bad", "", "ep1", "ep1")
-				for _, evs := range [][]dispatcher.Event{{bad}, {bad, event("evt_bad_2")}, append(many[:3:3], bad)} {
+				for _, evs := range [][]dispatcher.Event{{bad}, {bad, event("evt_bad_2")}, append(many[:401:401], bad)} {
 					_, err = s.InsertEvents(ctx, evs)
 					require.Error(t, err)
 					_, err = s.Event(ctx, "evt_bad")
