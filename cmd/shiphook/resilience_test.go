@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -61,6 +62,13 @@ func messagesOf(t testing.TB, s *server, partner, endpointID string) []messageOu
 	return ms.Data
 }
 
+// endpointsReachWorkers waits for endpoints created through the API
+// process to reach the worker processes. A change is announced through
+// Redis, and each process then reloads the partner's endpoints (README,
+// Subscriptions); an event fanned out before that is matched against the
+// endpoints as they were.
+func endpointsReachWorkers() { time.Sleep(time.Second) }
+
 // failWhile makes rcv answer 503 at path while the returned flag is set,
 // as it is at first.
 func failWhile(rcv *receiver, path string) *atomic.Bool {
@@ -105,6 +113,7 @@ func TestBreakerAcrossWorkers(t *testing.T) {
 	down := failWhile(rcv, "/down")
 	createPartners(t, api, "acme", "globex")
 	ep := createEndpoint(t, api, rcv, adminKey, "acme", "/down", map[string]any{})
+	endpointsReachWorkers()
 	postEvents(t, api, 20)
 
 	got := awaitBreakerOpen(t, api, "acme", ep.ID)
@@ -355,9 +364,14 @@ func TestLimitsAcrossWorkers(t *testing.T) {
 	createPartners(t, api, "acme", "globex")
 	createEndpoint(t, api, rcv, adminKey, "acme", "/capped", map[string]any{"max_concurrency": 2})
 	createEndpoint(t, api, rcv, adminKey, "globex", "/rated", map[string]any{"rate_limit": 4})
+	endpointsReachWorkers()
 	postEvents(t, api, 16)
 
-	require.Eventually(t, func() bool { return len(rcv.byPath("/capped")) == 16 && len(rcv.byPath("/rated")) == 16 }, 60*time.Second, 50*time.Millisecond)
+	delivered := func() bool { return len(rcv.byPath("/capped")) == 16 && len(rcv.byPath("/rated")) == 16 }
+	if !assert.Eventually(t, delivered, 60*time.Second, 50*time.Millisecond) {
+		t.Fatalf("capped got %d of 16, rated %d of 16; acme's messages: %+v; globex's: %+v", len(rcv.byPath("/capped")),
+			len(rcv.byPath("/rated")), messagesOf(t, api, "acme", ""), messagesOf(t, api, "globex", ""))
+	}
 	require.Equal(t, 2, rcv.peakOf("/capped"), "never more than 2 in flight, and the cap is reached")
 
 	times := rcv.timesOf("/rated")

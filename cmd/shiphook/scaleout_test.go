@@ -10,8 +10,8 @@ import (
 )
 
 // TestSplitAPIAndWorkers runs "api" and two "worker" processes on one
-// PostgreSQL and Redis: an endpoint created on the API instance is known to
-// the workers at once, and each delivery is made once.
+// PostgreSQL and Redis: an endpoint created on the API instance reaches the
+// workers, and each delivery is made once.
 func TestSplitAPIAndWorkers(t *testing.T) {
 	env := testEnv(t)
 	migrate(t, env)
@@ -24,6 +24,7 @@ func TestSplitAPIAndWorkers(t *testing.T) {
 		require.Equal(t, http.StatusCreated, call(t, "POST", api.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil))
 	}
 	createEndpoint(t, api, rcv, adminKey, "acme", "/a", map[string]any{})
+	endpointsReachWorkers()
 	ids := map[string]bool{}
 	for i := 0; i < 50; i++ {
 		var acc struct{ ID string }
