@@ -186,7 +186,7 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 	for _, e := range events {
 		msgs = append(msgs, e.Messages...)
 	}
-	withEvents := len(msgs) > 0 && s.oneStatement(len(events), len(msgs))
+	inInsert := len(msgs) > 0 && s.oneStatement(len(events), len(msgs))
 	// Both databases insert a statement's rows in VALUES order, and DO
 	// NOTHING skips a row that repeats one stored before, by the same
 	// statement included: as if each row had a statement of its own.
@@ -203,7 +203,7 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		}
 		sb.WriteString(` ON CONFLICT DO NOTHING RETURNING id, source_id, idempotency_key`)
 		query, qargs := sb.String(), args[start*eventInsertColumns:(start+n)*eventInsertColumns]
-		if withEvents {
+		if inInsert {
 			query, qargs = withMessages(query, qargs, msgs)
 		}
 		rows, err := db.QueryContext(ctx, s.q(query), qargs...)
@@ -255,7 +255,7 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		}
 		out[i] = dispatcher.Insert{ID: id}
 	}
-	if !withEvents {
+	if !inInsert {
 		if err := s.insertMessages(ctx, db, created); err != nil {
 			return nil, err
 		}
@@ -309,23 +309,31 @@ func withMessages(insert string, args []any, msgs []dispatcher.Message) (string,
 		SELECT id, source_id, idempotency_key FROM ev`, args
 }
 
+// insertMessagesStatement is an INSERT of msgs (at most messageInsertBatch)
+// with a row of VALUES each, then rest, and its args.
+func insertMessagesStatement(msgs []dispatcher.Message, rest string) (string, []any) {
+	var (
+		sb   strings.Builder
+		args = make([]any, 0, len(msgs)*messageColumnCount)
+	)
+	sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
+	for i, m := range msgs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("(" + placeholders(messageColumnCount) + ")")
+		args = appendMessage(args, m)
+	}
+	sb.WriteString(rest)
+	return sb.String(), args
+}
+
 // insertMessages stores msgs, messageInsertBatch to a statement.
 func (s *Store) insertMessages(ctx context.Context, db querier, msgs []dispatcher.Message) error {
 	for start := 0; start < len(msgs); start += messageInsertBatch {
 		batch := msgs[start:min(start+messageInsertBatch, len(msgs))]
-		var (
-			sb   strings.Builder
-			args = make([]any, 0, len(batch)*messageColumnCount)
-		)
-		sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
-		for i, m := range batch {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(" + placeholders(messageColumnCount) + ")")
-			args = appendMessage(args, m)
-		}
-		rows, err := db.QueryContext(ctx, s.q(sb.String()), args...)
+		query, args := insertMessagesStatement(batch, "")
+		rows, err := db.QueryContext(ctx, s.q(query), args...)
 		if err == nil {
 			err = rows.Close()
 		}
@@ -446,20 +454,8 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		var stored []dispatcher.Message
 		for start := 0; start < len(sorted); start += messageInsertBatch {
 			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
-			var (
-				sb   strings.Builder
-				args = make([]any, 0, len(batch)*messageColumnCount)
-			)
-			sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
-			for i, m := range batch {
-				if i > 0 {
-					sb.WriteString(", ")
-				}
-				sb.WriteString("(" + placeholders(messageColumnCount) + ")")
-				args = appendMessage(args, m)
-			}
-			sb.WriteString(` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
-			rows, err := tx.QueryContext(ctx, s.q(sb.String()), args...)
+			query, args := insertMessagesStatement(batch, ` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING `+messageColumns)
+			rows, err := tx.QueryContext(ctx, s.q(query), args...)
 			var ms []dispatcher.Message
 			if err == nil {
 				ms, err = collect(rows, scanMessage, "read the stored messages")
