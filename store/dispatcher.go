@@ -269,36 +269,18 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 // that the statement's text, which each connection prepares and keeps,
 // depends on the number of events alone.
 func withMessages(insert string, args []any, msgs []dispatcher.Message) (string, []any) {
-	n := len(msgs)
-	var (
-		text     = make([][]string, 8) // id, event_id, endpoint_id, partner_id, event_type, shipment_id, status, last_error_class
-		attempts = make([]int64, n)
-		codes    = make([]int64, n)
-		next     = make([]*int64, n)
-		lease    = make([]*int64, n)
-		created  = make([]int64, n)
-		updated  = make([]int64, n)
-	)
-	for i := range text {
-		text[i] = make([]string, n)
+	columns := make([][]any, messageColumnCount)
+	row := make([]any, 0, messageColumnCount)
+	for _, m := range msgs {
+		row = appendMessage(row[:0], m)
+		for j, v := range row {
+			columns[j] = append(columns[j], v)
+		}
 	}
-	for i, m := range msgs {
-		for j, v := range []string{m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID,
-			string(m.Status), string(m.LastErrorClass)} {
-			text[j][i] = v
-		}
-		attempts[i], codes[i] = int64(m.Attempts), int64(m.LastStatusCode)
-		if v, ok := dueAt(m.Status, m.NextAttemptAt, m.CreatedAt).(int64); ok {
-			next[i] = &v
-		}
-		if m.LeaseUntil != nil {
-			v := micros(*m.LeaseUntil)
-			lease[i] = &v
-		}
-		created[i], updated[i] = micros(m.CreatedAt), micros(m.UpdatedAt)
+	args = slices.Clip(args)
+	for _, c := range columns {
+		args = append(args, c)
 	}
-	args = append(slices.Clip(args), text[0], text[1], text[2], text[3], text[4], text[5], text[6],
-		attempts, next, lease, codes, text[7], created, updated)
 	return `WITH ev AS (` + insert + `), ms AS (
 		INSERT INTO messages (` + messageColumns + `)
 		SELECT ` + messageColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
