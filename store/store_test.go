@@ -1965,12 +1965,7 @@ func TestStore(t *testing.T) {
 				s, ctx := setup(t)
 				ep := endpoint("ep1", "acme")
 				const n = 120
-				evs := make([]dispatcher.Event, n)
-				for i := range evs {
-					evs[i] = event(fmt.Sprintf("evt_%03d", i))
-				}
-				_, err := s.InsertEvents(ctx, evs)
-				require.NoError(t, err)
+				evs := insertEvents(t, s, n)
 				var held []string
 				for _, ev := range evs {
 					m := message(strings.Replace(ev.ID, "evt", "msg", 1), ev, ep)
@@ -3408,6 +3403,21 @@ func event(id string) dispatcher.Event {
 	}
 }
 
+// insertEvents stores n events, evt_0000 onwards, and returns them.
+func insertEvents(t *testing.T, s *store.Store, n int) []dispatcher.Event {
+	t.Helper()
+	evs := make([]dispatcher.Event, n)
+	for i := range evs {
+		evs[i] = event(fmt.Sprintf("evt_%04d", i))
+	}
+	res, err := s.InsertEvents(t.Context(), evs)
+	require.NoError(t, err)
+	for i, r := range res {
+		require.Equal(t, dispatcher.Insert{ID: evs[i].ID, Created: true}, r)
+	}
+	return evs
+}
+
 func insertEvent(t *testing.T, s *store.Store, e dispatcher.Event) dispatcher.Event {
 	t.Helper()
 	res, err := s.InsertEvents(t.Context(), []dispatcher.Event{e})
@@ -3644,13 +3654,7 @@ func TestSQLitePlans(t *testing.T) {
 func heldPlansFixture(t *testing.T, s *store.Store, analyzedHeld bool) {
 	t.Helper()
 	ctx := t.Context()
-	const n = 1000
-	evs := make([]dispatcher.Event, n)
-	for i := range evs {
-		evs[i] = event(fmt.Sprintf("evt_%04d", i))
-	}
-	_, err := s.InsertEvents(ctx, evs)
-	require.NoError(t, err)
+	evs := insertEvents(t, s, 1000)
 	eps := []subscriptions.Endpoint{endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "acme"),
 		endpoint("ep4", "acme")}
 	var toHold []string
