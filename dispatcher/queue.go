@@ -229,7 +229,15 @@ func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *l
 	var remote []due
 	for _, m := range ms {
 		d := due{deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID}, now}
-		if m.NextAttemptAt != nil {
+		switch {
+		case m.Status == StatusDelivering && m.LeaseUntil != nil:
+			// An attempt whose lease ended (its process died) is named
+			// by the lease, not by the task that was under way: that
+			// task may sit in Redis's active list, orphaned, for a
+			// minute, and would make this enqueue a no-op meanwhile.
+			// When it is retried, its claim fails.
+			d.at = *m.LeaseUntil
+		case m.NextAttemptAt != nil:
 			d.at = *m.NextAttemptAt
 		}
 		if d.at.After(now) || !deliveries.offerBy(d.dt, deadline) {
