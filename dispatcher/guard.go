@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/shiphook/shiphook/internal/redispipe"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -64,8 +65,9 @@ type GuardConfig struct {
 type Guard struct {
 	rdb redis.UniversalClient
 	cfg GuardConfig
-	// pipe carries the slots' commands, which every delivery makes.
-	pipe *pipeline
+	// pipe carries the slots' commands, which every delivery makes: a
+	// slot taken and given back alone would cost a round trip each.
+	pipe *redispipe.Pipeline
 
 	mu     sync.Mutex
 	local  map[string]*localBreaker
@@ -93,7 +95,7 @@ func NewGuard(rdb redis.UniversalClient, cfg GuardConfig) *Guard {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 500 * time.Millisecond
 	}
-	return &Guard{rdb: rdb, cfg: cfg, pipe: &pipeline{rdb: rdb}, local: map[string]*localBreaker{}, remote: map[string]subscriptions.BreakerState{}}
+	return &Guard{rdb: rdb, cfg: cfg, pipe: redispipe.New(rdb), local: map[string]*localBreaker{}, remote: map[string]subscriptions.BreakerState{}}
 }
 
 func mergeBreaker(s, def subscriptions.BreakerSettings) subscriptions.BreakerSettings {
@@ -190,7 +192,7 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 	p.slot = token()
 	keys := []string{slotsKey(ep.ID), rateKey(ep.ID, now.Unix())}
 	args := []any{now.UnixMilli(), g.cfg.Lease.Milliseconds(), limit, p.slot, ep.RateLimit}
-	res, err := pipelined(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.Cmd {
+	res, err := redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.Cmd {
 		return acquireScript.EvalSha(ctx, c, keys, args...)
 	}).Int()
 	if redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -251,7 +253,7 @@ var (
 func (g *Guard) Release(ctx context.Context, p *Permit, counted, failed bool, reason string) {
 	ctx = context.WithoutCancel(ctx)
 	if p.slot != "" {
-		err := pipelined(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
+		err := redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
 			return c.ZRem(ctx, slotsKey(p.endpointID), p.slot)
 		}).Err()
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/internal/redispipe"
 	"github.com/shiphook/shiphook/store/storetest"
 	"github.com/shiphook/shiphook/subscriptions"
 )
@@ -195,7 +196,7 @@ func TestPipeline(t *testing.T) {
 			if i%10 == 0 {
 				key = "shiphook:test:string" // INCR of a non-number fails
 			}
-			got[i], errs[i] = pipelined(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
+			got[i], errs[i] = redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
 				return c.Incr(ctx, key)
 			}).Result()
 		})

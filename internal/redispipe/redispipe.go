@@ -1,4 +1,6 @@
-package dispatcher
+// Package redispipe sends the Redis commands made at the same moment by
+// many goroutines in one round trip.
+package redispipe
 
 import (
 	"context"
@@ -7,15 +9,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// A pipeline sends the Redis commands that many goroutines make at the same
-// moment together, in one round trip: every delivery takes a slot of its
-// endpoint and gives it back, and each of those alone would cost a write,
-// a read and a pooled connection on both sides. Nothing waits to fill a
+// A Pipeline sends the Redis commands that many goroutines make at the same
+// moment together, in one round trip: each alone would cost a write, a
+// read and a pooled connection on both sides. Nothing waits to fill a
 // batch: a command finding no batch under way is sent at once, alone, by
 // its own goroutine; commands made while one is under way queue up, and
 // the first of them sends them all, once that one is back. So batches grow
 // with the load, with no goroutine of its own to start or stop.
-type pipeline struct {
+type Pipeline struct {
 	rdb redis.UniversalClient
 
 	mu      sync.Mutex
@@ -33,13 +34,16 @@ type pipedCmd struct {
 // maxPipeline is the most commands one batch carries.
 const maxPipeline = 256
 
-// pipelined makes the command add makes on p and returns it once it was
-// sent and answered.
-func pipelined[C redis.Cmder](ctx context.Context, p *pipeline, add func(context.Context, redis.Cmdable) C) C {
+// New returns a Pipeline on rdb.
+func New(rdb redis.UniversalClient) *Pipeline { return &Pipeline{rdb: rdb} }
+
+// Do makes the command add makes on p and returns it once it was sent and
+// answered.
+func Do[C redis.Cmder](ctx context.Context, p *Pipeline, add func(context.Context, redis.Cmdable) C) C {
 	return p.do(ctx, func(ctx context.Context, c redis.Cmdable) redis.Cmder { return add(ctx, c) }).(C)
 }
 
-func (p *pipeline) do(ctx context.Context, add func(context.Context, redis.Cmdable) redis.Cmder) redis.Cmder {
+func (p *Pipeline) do(ctx context.Context, add func(context.Context, redis.Cmdable) redis.Cmder) redis.Cmder {
 	c := &pipedCmd{ctx: ctx, add: add, done: make(chan bool, 1)}
 	p.mu.Lock()
 	p.waiting = append(p.waiting, c)
@@ -71,7 +75,7 @@ func (p *pipeline) do(ctx context.Context, add func(context.Context, redis.Cmdab
 
 // send sends batch (which holds the caller's own command first) and hands
 // each command its answer.
-func (p *pipeline) send(batch []*pipedCmd) {
+func (p *Pipeline) send(batch []*pipedCmd) {
 	if len(batch) == 1 {
 		c := batch[0]
 		c.cmd = c.add(c.ctx, p.rdb)
