@@ -20,7 +20,10 @@ type Config struct {
 	Store     Store
 	Endpoints Endpoints
 	// Index matches events to endpoints; kept fresh by a subscriptions.Sync.
-	Index    *subscriptions.Index
+	Index *subscriptions.Index
+	// Sync, when set, brings Index up to date with the endpoint changes
+	// made anywhere before an event is matched.
+	Sync     IndexSync
 	Notifier subscriptions.Notifier
 	Queue    *Queue
 	// Redis is where asynq keeps its queues.
@@ -70,6 +73,11 @@ type Config struct {
 	// its own); give the ingest API the same one when both run in one
 	// process.
 	Events *EventCache
+}
+
+// IndexSync brings an Index up to date; *subscriptions.Sync is one.
+type IndexSync interface {
+	CatchUp(ctx context.Context) error
 }
 
 // Worker runs the fan-out and delivery tasks, and the reconciler.
@@ -325,6 +333,9 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 		// Redis, where those still queued are not queued twice.
 		return w.fanOut(ctx, ev, nil, nil)
 	}
+	if err := w.catchUp(ctx); err != nil {
+		return fmt.Errorf("fan out %s: %w", id, err)
+	}
 	now := time.Now().UTC()
 	_, deliveries := w.cfg.Queue.lanes()
 	if err := w.fanOut(ctx, ev, w.messages(ev, now, deliveries), deliveries); err != nil {
@@ -332,6 +343,19 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 	}
 	ev.FannedOutAt = &now
 	w.cfg.Events.Put(ev)
+	return nil
+}
+
+// catchUp brings the index up to date with the endpoint changes made so
+// far, by any process, so that an endpoint created before an event was
+// accepted receives it.
+func (w *Worker) catchUp(ctx context.Context) error {
+	if w.cfg.Sync == nil {
+		return nil
+	}
+	if err := w.cfg.Sync.CatchUp(ctx); err != nil {
+		return fmt.Errorf("bring the endpoints up to date: %w", err)
+	}
 	return nil
 }
 

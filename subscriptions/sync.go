@@ -2,28 +2,65 @@ package subscriptions
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shiphook/shiphook/internal/redispipe"
 )
 
 // changesChannel is the Redis channel on which instances announce the id of
 // a partner whose endpoints changed.
 const changesChannel = "shiphook:endpoint-changes"
 
-// Sync keeps every instance's Index fresh. Changed reloads a partner here
-// and announces it on Redis; Run listens for announcements from other
-// instances and, as a safety net for lost announcements, reloads everything
-// every FullReload.
+// Every change is also numbered and logged in Redis, so that an instance
+// can tell, before it matches an event, whether it has missed one (see
+// CatchUp). The braces keep both keys in one Redis Cluster slot.
+const (
+	changesSeqKey = "shiphook:{endpoint-changes}:seq"
+	changesLogKey = "shiphook:{endpoint-changes}:log"
+	// changesLogLen is how many changes the log keeps; an instance further
+	// behind reloads everything.
+	changesLogLen = 1000
+)
+
+// logChangeScript numbers a change of partner ARGV[1], logs it as
+// "<number>:<partner>" and keeps the last ARGV[2] of the log.
+var logChangeScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+redis.call('ZADD', KEYS[2], n, n .. ':' .. ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[2]) - 1)
+return n
+`)
+
+// Sync keeps every instance's Index fresh. Changed reloads a partner here,
+// numbers the change in Redis and announces it; Run listens for
+// announcements from other instances and, as a safety net, reloads
+// everything every FullReload; CatchUp, before an event is matched,
+// applies every change numbered so far that this instance has not.
 type Sync struct {
 	store Store
 	index *Index // nil in a process that does not match events
 	rdb   redis.UniversalClient
+	// pipe carries the reads of the number of changes, one per event
+	// matched, in as few round trips as it can.
+	pipe *redispipe.Pipeline
 	// FullReload is how often Run reloads every endpoint (default 1 min).
 	FullReload time.Duration
 	// Caches are told when a partner or its endpoints change.
 	Caches []PartnerCache
+
+	// applied is the number of the last change the index holds, with
+	// every change before it; mu serialises catching up and loading.
+	applied atomic.Int64
+	mu      sync.Mutex
 }
 
 // PartnerCache keeps something of partners that a change makes stale;
@@ -40,12 +77,13 @@ func (s *Sync) forget(partnerID string) {
 
 // NewSync returns a Sync for index (which may be nil).
 func NewSync(st Store, index *Index, rdb redis.UniversalClient) *Sync {
-	return &Sync{store: st, index: index, rdb: rdb, FullReload: time.Minute}
+	return &Sync{store: st, index: index, rdb: rdb, pipe: redispipe.New(rdb), FullReload: time.Minute}
 }
 
 // Changed reloads partnerID into the local index and tells the other
-// instances to do the same. Errors are logged: the periodic full reload
-// repairs a missed change.
+// instances to do the same. Call it once the change is stored, before
+// answering the request that made it. Errors are logged: the periodic
+// full reload repairs a missed change.
 func (s *Sync) Changed(ctx context.Context, partnerID string) {
 	s.forget(partnerID)
 	if s.index != nil {
@@ -53,9 +91,94 @@ func (s *Sync) Changed(ctx context.Context, partnerID string) {
 			slog.ErrorContext(ctx, "reload endpoints", "partner_id", partnerID, "err", err)
 		}
 	}
+	keys := []string{changesSeqKey, changesLogKey}
+	if err := logChangeScript.Run(ctx, s.rdb, keys, partnerID, changesLogLen).Err(); err != nil {
+		slog.WarnContext(ctx, "number endpoint change", "partner_id", partnerID, "err", err)
+	}
 	if err := s.rdb.Publish(ctx, changesChannel, partnerID).Err(); err != nil {
 		slog.WarnContext(ctx, "announce endpoint change", "partner_id", partnerID, "err", err)
 	}
+}
+
+// Load fills the index with every partner's endpoints, which then holds
+// every change numbered before it began.
+func (s *Sync) Load(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.load(ctx)
+}
+
+func (s *Sync) load(ctx context.Context) error {
+	seq, err := s.seq(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.index.Load(ctx, s.store); err != nil {
+		return err
+	}
+	s.applied.Store(seq)
+	return nil
+}
+
+// seq returns the number of the last change made anywhere.
+func (s *Sync) seq(ctx context.Context) (int64, error) {
+	n, err := redispipe.Do(ctx, s.pipe, func(ctx context.Context, c redis.Cmdable) *redis.StringCmd {
+		return c.Get(ctx, changesSeqKey)
+	}).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the number of endpoint changes: %w", err)
+	}
+	return n, nil
+}
+
+// CatchUp brings the index up to date with every endpoint change made, by
+// any instance, before it was called: the partners changed since the last
+// catch-up are reloaded (everything, when more changes were made than
+// Redis keeps). It costs one Redis read when nothing changed. An error
+// means the index may be behind.
+func (s *Sync) CatchUp(ctx context.Context) error {
+	seq, err := s.seq(ctx)
+	if err != nil {
+		return err
+	}
+	if seq == s.applied.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	applied := s.applied.Load()
+	switch {
+	case seq == applied:
+		return nil // another caller caught up meanwhile
+	case seq < applied:
+		// Redis lost its count (a flush, a new server): start again.
+		return s.load(ctx)
+	}
+	entries, err := s.rdb.ZRangeByScore(ctx, changesLogKey, &redis.ZRangeBy{
+		Min: "(" + strconv.FormatInt(applied, 10), Max: strconv.FormatInt(seq, 10)}).Result()
+	if err != nil {
+		return fmt.Errorf("read the endpoint changes: %w", err)
+	}
+	if int64(len(entries)) < seq-applied {
+		return s.load(ctx) // the log no longer holds them all
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		_, partnerID, _ := strings.Cut(e, ":")
+		if seen[partnerID] {
+			continue
+		}
+		seen[partnerID] = true
+		s.forget(partnerID)
+		if err := s.index.Reload(ctx, s.store, partnerID); err != nil {
+			return err
+		}
+	}
+	s.applied.Store(seq)
+	return nil
 }
 
 // Run loads the index, then keeps it fresh until ctx ends. It returns
@@ -68,7 +191,7 @@ func (s *Sync) Run(ctx context.Context) error {
 	if _, err := sub.Receive(ctx); err != nil {
 		slog.WarnContext(ctx, "subscribe to endpoint changes", "err", err)
 	}
-	if err := s.index.Load(ctx, s.store); err != nil {
+	if err := s.Load(ctx); err != nil {
 		return err
 	}
 	full := time.NewTicker(s.FullReload)
@@ -87,7 +210,7 @@ func (s *Sync) Run(ctx context.Context) error {
 				slog.ErrorContext(ctx, "reload endpoints", "partner_id", msg.Payload, "err", err)
 			}
 		case <-full.C:
-			if err := s.index.Load(ctx, s.store); err != nil && ctx.Err() == nil {
+			if err := s.Load(ctx); err != nil && ctx.Err() == nil {
 				slog.ErrorContext(ctx, "reload all endpoints", "err", err)
 			}
 		}

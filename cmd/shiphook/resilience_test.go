@@ -62,13 +62,6 @@ func messagesOf(t testing.TB, s *server, partner, endpointID string) []messageOu
 	return ms.Data
 }
 
-// endpointsReachWorkers waits for endpoints created through the API
-// process to reach the worker processes. A change is announced through
-// Redis, and each process then reloads the partner's endpoints (README,
-// Subscriptions); an event fanned out before that is matched against the
-// endpoints as they were.
-func endpointsReachWorkers() { time.Sleep(time.Second) }
-
 // failWhile makes rcv answer 503 at path while the returned flag is set,
 // as it is at first.
 func failWhile(rcv *receiver, path string) *atomic.Bool {
@@ -113,7 +106,6 @@ func TestBreakerAcrossWorkers(t *testing.T) {
 	down := failWhile(rcv, "/down")
 	createPartners(t, api, "acme", "globex")
 	ep := createEndpoint(t, api, rcv, adminKey, "acme", "/down", map[string]any{})
-	endpointsReachWorkers()
 	postEvents(t, api, 20)
 
 	got := awaitBreakerOpen(t, api, "acme", ep.ID)
@@ -364,7 +356,6 @@ func TestLimitsAcrossWorkers(t *testing.T) {
 	createPartners(t, api, "acme", "globex")
 	createEndpoint(t, api, rcv, adminKey, "acme", "/capped", map[string]any{"max_concurrency": 2})
 	createEndpoint(t, api, rcv, adminKey, "globex", "/rated", map[string]any{"rate_limit": 4})
-	endpointsReachWorkers()
 	postEvents(t, api, 16)
 
 	delivered := func() bool { return len(rcv.byPath("/capped")) == 16 && len(rcv.byPath("/rated")) == 16 }

@@ -332,7 +332,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	if index != nil {
-		if err := index.Load(ctx, st); err != nil {
+		if err := syncer.Load(ctx); err != nil {
 			return err
 		}
 		wg.Go(func() {
@@ -341,7 +341,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 			}
 		})
 		w := dispatcher.NewWorker(dispatcher.Config{
-			Store: st, Endpoints: endpoints, Events: events, Index: index, Notifier: syncer, Queue: queue, Redis: redisOpt,
+			Store: st, Endpoints: endpoints, Events: events, Index: index, Sync: syncer, Notifier: syncer, Queue: queue, Redis: redisOpt,
 			Destinations: c.dest, Guard: guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout, Lease: c.lease,
 			Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
 			ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,

@@ -1,0 +1,63 @@
+package subscriptions_test
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// TestSyncCatchUp checks that a process that matches events sees an
+// endpoint change made through another process once it catches up, with
+// no announcement reaching it: that is what a fan-out does before it
+// matches an event.
+func TestSyncCatchUp(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	rdb := redis.NewClient(mustParseRedis(t))
+	t.Cleanup(func() { rdb.Close() })
+	api := subscriptions.NewSync(st, nil, rdb)
+	index := subscriptions.NewIndex()
+	// The worker's Run is not started: announcements do not reach it.
+	worker := subscriptions.NewSync(st, index, rdb)
+	require.NoError(t, worker.Load(ctx))
+	matched := func(partnerID string) []string {
+		var ids []string
+		for _, tg := range index.Match(subscriptions.Subject{Type: "shipment.milestone.departed",
+			Parties: []subscriptions.Party{{PartnerID: partnerID, Role: "shipper"}}}) {
+			ids = append(ids, tg.EndpointID)
+		}
+		return ids
+	}
+	require.NoError(t, worker.CatchUp(ctx), "nothing changed")
+
+	ep := createEndpoint(t, st, "acme", "https://a.example/hook")
+	api.Changed(ctx, "acme")
+	require.Empty(t, matched("acme"), "the worker knew of the endpoint before it caught up")
+	require.NoError(t, worker.CatchUp(ctx))
+	require.Equal(t, []string{ep.ID}, matched("acme"))
+
+	// A partner changed behind Sync's back is seen only by a full reload,
+	// which a worker makes when more changes were made than Redis keeps
+	// (1,000)...
+	globex := createEndpoint(t, st, "globex", "https://g.example/hook")
+	for range 1001 {
+		api.Changed(ctx, "initech")
+	}
+	require.NoError(t, worker.CatchUp(ctx))
+	require.Equal(t, []string{globex.ID}, matched("globex"))
+
+	// ... or when Redis lost the count of changes.
+	umbrella := createEndpoint(t, st, "umbrella", "https://u.example/hook")
+	require.NoError(t, rdb.FlushDB(ctx).Err())
+	api.Changed(ctx, "hooli")
+	require.NoError(t, worker.CatchUp(ctx))
+	require.Equal(t, []string{umbrella.ID}, matched("umbrella"))
+
+	// Without a change since, a catch-up reloads nothing.
+	createEndpoint(t, st, "acme", "https://a2.example/hook")
+	require.NoError(t, worker.CatchUp(ctx))
+	require.Equal(t, []string{ep.ID}, matched("acme"))
+}
