@@ -59,8 +59,8 @@ build-all: ## Compile every package and command, the benchmark tool included
 .PHONY: bench
 bench: build ## Run the end-to-end benchmarks and the Go benchmarks; print a markdown report (BENCHFLAGS=-quick: about a minute)
 	$(GO) build -o bin/shiphook-bench ./cmd/shiphook-bench
-	@echo "Go benchmarks: signing, payload, matching, data validation" >&2
-	@$(GO) test -run '^$$' -bench 'Sign|Payload|Match100k|ValidateData' -benchmem \
+	@echo "Go benchmarks: signing, payload, event parsing, matching, data validation" >&2
+	@$(GO) test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem \
 		$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) \
 		./signing ./dispatcher ./subscriptions > bin/gobench.txt 2>&1; \
 		status=$$?; cat bin/gobench.txt >&2; exit $$status

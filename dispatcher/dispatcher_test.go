@@ -131,3 +131,19 @@ func TestDeliveryTaskPayload(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+// BenchmarkParseEvent reads, checks and validates a posted milestone, as
+// POST /v1/events does before it stores it.
+func BenchmarkParseEvent(b *testing.B) {
+	raw := []byte(`{"id":"tms-4711","type":"shipment.milestone.departed","occurred_at":"2026-11-26T14:05:00Z",` +
+		`"shipment":{"id":"SHP-4711","mode":"ocean","origin":"CNSHA","destination":"NLRTM","carrier":"MSCU"},` +
+		`"parties":[{"partner_id":"acme","role":"shipper"},{"partner_id":"globex","role":"consignee"}],` +
+		`"data":{"location":{"code":"CNSHA","name":"Shanghai"},"vessel":"MSC OSCAR","voyage":"FE547W"}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, err := parseEvent(raw, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

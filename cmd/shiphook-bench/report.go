@@ -256,7 +256,7 @@ func (r *report) markdown() string {
 	r.targets(w)
 
 	if len(r.goBench) > 0 {
-		w("Go benchmarks (`go test -run '^$' -bench 'Sign|Payload|Match100k|ValidateData' -benchmem ./signing ./dispatcher ./subscriptions`):\n\n")
+		w("Go benchmarks (`go test -run '^$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem ./signing ./dispatcher ./subscriptions`):\n\n")
 		w("| Benchmark | ns/op | B/op | allocs/op |\n|---|--:|--:|--:|\n")
 		for _, g := range r.goBench {
 			bytes, allocs := "—", "—"
