@@ -71,7 +71,10 @@ func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
 // stored. That saves the event a statement and a commit before its
 // messages' first attempts, and the update of its row. Without a Worker,
 // ok is false and ev unchanged: its fan-out is then queued once it is
-// stored (EnqueueFanout).
+// stored (EnqueueFanout). Unlike a queued fan-out, it does not catch up
+// with endpoint changes made through other processes (Worker.catchUp):
+// that read of Redis, one per event, cost a tenth or more of the
+// throughput of single events.
 func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
 	q.mu.RLock()
 	w, deliveries := q.worker, q.deliveries
