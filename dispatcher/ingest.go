@@ -64,9 +64,6 @@ type eventInput struct {
 // consignee, carrier, agent, customs_broker, …).
 type Party = subscriptions.Party
 
-// reservedDataKeys are set by shiphook in the delivered data object.
-var reservedDataKeys = []string{"event_id", "shipment", "role"}
-
 // parseEvent decodes and validates one event of at most MaxEventSize bytes.
 // Partner existence is checked by the caller. Errors are *FieldError or
 // *subscriptions.APIError.
@@ -141,15 +138,6 @@ func parseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	}
 	if data[0] != '{' {
 		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
-	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(data, &keys); err != nil {
-		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
-	}
-	for _, k := range reservedDataKeys {
-		if _, ok := keys[k]; ok {
-			return Event{}, subscriptions.Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
-		}
 	}
 	if err := subscriptions.ValidateData(in.Type, data); err != nil {
 		return Event{}, err

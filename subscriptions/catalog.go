@@ -72,8 +72,9 @@ func ExampleData(typ string) (json.RawMessage, bool) {
 	return slices.Clone(e.typ.Example), true
 }
 
-// ValidateData checks data (the event's "data" object) against the schema
-// of type typ. Returns a *FieldError whose Field is "data" or "data.<path>"
+// ValidateData checks that data (the event's "data" object) holds none of
+// the ReservedDataKeys and meets the schema of type typ. Returns a
+// *FieldError whose Field is "data" or "data.<path>"
 // (such as "data.invoice_number") and whose message a person can act on,
 // or, for a type not in the catalog, a *FieldError with Field "type" that
 // also wraps ErrUnknownType.
@@ -91,6 +92,13 @@ func ValidateData(typ string, data json.RawMessage) error {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
 	if err != nil {
 		return Fieldf("data", "is not valid JSON: %v", err)
+	}
+	if fields, ok := v.(map[string]any); ok {
+		for _, k := range ReservedDataKeys {
+			if _, ok := fields[k]; ok {
+				return Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
+			}
+		}
 	}
 	err = e.schema.Validate(v)
 	if err == nil {
@@ -202,9 +210,9 @@ type typeDef struct {
 	example           string // valid data, as JSON
 }
 
-// reservedDataKeys are the keys that deliveries add to a shipment event's
-// data; examples leave them out, as sources must.
-var reservedDataKeys = []string{"event_id", "shipment", "role"}
+// ReservedDataKeys are the keys that deliveries add to a shipment event's
+// data; examples leave them out, as sources must (ValidateData).
+var ReservedDataKeys = []string{"event_id", "shipment", "role"}
 
 func buildCatalog(defs []typeDef) (*catalog, error) {
 	comp := jsonschema.NewCompiler()
@@ -260,7 +268,7 @@ func (c *catalog) checkExample(sch *jsonschema.Schema, example string) (json.Raw
 	if len(fields) == 0 {
 		return nil, errors.New("empty; show some fields")
 	}
-	for _, k := range reservedDataKeys {
+	for _, k := range ReservedDataKeys {
 		if _, ok := fields[k]; ok {
 			return nil, fmt.Errorf("uses %q, which deliveries add", k)
 		}

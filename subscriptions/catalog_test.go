@@ -244,6 +244,8 @@ func TestValidateDataRejects(t *testing.T) {
 		{"data not an object", "shipment.created", `[1, 2]`, "data", "must be an object, not an array"},
 		{"data null", "shipment.created", `null`, "data", "must be an object, not null"},
 		{"data not JSON", "shipment.created", `{"eta": `, "data", "is not valid JSON"},
+		{"reserved key, even where the schema is silent", "shipment.milestone.departed", `{"location": {"code": "CNSHA"}, "role": "shipper"}`, "data.role", "is set by shiphook in every delivery"},
+		{"reserved key before the schema's own rules", "shipment.milestone.departed", `{"event_id": "evt_1"}`, "data.event_id", "leave it out of data"},
 		{"several problems, first field reported", "shipment.invoice.issued", `{"currency": "eu", "amount": "x"}`, "data.amount", "must be a number"},
 	}
 	for _, tt := range tests {
