@@ -1,9 +1,12 @@
 package subscriptions_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/subscriptions"
@@ -60,4 +63,43 @@ func TestSyncCatchUp(t *testing.T) {
 	createEndpoint(t, st, "acme", "https://a2.example/hook")
 	require.NoError(t, worker.CatchUp(ctx))
 	require.Equal(t, []string{ep.ID}, matched("acme"))
+}
+
+// TestSyncCatchUpConcurrent catches up from many goroutines while another
+// process makes changes, as concurrent fan-outs do; once the changes are
+// made, one more catch-up finds them all.
+func TestSyncCatchUpConcurrent(t *testing.T) {
+	ctx := t.Context()
+	st := openStore(t)
+	rdb := redis.NewClient(mustParseRedis(t))
+	t.Cleanup(func() { rdb.Close() })
+	api := subscriptions.NewSync(st, nil, rdb)
+	index := subscriptions.NewIndex()
+	worker := subscriptions.NewSync(st, index, rdb)
+	require.NoError(t, worker.Load(ctx))
+
+	const changes = 40
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					assert.NoError(t, worker.CatchUp(ctx))
+				}
+			}
+		})
+	}
+	for i := range changes {
+		partnerID := fmt.Sprintf("partner-%02d", i)
+		createEndpoint(t, st, partnerID, "https://"+partnerID+".example/hook")
+		api.Changed(ctx, partnerID)
+	}
+	close(done)
+	wg.Wait()
+	require.NoError(t, worker.CatchUp(ctx))
+	require.Equal(t, changes, index.Len())
 }
