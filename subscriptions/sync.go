@@ -49,8 +49,8 @@ type Sync struct {
 	store Store
 	index *Index // nil in a process that does not match events
 	rdb   redis.UniversalClient
-	// pipe carries the reads of the number of changes, one per event
-	// matched, in as few round trips as it can.
+	// pipe carries the reads of the number of changes, one per queued
+	// fan-out, in as few round trips as it can.
 	pipe *redispipe.Pipeline
 	// FullReload is how often Run reloads every endpoint (default 1 min).
 	FullReload time.Duration
@@ -154,7 +154,9 @@ func (s *Sync) CatchUp(ctx context.Context) error {
 	case seq == applied:
 		return nil // another caller caught up meanwhile
 	case seq < applied:
-		// Redis lost its count (a flush, a new server): start again.
+		// Redis lost its count (a flush, a new server): start again. A
+		// new count that has already passed this one goes unnoticed here;
+		// Run's full reload repairs that within FullReload.
 		return s.load(ctx)
 	}
 	entries, err := s.rdb.ZRangeByScore(ctx, changesLogKey, &redis.ZRangeBy{
