@@ -71,10 +71,9 @@ func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
 // stored. That saves the event a statement and a commit before its
 // messages' first attempts, and the update of its row. Without a Worker,
 // ok is false and ev unchanged: its fan-out is then queued once it is
-// stored (EnqueueFanout). Unlike a queued fan-out, it does not catch up
-// with endpoint changes made through other processes (Worker.catchUp):
-// that read of Redis, one per event, cost a tenth or more of the
-// throughput of single events.
+// stored (EnqueueFanout). Unlike a queued fan-out, it matches before
+// catching up with endpoint changes made through other processes; the
+// event is checked against them once scheduled (recheck.go).
 func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
 	q.mu.RLock()
 	w, deliveries := q.worker, q.deliveries
@@ -82,10 +81,14 @@ func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) 
 	if w == nil {
 		return nil, false
 	}
+	applied := w.applied()
 	now := time.Now().UTC()
 	msgs := w.messages(*ev, now, deliveries)
 	ev.FannedOutAt, ev.Messages = &now, msgs
-	return func(ctx context.Context) { w.schedule(ctx, ev.ID, msgs, deliveries) }, true
+	return func(ctx context.Context) {
+		w.schedule(ctx, ev.ID, msgs, deliveries)
+		w.queueRecheck(ctx, newRecheck(*ev, applied, msgs))
+	}, true
 }
 
 func (q *Queue) lanes() (*lane[string], *lane[deliveryTask]) {

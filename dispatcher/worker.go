@@ -78,6 +78,8 @@ type Config struct {
 // IndexSync brings an Index up to date; *subscriptions.Sync is one.
 type IndexSync interface {
 	CatchUp(ctx context.Context) error
+	// Applied is the number of the last change the Index holds.
+	Applied() int64
 }
 
 // Worker runs the fan-out and delivery tasks, and the reconciler.
@@ -87,6 +89,9 @@ type Worker struct {
 	srvs   []*asynq.Server
 	// busy counts the task handlers running.
 	busy atomic.Int64
+	// rechecks are the events fanned out at ingest, to check against
+	// endpoint changes made elsewhere (recheck.go).
+	rechecks chan recheck
 }
 
 // handlerGrace bounds how long Run waits, once its servers have shut
@@ -158,7 +163,7 @@ func NewWorker(cfg Config) *Worker {
 	if cfg.Events == nil {
 		cfg.Events = NewEventCache(DefaultEventCacheBytes)
 	}
-	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations)}
+	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue)}
 	// Fan-out and delivery each get asynq servers of their own: an asynq
 	// server takes tasks off Redis one at a time, in one loop, and one loop
 	// for both would bound them together by its round trips.
@@ -225,6 +230,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(wakeDone)
 		w.wakeLoop(ctx, deliveries)
 	}()
+	recheckDone := make(chan struct{})
+	go func() {
+		defer close(recheckDone)
+		w.recheckLoop(ctx)
+	}()
 	<-ctx.Done()
 	w.closeLanes(hctx, fanouts, deliveries)
 	var wg sync.WaitGroup
@@ -256,6 +266,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-guardDone
 	<-retentionDone
 	<-wakeDone
+	<-recheckDone
 	return nil
 }
 

@@ -50,7 +50,8 @@ type Sync struct {
 	index *Index // nil in a process that does not match events
 	rdb   redis.UniversalClient
 	// pipe carries the reads of the number of changes, one per queued
-	// fan-out, in as few round trips as it can.
+	// fan-out and per check of the events fanned out at ingest, in as few
+	// round trips as it can.
 	pipe *redispipe.Pipeline
 	// FullReload is how often Run reloads every endpoint (default 1 min).
 	FullReload time.Duration
@@ -61,6 +62,8 @@ type Sync struct {
 	// every change before it; mu serialises catching up and loading.
 	applied atomic.Int64
 	mu      sync.Mutex
+	// sub receives the announcements, from Start on.
+	sub *redis.PubSub
 }
 
 // PartnerCache keeps something of partners that a change makes stale;
@@ -91,13 +94,20 @@ func (s *Sync) Changed(ctx context.Context, partnerID string) {
 			slog.ErrorContext(ctx, "reload endpoints", "partner_id", partnerID, "err", err)
 		}
 	}
-	keys := []string{changesSeqKey, changesLogKey}
-	if err := logChangeScript.Run(ctx, s.rdb, keys, partnerID, changesLogLen).Err(); err != nil {
+	if err := NumberChange(ctx, s.rdb, partnerID); err != nil {
 		slog.WarnContext(ctx, "number endpoint change", "partner_id", partnerID, "err", err)
 	}
 	if err := s.rdb.Publish(ctx, changesChannel, partnerID).Err(); err != nil {
 		slog.WarnContext(ctx, "announce endpoint change", "partner_id", partnerID, "err", err)
 	}
+}
+
+// NumberChange numbers a change of partnerID's endpoints in Redis, for
+// CatchUp to find, as Changed does; unlike Changed, it does not announce
+// it.
+func NumberChange(ctx context.Context, rdb redis.UniversalClient, partnerID string) error {
+	keys := []string{changesSeqKey, changesLogKey}
+	return logChangeScript.Run(ctx, rdb, keys, partnerID, changesLogLen).Err()
 }
 
 // Load fills the index with every partner's endpoints, which then holds
@@ -183,22 +193,32 @@ func (s *Sync) CatchUp(ctx context.Context) error {
 	return nil
 }
 
-// Run loads the index, then keeps it fresh until ctx ends. It returns
-// ctx.Err() or an error from the first load.
-func (s *Sync) Run(ctx context.Context) error {
-	sub := s.rdb.Subscribe(ctx, changesChannel)
-	defer sub.Close()
-	// Wait for the subscription before the first load so that no change
-	// falls between the two.
-	if _, err := sub.Receive(ctx); err != nil {
+// Applied returns the number of the last endpoint change the index holds,
+// with every change before it.
+func (s *Sync) Applied() int64 { return s.applied.Load() }
+
+// Start subscribes to the announcements of endpoint changes, then loads
+// the index, so that no change falls between the two; Run then keeps the
+// index fresh.
+func (s *Sync) Start(ctx context.Context) error {
+	s.sub = s.rdb.Subscribe(ctx, changesChannel)
+	if _, err := s.sub.Receive(ctx); err != nil {
 		slog.WarnContext(ctx, "subscribe to endpoint changes", "err", err)
 	}
 	if err := s.Load(ctx); err != nil {
+		_ = s.sub.Close()
 		return err
 	}
+	return nil
+}
+
+// Run keeps the index, loaded by Start, fresh until ctx ends, and returns
+// ctx.Err().
+func (s *Sync) Run(ctx context.Context) error {
+	defer s.sub.Close()
 	full := time.NewTicker(s.FullReload)
 	defer full.Stop()
-	ch := sub.Channel()
+	ch := s.sub.Channel()
 	for {
 		select {
 		case <-ctx.Done():

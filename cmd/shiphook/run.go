@@ -332,7 +332,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	if index != nil {
-		if err := syncer.Load(ctx); err != nil {
+		if err := syncer.Start(ctx); err != nil {
 			return err
 		}
 		wg.Go(func() {
