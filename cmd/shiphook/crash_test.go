@@ -116,8 +116,13 @@ func TestCrashLosesNothing(t *testing.T) {
 	startServer(t, "serve", env)
 	// What the killed process had under way arrives once its leases end,
 	// though asynq keeps the tasks of the deliveries that were waiting for
-	// an answer in its active list for a minute more.
-	assert.Eventually(t, func() bool { return len(delivered()) == n }, 30*time.Second, 50*time.Millisecond,
+	// an answer in its active list for a minute more. One exception: a
+	// task the killed process had taken from Redis but whose message it had
+	// not claimed yet. The reconciler's enqueue of that message, under the
+	// same task id, is a no-op until asynq's recoverer (once a minute, for
+	// tasks whose 30 s lease ended 30 s before) retries the task, about a
+	// minute after the kill. It is rare: seen once in a full run under load.
+	assert.Eventually(t, func() bool { return len(delivered()) == n }, 2*time.Minute, 50*time.Millisecond,
 		"not every event was delivered after the restart")
 	got := delivered()
 	for _, id := range ids {
