@@ -9,8 +9,23 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/subscriptions"
 )
+
+// syncPair returns a store and a Redis database of their own, the Sync of
+// a process that makes changes (api) and that of one that matches events
+// (worker) with its loaded index. The worker's Run is not started:
+// announcements do not reach it.
+func syncPair(t *testing.T) (*store.Store, *redis.Client, *subscriptions.Sync, *subscriptions.Index, *subscriptions.Sync) {
+	st := openStore(t)
+	rdb := redis.NewClient(mustParseRedis(t))
+	t.Cleanup(func() { rdb.Close() })
+	index := subscriptions.NewIndex()
+	worker := subscriptions.NewSync(st, index, rdb)
+	require.NoError(t, worker.Load(t.Context()))
+	return st, rdb, subscriptions.NewSync(st, nil, rdb), index, worker
+}
 
 // TestSyncCatchUp checks that a process that matches events sees an
 // endpoint change made through another process once it catches up, with
@@ -18,14 +33,7 @@ import (
 // matches an event.
 func TestSyncCatchUp(t *testing.T) {
 	ctx := t.Context()
-	st := openStore(t)
-	rdb := redis.NewClient(mustParseRedis(t))
-	t.Cleanup(func() { rdb.Close() })
-	api := subscriptions.NewSync(st, nil, rdb)
-	index := subscriptions.NewIndex()
-	// The worker's Run is not started: announcements do not reach it.
-	worker := subscriptions.NewSync(st, index, rdb)
-	require.NoError(t, worker.Load(ctx))
+	st, rdb, api, index, worker := syncPair(t)
 	matched := func(partnerID string) []string {
 		var ids []string
 		for _, tg := range index.Match(subscriptions.Subject{Type: "shipment.milestone.departed",
@@ -70,13 +78,7 @@ func TestSyncCatchUp(t *testing.T) {
 // made, one more catch-up finds them all.
 func TestSyncCatchUpConcurrent(t *testing.T) {
 	ctx := t.Context()
-	st := openStore(t)
-	rdb := redis.NewClient(mustParseRedis(t))
-	t.Cleanup(func() { rdb.Close() })
-	api := subscriptions.NewSync(st, nil, rdb)
-	index := subscriptions.NewIndex()
-	worker := subscriptions.NewSync(st, index, rdb)
-	require.NoError(t, worker.Load(ctx))
+	st, _, api, index, worker := syncPair(t)
 
 	const changes = 40
 	done := make(chan struct{})
