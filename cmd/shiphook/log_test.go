@@ -254,18 +254,26 @@ func TestReplay(t *testing.T) {
 
 	t.Run("bulk recovery, called twice", func(t *testing.T) {
 		type job struct {
-			ID       string `json:"id"`
-			Status   string `json:"status"`
-			Total    int    `json:"total"`
-			Requeued int    `json:"requeued"`
+			ID         string     `json:"id"`
+			Status     string     `json:"status"`
+			Total      int        `json:"total"`
+			Requeued   int        `json:"requeued"`
+			CreatedAt  time.Time  `json:"created_at"`
+			FinishedAt *time.Time `json:"finished_at"`
 		}
 		var j1, j2 job
 		body := map[string]any{"since": f.start.Add(-time.Minute).Format(time.RFC3339)}
 		base := s.URL + "/v1/partners/acme/endpoints/" + f.acmeBad.ID + "/recover"
 		require.Equal(t, http.StatusAccepted, call(t, "POST", base, f.acmeKey, body, &j1))
 		require.Equal(t, http.StatusAccepted, call(t, "POST", base, f.acmeKey, body, &j2))
-		if j2.Status == "running" {
-			require.Equal(t, j1.ID, j2.ID, "a second call while the first runs is the same job")
+		if j2.ID != j1.ID {
+			// A second call while the first runs is the same job: a new
+			// one only once the first had finished.
+			var first job
+			call(t, "GET", base+"/"+j1.ID, f.acmeKey, nil, &first)
+			require.Equal(t, "done", first.Status, "a second call while the first runs is the same job")
+			require.NotNil(t, first.FinishedAt)
+			require.False(t, first.FinishedAt.After(j2.CreatedAt), "a second call while the first runs is the same job")
 		}
 		require.Eventually(t, func() bool {
 			call(t, "GET", base+"/"+j1.ID, f.acmeKey, nil, &j1)
