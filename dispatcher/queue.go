@@ -87,7 +87,7 @@ func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) 
 	ev.FannedOutAt, ev.Messages = &now, msgs
 	return func(ctx context.Context) {
 		w.schedule(ctx, ev.ID, msgs, deliveries)
-		w.queueRecheck(ctx, newRecheck(*ev, applied, msgs))
+		w.queueRecheck(ctx, recheck{ev: *ev, applied: applied, msgs: msgs})
 	}, true
 }
 

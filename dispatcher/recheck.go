@@ -23,22 +23,11 @@ const recheckWindow = 5 * time.Millisecond
 const recheckQueue = 4096
 
 // recheck is an event fanned out at ingest, with the number of the last
-// endpoint change its match took in and the endpoints it matched.
+// endpoint change its match took in and the messages it made.
 type recheck struct {
 	ev      Event
 	applied int64
-	matched map[string]bool
-}
-
-// newRecheck notes ev, matched (messages msgs) against the index holding
-// every endpoint change up to applied.
-func newRecheck(ev Event, applied int64, msgs []Message) recheck {
-	ev.Messages = nil
-	matched := make(map[string]bool, len(msgs))
-	for _, m := range msgs {
-		matched[m.EndpointID] = true
-	}
-	return recheck{ev: ev, applied: applied, matched: matched}
+	msgs    []Message
 }
 
 // applied returns the number of the last endpoint change the index holds
@@ -124,10 +113,14 @@ func (w *Worker) recheck(ctx context.Context, batch []recheck) {
 // addMissed matches c's event again and stores and schedules the messages
 // of the endpoints it did not match before.
 func (w *Worker) addMissed(ctx context.Context, c recheck) {
+	matched := make(map[string]bool, len(c.msgs))
+	for _, m := range c.msgs {
+		matched[m.EndpointID] = true
+	}
 	_, deliveries := w.cfg.Queue.lanes()
 	var missed []Message
 	for _, m := range w.messages(c.ev, time.Now().UTC(), deliveries) {
-		if !c.matched[m.EndpointID] {
+		if !matched[m.EndpointID] {
 			missed = append(missed, m)
 		}
 	}
