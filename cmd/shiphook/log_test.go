@@ -258,7 +258,6 @@ func TestReplay(t *testing.T) {
 			Status     string     `json:"status"`
 			Total      int        `json:"total"`
 			Requeued   int        `json:"requeued"`
-			CreatedAt  time.Time  `json:"created_at"`
 			FinishedAt *time.Time `json:"finished_at"`
 		}
 		var j1, j2 job
@@ -268,12 +267,13 @@ func TestReplay(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, call(t, "POST", base, f.acmeKey, body, &j2))
 		if j2.ID != j1.ID {
 			// A second call while the first runs is the same job: a new
-			// one only once the first had finished.
+			// one only once the first had finished. (Their timestamps
+			// cannot order the two: each is taken before its statement
+			// commits.)
 			var first job
 			call(t, "GET", base+"/"+j1.ID, f.acmeKey, nil, &first)
 			require.Equal(t, "done", first.Status, "a second call while the first runs is the same job")
 			require.NotNil(t, first.FinishedAt)
-			require.False(t, first.FinishedAt.After(j2.CreatedAt), "a second call while the first runs is the same job")
 		}
 		require.Eventually(t, func() bool {
 			call(t, "GET", base+"/"+j1.ID, f.acmeKey, nil, &j1)
