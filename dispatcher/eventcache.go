@@ -1,6 +1,8 @@
 package dispatcher
 
 import (
+	"encoding/binary"
+	"errors"
 	"sync"
 	"time"
 )
@@ -8,11 +10,18 @@ import (
 // EventCache keeps recent events in memory, so that fan-out and the
 // deliveries of an event read it from the database once at most, and not
 // at all when the ingest API runs in the same process and hands it over.
-// It holds events up to a budget of bytes (their estimated size in
-// memory): past it, it forgets the events it took in first. An entry also
-// lapses after a minute. Events are not changed after ingest except by
-// fan-out (which updates its entry) and retention (which empties the
-// cache). Safe for concurrent use; a nil *EventCache keeps nothing.
+// It holds events up to a budget of bytes: past it, it forgets the events
+// it took in first. An entry also lapses after a minute. Events are not
+// changed after ingest except by fan-out (which updates its entry) and
+// retention (which empties the cache). Safe for concurrent use; a nil
+// *EventCache keeps nothing.
+//
+// Each event is kept encoded, in one slice of bytes (encodeEvent), and
+// decoded by Get. Kept as Go values, tens of thousands of recent events
+// were some twenty pointers each that every garbage collection had to
+// follow: a cycle took several times as long, and the deliveries running
+// during one waited for it. A slice of bytes is one pointer, and the
+// collector does not look inside it.
 type EventCache struct {
 	mu sync.Mutex
 	m  map[string]cachedEvent
@@ -20,21 +29,21 @@ type EventCache struct {
 	// head.
 	order []string
 	head  int
-	// bytes is the size of the events in m; max the budget.
+	// bytes is the size of the entries in m (entrySize); max the budget.
 	bytes, max int
 	ttl        time.Duration
 }
 
 type cachedEvent struct {
-	ev      Event
-	size    int
-	expires time.Time
+	encoded []byte
+	// expires is in Unix nanoseconds.
+	expires int64
 }
 
 // DefaultEventCacheBytes is the budget of a Worker's cache unless given
 // one. A burst of events waits for fan-out; while it is within the
 // budget, fan-out and delivery find every event of it here. 32 MiB holds
-// about 30,000 events of half a kilobyte of data, and takes up to about
+// about 40,000 events of half a kilobyte of data, and takes up to about
 // twice that of the process's memory, the garbage collector's headroom
 // included.
 const DefaultEventCacheBytes = 32 << 20
@@ -45,35 +54,43 @@ func NewEventCache(maxBytes int) *EventCache {
 	return &EventCache{m: make(map[string]cachedEvent), max: maxBytes, ttl: time.Minute}
 }
 
-// Get returns the event with id, if the cache holds it.
+// Get returns the event with id, if the cache holds it. The event's Data
+// is shared with the cache and with the other callers who got it: it must
+// not be changed.
 func (c *EventCache) Get(id string) (Event, bool) {
 	if c == nil {
 		return Event{}, false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e, ok := c.m[id]
-	if !ok || time.Now().After(e.expires) {
+	c.mu.Unlock()
+	if !ok || time.Now().UnixNano() > e.expires {
 		return Event{}, false
 	}
-	return e.ev, true
+	ev, err := decodeEvent(e.encoded)
+	if err != nil {
+		// Only a fault of encodeEvent could bring this about; the caller
+		// reads the event from the database instead.
+		return Event{}, false
+	}
+	return ev, true
 }
 
-// Put keeps ev, unless it alone is over the budget. Callers must not
-// change ev (its Data, Shipment or Parties) afterwards: readers share them.
+// Put keeps ev, without its Messages, unless it alone is over the budget.
 func (c *EventCache) Put(ev Event) {
-	if c == nil {
+	if c == nil || c.max <= 0 {
 		return
 	}
-	size := eventSize(ev)
+	encoded := encodeEvent(nil, ev)
+	size := entrySize(ev.ID, encoded)
 	if size > c.max {
 		return
 	}
-	e := cachedEvent{ev: ev, size: size, expires: time.Now().Add(c.ttl)}
+	e := cachedEvent{encoded: encoded, expires: time.Now().Add(c.ttl).UnixNano()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[ev.ID]; ok {
-		c.bytes -= old.size
+		c.bytes -= entrySize(ev.ID, old.encoded)
 	} else {
 		c.order = append(c.order, ev.ID)
 	}
@@ -83,7 +100,7 @@ func (c *EventCache) Put(ev Event) {
 		id := c.order[c.head]
 		c.order[c.head] = ""
 		c.head++
-		c.bytes -= c.m[id].size
+		c.bytes -= entrySize(id, c.m[id].encoded)
 		delete(c.m, id)
 	}
 	// Reuse the space of forgotten ids once they are half of order.
@@ -105,24 +122,198 @@ func (c *EventCache) Clear() {
 	c.order, c.head, c.bytes = c.order[:0], 0, 0
 }
 
-// Rough sizes, in bytes, of what an entry holds besides its strings: the
-// Event with its map entry and id in order, and each party and reference.
-const (
-	eventOverhead     = 400
-	partyOverhead     = 48
-	referenceOverhead = 64
-)
+// entryOverhead is a rough size, in bytes, of what an entry holds besides
+// its id and encoded event: its slot in the map and in order.
+const entryOverhead = 80
 
-// eventSize estimates the memory ev takes in the cache.
-func eventSize(ev Event) int {
-	s := ev.Shipment
-	n := eventOverhead + 2*len(ev.ID) + len(ev.SourceID) + len(ev.IdempotencyKey) + len(ev.Type) + len(ev.Data) +
-		len(s.ID) + len(s.Mode) + len(s.Origin) + len(s.Destination) + len(s.Carrier)
-	for k, v := range s.References {
-		n += referenceOverhead + len(k) + len(v)
+// entrySize estimates the memory an entry for id takes in the cache.
+func entrySize(id string, encoded []byte) int {
+	return entryOverhead + 2*len(id) + cap(encoded)
+}
+
+// encodeEvent appends ev, without its Messages, to b as EventCache keeps
+// it: first its strings, each after its length, in a section that begins
+// with its own length, so that decodeEvent makes them all from one copy;
+// then its times, as seconds and nanoseconds; then its data.
+func encodeEvent(b []byte, ev Event) []byte {
+	sh := ev.Shipment
+	strs := []string{ev.ID, ev.SourceID, ev.IdempotencyKey, ev.Type, sh.ID, sh.Mode, sh.Origin, sh.Destination, sh.Carrier}
+	n := 2 * binary.MaxVarintLen64
+	for _, s := range strs {
+		n += binary.MaxVarintLen64 + len(s)
+	}
+	for k, v := range sh.References {
+		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
 	}
 	for _, p := range ev.Parties {
-		n += partyOverhead + len(p.PartnerID) + len(p.Role)
+		n += 2*binary.MaxVarintLen64 + len(p.PartnerID) + len(p.Role)
 	}
-	return n
+	section := make([]byte, 0, n)
+	for _, s := range strs {
+		section = appendString(section, s)
+	}
+	// A count is one more than the number of items, 0 for nil.
+	section = binary.AppendUvarint(section, countOf(sh.References == nil, len(sh.References)))
+	for k, v := range sh.References {
+		section = appendString(appendString(section, k), v)
+	}
+	section = binary.AppendUvarint(section, countOf(ev.Parties == nil, len(ev.Parties)))
+	for _, p := range ev.Parties {
+		section = appendString(appendString(section, p.PartnerID), p.Role)
+	}
+
+	if b == nil {
+		b = make([]byte, 0, binary.MaxVarintLen64+len(section)+6*binary.MaxVarintLen64+1+len(ev.Data))
+	}
+	b = binary.AppendUvarint(b, uint64(len(section)))
+	b = append(b, section...)
+	b = appendTime(appendTime(b, ev.OccurredAt), ev.CreatedAt)
+	var flags byte
+	if ev.FannedOutAt != nil {
+		flags |= 1
+	}
+	if ev.PurgedAt != nil {
+		flags |= 2
+	}
+	if ev.Data == nil {
+		flags |= 4
+	}
+	b = append(b, flags)
+	if ev.FannedOutAt != nil {
+		b = appendTime(b, *ev.FannedOutAt)
+	}
+	if ev.PurgedAt != nil {
+		b = appendTime(b, *ev.PurgedAt)
+	}
+	return append(b, ev.Data...)
+}
+
+func countOf(isNil bool, n int) uint64 {
+	if isNil {
+		return 0
+	}
+	return uint64(n) + 1
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	return binary.AppendUvarint(binary.AppendVarint(b, t.Unix()), uint64(t.Nanosecond()))
+}
+
+var errBadEncoding = errors.New("event cache: bad encoding")
+
+// decodeEvent returns the event that encodeEvent wrote to b. Its times are
+// in UTC; its Data is b's, not a copy.
+func decodeEvent(b []byte) (Event, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return Event{}, errBadEncoding
+	}
+	// One copy holds every string of the event.
+	d := decoder{s: string(b[k : k+int(n)])}
+	var ev Event
+	sh := &ev.Shipment
+	for _, s := range []*string{&ev.ID, &ev.SourceID, &ev.IdempotencyKey, &ev.Type, &sh.ID, &sh.Mode, &sh.Origin, &sh.Destination, &sh.Carrier} {
+		*s = d.string()
+	}
+	if refs := d.count(); refs > 0 {
+		sh.References = make(map[string]string, refs-1)
+		for range refs - 1 {
+			key := d.string()
+			sh.References[key] = d.string()
+		}
+	}
+	if parties := d.count(); parties > 0 {
+		ev.Parties = make([]Party, parties-1)
+		for i := range ev.Parties {
+			ev.Parties[i] = Party{PartnerID: d.string(), Role: d.string()}
+		}
+	}
+	if d.bad || d.at != len(d.s) {
+		return Event{}, errBadEncoding
+	}
+
+	rest := b[k+int(n):]
+	t := timeReader{b: rest}
+	ev.OccurredAt, ev.CreatedAt = t.time(), t.time()
+	if t.bad || len(t.b) == 0 {
+		return Event{}, errBadEncoding
+	}
+	flags := t.b[0]
+	t.b = t.b[1:]
+	if flags&1 != 0 {
+		at := t.time()
+		ev.FannedOutAt = &at
+	}
+	if flags&2 != 0 {
+		at := t.time()
+		ev.PurgedAt = &at
+	}
+	if t.bad {
+		return Event{}, errBadEncoding
+	}
+	if flags&4 == 0 {
+		ev.Data = t.b[:len(t.b):len(t.b)]
+	}
+	return ev, nil
+}
+
+// decoder reads the strings and counts of an encoded event's first
+// section; bad is set once something could not be read.
+type decoder struct {
+	s   string
+	at  int
+	bad bool
+}
+
+func (d *decoder) count() uint64 {
+	var n uint64
+	for shift := 0; d.at < len(d.s); shift += 7 {
+		c := d.s[d.at]
+		d.at++
+		if shift > 63 {
+			break
+		}
+		n |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return n
+		}
+	}
+	d.bad = true
+	return 0
+}
+
+func (d *decoder) string() string {
+	n := d.count()
+	if d.bad || n > uint64(len(d.s)-d.at) {
+		d.bad = true
+		return ""
+	}
+	s := d.s[d.at : d.at+int(n)]
+	d.at += int(n)
+	return s
+}
+
+// timeReader reads the times after an encoded event's strings.
+type timeReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *timeReader) time() time.Time {
+	sec, k := binary.Varint(r.b)
+	if k <= 0 {
+		r.bad = true
+		return time.Time{}
+	}
+	nsec, j := binary.Uvarint(r.b[k:])
+	if j <= 0 || nsec >= 1e9 {
+		r.bad = true
+		return time.Time{}
+	}
+	r.b = r.b[k+j:]
+	return time.Unix(sec, int64(nsec)).UTC()
 }

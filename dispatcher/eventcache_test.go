@@ -10,10 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// sized returns an event whose data makes it take about n bytes.
+// sized returns an event whose data makes its entry take n bytes.
 func sized(id, typ string, n int) Event {
-	ev := Event{ID: id, Type: typ}
-	ev.Data = json.RawMessage(`"` + strings.Repeat("x", max(n-eventSize(ev)-2, 0)) + `"`)
+	ev := Event{ID: id, Type: typ, Data: json.RawMessage(`""`)}
+	base := entrySize(id, encodeEvent(nil, ev))
+	ev.Data = json.RawMessage(`"` + strings.Repeat("x", max(n-base, 0)) + `"`)
 	return ev
 }
 
@@ -90,5 +91,60 @@ func TestEventCacheLongRun(t *testing.T) {
 	for i := 19_950; i < 20_000; i++ {
 		_, ok := c.Get(fmt.Sprintf("evt_%05d", i))
 		require.True(t, ok, i)
+	}
+}
+
+func TestEventCacheKeepsEveryField(t *testing.T) {
+	at := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339Nano, s)
+		require.NoError(t, err)
+		return v.UTC()
+	}
+	fanned, purged := at("2026-11-26T14:05:01.5Z"), at("2026-12-01T00:00:00Z")
+	long := strings.Repeat("ü", 300) // lengths past one byte of varint
+	events := []Event{
+		{
+			ID: "evt_1", SourceID: "tms-42", IdempotencyKey: "key-" + long, Type: "shipment.milestone.departed",
+			OccurredAt: at("2026-11-26T14:05:00.123456789Z"), CreatedAt: at("2026-11-26T14:05:01Z"),
+			Shipment: Shipment{ID: "SHP-1", Mode: "ocean", Origin: "CNSHA", Destination: "NLRTM", Carrier: "MSCU",
+				References: map[string]string{"bl": "MSCU1234567", "po": long}},
+			Parties:     []Party{{PartnerID: "prt_a", Role: "shipper"}, {PartnerID: "prt_b", Role: "consignee"}},
+			Data:        json.RawMessage(`{"location":{"code":"CNSHA"},"note":"` + long + `"}`),
+			FannedOutAt: &fanned, PurgedAt: &purged,
+		},
+		// Nil and empty are told apart; zero and far times survive.
+		{ID: "evt_2", Type: "shipment.created", Parties: []Party{}, Shipment: Shipment{ID: "SHP-2", References: map[string]string{}}, Data: json.RawMessage(`{}`)},
+		{ID: "evt_3", Type: "shipment.created", OccurredAt: at("9999-12-31T23:59:59.999999999Z"), CreatedAt: at("1970-01-01T00:00:00Z")},
+	}
+	c := NewEventCache(1 << 20)
+	for _, ev := range events {
+		c.Put(ev)
+		got, ok := c.Get(ev.ID)
+		require.True(t, ok, ev.ID)
+		require.Equal(t, ev, got, ev.ID)
+	}
+
+	// The cache keeps its own copy: changing what was put changes nothing.
+	ev := events[0]
+	ev.Data = append(json.RawMessage(nil), ev.Data...)
+	c.Put(ev)
+	ev.Data[2] = 'X'
+	got, _ := c.Get(ev.ID)
+	require.Equal(t, events[0].Data, got.Data)
+
+	// Messages are not kept.
+	withMessages := events[1]
+	withMessages.Messages = []Message{{ID: "msg_1"}}
+	c.Put(withMessages)
+	got, _ = c.Get(withMessages.ID)
+	require.Nil(t, got.Messages)
+
+	// Whatever part of an encoding is lost, decoding says so and does not
+	// panic.
+	full := encodeEvent(nil, events[0])
+	for n := range len(full) - len(events[0].Data) {
+		_, err := decodeEvent(full[:n])
+		require.Error(t, err, "first %d of %d bytes", n, len(full))
 	}
 }
