@@ -17,11 +17,10 @@ import (
 // *EventCache keeps nothing.
 //
 // Each event is kept encoded, in one slice of bytes (encodeEvent), and
-// decoded by Get. Kept as Go values, tens of thousands of recent events
-// were some twenty pointers each that every garbage collection had to
-// follow: a cycle took several times as long, and the deliveries running
-// during one waited for it. A slice of bytes is one pointer, and the
-// collector does not look inside it.
+// decoded by Get. A slice of bytes is one object that the garbage
+// collector does not look inside; kept as Go values, each event was a
+// dozen objects and their pointers, which every collection had to follow,
+// making each cycle longer and the deliveries made during it later.
 type EventCache struct {
 	mu sync.Mutex
 	m  map[string]cachedEvent
