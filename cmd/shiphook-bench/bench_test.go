@@ -176,3 +176,20 @@ func TestVacuumLeavesEmptyTables(t *testing.T) {
 	require.Equal(t, 60.0, tuples("filled"), "analyzed: the live rows")
 	require.Equal(t, -1.0, tuples("never_filled"), "never analyzed")
 }
+
+func TestWriteLatencies(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "latencies")
+	rows := []row{
+		{pass: passPostgres, scenario: scenario{kind: "rate"}, pub: published{accepted: 3},
+			latencies: []time.Duration{2500 * time.Microsecond, 41 * time.Millisecond, 1234567 * time.Nanosecond}},
+		// A backlog has no latencies: no file.
+		{pass: passPostgres, scenario: scenario{kind: "backlog"}, pub: published{accepted: 5}},
+	}
+	require.NoError(t, writeLatencies(dir, rows))
+	got, err := os.ReadFile(filepath.Join(dir, "postgres-rate-3.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "2.500\n41.000\n1.235\n", string(got))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+}

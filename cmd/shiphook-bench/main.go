@@ -57,6 +57,7 @@ const (
 type options struct {
 	shiphook    string
 	out         string
+	latencies   string
 	goBench     string
 	passes      []string
 	scenarios   []string
@@ -131,6 +132,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	var passes, scenarios, fanout10 string
 	fs.StringVar(&o.shiphook, "shiphook", "bin/shiphook", "the shiphook binary to run")
 	fs.StringVar(&o.out, "out", "", "also write the report to this file")
+	fs.StringVar(&o.latencies, "latencies", "", "write each scenario's publish → receipt latencies, in milliseconds and in order of arrival, to a file <pass>-<scenario>-<events>.txt in this directory: to see when the slow ones came")
 	fs.StringVar(&o.goBench, "gobench", "", "output of go test -bench to include in the report")
 	fs.StringVar(&passes, "passes", passPostgres+","+passEmbedded, "passes to run: postgres (PostgreSQL and Redis), embedded (SQLite and the in-process Redis)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, in this order: "+strings.Join(allScenarios, ", "))
@@ -325,6 +327,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		fmt.Fprintf(stderr, "report written to %s\n", o.out)
+	}
+	if o.latencies != "" {
+		if err := writeLatencies(o.latencies, rep.rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "latencies written to %s\n", o.latencies)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -478,4 +479,28 @@ func sortedKeys(m map[string]int) []string {
 	}
 	slices.SortFunc(keys, func(a, b string) int { return m[b] - m[a] })
 	return keys
+}
+
+// writeLatencies writes the latencies of each row that has them to dir, a
+// file per row named for its pass, scenario and events, one latency in
+// milliseconds a line, in the order the deliveries arrived.
+func writeLatencies(dir string, rows []row) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if len(r.latencies) == 0 {
+			continue
+		}
+		var b []byte
+		for _, l := range r.latencies {
+			b = strconv.AppendFloat(b, float64(l)/float64(time.Millisecond), 'f', 3, 64)
+			b = append(b, '\n')
+		}
+		name := fmt.Sprintf("%s-%s-%d.txt", r.pass, r.scenario.kind, r.pub.accepted)
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
