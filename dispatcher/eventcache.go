@@ -80,7 +80,7 @@ func (c *EventCache) Put(ev Event) {
 	if c == nil || c.max <= 0 {
 		return
 	}
-	encoded := encodeEvent(nil, ev)
+	encoded := encodeEvent(ev)
 	size := entrySize(ev.ID, encoded)
 	if size > c.max {
 		return
@@ -130,42 +130,46 @@ func entrySize(id string, encoded []byte) int {
 	return entryOverhead + 2*len(id) + cap(encoded)
 }
 
-// encodeEvent appends ev, without its Messages, to b as EventCache keeps
-// it: first its strings, each after its length, in a section that begins
-// with its own length, so that decodeEvent makes them all from one copy;
-// then its times, as seconds and nanoseconds; then its data.
-func encodeEvent(b []byte, ev Event) []byte {
+// encodeEvent returns ev, without its Messages, as EventCache keeps it:
+// first its strings, each after its length, in a section that begins with
+// its own length (4 bytes), so that decodeEvent makes them all from one
+// copy; then its times, as seconds and nanoseconds; then its data.
+func encodeEvent(ev Event) []byte {
 	sh := ev.Shipment
 	strs := []string{ev.ID, ev.SourceID, ev.IdempotencyKey, ev.Type, sh.ID, sh.Mode, sh.Origin, sh.Destination, sh.Carrier}
-	n := 2 * binary.MaxVarintLen64
+	// The exact size, so that the cache holds no spare room.
+	n := 4 + uvarintLen(countOf(sh.References == nil, len(sh.References))) + uvarintLen(countOf(ev.Parties == nil, len(ev.Parties))) +
+		timeLen(ev.OccurredAt) + timeLen(ev.CreatedAt) + 1 + len(ev.Data)
 	for _, s := range strs {
-		n += binary.MaxVarintLen64 + len(s)
+		n += stringLen(s)
 	}
 	for k, v := range sh.References {
-		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
+		n += stringLen(k) + stringLen(v)
 	}
 	for _, p := range ev.Parties {
-		n += 2*binary.MaxVarintLen64 + len(p.PartnerID) + len(p.Role)
+		n += stringLen(p.PartnerID) + stringLen(p.Role)
 	}
-	section := make([]byte, 0, n)
+	if ev.FannedOutAt != nil {
+		n += timeLen(*ev.FannedOutAt)
+	}
+	if ev.PurgedAt != nil {
+		n += timeLen(*ev.PurgedAt)
+	}
+	b := make([]byte, 4, n)
 	for _, s := range strs {
-		section = appendString(section, s)
+		b = appendString(b, s)
 	}
 	// A count is one more than the number of items, 0 for nil.
-	section = binary.AppendUvarint(section, countOf(sh.References == nil, len(sh.References)))
+	b = binary.AppendUvarint(b, countOf(sh.References == nil, len(sh.References)))
 	for k, v := range sh.References {
-		section = appendString(appendString(section, k), v)
+		b = appendString(appendString(b, k), v)
 	}
-	section = binary.AppendUvarint(section, countOf(ev.Parties == nil, len(ev.Parties)))
+	b = binary.AppendUvarint(b, countOf(ev.Parties == nil, len(ev.Parties)))
 	for _, p := range ev.Parties {
-		section = appendString(appendString(section, p.PartnerID), p.Role)
+		b = appendString(appendString(b, p.PartnerID), p.Role)
 	}
+	binary.LittleEndian.PutUint32(b, uint32(len(b)-4))
 
-	if b == nil {
-		b = make([]byte, 0, binary.MaxVarintLen64+len(section)+6*binary.MaxVarintLen64+1+len(ev.Data))
-	}
-	b = binary.AppendUvarint(b, uint64(len(section)))
-	b = append(b, section...)
 	b = appendTime(appendTime(b, ev.OccurredAt), ev.CreatedAt)
 	var flags byte
 	if ev.FannedOutAt != nil {
@@ -194,6 +198,24 @@ func countOf(isNil bool, n int) uint64 {
 	return uint64(n) + 1
 }
 
+// uvarintLen is the length of x as binary.AppendUvarint writes it.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
+// timeLen is the length of t as appendTime writes it.
+func timeLen(t time.Time) int {
+	sec := t.Unix()
+	// binary.AppendVarint's zig-zag encoding.
+	return uvarintLen(uint64(sec<<1)^uint64(sec>>63)) + uvarintLen(uint64(t.Nanosecond()))
+}
+
 func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
@@ -207,25 +229,29 @@ var errBadEncoding = errors.New("event cache: bad encoding")
 // decodeEvent returns the event that encodeEvent wrote to b. Its times are
 // in UTC; its Data is b's, not a copy.
 func decodeEvent(b []byte) (Event, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
+	if len(b) < 4 {
+		return Event{}, errBadEncoding
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	if n > len(b)-4 {
 		return Event{}, errBadEncoding
 	}
 	// One copy holds every string of the event.
-	d := decoder{s: string(b[k : k+int(n)])}
+	d := decoder{s: string(b[4 : 4+n])}
 	var ev Event
 	sh := &ev.Shipment
 	for _, s := range []*string{&ev.ID, &ev.SourceID, &ev.IdempotencyKey, &ev.Type, &sh.ID, &sh.Mode, &sh.Origin, &sh.Destination, &sh.Carrier} {
 		*s = d.string()
 	}
-	if refs := d.count(); refs > 0 {
+	// Each item takes at least two bytes: a count past that is bad.
+	if refs := d.count(); refs > 0 && !d.tooMany(refs-1) {
 		sh.References = make(map[string]string, refs-1)
 		for range refs - 1 {
 			key := d.string()
 			sh.References[key] = d.string()
 		}
 	}
-	if parties := d.count(); parties > 0 {
+	if parties := d.count(); parties > 0 && !d.tooMany(parties-1) {
 		ev.Parties = make([]Party, parties-1)
 		for i := range ev.Parties {
 			ev.Parties[i] = Party{PartnerID: d.string(), Role: d.string()}
@@ -235,8 +261,7 @@ func decodeEvent(b []byte) (Event, error) {
 		return Event{}, errBadEncoding
 	}
 
-	rest := b[k+int(n):]
-	t := timeReader{b: rest}
+	t := timeReader{b: b[4+n:]}
 	ev.OccurredAt, ev.CreatedAt = t.time(), t.time()
 	if t.bad || len(t.b) == 0 {
 		return Event{}, errBadEncoding
@@ -283,6 +308,15 @@ func (d *decoder) count() uint64 {
 	}
 	d.bad = true
 	return 0
+}
+
+// tooMany is whether n items cannot fit in what is left, and marks d bad
+// if so.
+func (d *decoder) tooMany(n uint64) bool {
+	if n > uint64(len(d.s)-d.at)/2 {
+		d.bad = true
+	}
+	return d.bad
 }
 
 func (d *decoder) string() string {

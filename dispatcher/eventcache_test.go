@@ -13,7 +13,7 @@ import (
 // sized returns an event whose data makes its entry take n bytes.
 func sized(id, typ string, n int) Event {
 	ev := Event{ID: id, Type: typ, Data: json.RawMessage(`""`)}
-	base := entrySize(id, encodeEvent(nil, ev))
+	base := entrySize(id, encodeEvent(ev))
 	ev.Data = json.RawMessage(`"` + strings.Repeat("x", max(n-base, 0)) + `"`)
 	return ev
 }
@@ -140,9 +140,15 @@ func TestEventCacheKeepsEveryField(t *testing.T) {
 	got, _ = c.Get(withMessages.ID)
 	require.Nil(t, got.Messages)
 
+	// The encoding takes no more room than it needs.
+	for _, ev := range events {
+		encoded := encodeEvent(ev)
+		require.Equal(t, len(encoded), cap(encoded), ev.ID)
+	}
+
 	// Whatever part of an encoding is lost, decoding says so and does not
 	// panic.
-	full := encodeEvent(nil, events[0])
+	full := encodeEvent(events[0])
 	for n := range len(full) - len(events[0].Data) {
 		_, err := decodeEvent(full[:n])
 		require.Error(t, err, "first %d of %d bytes", n, len(full))
