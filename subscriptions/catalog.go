@@ -73,7 +73,7 @@ func ExampleData(typ string) (json.RawMessage, bool) {
 }
 
 // ValidateData checks that data (the event's "data" object) holds none of
-// the ReservedDataKeys and meets the schema of type typ. Returns a
+// the reservedDataKeys and meets the schema of type typ. Returns a
 // *FieldError whose Field is "data" or "data.<path>"
 // (such as "data.invoice_number") and whose message a person can act on,
 // or, for a type not in the catalog, a *FieldError with Field "type" that
@@ -93,12 +93,8 @@ func ValidateData(typ string, data json.RawMessage) error {
 	if err != nil {
 		return Fieldf("data", "is not valid JSON: %v", err)
 	}
-	if fields, ok := v.(map[string]any); ok {
-		for _, k := range ReservedDataKeys {
-			if _, ok := fields[k]; ok {
-				return Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
-			}
-		}
+	if k := reservedKey(v); k != "" {
+		return Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
 	}
 	err = e.schema.Validate(v)
 	if err == nil {
@@ -210,9 +206,21 @@ type typeDef struct {
 	example           string // valid data, as JSON
 }
 
-// ReservedDataKeys are the keys that deliveries add to a shipment event's
+// reservedDataKeys are the keys that deliveries add to a shipment event's
 // data; examples leave them out, as sources must (ValidateData).
-var ReservedDataKeys = []string{"event_id", "shipment", "role"}
+var reservedDataKeys = []string{"event_id", "shipment", "role"}
+
+// reservedKey returns the first of reservedDataKeys that v, decoded data,
+// holds, or "" when it holds none or is not an object.
+func reservedKey(v any) string {
+	fields, _ := v.(map[string]any)
+	for _, k := range reservedDataKeys {
+		if _, ok := fields[k]; ok {
+			return k
+		}
+	}
+	return ""
+}
 
 func buildCatalog(defs []typeDef) (*catalog, error) {
 	comp := jsonschema.NewCompiler()
@@ -268,14 +276,12 @@ func (c *catalog) checkExample(sch *jsonschema.Schema, example string) (json.Raw
 	if len(fields) == 0 {
 		return nil, errors.New("empty; show some fields")
 	}
-	for _, k := range ReservedDataKeys {
-		if _, ok := fields[k]; ok {
-			return nil, fmt.Errorf("uses %q, which deliveries add", k)
-		}
-	}
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		return nil, err
+	}
+	if k := reservedKey(v); k != "" {
+		return nil, fmt.Errorf("uses %q, which deliveries add", k)
 	}
 	if err := sch.Validate(v); err != nil {
 		var verr *jsonschema.ValidationError
