@@ -237,7 +237,7 @@ func decodeEvent(b []byte) (Event, error) {
 		return Event{}, errBadEncoding
 	}
 	// One copy holds every string of the event.
-	d := decoder{s: string(b[4 : 4+n])}
+	d := decoder{b: b[4 : 4+n], s: string(b[4 : 4+n])}
 	var ev Event
 	sh := &ev.Shipment
 	for _, s := range []*string{&ev.ID, &ev.SourceID, &ev.IdempotencyKey, &ev.Type, &sh.ID, &sh.Mode, &sh.Origin, &sh.Destination, &sh.Carrier} {
@@ -286,28 +286,23 @@ func decodeEvent(b []byte) (Event, error) {
 }
 
 // decoder reads the strings and counts of an encoded event's first
-// section; bad is set once something could not be read.
+// section, b, whose copy s the strings are cut from; bad is set once
+// something could not be read.
 type decoder struct {
+	b   []byte
 	s   string
 	at  int
 	bad bool
 }
 
 func (d *decoder) count() uint64 {
-	var n uint64
-	for shift := 0; d.at < len(d.s); shift += 7 {
-		c := d.s[d.at]
-		d.at++
-		if shift > 63 {
-			break
-		}
-		n |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return n
-		}
+	n, k := binary.Uvarint(d.b[d.at:])
+	if k <= 0 {
+		d.bad = true
+		return 0
 	}
-	d.bad = true
-	return 0
+	d.at += k
+	return n
 }
 
 // tooMany is whether n items cannot fit in what is left, and marks d bad
