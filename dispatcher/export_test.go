@@ -23,7 +23,10 @@ type Lane struct{ l *lane[string] }
 func NewLane(size int) Lane         { return Lane{newLane[string](size)} }
 func (l Lane) Offer(v string) bool  { return l.l.offer(v) }
 func (l Lane) Close() []string      { return l.l.close() }
-func (l Lane) Take() (string, bool) { v, ok := <-l.l.work; return v, ok }
+func (l Lane) Take() (string, bool) { return l.l.take() }
+
+// LaneWait is the longest wait for room in a lane.
+const LaneWait = laneWait
 
 // OfferBy offers v, waiting for room until deadline.
 func (l Lane) OfferBy(v string, deadline time.Time) bool { return l.l.offerBy(v, deadline) }

@@ -156,12 +156,13 @@ func (k *waker) wake(ctx context.Context) (bool, error) {
 // fit is made pending again and queued in Redis.
 func (k *waker) hand(ctx context.Context, ms []Message) {
 	var left []Message
+	deadline := time.Now().Add(laneWait)
 	for _, m := range ms {
-		if m, queue := k.w.handOver(ctx, m, k.deliveries); queue {
+		if m, queue := k.w.handOver(ctx, m, k.deliveries, deadline); queue {
 			left = append(left, m)
 		}
 	}
-	if err := k.w.cfg.Queue.enqueueMessages(ctx, left, nil); err != nil {
+	if err := k.w.cfg.Queue.enqueueMessages(ctx, left, nil, time.Time{}); err != nil {
 		logWarn(ctx, "queue woken messages; the reconciler will", "messages", len(left), "err", err)
 	}
 }

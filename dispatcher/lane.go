@@ -25,9 +25,9 @@ type lane[T any] struct {
 	mu     sync.RWMutex
 	closed bool
 	work   chan T
-	// stuckUntil (Unix nanoseconds) is set when a wait for room found
-	// none: until then nobody waits, lest handlers that hang (on endpoints
-	// that hang, say) slow down everyone who offers work.
+	// taken counts the work taken off the lane.
+	taken atomic.Uint64
+	// stuckUntil (Unix nanoseconds): see stuckFor.
 	stuckUntil atomic.Int64
 }
 
@@ -69,7 +69,7 @@ func (l *lane[T]) size() int {
 }
 
 // offerBy hands v to the lane, waiting for room until deadline, unless it
-// is closed or a wait found no room in the last stuckFor.
+// is closed or stuck (see stuckFor).
 func (l *lane[T]) offerBy(v T, deadline time.Time) bool {
 	if l.offer(v) {
 		return true
@@ -84,19 +84,52 @@ func (l *lane[T]) offerBy(v T, deadline time.Time) bool {
 	if l.closed {
 		return false
 	}
+	taken := l.taken.Load()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case l.work <- v:
 		return true
 	case <-t.C:
-		l.stuckUntil.Store(time.Now().Add(stuckFor).UnixNano())
+		if waited := time.Since(now); waited >= laneWait/4 && l.slow(l.taken.Load()-taken, waited) {
+			l.stuckUntil.Store(time.Now().Add(stuckFor).UnixNano())
+		}
 		return false
 	}
 }
 
-// stuckFor is how long nobody waits for room in a lane after a wait found
-// none.
+// slow reports whether a lane that took took pieces of work in waited
+// would need more than laneWait to pass on all it holds.
+func (l *lane[T]) slow(took uint64, waited time.Duration) bool {
+	return took*uint64(laneWait) < uint64(cap(l.work))*uint64(waited)
+}
+
+// take returns the next piece of work, waiting for one; ok is false once
+// the lane is closed and empty.
+func (l *lane[T]) take() (v T, ok bool) {
+	v, ok = <-l.work
+	if ok {
+		l.taken.Add(1)
+	}
+	return v, ok
+}
+
+// laneWait is how long those who hand work to a lane wait for room, at
+// most, before they send it through Redis. Waiting is what keeps them from
+// outrunning the lane's handlers: work sent through Redis costs more, so
+// while the deliveries are saturated, a wait given up too soon leaves
+// them with less of the machine and the rest of the offers with more
+// reason to give up. Callers with several pieces share one deadline.
+const laneWait = 2 * time.Second
+
+// stuckFor is how long nobody waits for room in a lane after a wait of at
+// least a quarter of laneWait found none while the lane was slow: at the
+// rate it took work meanwhile, it would have needed more than laneWait to
+// pass on all it holds (its handlers take more than a quarter of a second
+// each, on average). Handlers that hang, on endpoints that hang, say, must
+// not slow down everyone who offers work. A wait that found no room while
+// the lane was turning over quickly leaves it as it was: those offering
+// were only behind each other.
 const stuckFor = time.Second
 
 // close refuses every offer from now on and returns the work not yet
@@ -152,7 +185,11 @@ func serveLane[T any](w *Worker, wg *sync.WaitGroup, ctx context.Context, l *lan
 	handle func(context.Context, T) error, retry func(context.Context, T, error)) {
 	for range n {
 		wg.Go(func() {
-			for v := range l.work {
+			for {
+				v, ok := l.take()
+				if !ok {
+					return
+				}
 				w.busy.Add(1)
 				tctx, cancel := context.WithTimeout(ctx, timeout)
 				err := handle(tctx, v)

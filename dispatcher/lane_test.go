@@ -1,6 +1,8 @@
 package dispatcher_test
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,8 +31,9 @@ func TestLane(t *testing.T) {
 }
 
 // TestLaneWait checks that an offer may wait for room, and that once a
-// wait found none, offers stop waiting for a while: a lane whose handlers
-// hang must not hold up everyone who offers work.
+// wait found none while nothing was taken, offers stop waiting for a
+// while: a lane whose handlers hang must not hold up everyone who offers
+// work.
 func TestLaneWait(t *testing.T) {
 	l := dispatcher.NewLane(1)
 	require.True(t, l.Offer("a"))
@@ -40,8 +43,45 @@ func TestLaneWait(t *testing.T) {
 	}()
 	require.True(t, l.OfferBy("b", time.Now().Add(10*time.Second)), "room made while waiting is taken")
 
-	require.False(t, l.OfferBy("c", time.Now().Add(30*time.Millisecond)), "no room came")
+	require.False(t, l.OfferBy("c", time.Now().Add(dispatcher.LaneWait/4+50*time.Millisecond)), "no room came")
 	start := time.Now()
 	require.False(t, l.OfferBy("d", time.Now().Add(10*time.Second)))
 	require.Less(t, time.Since(start), 5*time.Second, "the offer waited although the last wait found no room")
+}
+
+// TestLaneWaitBehindOthers checks that a wait which found no room only
+// because others offering were ahead of it, while the lane's handler took
+// work quickly, does not stop the offers after it from waiting: under
+// load, those are the waits that keep fan-out from outrunning deliveries.
+func TestLaneWaitBehindOthers(t *testing.T) {
+	l := dispatcher.NewLane(2)
+	handled := make(chan struct{})
+	go func() {
+		defer close(handled)
+		for {
+			if _, ok := l.Take(); !ok {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	// 150 others wait ahead: a place behind them comes after about 750 ms.
+	var stop atomic.Bool
+	var others sync.WaitGroup
+	for range 150 {
+		others.Go(func() {
+			for !stop.Load() {
+				l.OfferBy("other", time.Now().Add(time.Minute))
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+
+	require.False(t, l.OfferBy("c", time.Now().Add(dispatcher.LaneWait/4+50*time.Millisecond)), "the others came first")
+	require.True(t, l.OfferBy("d", time.Now().Add(time.Minute)), "the lane was taking work: the next offer waits its turn")
+
+	stop.Store(true)
+	others.Wait()
+	l.Close()
+	<-handled
 }

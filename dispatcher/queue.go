@@ -208,26 +208,20 @@ func (q *Queue) EnqueueDelivery(ctx context.Context, id, endpointID string, atte
 	return q.enqueueDelivery(ctx, deliveryTask{ID: id, Attempts: attempts, EndpointID: endpointID}, at)
 }
 
-// laneWait is how long EnqueueMessages waits, at most, for room in the
-// deliveries' lane.
-const laneWait = 500 * time.Millisecond
-
 // EnqueueMessages schedules the next attempt of each of ms (pending
 // messages), due at its NextAttemptAt (nil: now).
 func (q *Queue) EnqueueMessages(ctx context.Context, ms []Message) error {
 	_, deliveries := q.lanes()
-	return q.enqueueMessages(ctx, ms, deliveries)
+	return q.enqueueMessages(ctx, ms, deliveries, time.Now().Add(laneWait))
 }
 
 // enqueueMessages does EnqueueMessages, offering what is due now to
-// deliveries first (nil: none).
-func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *lane[deliveryTask]) error {
+// deliveries first (nil: none), waiting for room until deadline. Those who
+// fan out wait, rather than send each message through Redis: when
+// deliveries fall behind, fan-out slows down, and the events that wait for
+// it cost Redis one task each instead of one per message.
+func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *lane[deliveryTask], deadline time.Time) error {
 	now := time.Now()
-	// Those who fan out wait a little for room, rather than send each
-	// message through Redis: when deliveries fall behind, fan-out slows
-	// down, and the events that wait for it cost Redis one task each
-	// instead of one per message.
-	deadline := now.Add(laneWait)
 	type due struct {
 		dt deliveryTask
 		at time.Time

@@ -290,13 +290,13 @@ func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveri
 	}
 }
 
-// handOver gives m, claimed by this process, to deliveries, waiting up to
-// laneWait for room. A message they do not take is made pending again
+// handOver gives m, claimed by this process, to deliveries, waiting for
+// room until deadline. A message they do not take is made pending again
 // (putBack) and returned with queue set, for the caller to queue in Redis;
 // should that fail, the reconciler takes it up once its lease ends.
-func (w *Worker) handOver(ctx context.Context, m Message, deliveries *lane[deliveryTask]) (_ Message, queue bool) {
+func (w *Worker) handOver(ctx context.Context, m Message, deliveries *lane[deliveryTask], deadline time.Time) (_ Message, queue bool) {
 	dt := deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID, claimed: &m}
-	if deliveries.offerBy(dt, time.Now().Add(laneWait)) {
+	if deliveries.offerBy(dt, deadline) {
 		return m, false
 	}
 	m, err := w.putBack(ctx, m)
@@ -431,19 +431,20 @@ func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliverie
 // pending again; the pending ones go to deliveries first if due now (nil:
 // none), else to Redis. Held ones wait for wakeLoop.
 func (w *Worker) schedule(ctx context.Context, eventID string, due []Message, deliveries *lane[deliveryTask]) {
+	deadline := time.Now().Add(laneWait)
 	pending := due[:0:0]
 	for _, m := range due {
 		switch m.Status {
 		case StatusDelivering:
 			// Stored claimed: only this process knows of it.
-			if m, queue := w.handOver(ctx, m, deliveries); queue {
+			if m, queue := w.handOver(ctx, m, deliveries, deadline); queue {
 				pending = append(pending, m)
 			}
 		case StatusPending:
 			pending = append(pending, m)
 		}
 	}
-	if err := w.cfg.Queue.enqueueMessages(ctx, pending, deliveries); err != nil {
+	if err := w.cfg.Queue.enqueueMessages(ctx, pending, deliveries, deadline); err != nil {
 		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", eventID, "err", err)
 	}
 }
@@ -486,7 +487,7 @@ func (w *Worker) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("find overdue messages: %w", err)
 	}
 	// The due time names a task in Redis, as when it was first queued.
-	if err := w.cfg.Queue.enqueueMessages(ctx, due, nil); err != nil {
+	if err := w.cfg.Queue.enqueueMessages(ctx, due, nil, time.Time{}); err != nil {
 		return err
 	}
 	jobs, err := w.cfg.Store.StaleRecoverJobs(ctx, before, 100)
