@@ -28,6 +28,9 @@ func (l Lane) Take() (string, bool) { return l.l.take() }
 // LaneWait is the longest wait for room in a lane.
 const LaneWait = laneWait
 
+// AwaitRoom waits until deadline for room for n more.
+func (l Lane) AwaitRoom(n int, deadline time.Time) bool { return l.l.awaitRoom(n, deadline) }
+
 // OfferBy offers v, waiting for room until deadline.
 func (l Lane) OfferBy(v string, deadline time.Time) bool { return l.l.offerBy(v, deadline) }
 

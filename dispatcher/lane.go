@@ -27,11 +27,18 @@ type lane[T any] struct {
 	work   chan T
 	// taken counts the work taken off the lane.
 	taken atomic.Uint64
+	// roomMade is closed, and replaced, when a take leaves the lane less
+	// than half full while anyone awaits room (awaitRoom).
+	roomMu   sync.Mutex
+	roomMade chan struct{}
+	awaiting atomic.Int32
 	// stuckUntil (Unix nanoseconds): see stuckFor.
 	stuckUntil atomic.Int64
 }
 
-func newLane[T any](size int) *lane[T] { return &lane[T]{work: make(chan T, size)} }
+func newLane[T any](size int) *lane[T] {
+	return &lane[T]{work: make(chan T, size), roomMade: make(chan struct{})}
+}
 
 // offer hands v to the lane, unless it is full or closed. A nil lane takes
 // nothing.
@@ -91,10 +98,53 @@ func (l *lane[T]) offerBy(v T, deadline time.Time) bool {
 	case l.work <- v:
 		return true
 	case <-t.C:
-		if waited := time.Since(now); waited >= laneWait/4 && l.slow(l.taken.Load()-taken, waited) {
-			l.stuckUntil.Store(time.Now().Add(stuckFor).UnixNano())
-		}
+		l.gaveUp(now, taken)
 		return false
+	}
+}
+
+// awaitRoom reports whether the lane has room for n more pieces of work,
+// waiting until deadline for it to have, unless it is stuck (see
+// stuckFor). Those waiting look again whenever a take leaves the lane
+// less than half full. A nil lane has no room.
+func (l *lane[T]) awaitRoom(n int, deadline time.Time) bool {
+	if l == nil || n > cap(l.work) {
+		return false
+	}
+	if l.room() >= n {
+		return true
+	}
+	now := time.Now()
+	if !now.Before(deadline) || now.UnixNano() < l.stuckUntil.Load() {
+		return false
+	}
+	l.awaiting.Add(1)
+	defer l.awaiting.Add(-1)
+	taken := l.taken.Load()
+	t := time.NewTimer(deadline.Sub(now))
+	defer t.Stop()
+	for {
+		l.roomMu.Lock()
+		made := l.roomMade
+		l.roomMu.Unlock()
+		if l.room() >= n {
+			return true
+		}
+		select {
+		case <-made:
+		case <-t.C:
+			l.gaveUp(now, taken)
+			return false
+		}
+	}
+}
+
+// gaveUp marks the lane stuck if a wait for room that started at start,
+// when the lane had handed out taken pieces, lasted a quarter of laneWait
+// or more while the lane was slow (see stuckFor).
+func (l *lane[T]) gaveUp(start time.Time, taken uint64) {
+	if waited := time.Since(start); waited >= laneWait/4 && l.slow(l.taken.Load()-taken, waited) {
+		l.stuckUntil.Store(time.Now().Add(stuckFor).UnixNano())
 	}
 }
 
@@ -110,8 +160,19 @@ func (l *lane[T]) take() (v T, ok bool) {
 	v, ok = <-l.work
 	if ok {
 		l.taken.Add(1)
+		if l.awaiting.Load() > 0 && len(l.work) < cap(l.work)/2 {
+			l.madeRoom()
+		}
 	}
 	return v, ok
+}
+
+// madeRoom wakes those awaiting room.
+func (l *lane[T]) madeRoom() {
+	l.roomMu.Lock()
+	defer l.roomMu.Unlock()
+	close(l.roomMade)
+	l.roomMade = make(chan struct{})
 }
 
 // laneWait is how long those who hand work to a lane wait for room, at
@@ -143,6 +204,7 @@ func (l *lane[T]) close() []T {
 	for v := range l.work {
 		left = append(left, v)
 	}
+	l.madeRoom()
 	return left
 }
 

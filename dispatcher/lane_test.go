@@ -85,3 +85,53 @@ func TestLaneWaitBehindOthers(t *testing.T) {
 	l.Close()
 	<-handled
 }
+
+// TestLaneAwaitRoom checks that fan-out, before it claims messages, waits
+// for the lane to be less than half full, and no longer than its deadline;
+// that it stops waiting for a while once the lane took nothing during a
+// wait; and that closing the lane lets those waiting go.
+func TestLaneAwaitRoom(t *testing.T) {
+	l := dispatcher.NewLane(4)
+	require.True(t, l.AwaitRoom(4, time.Now()), "an empty lane has room at once")
+	for _, v := range []string{"a", "b", "c", "d"} {
+		require.True(t, l.Offer(v))
+	}
+	require.False(t, l.AwaitRoom(5, time.Now().Add(time.Minute)), "more than the lane holds never fits")
+
+	taken := make(chan string, 4)
+	go func() {
+		for range 3 {
+			time.Sleep(20 * time.Millisecond)
+			v, _ := l.Take()
+			taken <- v
+		}
+	}()
+	require.True(t, l.AwaitRoom(2, time.Now().Add(10*time.Second)))
+	require.GreaterOrEqual(t, len(taken), 2, "room for 2 in a lane of 4 needs 2 taken")
+
+	for len(taken) < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	require.True(t, l.Offer("e"))
+	require.True(t, l.Offer("f"))
+	require.True(t, l.Offer("g"))
+	start := time.Now()
+	require.False(t, l.AwaitRoom(2, time.Now().Add(dispatcher.LaneWait/4+50*time.Millisecond)), "nothing was taken")
+	require.GreaterOrEqual(t, time.Since(start), dispatcher.LaneWait/4, "it waited until its deadline")
+	start = time.Now()
+	require.False(t, l.AwaitRoom(2, time.Now().Add(10*time.Second)))
+	require.Less(t, time.Since(start), 5*time.Second, "a lane found stuck is not waited for")
+
+	l2 := dispatcher.NewLane(2)
+	require.True(t, l2.Offer("a"))
+	require.True(t, l2.Offer("b"))
+	done := make(chan bool)
+	go func() { done <- l2.AwaitRoom(2, time.Now().Add(time.Minute)) }()
+	time.Sleep(20 * time.Millisecond)
+	l2.Close()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("closing the lane did not wake those awaiting room")
+	}
+}

@@ -83,10 +83,11 @@ func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) 
 	}
 	applied := w.applied()
 	now := time.Now().UTC()
-	msgs := w.messages(*ev, now, deliveries)
+	deadline := now.Add(laneWait)
+	msgs := w.messages(*ev, now, deliveries, deadline)
 	ev.FannedOutAt, ev.Messages = &now, msgs
 	return func(ctx context.Context) {
-		w.schedule(ctx, ev.ID, msgs, deliveries)
+		w.schedule(ctx, ev.ID, msgs, deliveries, deadline)
 		w.queueRecheck(ctx, recheck{ev: *ev, applied: applied, msgs: msgs})
 	}, true
 }

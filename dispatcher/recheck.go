@@ -119,7 +119,9 @@ func (w *Worker) addMissed(ctx context.Context, c recheck) {
 	}
 	_, deliveries := w.cfg.Queue.lanes()
 	var missed []Message
-	for _, m := range w.messages(c.ev, time.Now().UTC(), deliveries) {
+	now := time.Now().UTC()
+	deadline := now.Add(laneWait)
+	for _, m := range w.messages(c.ev, now, deliveries, deadline) {
 		if !matched[m.EndpointID] {
 			missed = append(missed, m)
 		}
@@ -143,5 +145,5 @@ func (w *Worker) addMissed(ctx context.Context, c recheck) {
 		}
 	}
 	logInfo(ctx, "event matched again after an endpoint change made elsewhere", "event_id", c.ev.ID, "messages", len(fresh))
-	w.schedule(ctx, c.ev.ID, fresh, deliveries)
+	w.schedule(ctx, c.ev.ID, fresh, deliveries, deadline)
 }

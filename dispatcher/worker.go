@@ -342,14 +342,15 @@ func (w *Worker) fanOutEvent(ctx context.Context, id string) error {
 	if ev.FannedOutAt != nil {
 		// Done before: only make sure its pending messages are queued, in
 		// Redis, where those still queued are not queued twice.
-		return w.fanOut(ctx, ev, nil, nil)
+		return w.fanOut(ctx, ev, nil, nil, time.Time{})
 	}
 	if err := w.catchUp(ctx); err != nil {
 		return fmt.Errorf("fan out %s: %w", id, err)
 	}
 	now := time.Now().UTC()
+	deadline := now.Add(laneWait)
 	_, deliveries := w.cfg.Queue.lanes()
-	if err := w.fanOut(ctx, ev, w.messages(ev, now, deliveries), deliveries); err != nil {
+	if err := w.fanOut(ctx, ev, w.messages(ev, now, deliveries, deadline), deliveries, deadline); err != nil {
 		return err
 	}
 	ev.FannedOutAt = &now
@@ -373,29 +374,34 @@ func (w *Worker) catchUp(ctx context.Context) error {
 // messages returns the messages of ev, made at now: one to each endpoint
 // it matches. Messages whose endpoint's breaker is open are held (see
 // wakeLoop). Those that go to deliveries, this process's, are claimed:
-// that saves each a statement and a commit before its request. Not while
-// the lane is half full: then deliveries are behind, and many fan-outs at
-// once would claim more than the lane takes, to hand it back a statement
-// each. The rest are pending, due now.
-func (w *Worker) messages(ev Event, now time.Time, deliveries *lane[deliveryTask]) []Message {
+// that saves each a statement and a commit before its request. They are
+// claimed once the lane is at most half full, waiting until deadline for
+// that: then all that fan out at once fit, rather than claim more than the
+// lane takes and hand it back with a statement each. If the lane does not
+// make room by then, they are pending, due now.
+func (w *Worker) messages(ev Event, now time.Time, deliveries *lane[deliveryTask], deadline time.Time) []Message {
 	targets := w.cfg.Index.Match(subscriptions.Subject{
 		Type: ev.Type, Mode: ev.Shipment.Mode, Origin: ev.Shipment.Origin, Destination: ev.Shipment.Destination,
 		Carrier: ev.Shipment.Carrier, Parties: ev.Parties,
 	})
-	claim := deliveries.room() >= max(len(targets), deliveries.size()/2)
-	lease := now.Add(w.cfg.Lease)
 	msgs := make([]Message, len(targets))
+	var due []*Message
 	for i, tg := range targets {
 		msgs[i] = Message{
 			ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: tg.EndpointID, PartnerID: tg.PartnerID,
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
 			CreatedAt: now, UpdatedAt: now,
 		}
-		switch {
-		case w.cfg.Guard.Open(tg.EndpointID):
+		if w.cfg.Guard.Open(tg.EndpointID) {
 			msgs[i].Status, msgs[i].NextAttemptAt = StatusHeld, nil
-		case claim:
-			msgs[i].Status, msgs[i].LeaseUntil = StatusDelivering, &lease
+		} else {
+			due = append(due, &msgs[i])
+		}
+	}
+	if len(due) > 0 && deliveries.awaitRoom(max(len(due), deliveries.size()/2), deadline) {
+		lease := now.Add(w.cfg.Lease)
+		for _, m := range due {
+			m.Status, m.LeaseUntil = StatusDelivering, &lease
 		}
 	}
 	return msgs
@@ -415,23 +421,23 @@ func (w *Worker) event(ctx context.Context, id string) (Event, error) {
 }
 
 // fanOut stores msgs of ev and queues every pending message of ev, those
-// due now in deliveries first (nil: none). The messages it stored claimed
-// go to deliveries only; one that does not fit is made pending again.
-func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliveries *lane[deliveryTask]) error {
+// due now in deliveries first (nil: none), as schedule does, waiting for
+// room until deadline.
+func (w *Worker) fanOut(ctx context.Context, ev Event, msgs []Message, deliveries *lane[deliveryTask], deadline time.Time) error {
 	due, err := w.cfg.Store.FanOut(ctx, ev.ID, msgs)
 	if err != nil {
 		return fmt.Errorf("fan out %s: %w", ev.ID, err)
 	}
-	w.schedule(ctx, ev.ID, due, deliveries)
+	w.schedule(ctx, ev.ID, due, deliveries, deadline)
 	return nil
 }
 
 // schedule queues the messages of event eventID in due: those it stored
-// claimed go to deliveries only, and one that does not fit is made
-// pending again; the pending ones go to deliveries first if due now (nil:
-// none), else to Redis. Held ones wait for wakeLoop.
-func (w *Worker) schedule(ctx context.Context, eventID string, due []Message, deliveries *lane[deliveryTask]) {
-	deadline := time.Now().Add(laneWait)
+// claimed go to deliveries only, and one that does not fit by deadline is
+// made pending again; the pending ones go to deliveries first if due now
+// (nil: none; waiting for room until deadline), else to Redis. Held ones
+// wait for wakeLoop.
+func (w *Worker) schedule(ctx context.Context, eventID string, due []Message, deliveries *lane[deliveryTask], deadline time.Time) {
 	pending := due[:0:0]
 	for _, m := range due {
 		switch m.Status {
