@@ -62,10 +62,12 @@ func TestLaneWaitBehindOthers(t *testing.T) {
 			if _, ok := l.Take(); !ok {
 				return
 			}
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	// 150 others wait ahead: a place behind them comes after about 750 ms.
+	// 150 others wait ahead: a place behind them comes after about 1.5 s,
+	// and after more than the offer's wait even if only a third of them
+	// are in line by then.
 	var stop atomic.Bool
 	var others sync.WaitGroup
 	for range 150 {
