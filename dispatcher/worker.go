@@ -385,7 +385,7 @@ func (w *Worker) messages(ev Event, now time.Time, deliveries *lane[deliveryTask
 		Carrier: ev.Shipment.Carrier, Parties: ev.Parties,
 	})
 	msgs := make([]Message, len(targets))
-	var due []*Message
+	due := 0
 	for i, tg := range targets {
 		msgs[i] = Message{
 			ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: tg.EndpointID, PartnerID: tg.PartnerID,
@@ -395,13 +395,15 @@ func (w *Worker) messages(ev Event, now time.Time, deliveries *lane[deliveryTask
 		if w.cfg.Guard.Open(tg.EndpointID) {
 			msgs[i].Status, msgs[i].NextAttemptAt = StatusHeld, nil
 		} else {
-			due = append(due, &msgs[i])
+			due++
 		}
 	}
-	if len(due) > 0 && deliveries.awaitRoom(max(len(due), deliveries.size()/2), deadline) {
+	if due > 0 && deliveries.awaitRoom(max(due, deliveries.size()/2), deadline) {
 		lease := now.Add(w.cfg.Lease)
-		for _, m := range due {
-			m.Status, m.LeaseUntil = StatusDelivering, &lease
+		for i := range msgs {
+			if msgs[i].Status == StatusPending {
+				msgs[i].Status, msgs[i].LeaseUntil = StatusDelivering, &lease
+			}
 		}
 	}
 	return msgs
