@@ -82,8 +82,7 @@ func (l *lane[T]) offerBy(v T, deadline time.Time) bool {
 		return true
 	}
 	now := time.Now()
-	wait := deadline.Sub(now)
-	if l == nil || wait <= 0 || now.UnixNano() < l.stuckUntil.Load() {
+	if l == nil || !l.mayWait(now, deadline) {
 		return false
 	}
 	l.mu.RLock()
@@ -92,7 +91,7 @@ func (l *lane[T]) offerBy(v T, deadline time.Time) bool {
 		return false
 	}
 	taken := l.taken.Load()
-	t := time.NewTimer(wait)
+	t := time.NewTimer(deadline.Sub(now))
 	defer t.Stop()
 	select {
 	case l.work <- v:
@@ -115,7 +114,7 @@ func (l *lane[T]) awaitRoom(n int, deadline time.Time) bool {
 		return true
 	}
 	now := time.Now()
-	if !now.Before(deadline) || now.UnixNano() < l.stuckUntil.Load() {
+	if !l.mayWait(now, deadline) {
 		return false
 	}
 	l.awaiting.Add(1)
@@ -137,6 +136,12 @@ func (l *lane[T]) awaitRoom(n int, deadline time.Time) bool {
 			return false
 		}
 	}
+}
+
+// mayWait reports whether a wait for room may start at now: deadline is
+// still ahead and the lane is not stuck (see stuckFor).
+func (l *lane[T]) mayWait(now, deadline time.Time) bool {
+	return now.Before(deadline) && now.UnixNano() >= l.stuckUntil.Load()
 }
 
 // gaveUp marks the lane stuck if a wait for room that started at start,
@@ -194,7 +199,8 @@ const laneWait = 2 * time.Second
 const stuckFor = time.Second
 
 // close refuses every offer from now on and returns the work not yet
-// taken; those ranging over the lane stop once it is empty.
+// taken; those taking from the lane stop once it is empty, and those
+// awaiting room stop waiting.
 func (l *lane[T]) close() []T {
 	l.mu.Lock()
 	defer l.mu.Unlock()
