@@ -53,8 +53,28 @@ func (w *Worker) handleDeliver(ctx context.Context, t *asynq.Task) error {
 
 // deliverTask makes the attempt dt names, or puts it back for later (see
 // handleDeliver). A message the fan-out claimed is handed back (made
-// pending) whenever no attempt is made.
+// pending) whenever no attempt is made. A delivery that finds its endpoint
+// at its cap in this process waits in the gate, if it may (gate.go).
 func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
+	return w.deliverPlaced(ctx, dt, false, heldSlot{})
+}
+
+// deliverPlaced is deliverTask for a delivery that holds a place of its
+// endpoint in the gate already, when placed says so: one that waited in
+// the gate and was handed a place, and with it, maybe, the slot in Redis
+// of the delivery before it.
+func (w *Worker) deliverPlaced(ctx context.Context, dt deliveryTask, placed bool, slot heldSlot) error {
+	// leave gives the place back, with the slot if it holds one, once: as
+	// soon as the endpoint has answered, so that the next in line goes
+	// while the attempt is recorded.
+	leave := func() {
+		if placed {
+			placed = false
+			w.handOn(ctx, dt.EndpointID, slot)
+			slot = heldSlot{}
+		}
+	}
+	defer leave()
 	ep, err := w.cfg.Endpoints.Endpoint(ctx, dt.EndpointID)
 	if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && ep.Disabled) {
 		if dt.claimed != nil {
@@ -66,13 +86,30 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 		w.handBack(ctx, dt)
 		return fmt.Errorf("load endpoint %s: %w", dt.EndpointID, err)
 	}
-	permit, wait, err := w.cfg.Guard.Acquire(ctx, ep)
+	if !placed {
+		var lined bool
+		if placed, lined = w.gate.enter(dt, w.cfg.Guard.limit(ep), gateDepth*w.cfg.Concurrency); lined {
+			return nil
+		} else if !placed {
+			return w.postpone(ctx, dt, atCap())
+		}
+	}
+	permit, wait, err := w.cfg.Guard.acquire(ctx, ep, slot)
+	slot = heldSlot{}
 	if err != nil {
 		w.handBack(ctx, dt)
 		return err
 	}
 	if wait != nil {
 		return w.postpone(ctx, dt, wait)
+	}
+	release := func(counted, failed bool, reason string) {
+		if permit != nil {
+			slot = permit.pass()
+			w.cfg.Guard.Release(ctx, permit, counted, failed, reason)
+			permit = nil
+			leave()
+		}
 	}
 	var m Message
 	if dt.claimed != nil {
@@ -81,24 +118,80 @@ func (w *Worker) deliverTask(ctx context.Context, dt deliveryTask) error {
 		var ok bool
 		m, ok, err = w.cfg.Store.ClaimMessage(ctx, dt.ID, dt.Attempts, time.Now().Add(w.cfg.Lease))
 		if err != nil || !ok {
-			w.cfg.Guard.Release(ctx, permit, false, false, "")
+			release(false, false, "")
 			if err != nil {
 				return fmt.Errorf("claim message %s: %w", dt.ID, err)
 			}
 			return nil
 		}
 	}
-	a, err := w.deliver(ctx, ep, m, dt.Manual, permit.probe)
+	err = w.deliver(ctx, ep, m, dt.Manual, permit.probe, func(a Attempt) {
+		counted := a.ErrorClass != ErrorBlocked && a.ErrorClass != ErrorPurged
+		release(counted, breakerFailure(a), describe(a))
+	})
 	if err != nil {
-		w.cfg.Guard.Release(ctx, permit, false, false, "")
+		release(false, false, "")
 		// Nothing was recorded: put the message back so that the retried
 		// task (or the reconciler) can claim it again.
 		_, _ = w.putBack(ctx, m)
 		return err
 	}
-	counted := a.ErrorClass != ErrorBlocked && a.ErrorClass != ErrorPurged
-	w.cfg.Guard.Release(ctx, permit, counted, breakerFailure(a), describe(a))
 	return nil
+}
+
+// handOn gives back a place of endpoint id in the gate, with slot, the
+// slot in Redis that goes with it, if any. The first in line for it takes
+// both and goes in a goroutine of its own; one that waited too long, or
+// finds every such goroutine busy, goes to Redis instead, and the place
+// passes on. A slot nobody takes is given back.
+func (w *Worker) handOn(ctx context.Context, id string, slot heldSlot) {
+	ctx = context.WithoutCancel(ctx)
+	for {
+		dt, waited, ok := w.gate.pass(id)
+		if !ok {
+			// The slot is given back before the place: a delivery that
+			// takes the place then finds the slot free.
+			if slot.token != "" {
+				w.cfg.Guard.free(ctx, id, slot.token)
+				slot = heldSlot{}
+			}
+			if dt, waited, ok = w.gate.leave(id); !ok {
+				return
+			}
+		}
+		if waited <= min(gateWait, w.cfg.ReconcileGrace/2) && w.runPlaced(dt, slot) {
+			return
+		}
+		if err := w.postpone(ctx, dt, atCap()); err != nil {
+			w.retryDelivery(ctx, dt, err)
+		}
+	}
+}
+
+// runPlaced delivers dt, which holds a place in the gate and slot, in a
+// goroutine of its own, as a lane's handler would, and reports whether one
+// was free.
+func (w *Worker) runPlaced(dt deliveryTask, slot heldSlot) bool {
+	select {
+	case w.runners <- struct{}{}:
+	default:
+		return false
+	}
+	ran := w.gate.spawn(&w.running, func() {
+		defer func() { <-w.runners }()
+		w.busy.Add(1)
+		defer w.busy.Add(-1)
+		ctx, cancel := context.WithTimeout(w.runCtx, w.cfg.Queue.taskTimeout)
+		err := w.deliverPlaced(ctx, dt, true, slot)
+		cancel()
+		if err != nil && !errors.Is(err, asynq.SkipRetry) {
+			w.retryDelivery(context.WithoutCancel(w.runCtx), dt, err)
+		}
+	})
+	if !ran {
+		<-w.runners
+	}
+	return ran
 }
 
 // handBack puts back the message of dt if the fan-out claimed it, when its
@@ -168,12 +261,13 @@ func (w *Worker) postpone(ctx context.Context, dt deliveryTask, wait *Wait) erro
 }
 
 // deliver signs and posts m, records the attempt and what follows from it.
-// probe is whether the attempt is its endpoint's breaker's probe. It
-// returns an error only when nothing was recorded.
-func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message, manual, probe bool) (Attempt, error) {
+// probe is whether the attempt is its endpoint's breaker's probe;
+// answered hears of the attempt as soon as it is made, before it is
+// recorded. It returns an error only when nothing was recorded.
+func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Message, manual, probe bool, answered func(Attempt)) error {
 	ev, err := w.event(ctx, m.EventID)
 	if err != nil {
-		return Attempt{}, fmt.Errorf("load event %s: %w", m.EventID, err)
+		return fmt.Errorf("load event %s: %w", m.EventID, err)
 	}
 	var (
 		a    Attempt
@@ -186,12 +280,13 @@ func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Messa
 	} else {
 		body, err := payload(ev, roleOf(ev, m.PartnerID))
 		if err != nil {
-			return Attempt{}, err
+			return err
 		}
 		if a, resp, err = w.post(ctx, ep, m, body); err != nil {
-			return Attempt{}, err
+			return err
 		}
 	}
+	answered(a)
 	a.Trigger = "scheduled"
 	if manual {
 		a.Trigger = "manual"
@@ -204,7 +299,7 @@ func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Messa
 		o = Outcome{Status: StatusHeld}
 	}
 	if err := w.cfg.Store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
-		return Attempt{}, fmt.Errorf("record attempt %d of %s: %w", a.Number, m.ID, err)
+		return fmt.Errorf("record attempt %d of %s: %w", a.Number, m.ID, err)
 	}
 	ctx = context.WithoutCancel(ctx)
 	w.endpointHealth(ctx, ep, a)
@@ -219,7 +314,7 @@ func (w *Worker) deliver(ctx context.Context, ep subscriptions.Endpoint, m Messa
 			"attempts": a.Number, "last_status": a.StatusCode, "last_error": describe(a),
 		})
 	}
-	return a, nil
+	return nil
 }
 
 // post makes the HTTP request. It returns an error only when the attempt

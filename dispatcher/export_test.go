@@ -82,3 +82,34 @@ func SetBreaker(g *Guard, id string, probe time.Time) {
 	}
 	g.remote[id] = subscriptions.BreakerState{State: breakerOpen, NextProbeAt: &probe}
 }
+
+// Gate is a Worker's gate of deliveries, named by message id.
+type Gate struct{ g *gate }
+
+func NewGate() Gate { g := newGate(); g.start(); return Gate{g} }
+
+// Enter takes a place for message id to endpoint, or lines it up.
+func (g Gate) Enter(endpoint, id string, limit, max int) (placed, lined bool) {
+	return g.g.enter(deliveryTask{ID: id, EndpointID: endpoint}, limit, max)
+}
+
+// Pass hands a place of endpoint to the first in line, if any.
+func (g Gate) Pass(endpoint string) (string, bool) {
+	dt, _, ok := g.g.pass(endpoint)
+	return dt.ID, ok
+}
+
+// Leave gives back a place of endpoint, or hands it to one who lined up.
+func (g Gate) Leave(endpoint string) (string, bool) {
+	dt, _, ok := g.g.leave(endpoint)
+	return dt.ID, ok
+}
+
+// Close closes the gate and returns the ids of those waiting.
+func (g Gate) Close() []string {
+	var ids []string
+	for _, dt := range g.g.close() {
+		ids = append(ids, dt.ID)
+	}
+	return ids
+}

@@ -135,7 +135,7 @@ const openBreakers = "shiphook:breakers:open"
 // Permit is leave to make one attempt; give it back with Release.
 type Permit struct {
 	endpointID string
-	slot       string
+	slot       heldSlot
 	probe      bool
 	done       func(error)
 	settings   subscriptions.BreakerSettings
@@ -158,12 +158,49 @@ type Wait struct {
 	Reason string
 }
 
+// A heldSlot is a slot of an endpoint's cap of deliveries in flight, as
+// taken in Redis (token), and when.
+type heldSlot struct {
+	token string
+	taken time.Time
+}
+
+// pass takes p's slot out of p, for the next delivery to its endpoint in
+// this process (acquire): Release then leaves it taken.
+func (p *Permit) pass() heldSlot {
+	s := p.slot
+	p.slot = heldSlot{}
+	return s
+}
+
 // Acquire returns a Permit for one attempt to ep, or the Wait before the
 // next try. It spends no attempt either way.
 func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit, *Wait, error) {
+	return g.acquire(ctx, ep, heldSlot{})
+}
+
+// acquire is Acquire for a delivery that may have been passed a slot of
+// ep (Permit.pass): the Permit takes it over rather than take one in
+// Redis, while it is young enough to outlast the attempt and ep has no
+// rate limit, which every attempt must count in Redis. A slot passed and
+// not taken over is given back.
+func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed heldSlot) (_ *Permit, _ *Wait, err error) {
 	now := time.Now()
 	s := g.settings(ep)
 	p := &Permit{endpointID: ep.ID, settings: s}
+	if passed.token != "" && (ep.RateLimit > 0 || now.Sub(passed.taken) >= g.cfg.Lease/2) {
+		// Given back before a slot is taken in its place, lest it count
+		// against the cap.
+		g.free(ctx, ep.ID, passed.token)
+		passed = heldSlot{}
+	}
+	if passed.token != "" {
+		defer func() {
+			if p.slot != passed {
+				g.free(ctx, ep.ID, passed.token)
+			}
+		}()
+	}
 	if st, open := g.remoteState(ep.ID); open {
 		if st.NextProbeAt != nil && now.Before(*st.NextProbeAt) {
 			return nil, &Wait{Delay: spread(st.NextProbeAt.Sub(now), 0.1), Reason: reasonBreakerOpen}, nil
@@ -185,13 +222,14 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 		}
 		p.done = done
 	}
-	limit := ep.MaxConcurrency
-	if limit <= 0 {
-		limit = g.cfg.MaxConcurrency
+	if passed.token != "" {
+		p.slot = passed
+		return p, nil, nil
 	}
-	p.slot = token()
+	limit := g.limit(ep)
+	slot := heldSlot{token: token(), taken: now}
 	keys := []string{slotsKey(ep.ID), rateKey(ep.ID, now.Unix())}
-	args := []any{now.UnixMilli(), g.cfg.Lease.Milliseconds(), limit, p.slot, ep.RateLimit}
+	args := []any{now.UnixMilli(), g.cfg.Lease.Milliseconds(), limit, slot.token, ep.RateLimit}
 	res, err := redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.Cmd {
 		return acquireScript.EvalSha(ctx, c, keys, args...)
 	}).Int()
@@ -206,13 +244,26 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 	switch res {
 	case 1:
 		g.giveBack(ctx, p)
-		return nil, &Wait{Delay: spread(time.Second, 0.5), Reason: "concurrency"}, nil
+		return nil, atCap(), nil
 	case 2:
 		g.giveBack(ctx, p)
 		next := time.Unix(now.Unix()+1, 0)
 		return nil, &Wait{Delay: next.Sub(now) + time.Duration(rand.Int64N(int64(time.Second))), Reason: "rate_limit"}, nil
 	}
+	p.slot = slot
 	return p, nil, nil
+}
+
+// atCap is the wait of a delivery whose endpoint has its cap of
+// deliveries in flight.
+func atCap() *Wait { return &Wait{Delay: spread(time.Second, 0.5), Reason: "concurrency"} }
+
+// limit is ep's cap of deliveries in flight.
+func (g *Guard) limit(ep subscriptions.Endpoint) int {
+	if ep.MaxConcurrency > 0 {
+		return ep.MaxConcurrency
+	}
+	return g.cfg.MaxConcurrency
 }
 
 // acquireScript takes an in-flight slot and a unit of the rate limit.
@@ -252,13 +303,8 @@ var (
 // by policy); failed and reason describe it otherwise.
 func (g *Guard) Release(ctx context.Context, p *Permit, counted, failed bool, reason string) {
 	ctx = context.WithoutCancel(ctx)
-	if p.slot != "" {
-		err := redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
-			return c.ZRem(ctx, slotsKey(p.endpointID), p.slot)
-		}).Err()
-		if err != nil {
-			slog.WarnContext(ctx, "free delivery slot; it expires by itself", "endpoint_id", p.endpointID, "err", err)
-		}
+	if p.slot.token != "" {
+		g.free(ctx, p.endpointID, p.slot.token)
 	}
 	switch {
 	case p.probe && !counted:
@@ -283,6 +329,17 @@ func (g *Guard) Release(ctx context.Context, p *Permit, counted, failed bool, re
 		default:
 			p.done(nil)
 		}
+	}
+}
+
+// free gives back the slot token of endpoint id.
+func (g *Guard) free(ctx context.Context, id, token string) {
+	ctx = context.WithoutCancel(ctx)
+	err := redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.IntCmd {
+		return c.ZRem(ctx, slotsKey(id), token)
+	}).Err()
+	if err != nil {
+		slog.WarnContext(ctx, "free delivery slot; it expires by itself", "endpoint_id", id, "err", err)
 	}
 }
 

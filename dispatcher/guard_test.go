@@ -139,6 +139,67 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	require.Equal(t, "closed", st.State)
 }
 
+// TestGuardPassSlot checks a slot passed from one delivery to the next of
+// the same endpoint: taken over while young, with no new slot in Redis;
+// given back, and a slot taken anew, when it is old or the endpoint has a
+// rate limit; and given back when the next delivery may not go.
+func TestGuardPassSlot(t *testing.T) {
+	ctx := context.Background()
+	g, _ := twoGuards(t, GuardConfig{Lease: time.Minute})
+	ep := subscriptions.Endpoint{ID: "ep_pass", Options: subscriptions.Options{MaxConcurrency: 2}}
+	slots := func() []string {
+		s, err := g.rdb.ZRange(ctx, slotsKey(ep.ID), 0, -1).Result()
+		require.NoError(t, err)
+		return s
+	}
+	first, w, err := g.Acquire(ctx, ep)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	other, _, _ := g.Acquire(ctx, ep)
+	require.Len(t, slots(), 2)
+
+	passed := first.pass()
+	g.Release(ctx, first, true, false, "")
+	require.Len(t, slots(), 2, "a slot passed on is not given back")
+	next, w, err := g.acquire(ctx, ep, passed)
+	require.NoError(t, err)
+	require.Nil(t, w, "the endpoint is at its cap, but the slot passed is its own")
+	require.Equal(t, passed, next.slot)
+
+	old := next.pass()
+	old.taken = old.taken.Add(-31 * time.Second)
+	g.Release(ctx, next, true, false, "")
+	renewed, w, err := g.acquire(ctx, ep, old)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	require.NotEqual(t, old.token, renewed.slot.token, "a slot past half the lease is taken anew")
+	require.NotContains(t, slots(), old.token)
+	require.Len(t, slots(), 2)
+
+	rated := ep
+	rated.RateLimit = 100
+	passed = renewed.pass()
+	g.Release(ctx, renewed, true, false, "")
+	counted, w, err := g.acquire(ctx, rated, passed)
+	require.NoError(t, err)
+	require.Nil(t, w)
+	require.NotEqual(t, passed.token, counted.slot.token, "with a rate limit every attempt goes through Redis")
+	require.Len(t, slots(), 2)
+
+	g.open(ctx, ep.ID, g.settings(ep), "down")
+	require.NoError(t, g.refresh(ctx))
+	passed = counted.pass()
+	g.Release(ctx, counted, true, false, "")
+	_, w, err = g.acquire(ctx, ep, passed)
+	require.NoError(t, err)
+	require.NotNil(t, w)
+	require.Equal(t, reasonBreakerOpen, w.Reason)
+	require.NotContains(t, slots(), passed.token, "a slot passed to a delivery that may not go is given back")
+
+	g.Release(ctx, other, true, false, "")
+	require.Empty(t, slots())
+}
+
 // TestGuardConcurrencyCapUnderLoad takes slots of one endpoint from many
 // goroutines at once, so that the takes and releases go in shared
 // pipelines, with the script flushed from Redis first: the cap still holds

@@ -235,14 +235,17 @@ func (w *Worker) runLanes(ctx context.Context, fanouts *lane[string], deliveries
 				logWarn(ctx, "queue fan-out; the reconciler will", "event_id", id, "err", err)
 			}
 		})
-	serveLane(w, &wg, ctx, deliveries, w.cfg.Concurrency, w.cfg.Queue.taskTimeout, w.deliverTask,
-		func(ctx context.Context, dt deliveryTask, err error) {
-			logWarn(ctx, "delivery task failed; queued in Redis to retry", "message_id", dt.ID, "err", err)
-			if err := w.cfg.Queue.remoteDelivery(ctx, dt, time.Now().Add(time.Second)); err != nil {
-				logWarn(ctx, "queue delivery; the reconciler will", "message_id", dt.ID, "err", err)
-			}
-		})
+	serveLane(w, &wg, ctx, deliveries, w.cfg.Concurrency, w.cfg.Queue.taskTimeout, w.deliverTask, w.retryDelivery)
 	return &wg
+}
+
+// retryDelivery sends dt, whose handler in this process failed, to Redis,
+// where asynq retries it.
+func (w *Worker) retryDelivery(ctx context.Context, dt deliveryTask, err error) {
+	logWarn(ctx, "delivery task failed; queued in Redis to retry", "message_id", dt.ID, "err", err)
+	if err := w.cfg.Queue.remoteDelivery(ctx, dt, time.Now().Add(time.Second)); err != nil {
+		logWarn(ctx, "queue delivery; the reconciler will", "message_id", dt.ID, "err", err)
+	}
 }
 
 // serveLane takes work off l with n goroutines of wg until l is closed.

@@ -47,8 +47,9 @@ type Config struct {
 	// message to another after this. Give the Guard the same.
 	Lease time.Duration
 	// Concurrency is how many deliveries run at once (default 200):
-	// as many from Redis, and as many again from the lane of work handed
-	// over in this process. Fan-outs run beside them, a quarter as many
+	// as many from Redis, as many again from the lane of work handed over
+	// in this process, and as many again that waited in the gate for an
+	// endpoint at its cap. Fan-outs run beside them, a quarter as many
 	// each way.
 	Concurrency int
 	// PollInterval is how often an idle worker asks Redis for work
@@ -92,6 +93,13 @@ type Worker struct {
 	// rechecks are the events fanned out at ingest, to check against
 	// endpoint changes made elsewhere (recheck.go).
 	rechecks chan recheck
+	// gate lines up the deliveries that find their endpoint at its cap
+	// (gate.go); runners bounds the goroutines that send them on, which
+	// run in running, with runCtx, the lanes' handlers' context.
+	gate    *gate
+	runners chan struct{}
+	running sync.WaitGroup
+	runCtx  context.Context
 }
 
 // handlerGrace bounds how long Run waits, once its servers have shut
@@ -163,7 +171,8 @@ func NewWorker(cfg Config) *Worker {
 	if cfg.Events == nil {
 		cfg.Events = NewEventCache(DefaultEventCacheBytes)
 	}
-	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue)}
+	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue),
+		gate: newGate(), runners: make(chan struct{}, cfg.Concurrency)}
 	// Fan-out and delivery each get asynq servers of their own: an asynq
 	// server takes tasks off Redis one at a time, in one loop, and one loop
 	// for both would bound them together by its round trips.
@@ -198,6 +207,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	// The lanes' handlers outlive ctx by up to ShutdownTimeout, as asynq's do.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer hcancel()
+	w.runCtx = hctx
+	w.gate.start()
 	lanes := w.runLanes(hctx, fanouts, deliveries)
 	w.cfg.Queue.attach(w, fanouts, deliveries)
 	for i, srv := range w.srvs {
@@ -243,7 +254,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Go(func() {
 		finished := make(chan struct{})
-		go func() { lanes.Wait(); close(finished) }()
+		go func() { lanes.Wait(); w.running.Wait(); close(finished) }()
 		select {
 		case <-finished:
 		case <-time.After(w.cfg.ShutdownTimeout):
@@ -271,7 +282,7 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // closeLanes detaches the lanes from the Queue, so that new work goes to
-// Redis, and sends there the work they still held.
+// Redis, closes the gate, and sends there the work they still held.
 func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveries *lane[deliveryTask]) {
 	w.cfg.Queue.detach(fanouts, deliveries)
 	ctx = context.WithoutCancel(ctx)
@@ -279,7 +290,7 @@ func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveri
 	if err := w.cfg.Queue.remoteFanout(ctx, ids...); err != nil {
 		logWarn(ctx, "queue fan-outs at shutdown; the reconciler will", "events", len(ids), "err", err)
 	}
-	dts := deliveries.close()
+	dts := append(deliveries.close(), w.gate.close()...)
 	for i := range dts {
 		w.handBack(ctx, dts[i])
 		dts[i].claimed = nil

@@ -3,11 +3,13 @@ package main
 import (
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -415,4 +417,47 @@ func TestEndpointTransportOptions(t *testing.T) {
 	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/messages/"+ms[0].ID+"/attempts", adminKey, nil, &as))
 	require.Equal(t, "timeout", as.Data[0].ErrorClass)
 	require.InDelta(t, 1000, as.Data[0].DurationMS, 400, "the endpoint's 1 s, not the server's 15 s")
+}
+
+// TestCappedEndpointKeepsPace checks that deliveries to an endpoint at its
+// cap of deliveries in flight wait in the process for one to end, rather
+// than go back to the queue for a second: the endpoint is kept at its cap
+// and never over it, every event arrives once, and no delivery passes
+// through Redis.
+func TestCappedEndpointKeepsPace(t *testing.T) {
+	env := with(testEnv(t), "SHIPHOOK_RECONCILE_GRACE", "10s")
+	migrate(t, env)
+	s := startServer(t, "serve", env)
+	rcv := newReceiver(t)
+	rcv.setAnswer("/capped", func(int) int { time.Sleep(40 * time.Millisecond); return http.StatusOK })
+	createPartners(t, s, "acme", "globex")
+	ep := createEndpoint(t, s, rcv, adminKey, "acme", "/capped", map[string]any{"max_concurrency": 2})
+	const n = 40
+	postEvents(t, s, n)
+
+	require.Eventually(t, func() bool { return len(rcv.byPath("/capped")) >= n }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, 2, rcv.peakOf("/capped"), "never more than 2 in flight, and the cap is reached")
+	ids := map[string]bool{}
+	for _, d := range rcv.byPath("/capped") {
+		ids[d.MessageID] = true
+	}
+	require.Len(t, ids, n, "each event arrives once")
+	ms := messagesOf(t, s, "acme", ep.ID)
+	require.Len(t, ms, n)
+	for _, m := range ms {
+		require.Equal(t, "succeeded", m.Status)
+		require.Equal(t, 1, m.Attempts)
+	}
+
+	opt, err := asynq.ParseRedisURI(env["REDIS_URL"])
+	require.NoError(t, err)
+	insp := asynq.NewInspector(opt)
+	defer insp.Close()
+	queues, err := insp.Queues()
+	require.NoError(t, err)
+	if slices.Contains(queues, "deliver") {
+		info, err := insp.GetQueueInfo("deliver")
+		require.NoError(t, err)
+		require.Zero(t, info.Size+info.ProcessedTotal, "no delivery went back to Redis to wait: %+v", info)
+	}
 }

@@ -102,43 +102,57 @@ func TestGracefulShutdown(t *testing.T) {
 		require.Equal(t, 1, ms.Data[0].Attempts, "the interrupted request is not counted as an attempt")
 		require.Len(t, rcv.byPath("/stuck"), 1)
 	})
-	t.Run("work waiting in the process at shutdown goes to Redis for other workers", func(t *testing.T) {
-		slow := map[string]string{"SHIPHOOK_SHUTDOWN_TIMEOUT": "1s", "SHIPHOOK_CONCURRENCY": "2", "SHIPHOOK_RECONCILE_INTERVAL": "1h"}
-		for k, v := range env {
-			if _, ok := slow[k]; !ok {
-				slow[k] = v
+	// Work waits in the process in its lane, behind two deliveries at a
+	// time, or in its gate, behind the one delivery its endpoint's cap
+	// allows.
+	for name, c := range map[string]struct {
+		concurrency string
+		spec        map[string]any
+	}{
+		"in the lane": {"2", map[string]any{}},
+		"at the cap":  {"200", map[string]any{"max_concurrency": 1}},
+	} {
+		t.Run("work waiting in the process at shutdown goes to Redis for other workers: "+name, func(t *testing.T) {
+			slow := map[string]string{"SHIPHOOK_SHUTDOWN_TIMEOUT": "1s", "SHIPHOOK_CONCURRENCY": c.concurrency, "SHIPHOOK_RECONCILE_INTERVAL": "1h"}
+			for k, v := range env {
+				if _, ok := slow[k]; !ok {
+					slow[k] = v
+				}
 			}
-		}
-		s := startServer(t, "serve", slow)
-		rcv := newReceiver(t)
-		release := make(chan struct{})
-		rcv.setAnswer("/waiting", func(int) int { <-release; return http.StatusOK })
-		for _, id := range []string{"acme", "globex"} {
-			call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil) // 409 once made
-		}
-		createEndpoint(t, s, rcv, adminKey, "acme", "/waiting", map[string]any{})
-		const n = 40
-		ids := postEvents(t, s, n)
-		// Two deliveries at a time, held by the receiver: the rest wait in
-		// the process, or in Redis.
-		require.Eventually(t, func() bool { return rcv.total() >= 2 }, 10*time.Second, 10*time.Millisecond)
-		s.stop()
-		close(release)
+			s := startServer(t, "serve", slow)
+			rcv := newReceiver(t)
+			release := make(chan struct{})
+			rcv.setAnswer("/waiting", func(int) int { <-release; return http.StatusOK })
+			for _, id := range []string{"acme", "globex"} {
+				call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil) // 409 once made
+			}
+			createEndpoint(t, s, rcv, adminKey, "acme", "/waiting", c.spec)
+			const n = 40
+			ids := postEvents(t, s, n)
+			// The first deliveries are held by the receiver: the rest wait
+			// in the process, or in Redis.
+			require.Eventually(t, func() bool { return rcv.total() >= 1 }, 10*time.Second, 10*time.Millisecond)
+			s.stop()
+			close(release)
 
-		// With the reconciler an hour away, only Redis can tell a worker
-		// of the work the first process held.
-		startServer(t, "worker", slow)
-		delivered := func() map[string]bool {
-			got := map[string]bool{}
-			for _, d := range rcv.byPath("/waiting") {
-				got[d.Data["event_id"].(string)] = true
+			// With the reconciler an hour away, only Redis can tell a
+			// worker of the work the first process held.
+			startServer(t, "worker", slow)
+			delivered := func() map[string]bool {
+				got := map[string]bool{}
+				for _, d := range rcv.byPath("/waiting") {
+					got[d.Data["event_id"].(string)] = true
+				}
+				return got
 			}
-			return got
-		}
-		assert.Eventually(t, func() bool { return len(delivered()) == n }, 30*time.Second, 50*time.Millisecond, "not every event was delivered")
-		got := delivered()
-		for _, id := range ids {
-			require.True(t, got[id], "event %s was not delivered", id)
-		}
-	})
+			assert.Eventually(t, func() bool { return len(delivered()) == n }, 30*time.Second, 50*time.Millisecond, "not every event was delivered")
+			got := delivered()
+			for _, id := range ids {
+				require.True(t, got[id], "event %s was not delivered", id)
+			}
+			if c.spec["max_concurrency"] != nil {
+				require.Equal(t, 1, rcv.peakOf("/waiting"), "the cap held across the two processes")
+			}
+		})
+	}
 }
