@@ -86,11 +86,21 @@ func (w *Worker) deliverPlaced(ctx context.Context, dt deliveryTask, placed bool
 		w.handBack(ctx, dt)
 		return fmt.Errorf("load endpoint %s: %w", dt.EndpointID, err)
 	}
-	if !placed {
-		var lined bool
-		if placed, lined = w.gate.enter(dt, w.cfg.Guard.limit(ep), gateDepth*w.cfg.Concurrency); lined {
+	for deadline := time.Now().Add(laneWait); !placed; {
+		switch w.gate.enter(dt, w.cfg.Guard.limit(ep), gateDepth*w.cfg.Concurrency) {
+		case gatePlaced:
+			placed = true
+		case gateLined:
 			return nil
-		} else if !placed {
+		case gateFull:
+			// Deliveries wait for several endpoints at their caps: wait for
+			// room, as those who offer work to a full lane do, rather than
+			// outrun them through Redis.
+			if w.gate.awaitRoom(deadline) {
+				continue
+			}
+			fallthrough
+		default:
 			return w.postpone(ctx, dt, atCap())
 		}
 	}
@@ -141,11 +151,17 @@ func (w *Worker) deliverPlaced(ctx context.Context, dt deliveryTask, placed bool
 
 // handOn gives back a place of endpoint id in the gate, with slot, the
 // slot in Redis that goes with it, if any. The first in line for it takes
-// both and goes in a goroutine of its own; one that waited too long, or
-// finds every such goroutine busy, goes to Redis instead, and the place
-// passes on. A slot nobody takes is given back.
+// both and goes in a goroutine of its own; one that waited too long goes
+// to Redis instead, and the place passes on. When every such goroutine is
+// busy, the place waits for the next of them to end (gate.owe), and that
+// one hands it on. A slot nobody takes is given back.
 func (w *Worker) handOn(ctx context.Context, id string, slot heldSlot) {
 	ctx = context.WithoutCancel(ctx)
+	defer func() {
+		if slot.token != "" {
+			w.cfg.Guard.free(ctx, id, slot.token)
+		}
+	}()
 	for {
 		dt, waited, ok := w.gate.pass(id)
 		if !ok {
@@ -159,8 +175,14 @@ func (w *Worker) handOn(ctx context.Context, id string, slot heldSlot) {
 				return
 			}
 		}
-		if waited <= min(gateWait, w.cfg.ReconcileGrace/2) && w.runPlaced(dt, slot) {
-			return
+		if waited <= min(gateWait, w.cfg.ReconcileGrace/2) {
+			if w.runPlaced(dt, slot) {
+				slot = heldSlot{}
+				return
+			}
+			if w.gate.owe(dt) {
+				return
+			}
 		}
 		if err := w.postpone(ctx, dt, atCap()); err != nil {
 			w.retryDelivery(ctx, dt, err)
@@ -178,7 +200,13 @@ func (w *Worker) runPlaced(dt deliveryTask, slot heldSlot) bool {
 		return false
 	}
 	ran := w.gate.spawn(&w.running, func() {
-		defer func() { <-w.runners }()
+		defer func() {
+			<-w.runners
+			// The goroutine freed goes to a place that waited for one.
+			if id, ok := w.gate.takeOwed(); ok {
+				w.handOn(w.runCtx, id, heldSlot{})
+			}
+		}()
 		w.busy.Add(1)
 		defer w.busy.Add(-1)
 		ctx, cancel := context.WithTimeout(w.runCtx, w.cfg.Queue.taskTimeout)

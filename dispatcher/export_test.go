@@ -88,10 +88,14 @@ type Gate struct{ g *gate }
 
 func NewGate() Gate { g := newGate(); g.start(); return Gate{g} }
 
-// Enter takes a place for message id to endpoint, or lines it up.
-func (g Gate) Enter(endpoint, id string, limit, max int) (placed, lined bool) {
-	return g.g.enter(deliveryTask{ID: id, EndpointID: endpoint}, limit, max)
+// Enter takes a place for message id to endpoint, or lines it up, and
+// says which: placed, lined, full or refused.
+func (g Gate) Enter(endpoint, id string, limit, max int) string {
+	return [...]string{gateRefused: "refused", gatePlaced: "placed", gateLined: "lined", gateFull: "full"}[g.g.enter(deliveryTask{ID: id, EndpointID: endpoint}, limit, max)]
 }
+
+// AwaitRoom waits for room in the lines until deadline.
+func (g Gate) AwaitRoom(deadline time.Time) bool { return g.g.awaitRoom(deadline) }
 
 // Pass hands a place of endpoint to the first in line, if any.
 func (g Gate) Pass(endpoint string) (string, bool) {
@@ -113,3 +117,19 @@ func (g Gate) Close() []string {
 	}
 	return ids
 }
+
+// Awaiting is how many await room in the gate.
+func (g Gate) Awaiting() int {
+	g.g.mu.Lock()
+	defer g.g.mu.Unlock()
+	return g.g.awaiting
+}
+
+// Owe puts message id back at the head of endpoint's line, its place kept
+// for it until TakeOwed.
+func (g Gate) Owe(endpoint, id string) bool {
+	return g.g.owe(deliveryTask{ID: id, EndpointID: endpoint})
+}
+
+// TakeOwed returns the endpoint of the oldest place owed.
+func (g Gate) TakeOwed() (string, bool) { return g.g.takeOwed() }

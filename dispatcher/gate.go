@@ -17,7 +17,14 @@ import (
 // counts the places of this process only. A delivery waits in the gate
 // only while a delivery of this process to its endpoint is under way, as
 // that one's end is what lets it go; one that would have to wait for other
-// processes goes back to Redis as before.
+// processes goes back to Redis.
+//
+// One endpoint's line holds at most half of what the gate holds, so that
+// one endpoint alone, hanging say, never fills it. When the lines of
+// several endpoints fill it, those bringing more wait for room, up to
+// laneWait, as those who offer work to a full lane do: the deliveries
+// are saturated, and waiting slows the sources rather than send the work
+// round through Redis, which costs more than it delivers.
 //
 // What waits in a gate is in memory only, like the work in a lane: the
 // database still holds its message, pending or claimed with a lease, and
@@ -28,6 +35,15 @@ type gate struct {
 	open   bool
 	queued int
 	ends   map[string]*endpointGate
+	// roomMade gets a token whenever a delivery leaves a line while anyone
+	// awaits room (awaitRoom), which wakes one of them; closed is closed
+	// with the gate, which wakes them all.
+	roomMade chan struct{}
+	closed   chan struct{}
+	awaiting int
+	// owed are the endpoints of places handed on while no goroutine was
+	// free to take them (owe), one entry per place.
+	owed []string
 }
 
 type endpointGate struct {
@@ -46,8 +62,8 @@ type waiting struct {
 
 // gateDepth is how many deliveries wait in a gate at most, in multiples of
 // the Worker's concurrency: as many as its lane of deliveries holds. Those
-// of one endpoint may take all of it, as they take the room of others only
-// while the others' endpoints are at their cap too.
+// of one endpoint take at most half of it, so that one endpoint alone
+// never fills it.
 const gateDepth = deliverLaneDepth
 
 // gateWait is how long a delivery waits in a gate at most, unless half the
@@ -56,7 +72,9 @@ const gateDepth = deliverLaneDepth
 // far longer.
 const gateWait = 3 * time.Second
 
-func newGate() *gate { return &gate{ends: map[string]*endpointGate{}} }
+func newGate() *gate {
+	return &gate{ends: map[string]*endpointGate{}, roomMade: make(chan struct{}, 256), closed: make(chan struct{})}
+}
 
 // start opens the gate: until then, and once it is closed, nothing waits.
 func (g *gate) start() {
@@ -65,12 +83,21 @@ func (g *gate) start() {
 	g.open = true
 }
 
+// Answers of enter.
+const (
+	gateRefused = iota // dt may not go now, nor wait
+	gatePlaced         // dt may go now
+	gateLined          // dt waits in line
+	gateFull           // dt may wait, but the lines are full
+)
+
 // enter takes a place of this process for dt's endpoint, whose cap is
-// limit, and reports placed. When the process has limit deliveries to it
-// under way, or handed a place, already, it lines dt up instead, and
-// reports lined, if the gate is open and the lines have room (max in all).
-// Neither means dt may not go now.
-func (g *gate) enter(dt deliveryTask, limit, max int) (placed, lined bool) {
+// limit, and answers gatePlaced. When the process has limit deliveries to
+// it under way, or handed a place, already, it lines dt up instead, if the
+// gate is open and the lines have room: max in all, half of that for one
+// endpoint. It answers gateFull when all the lines together are full,
+// gateRefused when the gate is closed or the endpoint's line is full.
+func (g *gate) enter(dt deliveryTask, limit, max int) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := g.ends[dt.EndpointID]
@@ -79,16 +106,55 @@ func (g *gate) enter(dt deliveryTask, limit, max int) (placed, lined bool) {
 		g.ends[dt.EndpointID] = e
 	}
 	e.limit = limit
-	if e.inflight < limit {
+	switch {
+	case e.inflight < limit:
 		e.inflight++
-		return true, false
-	}
-	if !g.open || g.queued >= max {
-		return false, false
+		return gatePlaced
+	case !g.open || len(e.line) >= max/2:
+		return gateRefused
+	case g.queued >= max:
+		return gateFull
 	}
 	e.line = append(e.line, waiting{dt: dt, since: time.Now()})
 	g.queued++
-	return false, true
+	return gateLined
+}
+
+// awaitRoom waits until a delivery leaves the lines, the gate closes, or
+// deadline, and reports whether it may be worth entering again.
+func (g *gate) awaitRoom(deadline time.Time) bool {
+	d := time.Until(deadline)
+	if d <= 0 {
+		return false
+	}
+	g.mu.Lock()
+	g.awaiting++
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.awaiting--
+		g.mu.Unlock()
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-g.roomMade:
+		return true
+	case <-g.closed:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// madeRoomLocked wakes one of those awaiting room, if any.
+func (g *gate) madeRoomLocked() {
+	if g.awaiting > 0 {
+		select {
+		case g.roomMade <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // pass hands a place for endpoint id to the first delivery in line for
@@ -110,6 +176,7 @@ func (g *gate) passLocked(id string) (deliveryTask, time.Duration, bool) {
 	e.line[0] = waiting{}
 	e.line = e.line[1:]
 	g.queued--
+	g.madeRoomLocked()
 	return w.dt, time.Since(w.since), true
 }
 
@@ -130,11 +197,43 @@ func (g *gate) leave(id string) (next deliveryTask, waited time.Duration, ok boo
 	return deliveryTask{}, 0, false
 }
 
+// owe puts dt, handed a place of its endpoint when no goroutine was free
+// to send it on, back at the head of its line, and keeps the place for it
+// until takeOwed. It reports false, keeping nothing, once the gate is
+// closed: the caller leaves, and sends dt to Redis.
+func (g *gate) owe(dt deliveryTask) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.ends[dt.EndpointID]
+	if !g.open || e == nil {
+		return false
+	}
+	e.line = append(e.line, waiting{})
+	copy(e.line[1:], e.line)
+	e.line[0] = waiting{dt: dt, since: time.Now()}
+	g.queued++
+	g.owed = append(g.owed, dt.EndpointID)
+	return true
+}
+
+// takeOwed returns the endpoint of the oldest place owed, if any, for the
+// caller to hand on (pass, or leave should its line be empty by now).
+func (g *gate) takeOwed() (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.owed) == 0 {
+		return "", false
+	}
+	id := g.owed[0]
+	g.owed[0] = ""
+	g.owed = g.owed[1:]
+	return id, true
+}
+
 // close stops all waiting and returns what waited.
 func (g *gate) close() []deliveryTask {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.open = false
 	var left []deliveryTask
 	for _, e := range g.ends {
 		for _, w := range e.line {
@@ -143,6 +242,10 @@ func (g *gate) close() []deliveryTask {
 		e.line = nil
 	}
 	g.queued = 0
+	if g.open {
+		g.open = false
+		close(g.closed)
+	}
 	return left
 }
 

@@ -2,6 +2,7 @@ package dispatcher_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -10,37 +11,31 @@ import (
 
 // TestGate checks the places of a gate: up to an endpoint's cap, then a
 // line in the order of arrival, each place freed going to the first in
-// line, and the line refused once full or closed.
+// line; one endpoint's line is refused past half the gate, all lines
+// together are full at the whole, and a closed gate lines nobody up.
 func TestGate(t *testing.T) {
 	g := dispatcher.NewGate()
-	enter := func(ep, id string) string {
-		switch placed, lined := g.Enter(ep, id, 2, 3); {
-		case placed:
-			return "placed"
-		case lined:
-			return "lined"
-		}
-		return "refused"
-	}
+	enter := func(ep, id string) string { return g.Enter(ep, id, 2, 4) }
 	require.Equal(t, "placed", enter("ep_a", "m1"))
 	require.Equal(t, "placed", enter("ep_a", "m2"))
 	require.Equal(t, "placed", enter("ep_b", "n1"), "another endpoint has places of its own")
 	require.Equal(t, "lined", enter("ep_a", "m3"))
 	require.Equal(t, "lined", enter("ep_a", "m4"))
+	require.Equal(t, "refused", enter("ep_a", "m5"), "one endpoint's line holds half the gate")
 	require.Equal(t, "placed", enter("ep_b", "n2"))
 	require.Equal(t, "lined", enter("ep_b", "n3"))
-	require.Equal(t, "refused", enter("ep_a", "m5"), "three wait in all, the most the gate holds")
+	require.Equal(t, "lined", enter("ep_b", "n4"))
+	require.Equal(t, "placed", enter("ep_c", "o1"))
+	require.Equal(t, "placed", enter("ep_c", "o2"))
+	require.Equal(t, "full", enter("ep_c", "o3"), "four wait in all, the most the gate holds")
 
 	id, ok := g.Pass("ep_a")
 	require.True(t, ok)
 	require.Equal(t, "m3", id, "the first in line takes the place")
-	require.Equal(t, "lined", enter("ep_a", "m5"), "the line has room again")
+	require.Equal(t, "lined", enter("ep_c", "o3"), "the lines have room again")
 	id, ok = g.Leave("ep_a")
 	require.True(t, ok)
 	require.Equal(t, "m4", id, "a place given back goes to the next in line")
-	id, ok = g.Leave("ep_a")
-	require.True(t, ok)
-	require.Equal(t, "m5", id)
 	_, ok = g.Pass("ep_a")
 	require.False(t, ok, "nobody is left in line")
 	_, ok = g.Leave("ep_a")
@@ -48,10 +43,39 @@ func TestGate(t *testing.T) {
 	require.Equal(t, "placed", enter("ep_a", "m6"), "the place given back is free")
 	require.Equal(t, "lined", enter("ep_a", "m7"), "two places are taken again")
 
-	require.ElementsMatch(t, []string{"m7", "n3"}, g.Close(), "closing hands back all that waits")
+	require.ElementsMatch(t, []string{"m7", "n3", "n4", "o3"}, g.Close(), "closing hands back all that waits")
 	require.Equal(t, "refused", enter("ep_a", "m8"), "nothing waits in a closed gate")
 	_, ok = g.Leave("ep_b")
 	require.False(t, ok, "the line emptied by closing hands no place on")
+}
+
+// TestGateAwaitRoom checks that those awaiting room in a full gate wake
+// when a delivery leaves a line, or when the gate closes, and give up at
+// their deadline.
+func TestGateAwaitRoom(t *testing.T) {
+	g := dispatcher.NewGate()
+	for _, ep := range []string{"ep_a", "ep_b"} {
+		require.Equal(t, "placed", g.Enter(ep, ep+"1", 1, 2))
+		require.Equal(t, "lined", g.Enter(ep, ep+"2", 1, 2))
+	}
+	require.Equal(t, "placed", g.Enter("ep_c", "c1", 1, 2))
+	require.Equal(t, "full", g.Enter("ep_c", "c2", 1, 2))
+
+	require.False(t, g.AwaitRoom(time.Now().Add(20*time.Millisecond)), "nobody left a line")
+	awaiting := func() bool { return g.Awaiting() == 1 }
+	done := make(chan bool)
+	go func() { done <- g.AwaitRoom(time.Now().Add(time.Minute)) }()
+	require.Eventually(t, awaiting, 5*time.Second, time.Millisecond)
+	_, ok := g.Pass("ep_a")
+	require.True(t, ok)
+	require.True(t, <-done, "a delivery left a line")
+	require.Equal(t, "lined", g.Enter("ep_c", "c2", 1, 2))
+
+	go func() { done <- g.AwaitRoom(time.Now().Add(time.Minute)) }()
+	require.Eventually(t, awaiting, 5*time.Second, time.Millisecond)
+	g.Close()
+	require.True(t, <-done, "closing wakes those awaiting room")
+	require.Equal(t, "refused", g.Enter("ep_c", "c3", 1, 2))
 }
 
 // TestGateLowerCap checks that a place freed while an endpoint has more
@@ -59,15 +83,45 @@ func TestGate(t *testing.T) {
 func TestGateLowerCap(t *testing.T) {
 	g := dispatcher.NewGate()
 	for _, id := range []string{"m1", "m2", "m3"} {
-		placed, _ := g.Enter("ep", id, 3, 10)
-		require.True(t, placed)
+		require.Equal(t, "placed", g.Enter("ep", id, 3, 10))
 	}
-	placed, lined := g.Enter("ep", "m4", 2, 10)
-	require.False(t, placed)
-	require.True(t, lined)
+	require.Equal(t, "lined", g.Enter("ep", "m4", 2, 10))
 	_, ok := g.Leave("ep")
 	require.False(t, ok, "three were under way against a cap of two")
 	id, ok := g.Leave("ep")
 	require.True(t, ok, "two under way: the next place goes to the line")
 	require.Equal(t, "m4", id)
+}
+
+// TestGateOwe checks a place handed on when no goroutine was free to take
+// it: its delivery goes back to the head of the line, the place stays
+// taken until the place owed is taken up, and a closed gate owes nothing.
+func TestGateOwe(t *testing.T) {
+	g := dispatcher.NewGate()
+	require.Equal(t, "placed", g.Enter("ep", "m1", 1, 10))
+	require.Equal(t, "lined", g.Enter("ep", "m2", 1, 10))
+	require.Equal(t, "lined", g.Enter("ep", "m3", 1, 10))
+	id, ok := g.Pass("ep")
+	require.True(t, ok)
+	require.Equal(t, "m2", id)
+	require.True(t, g.Owe("ep", id), "no goroutine was free for m2")
+	_, ok = g.TakeOwed()
+	require.True(t, ok)
+	_, ok = g.TakeOwed()
+	require.False(t, ok, "one place was owed")
+	id, ok = g.Pass("ep")
+	require.True(t, ok)
+	require.Equal(t, "m2", id, "m2 is first in line again, its place kept")
+	id, ok = g.Leave("ep")
+	require.True(t, ok)
+	require.Equal(t, "m3", id)
+	_, ok = g.Leave("ep")
+	require.False(t, ok)
+	require.Equal(t, "placed", g.Enter("ep", "m4", 1, 10), "the one place is free")
+
+	require.Equal(t, "lined", g.Enter("ep", "m5", 1, 10))
+	require.ElementsMatch(t, []string{"m5"}, g.Close())
+	require.False(t, g.Owe("ep", "m5"), "a closed gate keeps no place")
+	_, ok = g.TakeOwed()
+	require.False(t, ok)
 }

@@ -47,10 +47,11 @@ type Config struct {
 	// message to another after this. Give the Guard the same.
 	Lease time.Duration
 	// Concurrency is how many deliveries run at once (default 200):
-	// as many from Redis, as many again from the lane of work handed over
-	// in this process, and as many again that waited in the gate for an
-	// endpoint at its cap. Fan-outs run beside them, a quarter as many
-	// each way.
+	// as many from Redis, and as many again from the lane of work handed
+	// over in this process. Fan-outs run beside them, a quarter as many
+	// each way, and so do up to gateDepth times as many deliveries that
+	// waited in the gate for an endpoint at its cap (each endpoint within
+	// its cap).
 	Concurrency int
 	// PollInterval is how often an idle worker asks Redis for work
 	// (default DefaultPollInterval); it bounds the latency of an idle
@@ -94,8 +95,9 @@ type Worker struct {
 	// endpoint changes made elsewhere (recheck.go).
 	rechecks chan recheck
 	// gate lines up the deliveries that find their endpoint at its cap
-	// (gate.go); runners bounds the goroutines that send them on, which
-	// run in running, with runCtx, the lanes' handlers' context.
+	// (gate.go); runners bounds the goroutines that send them on, and
+	// record their attempts, which run in running, with runCtx, the
+	// lanes' handlers' context.
 	gate    *gate
 	runners chan struct{}
 	running sync.WaitGroup
@@ -172,7 +174,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Events = NewEventCache(DefaultEventCacheBytes)
 	}
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue),
-		gate: newGate(), runners: make(chan struct{}, cfg.Concurrency)}
+		gate: newGate(), runners: make(chan struct{}, gateDepth*cfg.Concurrency)}
 	// Fan-out and delivery each get asynq servers of their own: an asynq
 	// server takes tasks off Redis one at a time, in one loop, and one loop
 	// for both would bound them together by its round trips.
