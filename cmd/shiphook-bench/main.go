@@ -140,7 +140,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.databaseURL, "database-url", envOr("SHIPHOOK_BENCH_DATABASE_URL", defaultDatabaseURL), "PostgreSQL server of the first pass; a database shiphook_bench_<random> is created on it and dropped ($SHIPHOOK_BENCH_DATABASE_URL)")
 	fs.StringVar(&o.redisURL, "redis-url", envOr("SHIPHOOK_BENCH_REDIS_URL", defaultRedisURL), "Redis database of the first pass, emptied before and after; claimed as the tests claim theirs ($SHIPHOOK_BENCH_REDIS_URL)")
 	fs.Var(&o.shiphookEnv, "shiphook-env", "KEY=VALUE added to shiphook's environment, such as SHIPHOOK_CONCURRENCY=400 (may be repeated)")
-	fs.IntVar(&o.endpointMaxConcurrency, "endpoint-max-concurrency", 200, "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY for shiphook (its default of 10 caps fan-out ×1 at 10 deliveries in flight); 0 keeps shiphook's default")
+	fs.IntVar(&o.endpointMaxConcurrency, "endpoint-max-concurrency", 0, "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY for shiphook: deliveries in flight to one endpoint; 0 keeps shiphook's default (10)")
 	fs.DurationVar(&o.breakerOpenFor, "breaker-open-for", 0, "SHIPHOOK_BREAKER_OPEN_FOR for shiphook: how long the backlog waits for a probe once the receiver is back; 0 keeps shiphook's default (30s)")
 	fs.BoolVar(&o.vacuum, "vacuum", true, "when PostgreSQL runs with autovacuum off (as a CI server may), VACUUM ANALYZE the tables of the bench's database that hold rows before each scenario, as autovacuum would have, so that none pays for the dead rows of the ones before it")
 	fs.IntVar(&o.events, "events", 20000, "fan-out ×1: events to publish")
