@@ -184,7 +184,7 @@ func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit
 // Redis, while it is young enough to outlast the attempt and ep has no
 // rate limit, which every attempt must count in Redis. A slot passed and
 // not taken over is given back.
-func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed heldSlot) (_ *Permit, _ *Wait, err error) {
+func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed heldSlot) (*Permit, *Wait, error) {
 	now := time.Now()
 	s := g.settings(ep)
 	p := &Permit{endpointID: ep.ID, settings: s}
