@@ -87,7 +87,7 @@ func (w *Worker) deliverPlaced(ctx context.Context, dt deliveryTask, placed bool
 		return fmt.Errorf("load endpoint %s: %w", dt.EndpointID, err)
 	}
 	for deadline := time.Now().Add(laneWait); !placed; {
-		switch w.gate.enter(dt, w.cfg.Guard.limit(ep), gateDepth*w.cfg.Concurrency) {
+		switch w.gate.enter(dt, w.cfg.Guard.limit(ep), w.gateSize()) {
 		case gatePlaced:
 			placed = true
 		case gateLined:
@@ -157,30 +157,28 @@ func (w *Worker) deliverPlaced(ctx context.Context, dt deliveryTask, placed bool
 // one hands it on. A slot nobody takes is given back.
 func (w *Worker) handOn(ctx context.Context, id string, slot heldSlot) {
 	ctx = context.WithoutCancel(ctx)
-	defer func() {
+	freeSlot := func() {
 		if slot.token != "" {
 			w.cfg.Guard.free(ctx, id, slot.token)
+			slot = heldSlot{}
 		}
-	}()
+	}
 	for {
 		dt, waited, ok := w.gate.pass(id)
 		if !ok {
 			// The slot is given back before the place: a delivery that
 			// takes the place then finds the slot free.
-			if slot.token != "" {
-				w.cfg.Guard.free(ctx, id, slot.token)
-				slot = heldSlot{}
-			}
+			freeSlot()
 			if dt, waited, ok = w.gate.leave(id); !ok {
 				return
 			}
 		}
 		if waited <= min(gateWait, w.cfg.ReconcileGrace/2) {
 			if w.runPlaced(dt, slot) {
-				slot = heldSlot{}
 				return
 			}
 			if w.gate.owe(dt) {
+				freeSlot()
 				return
 			}
 		}
@@ -207,14 +205,9 @@ func (w *Worker) runPlaced(dt deliveryTask, slot heldSlot) bool {
 				w.handOn(w.runCtx, id, heldSlot{})
 			}
 		}()
-		w.busy.Add(1)
-		defer w.busy.Add(-1)
-		ctx, cancel := context.WithTimeout(w.runCtx, w.cfg.Queue.taskTimeout)
-		err := w.deliverPlaced(ctx, dt, true, slot)
-		cancel()
-		if err != nil && !errors.Is(err, asynq.SkipRetry) {
-			w.retryDelivery(context.WithoutCancel(w.runCtx), dt, err)
-		}
+		handleOne(w, w.runCtx, dt, w.cfg.Queue.taskTimeout, func(ctx context.Context, dt deliveryTask) error {
+			return w.deliverPlaced(ctx, dt, true, slot)
+		}, w.retryDelivery)
 	})
 	if !ran {
 		<-w.runners

@@ -248,10 +248,8 @@ func (w *Worker) retryDelivery(ctx context.Context, dt deliveryTask, err error) 
 	}
 }
 
-// serveLane takes work off l with n goroutines of wg until l is closed.
-// handle runs each piece within timeout, counted in w.busy as asynq's
-// handlers are; a piece whose handler fails for a reason worth a retry is
-// given to retry, with a context that outlives ctx.
+// serveLane takes work off l with n goroutines of wg until l is closed,
+// and handles each piece (handleOne).
 func serveLane[T any](w *Worker, wg *sync.WaitGroup, ctx context.Context, l *lane[T], n int, timeout time.Duration,
 	handle func(context.Context, T) error, retry func(context.Context, T, error)) {
 	for range n {
@@ -261,15 +259,23 @@ func serveLane[T any](w *Worker, wg *sync.WaitGroup, ctx context.Context, l *lan
 				if !ok {
 					return
 				}
-				w.busy.Add(1)
-				tctx, cancel := context.WithTimeout(ctx, timeout)
-				err := handle(tctx, v)
-				cancel()
-				if err != nil && !errors.Is(err, asynq.SkipRetry) {
-					retry(context.WithoutCancel(ctx), v, err)
-				}
-				w.busy.Add(-1)
+				handleOne(w, ctx, v, timeout, handle, retry)
 			}
 		})
+	}
+}
+
+// handleOne runs handle on v within timeout, counted in w.busy as asynq's
+// handlers are; v whose handler fails for a reason worth a retry is given
+// to retry, with a context that outlives ctx.
+func handleOne[T any](w *Worker, ctx context.Context, v T, timeout time.Duration,
+	handle func(context.Context, T) error, retry func(context.Context, T, error)) {
+	w.busy.Add(1)
+	defer w.busy.Add(-1)
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	err := handle(tctx, v)
+	cancel()
+	if err != nil && !errors.Is(err, asynq.SkipRetry) {
+		retry(context.WithoutCancel(ctx), v, err)
 	}
 }

@@ -174,7 +174,8 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Events = NewEventCache(DefaultEventCacheBytes)
 	}
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue),
-		gate: newGate(), runners: make(chan struct{}, gateDepth*cfg.Concurrency)}
+		gate: newGate()}
+	w.runners = make(chan struct{}, w.gateSize())
 	// Fan-out and delivery each get asynq servers of their own: an asynq
 	// server takes tasks off Redis one at a time, in one loop, and one loop
 	// for both would bound them together by its round trips.
@@ -184,6 +185,10 @@ func NewWorker(cfg Config) *Worker {
 	}
 	return w
 }
+
+// gateSize is how many deliveries wait in the gate at most, and how many
+// goroutines send on those that waited.
+func (w *Worker) gateSize() int { return gateDepth * w.cfg.Concurrency }
 
 // fanoutConcurrency is how many fan-outs run at once, from Redis and from
 // the lane each.
