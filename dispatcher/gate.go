@@ -249,14 +249,20 @@ func (g *gate) close() []deliveryTask {
 	return left
 }
 
-// spawn runs f in a goroutine of wg, unless the gate is closed: once
-// closed, whoever waits for wg sees every goroutine it will ever have.
-func (g *gate) spawn(wg *sync.WaitGroup, f func()) bool {
+// run hands p to an idle goroutine waiting on idle, or else starts one
+// with start, in wg, unless the gate is closed: once closed, whoever waits
+// for wg sees every goroutine it will ever have, and none of them takes
+// more work.
+func (g *gate) run(wg *sync.WaitGroup, idle chan<- placed, p placed, start func(placed)) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.open {
 		return false
 	}
-	wg.Go(f)
+	select {
+	case idle <- p:
+	default:
+		wg.Go(func() { start(p) })
+	}
 	return true
 }

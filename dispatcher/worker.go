@@ -95,11 +95,13 @@ type Worker struct {
 	// endpoint changes made elsewhere (recheck.go).
 	rechecks chan recheck
 	// gate lines up the deliveries that find their endpoint at its cap
-	// (gate.go); runners bounds the goroutines that send them on, and
-	// record their attempts, which run in running, with runCtx, the
-	// lanes' handlers' context.
+	// (gate.go); runners bounds the deliveries from it under way, in
+	// goroutines that send them on and record their attempts, which run
+	// in running, with runCtx, the lanes' handlers' context, and wait on
+	// idle for more.
 	gate    *gate
 	runners chan struct{}
+	idle    chan placed
 	running sync.WaitGroup
 	runCtx  context.Context
 }
@@ -174,7 +176,7 @@ func NewWorker(cfg Config) *Worker {
 		cfg.Events = NewEventCache(DefaultEventCacheBytes)
 	}
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue),
-		gate: newGate()}
+		gate: newGate(), idle: make(chan placed)}
 	w.runners = make(chan struct{}, w.gateSize())
 	// Fan-out and delivery each get asynq servers of their own: an asynq
 	// server takes tasks off Redis one at a time, in one loop, and one loop
@@ -187,7 +189,7 @@ func NewWorker(cfg Config) *Worker {
 }
 
 // gateSize is how many deliveries wait in the gate at most, and how many
-// goroutines send on those that waited.
+// of those that waited are under way at once.
 func (w *Worker) gateSize() int { return gateDepth * w.cfg.Concurrency }
 
 // fanoutConcurrency is how many fan-outs run at once, from Redis and from

@@ -460,4 +460,11 @@ func TestCappedEndpointKeepsPace(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, info.Size+info.ProcessedTotal, "no delivery went back to Redis to wait: %+v", info)
 	}
+
+	// The goroutines that sent those deliveries on wait a while for more
+	// (runnerIdle, 5 s); shutting down does not wait for them.
+	start := time.Now()
+	s.stop()
+	t.Logf("stopped in %v", time.Since(start))
+	require.Less(t, time.Since(start), 3*time.Second, "shutdown waited for idle goroutines")
 }
