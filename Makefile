@@ -12,6 +12,9 @@ RACE ?= -race
 BENCHFLAGS ?=
 # Where make bench writes its report, besides printing it.
 BENCHOUT ?= bin/benchmarks.md
+# The Go benchmarks of the hot pieces that make bench runs and reports.
+GOBENCH = test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem \
+	$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) ./signing ./dispatcher ./subscriptions
 
 .DEFAULT_GOAL := help
 
@@ -60,11 +63,10 @@ build-all: ## Compile every package and command, the benchmark tool included
 bench: build ## Run the end-to-end benchmarks and the Go benchmarks; print a markdown report (BENCHFLAGS=-quick: about a minute)
 	$(GO) build -o bin/shiphook-bench ./cmd/shiphook-bench
 	@echo "Go benchmarks: signing, payload, event parsing, matching, data validation" >&2
-	@$(GO) test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem \
-		$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) \
-		./signing ./dispatcher ./subscriptions > bin/gobench.txt 2>&1; \
+	@$(GO) $(GOBENCH) > bin/gobench.txt 2>&1; \
 		status=$$?; cat bin/gobench.txt >&2; exit $$status
-	./bin/shiphook-bench -shiphook bin/shiphook -gobench bin/gobench.txt -out $(BENCHOUT) $(BENCHFLAGS)
+	./bin/shiphook-bench -shiphook bin/shiphook -gobench bin/gobench.txt -gobench-cmd "go $(strip $(GOBENCH))" \
+		-out $(BENCHOUT) $(BENCHFLAGS)
 
 .PHONY: fmt
 fmt: ## Format every Go file with gofmt

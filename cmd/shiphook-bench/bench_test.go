@@ -125,6 +125,14 @@ PASS
 	}, got)
 }
 
+func TestCommandLine(t *testing.T) {
+	got := commandLine([]string{"-out", "bin/report.md", "-gobench-cmd", "go test -run '^$' ./signing",
+		"-passes", "postgres", "--out=x.md", "-shiphook-env", "SHIPHOOK_LOG_LEVEL=debug info", "-events=300"})
+	require.Equal(t, `shiphook-bench -passes postgres -shiphook-env 'SHIPHOOK_LOG_LEVEL=debug info' -events=300`, got)
+	require.Equal(t, `'it'\''s'`, shellQuote("it's"))
+	require.Equal(t, `''`, shellQuote(""))
+}
+
 func TestQuickOptions(t *testing.T) {
 	none := func(string) string { return "" }
 	o, err := parseOptions([]string{"-quick", "-events", "300"}, none, io.Discard)

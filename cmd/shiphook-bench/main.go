@@ -59,6 +59,7 @@ type options struct {
 	out         string
 	latencies   string
 	goBench     string
+	goBenchCmd  string
 	passes      []string
 	scenarios   []string
 	quick       bool
@@ -134,6 +135,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.out, "out", "", "also write the report to this file")
 	fs.StringVar(&o.latencies, "latencies", "", "write each scenario's publish → receipt latencies, in milliseconds and in order of arrival, to a file <pass>-<scenario>-<events>.txt in this directory: to see when the slow ones came")
 	fs.StringVar(&o.goBench, "gobench", "", "output of go test -bench to include in the report")
+	fs.StringVar(&o.goBenchCmd, "gobench-cmd", "", "the command that wrote the -gobench file, for the report to name")
 	fs.StringVar(&passes, "passes", passPostgres+","+passEmbedded, "passes to run: postgres (PostgreSQL and Redis), embedded (SQLite and the in-process Redis)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, in this order: "+strings.Join(allScenarios, ", "))
 	fs.BoolVar(&o.quick, "quick", false, "small sizes (about a minute in all); flags given explicitly still count")
@@ -219,8 +221,34 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	case o.publishLimit <= 0 || o.drainLimit <= 0 || o.stallAfter <= 0:
 		return nil, errors.New("time limits must be positive")
 	}
-	o.command = strings.Join(append([]string{"shiphook-bench"}, args...), " ")
+	o.command = commandLine(args)
 	return o, nil
+}
+
+// commandLine is how the report names its run: with the arguments given,
+// but not where the report was written nor the Go benchmarks' command,
+// which the report shows with their table.
+func commandLine(args []string) string {
+	out := []string{"shiphook-bench"}
+	for i := 0; i < len(args); i++ {
+		name, _, inline := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if strings.HasPrefix(args[i], "-") && (name == "out" || name == "gobench-cmd") {
+			if !inline {
+				i++
+			}
+			continue
+		}
+		out = append(out, shellQuote(args[i]))
+	}
+	return strings.Join(out, " ")
+}
+
+// shellQuote quotes s for a POSIX shell, if it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // scenariosFor returns the scenarios of a pass, in order.

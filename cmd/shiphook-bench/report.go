@@ -257,7 +257,11 @@ func (r *report) markdown() string {
 	r.targets(w)
 
 	if len(r.goBench) > 0 {
-		w("Go benchmarks (`go test -run '^$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem ./signing ./dispatcher ./subscriptions`):\n\n")
+		if r.opts.goBenchCmd != "" {
+			w("Go benchmarks (`%s`):\n\n", r.opts.goBenchCmd)
+		} else {
+			w("Go benchmarks:\n\n")
+		}
 		w("| Benchmark | ns/op | B/op | allocs/op |\n|---|--:|--:|--:|\n")
 		for _, g := range r.goBench {
 			bytes, allocs := "—", "—"
