@@ -185,6 +185,22 @@ func TestVacuumLeavesEmptyTables(t *testing.T) {
 	require.Equal(t, -1.0, tuples("never_filled"), "never analyzed")
 }
 
+func TestCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, storetest.Postgres(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	requested := func() int64 {
+		var n int64
+		require.NoError(t, conn.QueryRow(ctx, "SELECT checkpoints_req FROM pg_stat_bgwriter").Scan(&n))
+		return n
+	}
+	before := requested()
+	p := &pass{stats: conn, database: "test"}
+	require.NoError(t, p.checkpoint(ctx))
+	require.Greater(t, requested(), before, "a checkpoint was made")
+}
+
 func TestWriteLatencies(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "latencies")
 	rows := []row{

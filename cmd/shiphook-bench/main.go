@@ -70,6 +70,7 @@ type options struct {
 	endpointMaxConcurrency int
 	breakerOpenFor         time.Duration
 	vacuum                 bool
+	checkpoint             bool
 
 	events         int
 	publishers     int
@@ -144,6 +145,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.Var(&o.shiphookEnv, "shiphook-env", "KEY=VALUE added to shiphook's environment, such as SHIPHOOK_CONCURRENCY=400 (may be repeated)")
 	fs.IntVar(&o.endpointMaxConcurrency, "endpoint-max-concurrency", 0, "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY for shiphook: deliveries in flight to one endpoint; 0 keeps shiphook's default (10)")
 	fs.DurationVar(&o.breakerOpenFor, "breaker-open-for", 0, "SHIPHOOK_BREAKER_OPEN_FOR for shiphook: how long the backlog waits for a probe once the receiver is back; 0 keeps shiphook's default (30s)")
+	fs.BoolVar(&o.checkpoint, "checkpoint", true, "run CHECKPOINT on PostgreSQL before each scenario, so that none waits on writing out the pages that the ones before it left dirty")
 	fs.BoolVar(&o.vacuum, "vacuum", true, "when PostgreSQL runs with autovacuum off (as a CI server may), VACUUM ANALYZE the tables of the bench's database that hold rows before each scenario, as autovacuum would have, so that none pays for the dead rows of the ones before it")
 	fs.IntVar(&o.events, "events", 20000, "fan-out ×1: events to publish")
 	fs.IntVar(&o.publishers, "publishers", 64, "fan-out ×1 and ×10: concurrent publishers")
@@ -383,6 +385,7 @@ func runPass(ctx context.Context, name string, c passConfig, o *options, rcv *re
 	}
 	info.postgresVersion, info.redisVersion = p.postgresVersion, p.redisVersion
 	info.autovacuumOff, info.vacuumed = p.autovacuumOff, p.autovacuumOff && o.vacuum
+	info.checkpointed = p.stats != nil && o.checkpoint
 	rn := &runner{p: p, rcv: rcv, opts: o, stderr: stderr}
 	for _, s := range o.scenariosFor(name) {
 		if ctx.Err() != nil {

@@ -246,6 +246,16 @@ func (p *pass) vacuum(ctx context.Context) (int, error) {
 	return len(tables), nil
 }
 
+// checkpoint makes PostgreSQL write out every page left dirty, by the
+// scenarios before or by vacuum, so that a scenario does not wait on
+// writing out what came before it.
+func (p *pass) checkpoint(ctx context.Context) error {
+	if _, err := p.stats.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("checkpoint (the bench's PostgreSQL user needs to be a superuser or in pg_checkpoint; -checkpoint=false skips it): %w", err)
+	}
+	return nil
+}
+
 // pgActivity is what PostgreSQL's statistics said at one moment.
 type pgActivity struct {
 	// sessions is how many connections were ever opened to the bench's

@@ -33,6 +33,9 @@ type passInfo struct {
 	// vacuumed is set when the bench vacuumed its database before each
 	// scenario, autovacuum being off.
 	autovacuumOff, vacuumed bool
+	// checkpointed is set when the bench ran CHECKPOINT before each
+	// scenario.
+	checkpointed bool
 	// logLines counts shiphook's log lines (warn and above) by message.
 	logLines map[string]int
 	err      error
@@ -156,6 +159,9 @@ func (r *report) markdown() string {
 			w("PostgreSQL runs with autovacuum off here; the bench ran VACUUM ANALYZE on the tables of its database that hold rows before each scenario, as autovacuum would have (-vacuum=false: it does not).\n\n")
 		case p.autovacuumOff:
 			w("PostgreSQL runs with autovacuum off here and the bench did not vacuum (-vacuum=false): dead rows pile up from scenario to scenario.\n\n")
+		}
+		if p.checkpointed {
+			w("Before each scenario the bench ran CHECKPOINT, so that none waited on writing out the pages that the ones before it left dirty (-checkpoint=false: it does not).\n\n")
 		}
 	}
 

@@ -102,6 +102,14 @@ func (rn *runner) run(ctx context.Context, s scenario) row {
 		}
 		rn.progress("  VACUUM ANALYZE of %d tables that hold rows (autovacuum is off on this server): %.1f s", n, time.Since(start).Seconds())
 	}
+	if rn.p.stats != nil && rn.opts.checkpoint {
+		start := time.Now()
+		if err := rn.p.checkpoint(ctx); err != nil {
+			r.err = err
+			return r
+		}
+		rn.progress("  CHECKPOINT: %.1f s", time.Since(start).Seconds())
+	}
 	if s.kind == scenarioBacklog {
 		err = rn.backlog(ctx, run, s, &r)
 	} else {
