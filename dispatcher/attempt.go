@@ -200,8 +200,8 @@ type placed struct {
 const runnerIdle = 5 * time.Second
 
 // runPlaced delivers dt, which holds a place in the gate and slot, in a
-// goroutine of its own, as a lane's handler would, and reports whether one
-// was free.
+// goroutine of the gate's (runner), as a lane's handler would, and reports
+// whether the gate had room for one more under way.
 func (w *Worker) runPlaced(dt deliveryTask, slot heldSlot) bool {
 	select {
 	case w.runners <- struct{}{}:
