@@ -177,7 +177,7 @@ func (w *Worker) handOn(ctx context.Context, id string, slot heldSlot) {
 			if w.runPlaced(dt, slot) {
 				return
 			}
-			if w.gate.owe(dt) {
+			if w.gate.owe(dt, waited) {
 				freeSlot()
 				return
 			}

@@ -125,10 +125,17 @@ func (g Gate) Awaiting() int {
 	return g.g.awaiting
 }
 
-// Owe puts message id back at the head of endpoint's line, its place kept
-// for it until TakeOwed.
-func (g Gate) Owe(endpoint, id string) bool {
-	return g.g.owe(deliveryTask{ID: id, EndpointID: endpoint})
+// PassWaited is Pass that also says how long the one handed the place
+// waited.
+func (g Gate) PassWaited(endpoint string) (string, time.Duration, bool) {
+	dt, waited, ok := g.g.pass(endpoint)
+	return dt.ID, waited, ok
+}
+
+// Owe puts message id, which waited so long already, back at the head of
+// endpoint's line, its place kept for it until TakeOwed.
+func (g Gate) Owe(endpoint, id string, waited time.Duration) bool {
+	return g.g.owe(deliveryTask{ID: id, EndpointID: endpoint}, waited)
 }
 
 // TakeOwed returns the endpoint of the oldest place owed.

@@ -199,9 +199,10 @@ func (g *gate) leave(id string) (next deliveryTask, waited time.Duration, ok boo
 
 // owe puts dt, handed a place of its endpoint when no goroutine was free
 // to send it on, back at the head of its line, and keeps the place for it
-// until takeOwed. It reports false, keeping nothing, once the gate is
-// closed: the caller leaves, and sends dt to Redis.
-func (g *gate) owe(dt deliveryTask) bool {
+// until takeOwed. The time it waited so far (pass) still counts against
+// gateWait. It reports false, keeping nothing, once the gate is closed:
+// the caller leaves, and sends dt to Redis.
+func (g *gate) owe(dt deliveryTask, waited time.Duration) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	e := g.ends[dt.EndpointID]
@@ -210,7 +211,7 @@ func (g *gate) owe(dt deliveryTask) bool {
 	}
 	e.line = append(e.line, waiting{})
 	copy(e.line[1:], e.line)
-	e.line[0] = waiting{dt: dt, since: time.Now()}
+	e.line[0] = waiting{dt: dt, since: time.Now().Add(-waited)}
 	g.queued++
 	g.owed = append(g.owed, dt.EndpointID)
 	return true

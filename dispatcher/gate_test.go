@@ -94,8 +94,9 @@ func TestGateLowerCap(t *testing.T) {
 }
 
 // TestGateOwe checks a place handed on when no goroutine was free to take
-// it: its delivery goes back to the head of the line, the place stays
-// taken until the place owed is taken up, and a closed gate owes nothing.
+// it: its delivery goes back to the head of the line, the time it waited
+// still counting, the place stays taken until the place owed is taken up,
+// and a closed gate owes nothing.
 func TestGateOwe(t *testing.T) {
 	g := dispatcher.NewGate()
 	require.Equal(t, "placed", g.Enter("ep", "m1", 1, 10))
@@ -104,14 +105,15 @@ func TestGateOwe(t *testing.T) {
 	id, ok := g.Pass("ep")
 	require.True(t, ok)
 	require.Equal(t, "m2", id)
-	require.True(t, g.Owe("ep", id), "no goroutine was free for m2")
+	require.True(t, g.Owe("ep", id, 2*time.Second), "no goroutine was free for m2")
 	_, ok = g.TakeOwed()
 	require.True(t, ok)
 	_, ok = g.TakeOwed()
 	require.False(t, ok, "one place was owed")
-	id, ok = g.Pass("ep")
+	id, waited, ok := g.PassWaited("ep")
 	require.True(t, ok)
 	require.Equal(t, "m2", id, "m2 is first in line again, its place kept")
+	require.GreaterOrEqual(t, waited, 2*time.Second, "the time m2 waited before it was owed still counts")
 	id, ok = g.Leave("ep")
 	require.True(t, ok)
 	require.Equal(t, "m3", id)
@@ -121,7 +123,7 @@ func TestGateOwe(t *testing.T) {
 
 	require.Equal(t, "lined", g.Enter("ep", "m5", 1, 10))
 	require.ElementsMatch(t, []string{"m5"}, g.Close())
-	require.False(t, g.Owe("ep", "m5"), "a closed gate keeps no place")
+	require.False(t, g.Owe("ep", "m5", 0), "a closed gate keeps no place")
 	_, ok = g.TakeOwed()
 	require.False(t, ok)
 }
