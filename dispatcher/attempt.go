@@ -257,10 +257,6 @@ func (w *Worker) handBack(ctx context.Context, dt deliveryTask) {
 // maximum), unless half the lease is shorter.
 const maxTimeout = time.Minute
 
-// DefaultLease is how long a delivery under way holds its message and a
-// slot of its endpoint by default.
-const DefaultLease = 2 * time.Minute
-
 // park marks a message whose endpoint is disabled or gone as disabled. It
 // is kept: re-enabling the endpoint resumes it.
 func (w *Worker) park(ctx context.Context, id string, attempts int) error {

@@ -17,8 +17,6 @@ import (
 )
 
 const (
-	// DefaultTimeout bounds one delivery attempt.
-	DefaultTimeout = 15 * time.Second
 	// maxResponseBody is how much of a response is kept in the log.
 	maxResponseBody = 16 << 10
 	// maxDrain is how much more of a response is read, and dropped, so that

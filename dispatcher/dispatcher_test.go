@@ -58,6 +58,10 @@ func TestParseSchedule(t *testing.T) {
 	s, err := ParseSchedule("0s,5s,5m,30m,2h,5h,10h,10h")
 	require.NoError(t, err)
 	require.Equal(t, DefaultSchedule, s)
+	require.Equal(t, "0s,5s,5m,30m,2h,5h,10h,10h", FormatSchedule(s))
+	s, err = ParseSchedule(FormatSchedule([]time.Duration{0, 90 * time.Second, 150 * time.Minute}))
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{0, 90 * time.Second, 150 * time.Minute}, s)
 	for _, bad := range []string{"", "5s,10s", "0s,-1s", "0s,often"} {
 		_, err := ParseSchedule(bad)
 		require.Error(t, err, bad)

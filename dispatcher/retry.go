@@ -14,6 +14,23 @@ import (
 // 10 h. After the last attempt fails the message is failed.
 var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 
+// FormatSchedule writes s as ParseSchedule reads it, such as
+// "0s,5s,5m,2h".
+func FormatSchedule(s []time.Duration) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		text := d.String()
+		if strings.HasSuffix(text, "m0s") {
+			text = strings.TrimSuffix(text, "0s")
+		}
+		if strings.HasSuffix(text, "h0m") {
+			text = strings.TrimSuffix(text, "0m")
+		}
+		parts[i] = text
+	}
+	return strings.Join(parts, ",")
+}
+
 // ParseSchedule reads a comma-separated list of delays such as
 // "0s,5s,5m,30m,2h,5h,10h,10h". The first must be 0.
 func ParseSchedule(s string) ([]time.Duration, error) {

@@ -15,75 +15,6 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// Config is what a Worker needs. Zero values take the documented defaults.
-type Config struct {
-	Store     Store
-	Endpoints Endpoints
-	// Index matches events to endpoints; kept fresh by a subscriptions.Sync.
-	Index *subscriptions.Index
-	// Sync, when set, brings Index up to date with the endpoint changes
-	// made anywhere before an event is matched.
-	Sync     IndexSync
-	Notifier subscriptions.Notifier
-	Queue    *Queue
-	// Redis is where asynq keeps its queues.
-	Redis asynq.RedisConnOpt
-	// Destinations says which addresses may be delivered to.
-	Destinations *subscriptions.Destinations
-	// Guard holds the endpoints' breakers and limits.
-	Guard *Guard
-	// AutoDisableAfter is how long an endpoint may fail without a success
-	// before it is disabled (default 5 days).
-	AutoDisableAfter time.Duration
-	// UserAgent is sent with every delivery ("shiphook/<version>").
-	UserAgent string
-	// Schedule is the retry schedule (default DefaultSchedule).
-	Schedule []time.Duration
-	// Timeout bounds one attempt (default 15 s). No attempt, whatever its
-	// endpoint says, runs longer than a minute or half the Lease.
-	Timeout time.Duration
-	// Lease is how long a delivery under way holds its message (default
-	// DefaultLease): should its worker die, the reconciler hands the
-	// message to another after this. Give the Guard the same.
-	Lease time.Duration
-	// Concurrency is how many deliveries run at once (default 200):
-	// as many from Redis, and as many again from the lane of work handed
-	// over in this process. Fan-outs run beside them, a quarter as many
-	// each way, and so do up to gateDepth times as many deliveries that
-	// waited in the gate for an endpoint at its cap (each endpoint within
-	// its cap).
-	Concurrency int
-	// PollInterval is how often an idle worker asks Redis for work
-	// (default DefaultPollInterval); it bounds the latency of an idle
-	// system.
-	PollInterval time.Duration
-	// ShutdownTimeout is how long in-flight deliveries may finish on
-	// shutdown before they are returned to the queue (default 20 s).
-	ShutdownTimeout time.Duration
-	// ReconcileInterval is how often the reconciler looks for work that
-	// Redis lost (default 5 s); ReconcileGrace is how overdue work must be
-	// before it counts as lost (default 10 s).
-	ReconcileInterval time.Duration
-	ReconcileGrace    time.Duration
-	// Retention is how long attempts and event payloads are kept (default
-	// 30 days); RetentionInterval how often the purge runs (default 10 min).
-	Retention         time.Duration
-	RetentionInterval time.Duration
-	// Logger receives asynq's own log lines (default slog.Default()).
-	Logger *slog.Logger
-	// Events caches events for fan-out and delivery (default: a cache of
-	// its own); give the ingest API the same one when both run in one
-	// process.
-	Events *EventCache
-}
-
-// IndexSync brings an Index up to date; *subscriptions.Sync is one.
-type IndexSync interface {
-	CatchUp(ctx context.Context) error
-	// Applied is the number of the last change the Index holds.
-	Applied() int64
-}
-
 // Worker runs the fan-out and delivery tasks, and the reconciler.
 type Worker struct {
 	cfg    Config
@@ -111,12 +42,6 @@ type Worker struct {
 // cancelled, and they only put their message back or record it.
 const handlerGrace = 10 * time.Second
 
-// DefaultPollInterval is how often an idle asynq server asks Redis for
-// work. Each of a worker's three servers then makes about 200 small
-// requests a second while idle, and a task that finds its queue's server
-// asleep waits a few milliseconds for the next poll.
-const DefaultPollInterval = 5 * time.Millisecond
-
 // deliveryLoops is how many asynq servers take delivery tasks.
 const deliveryLoops = 2
 
@@ -136,45 +61,7 @@ func (w *Worker) server(queues map[string]int, concurrency int) *asynq.Server {
 
 // NewWorker returns a Worker for cfg.
 func NewWorker(cfg Config) *Worker {
-	if len(cfg.Schedule) == 0 {
-		cfg.Schedule = DefaultSchedule
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = DefaultLease
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 200
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = DefaultPollInterval
-	}
-	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 20 * time.Second
-	}
-	if cfg.ReconcileInterval <= 0 {
-		cfg.ReconcileInterval = 5 * time.Second
-	}
-	if cfg.ReconcileGrace <= 0 {
-		cfg.ReconcileGrace = 10 * time.Second
-	}
-	if cfg.AutoDisableAfter <= 0 {
-		cfg.AutoDisableAfter = 5 * 24 * time.Hour
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = 30 * 24 * time.Hour
-	}
-	if cfg.RetentionInterval <= 0 {
-		cfg.RetentionInterval = 10 * time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Events == nil {
-		cfg.Events = NewEventCache(DefaultEventCacheBytes)
-	}
+	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, client: newHTTPClient(cfg.Destinations), rechecks: make(chan recheck, recheckQueue),
 		gate: newGate(), idle: make(chan placed)}
 	w.runners = make(chan struct{}, w.gateSize())

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -32,4 +33,32 @@ func TestConfigErrors(t *testing.T) {
 		return map[string]string{"SHIPHOOK_ATTEMPT_TIMEOUT": "5s", "SHIPHOOK_DELIVERY_LEASE": "10s"}[k]
 	}, io.Discard)
 	require.NoError(t, err, "a lease of exactly twice the attempt timeout is enough")
+}
+
+// TestConfigEnvErrors checks that an environment variable that does not
+// parse stops the start with an error naming the variable, its value and
+// the form expected, rather than being ignored for the default.
+func TestConfigEnvErrors(t *testing.T) {
+	tests := []struct{ env, value, want string }{
+		{"SHIPHOOK_RETENTION", "90", `$SHIPHOOK_RETENTION="90": not a duration such as 90s, 30m or 720h`},
+		{"SHIPHOOK_CONCURRENCY", "lots", `$SHIPHOOK_CONCURRENCY="lots": not a whole number`},
+		{"SHIPHOOK_BREAKER_FAILURE_RATIO", "half", `$SHIPHOOK_BREAKER_FAILURE_RATIO="half": not a number such as 0.5`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, err := parseConfig("serve", nil, func(k string) string {
+				if k == tt.env {
+					return tt.value
+				}
+				return ""
+			}, io.Discard)
+			require.EqualError(t, err, tt.want)
+		})
+	}
+	c, err := parseConfig("serve", nil, func(k string) string {
+		return map[string]string{"SHIPHOOK_RETENTION": "2160h", "SHIPHOOK_CONCURRENCY": "50"}[k]
+	}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 90*24*time.Hour, c.retention)
+	require.Equal(t, 50, c.concurrency)
 }

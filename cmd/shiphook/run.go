@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -122,69 +123,59 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 		fs.StringVar(p, name, v, help+" ($"+env+")")
 	}
-	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
-		v := def
+	// A variable that is set but does not parse is an error at start:
+	// envErrs collects them, each naming the variable, its value and the
+	// form expected.
+	var envErrs []error
+	fromEnv := func(env, form string, parse func(string) error) {
 		if s := getenv(env); s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				fmt.Fprintf(stderr, "ignoring $%s=%q: not a duration such as 5s\n", env, s)
-			} else {
-				v = d
+			if err := parse(s); err != nil {
+				envErrs = append(envErrs, fmt.Errorf("$%s=%q: not %s", env, s, form))
 			}
 		}
+	}
+	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
+		v := def
+		fromEnv(env, "a duration such as 90s, 30m or 720h", func(s string) (err error) { v, err = time.ParseDuration(s); return err })
 		fs.DurationVar(p, name, v, help+" ($"+env+")")
+	}
+	integer := func(p *int, name, env string, def int, help string) {
+		v := def
+		fromEnv(env, "a whole number", func(s string) (err error) { v, err = strconv.Atoi(s); return err })
+		fs.IntVar(p, name, v, help+" ($"+env+")")
+	}
+	decimal := func(p *float64, name, env string, def float64, help string) {
+		v := def
+		fromEnv(env, "a number such as 0.5", func(s string) (err error) { v, err = strconv.ParseFloat(s, 64); return err })
+		fs.Float64Var(p, name, v, help+" ($"+env+")")
 	}
 	str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API listens on")
 	str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
 	str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://… ; unset: an in-process, in-memory Redis for trying shiphook out")
 	str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
 	str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
-	str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", "0s,5s,5m,30m,2h,5h,10h,10h", "delays between delivery attempts, each ±20 % jitter")
+	str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", dispatcher.FormatSchedule(dispatcher.DefaultSchedule), "delays between delivery attempts, each counted from the one before and spread ±20 %")
 	dur(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt")
 	dur(&c.lease, "delivery-lease", "SHIPHOOK_DELIVERY_LEASE", dispatcher.DefaultLease, "how long a delivery under way holds its message and a slot of its endpoint: should its worker die, another takes the message up after this")
-	num := func(p any, name, env string, def any, help string) {
-		v := def
-		if s := getenv(env); s != "" {
-			switch def.(type) {
-			case int:
-				var n int
-				if _, err := fmt.Sscan(s, &n); err != nil {
-					fmt.Fprintf(stderr, "ignoring $%s=%q: not a whole number\n", env, s)
-				} else {
-					v = n
-				}
-			case float64:
-				var f float64
-				if _, err := fmt.Sscan(s, &f); err != nil {
-					fmt.Fprintf(stderr, "ignoring $%s=%q: not a number\n", env, s)
-				} else {
-					v = f
-				}
-			}
-		}
-		switch p := p.(type) {
-		case *int:
-			fs.IntVar(p, name, v.(int), help+" ($"+env+")")
-		case *float64:
-			fs.Float64Var(p, name, v.(float64), help+" ($"+env+")")
-		}
-	}
-	num(&c.concurrency, "concurrency", "SHIPHOOK_CONCURRENCY", 200, "deliveries a worker process makes at once")
-	num(&c.eventCacheMB, "event-cache-mb", "SHIPHOOK_EVENT_CACHE_MB", dispatcher.DefaultEventCacheBytes>>20, "MiB of recent events a process keeps in memory for fan-out and delivery; 0: none")
-	num(&c.endpointConcurrency, "endpoint-max-concurrency", "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY", dispatcher.DefaultMaxConcurrency, "deliveries in flight to one endpoint, across all workers, unless the endpoint sets its own")
-	num(&c.breaker.FailureRatio, "breaker-failure-ratio", "SHIPHOOK_BREAKER_FAILURE_RATIO", dispatcher.DefaultBreaker.FailureRatio, "share of failed attempts in the window that opens an endpoint's circuit breaker")
-	num(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
+	integer(&c.concurrency, "concurrency", "SHIPHOOK_CONCURRENCY", dispatcher.DefaultConcurrency, "task handlers of a worker process: up to this many deliveries taken from Redis run beside as many handed over in the process and up to 8 times as many that waited for an endpoint at its cap (each endpoint within its own cap); fan-outs a quarter as many")
+	integer(&c.eventCacheMB, "event-cache-mb", "SHIPHOOK_EVENT_CACHE_MB", dispatcher.DefaultEventCacheBytes>>20, "MiB of recent events a process keeps in memory for fan-out and delivery; 0: none")
+	integer(&c.endpointConcurrency, "endpoint-max-concurrency", "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY", dispatcher.DefaultMaxConcurrency, "deliveries in flight to one endpoint, across all workers, unless the endpoint sets its own")
+	decimal(&c.breaker.FailureRatio, "breaker-failure-ratio", "SHIPHOOK_BREAKER_FAILURE_RATIO", dispatcher.DefaultBreaker.FailureRatio, "share of failed attempts in the window that opens an endpoint's circuit breaker")
+	integer(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
 	dur(&c.breakerWindow, "breaker-window", "SHIPHOOK_BREAKER_WINDOW", time.Duration(dispatcher.DefaultBreaker.WindowSeconds)*time.Second, "rolling window the breaker counts failures over")
 	dur(&c.breakerOpenFor, "breaker-open-for", "SHIPHOOK_BREAKER_OPEN_FOR", time.Duration(dispatcher.DefaultBreaker.OpenSeconds)*time.Second, "how long an open breaker waits before a probe")
-	dur(&c.retention, "retention", "SHIPHOOK_RETENTION", 30*24*time.Hour, "how long attempts and event payloads are kept; messages are kept longer")
-	dur(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", 5*24*time.Hour, "how long an endpoint may fail without a success before it is disabled")
+	dur(&c.retention, "retention", "SHIPHOOK_RETENTION", dispatcher.DefaultRetention, "how long attempts and event payloads are kept; messages are kept longer")
+	dur(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", dispatcher.DefaultAutoDisableAfter, "how long an endpoint may fail without a success before it is disabled")
 	dur(&c.pollInterval, "poll-interval", "SHIPHOOK_POLL_INTERVAL", dispatcher.DefaultPollInterval, "how often an idle worker asks Redis for work: the latency floor of an idle system")
-	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", 5*time.Second, "how often the reconciler looks for work Redis lost")
-	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", 10*time.Second, "how overdue work must be before the reconciler re-enqueues it")
-	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", 20*time.Second, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
+	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", dispatcher.DefaultReconcileInterval, "how often the reconciler looks for work Redis lost")
+	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", dispatcher.DefaultReconcileGrace, "how overdue work must be before the reconciler re-enqueues it")
+	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", dispatcher.DefaultShutdownTimeout, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
 	str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
 	str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
 	str(&c.pprofAddr, "pprof-addr", "SHIPHOOK_PPROF_ADDR", "", "an address (such as 127.0.0.1:6060) to serve Go's pprof profiles on; unset: none")
+	if err := errors.Join(envErrs...); err != nil {
+		return c, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
