@@ -38,7 +38,7 @@ func (l Lane) OfferBy(v string, deadline time.Time) bool { return l.l.offerBy(v,
 // does, and returns what each holds.
 func AttachLanes(q *Queue) (deliveries, fanouts func() int) {
 	f, d := newLane[string](10), newLane[deliveryTask](10)
-	q.attach(nil, f, d)
+	q.attach(f, d)
 	return func() int { return len(d.work) }, func() int { return len(f.work) }
 }
 

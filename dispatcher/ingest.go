@@ -32,10 +32,15 @@ type PartnerChecker interface {
 // Enqueuer schedules fan-out of newly stored events; *Queue is one.
 type Enqueuer interface {
 	EnqueueFanout(ctx context.Context, eventIDs ...string) error
-	// fanOutHere, while delivery workers run in this process, gives an
+}
+
+// LocalFanout fans events out in this process as they are stored; the
+// *Worker running in the same process is one.
+type LocalFanout interface {
+	// FanOutHere, while delivery workers run in this process, gives an
 	// event its messages, to store with it, and returns what schedules
 	// them once stored; ok is false otherwise.
-	fanOutHere(ev *Event) (schedule func(context.Context), ok bool)
+	FanOutHere(ev *Event) (schedule func(context.Context), ok bool)
 }
 
 // IngestDeps is what the ingest handlers need.
@@ -43,6 +48,9 @@ type IngestDeps struct {
 	Store    Store
 	Partners PartnerChecker
 	Queue    Enqueuer
+	// Fanout, when the delivery workers run in this process, fans events
+	// out as they are stored; nil otherwise, and fan-out is queued.
+	Fanout LocalFanout
 	// Events, when the delivery workers run in this process, is their
 	// cache: stored events are handed over so that fan-out need not read
 	// them back. Nil otherwise.
@@ -234,7 +242,7 @@ func PostEvent(d IngestDeps) gin.HandlerFunc {
 			subscriptions.Abort(c, err)
 			return
 		}
-		schedule, here := d.Queue.fanOutHere(&ev)
+		schedule, here := d.fanOutHere(&ev)
 		res, err := d.Store.InsertEvents(ctx, []Event{ev})
 		if err != nil {
 			subscriptions.Abort(c, fmt.Errorf("store event: %w", err))
@@ -252,6 +260,14 @@ func PostEvent(d IngestDeps) gin.HandlerFunc {
 		}
 		c.JSON(http.StatusAccepted, Accepted{ID: res[0].ID, Duplicate: !res[0].Created})
 	}
+}
+
+// fanOutHere fans ev out through d.Fanout, if there is one.
+func (d IngestDeps) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
+	if d.Fanout == nil {
+		return nil, false
+	}
+	return d.Fanout.FanOutHere(ev)
 }
 
 func (d IngestDeps) enqueue(ctx context.Context, ids ...string) {

@@ -37,7 +37,6 @@ type Queue struct {
 	taskTimeout time.Duration
 
 	mu         sync.RWMutex
-	worker     *Worker
 	fanouts    *lane[string]
 	deliveries *lane[deliveryTask]
 }
@@ -48,12 +47,11 @@ func NewQueue(client *asynq.Client, taskTimeout time.Duration) *Queue {
 	return &Queue{client: client, taskTimeout: taskTimeout}
 }
 
-// attach makes the lanes of w, running, this Queue's first choice, and w
-// the one that fans out the events the ingest API stores (fanOutHere).
-func (q *Queue) attach(w *Worker, fanouts *lane[string], deliveries *lane[deliveryTask]) {
+// attach makes the lanes of a running Worker this Queue's first choice.
+func (q *Queue) attach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.worker, q.fanouts, q.deliveries = w, fanouts, deliveries
+	q.fanouts, q.deliveries = fanouts, deliveries
 }
 
 // detach undoes attach, unless another Worker's lanes took their place.
@@ -61,35 +59,8 @@ func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fanouts == fanouts && q.deliveries == deliveries {
-		q.worker, q.fanouts, q.deliveries = nil, nil, nil
+		q.fanouts, q.deliveries = nil, nil
 	}
-}
-
-// fanOutHere fans ev out in this process, while a Worker runs in it: it
-// gives ev its messages and marks it fanned out, for InsertEvents to store
-// them with it, and returns a func that schedules them once they are
-// stored. That saves the event a statement and a commit before its
-// messages' first attempts, and the update of its row. Without a Worker,
-// ok is false and ev unchanged: its fan-out is then queued once it is
-// stored (EnqueueFanout). Unlike a queued fan-out, it matches before
-// catching up with endpoint changes made through other processes; the
-// event is checked against them once scheduled (recheck.go).
-func (q *Queue) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
-	q.mu.RLock()
-	w, deliveries := q.worker, q.deliveries
-	q.mu.RUnlock()
-	if w == nil {
-		return nil, false
-	}
-	applied := w.applied()
-	now := time.Now().UTC()
-	deadline := now.Add(laneWait)
-	msgs := w.messages(*ev, now, deliveries, deadline)
-	ev.FannedOutAt, ev.Messages = &now, msgs
-	return func(ctx context.Context) {
-		w.schedule(ctx, ev.ID, msgs, deliveries, deadline)
-		w.queueRecheck(ctx, recheck{ev: *ev, applied: applied, msgs: msgs})
-	}, true
 }
 
 func (q *Queue) lanes() (*lane[string], *lane[deliveryTask]) {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// A posted event that serve fans out as it accepts it (Queue.fanOutHere) is
+// A posted event that serve fans out as it accepts it (Worker.FanOutHere) is
 // matched without first catching up with endpoint changes made through
 // other processes: a read of Redis per event would cost a tenth or more of
 // the throughput of single events. It is checked afterwards instead, with

@@ -35,6 +35,9 @@ type Worker struct {
 	idle    chan placed
 	running sync.WaitGroup
 	runCtx  context.Context
+	// here is the lane of deliveries while Run runs, for FanOutHere;
+	// nil otherwise.
+	here atomic.Pointer[lane[deliveryTask]]
 }
 
 // handlerGrace bounds how long Run waits, once its servers have shut
@@ -106,7 +109,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.runCtx = hctx
 	w.gate.start()
 	lanes := w.runLanes(hctx, fanouts, deliveries)
-	w.cfg.Queue.attach(w, fanouts, deliveries)
+	w.cfg.Queue.attach(fanouts, deliveries)
+	w.here.Store(deliveries)
 	for i, srv := range w.srvs {
 		if err := srv.Start(mux); err != nil {
 			for _, started := range w.srvs[:i] {
@@ -180,6 +184,7 @@ func (w *Worker) Run(ctx context.Context) error {
 // closeLanes detaches the lanes from the Queue, so that new work goes to
 // Redis, closes the gate, and sends there the work they still held.
 func (w *Worker) closeLanes(ctx context.Context, fanouts *lane[string], deliveries *lane[deliveryTask]) {
+	w.here.Store(nil)
 	w.cfg.Queue.detach(fanouts, deliveries)
 	ctx = context.WithoutCancel(ctx)
 	ids := fanouts.close()
@@ -431,3 +436,28 @@ func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "compone
 func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
 func (a asynqLogger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+
+// FanOutHere fans ev out in this process, while w runs: it gives ev its
+// messages and marks it fanned out, for InsertEvents to store
+// them with it, and returns a func that schedules them once they are
+// stored. That saves the event a statement and a commit before its
+// messages' first attempts, and the update of its row. While w is not
+// running, ok is false and ev unchanged: its fan-out is then queued once it is
+// stored (EnqueueFanout). Unlike a queued fan-out, it matches before
+// catching up with endpoint changes made through other processes; the
+// event is checked against them once scheduled (recheck.go).
+func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
+	deliveries := w.here.Load()
+	if deliveries == nil {
+		return nil, false
+	}
+	applied := w.applied()
+	now := time.Now().UTC()
+	deadline := now.Add(laneWait)
+	msgs := w.messages(*ev, now, deliveries, deadline)
+	ev.FannedOutAt, ev.Messages = &now, msgs
+	return func(ctx context.Context) {
+		w.schedule(ctx, ev.ID, msgs, deliveries, deadline)
+		w.queueRecheck(ctx, recheck{ev: *ev, applied: applied, msgs: msgs})
+	}, true
+}

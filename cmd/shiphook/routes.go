@@ -18,6 +18,9 @@ type api struct {
 	// events is the delivery workers' event cache when they run in this
 	// process; nil otherwise.
 	events *dispatcher.EventCache
+	// fanout is the delivery workers when they run in this process; nil
+	// otherwise.
+	fanout dispatcher.LocalFanout
 	// partners answers the ingest API's checks of the parties named.
 	partners  dispatcher.PartnerChecker
 	auth      *subscriptions.Auth
@@ -61,7 +64,7 @@ func routes(a api) http.Handler {
 	})
 
 	eps := subscriptions.EndpointDeps{Store: a.store, Notifier: a.notifier, Destinations: a.dest, Breakers: a.guard, Resumer: a.resumer}
-	ingest := dispatcher.IngestDeps{Store: a.store, Partners: a.partners, Queue: a.queue, Events: a.events}
+	ingest := dispatcher.IngestDeps{Store: a.store, Partners: a.partners, Queue: a.queue, Fanout: a.fanout, Events: a.events}
 	admin := subscriptions.Require(subscriptions.RoleAdmin)
 	partnerOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RolePartner)
 	ingestOrAdmin := subscriptions.Require(subscriptions.RoleAdmin, subscriptions.RoleIngest)

@@ -322,6 +322,9 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
+	// fanout is the delivery workers of this process, for the ingest API
+	// to fan events out as it stores them; nil when they run elsewhere.
+	var fanout dispatcher.LocalFanout
 	if index != nil {
 		if err := syncer.Start(ctx); err != nil {
 			return err
@@ -337,6 +340,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 			Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
 			ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
 		})
+		fanout = w
 		wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
 				errs <- err
@@ -356,7 +360,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		}
 		srv := &http.Server{
 			Handler: routes(api{
-				store: st, events: events, partners: partners, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue, guard: guard,
+				store: st, events: events, fanout: fanout, partners: partners, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue, guard: guard,
 				resumer: &dispatcher.Resumer{Store: st, Endpoints: st, Queue: queue, Guard: guard},
 				readiness: func(ctx context.Context) error {
 					if err := st.Ping(ctx); err != nil {
