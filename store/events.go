@@ -196,7 +196,23 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
 	}
+	out, created, err := s.insertResults(ctx, db, events, inserted)
+	if err != nil {
+		return nil, err
+	}
+	if !inInsert {
+		if err := s.insertMessages(ctx, db, created); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
 
+// insertResults returns what insertEvents answers for events, given
+// inserted, the rows that its statements returned (which it deletes as it
+// matches them to events), and the messages of the events stored.
+func (s *Store) insertResults(ctx context.Context, db querier, events []dispatcher.Event, inserted map[eventRow]bool,
+) ([]dispatcher.Insert, []dispatcher.Message, error) {
 	out := make([]dispatcher.Insert, len(events))
 	// stored finds the event of the batch stored with a unique value, by
 	// its place in events.
@@ -222,16 +238,11 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		}
 		id, err := s.existingEvent(ctx, db, events, i, stored)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[i] = dispatcher.Insert{ID: id}
 	}
-	if !inInsert {
-		if err := s.insertMessages(ctx, db, created); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, created, nil
 }
 
 // withMessages returns insert, an INSERT INTO events ... RETURNING, and
