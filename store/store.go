@@ -339,6 +339,12 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // addIDs adds the ids that rows of one column hold to set, and closes
 // rows.
 func addIDs(rows *sql.Rows, set map[string]bool) error {
