@@ -134,7 +134,19 @@ func readGoBench(path string) ([]goBenchLine, error) {
 func (r *report) markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	r.header(w)
+	var notes footnotes
+	r.results(w, &notes)
+	r.passNotes(&notes)
+	notes.write(w)
+	r.targets(w)
+	r.goBenchTable(w)
+	return b.String()
+}
 
+// header writes the title, the run, the machine, shiphook's settings and
+// what the bench did to PostgreSQL before each scenario.
+func (r *report) header(w func(string, ...any)) {
 	w("## shiphook end-to-end benchmark\n\n")
 	w("Run %s, %s, `%s`.\n\n", r.started.UTC().Format("2006-01-02 15:04 MST"), fmtWall(r.finished.Sub(r.started)), r.opts.command)
 	m := r.machine
@@ -164,245 +176,166 @@ func (r *report) markdown() string {
 			w("Before each scenario the bench ran CHECKPOINT, so that none waited on writing out the pages that the ones before it left dirty (-checkpoint=false: it does not).\n\n")
 		}
 	}
+}
 
-	var notes []string
-	noteRef := func(n string) string {
-		notes = append(notes, n)
-		return fmt.Sprintf("[%d]", len(notes))
+// footnotes are the notes under the results table, numbered from 1 in the
+// order they were added.
+type footnotes []string
+
+// ref adds note n and returns the reference to it: [1], [2]…
+func (f *footnotes) ref(n string) string {
+	*f = append(*f, n)
+	return fmt.Sprintf("[%d]", len(*f))
+}
+
+// write writes the notes as a numbered list, or nothing when there are
+// none.
+func (f footnotes) write(w func(string, ...any)) {
+	if len(f) == 0 {
+		return
 	}
+	w("Notes:\n\n")
+	for i, n := range f {
+		w("%d. %s\n", i+1, n)
+	}
+	w("\n")
+}
 
+// results writes the table of results, a line per row, and adds the notes
+// its lines refer to.
+func (r *report) results(w func(string, ...any), notes *footnotes) {
 	w("| Pass | Scenario | Events accepted | Events/s accepted | Deliveries/s | p50 | p90 | p99 | max | CPU s/1k deliveries: shiphook | Redis | PostgreSQL | bench tool | Other load | New PG connections | Peak RSS shiphook | Deliveries: expected / unique / dup / missing | Notes |\n")
 	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
 	for _, row := range r.rows {
-		embedded := row.pass == passEmbedded
-		lat := []string{"—", "—", "—", "—"}
-		if len(row.latencies) > 0 {
-			s := slices.Clone(row.latencies)
-			slices.Sort(s)
-			lat = []string{fmtLatency(pct(s, 0.50)), fmtLatency(pct(s, 0.90)), fmtLatency(pct(s, 0.99)), fmtLatency(s[len(s)-1])}
-		}
-		per := func(d time.Duration) string {
-			if row.cpuFor == 0 || row.cpu.unknown {
-				return "—"
-			}
-			return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(row.cpuFor))
-		}
-		redisCPU, pgCPU := per(row.cpu.redis), per(row.cpu.postgres)
-		if embedded {
-			redisCPU, pgCPU = "in shiphook", "in shiphook"
-		}
-		other := "—"
-		if !row.cpu.unknown && row.cpu.wall > 0 {
-			other = fmt.Sprintf("%.2f cores", cores(row.cpu.other, row.cpu.wall))
-		}
-		conns := "—"
-		var refs []string
-		if row.pgBefore.ok && row.pgAfter.ok {
-			conns = thousands(int(row.pgAfter.sessions - row.pgBefore.sessions))
-			if n := row.pgAfter.others - row.pgBefore.others; n > 100 {
-				refs = append(refs, noteRef(fmt.Sprintf("PostgreSQL also ran %s transactions for other databases meanwhile; its CPU figure includes that work", thousands(int(n)))))
-			}
-		}
-		for _, n := range row.notes {
-			refs = append(refs, noteRef(n))
-		}
-		if row.missingDetail != "" {
-			refs = append(refs, noteRef("missing deliveries, as shiphook's message log has them: "+row.missingDetail))
-		}
-		if row.err != nil {
-			refs = append(refs, noteRef("**did not complete**: "+row.err.Error()))
-		}
-		verdict := "ok"
-		switch {
-		case row.missing() > 0:
-			verdict = fmt.Sprintf("**%s MISSING**", thousands(row.missing()))
-		case row.err != nil:
-			verdict = "**incomplete**"
-		case row.duplicates > 0:
-			verdict = "ok (at least once)"
-		}
-		evRate := "—"
-		if row.pub.accepted > 0 {
-			evRate = thousands(int(row.pub.rate() + 0.5))
-		}
-		w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s %s | %s |\n",
-			shortPass(row.pass), row.scenario.title, thousands(row.pub.accepted), evRate, thousands(int(row.deliveryRate+0.5)),
-			lat[0], lat[1], lat[2], lat[3],
-			per(row.cpu.shiphook), redisCPU, pgCPU, per(row.cpu.itself), other, conns,
-			fmtBytes(row.peakRSS),
-			thousands(row.expected), thousands(row.unique), thousands(row.duplicates), thousands(row.missing()), verdict,
-			strings.Join(refs, " "))
+		w("%s\n", row.resultLine(notes))
 	}
 	w("\n")
+}
+
+// resultLine is row's line of the results table; the notes it refers to
+// are added to notes.
+func (r *row) resultLine(notes *footnotes) string {
+	lat := []string{"—", "—", "—", "—"}
+	if len(r.latencies) > 0 {
+		s := slices.Clone(r.latencies)
+		slices.Sort(s)
+		lat = []string{fmtLatency(pct(s, 0.50)), fmtLatency(pct(s, 0.90)), fmtLatency(pct(s, 0.99)), fmtLatency(s[len(s)-1])}
+	}
+	per := r.cpuPer1k
+	redisCPU, pgCPU := per(r.cpu.redis), per(r.cpu.postgres)
+	if r.pass == passEmbedded {
+		redisCPU, pgCPU = "in shiphook", "in shiphook"
+	}
+	other := "—"
+	if !r.cpu.unknown && r.cpu.wall > 0 {
+		other = fmt.Sprintf("%.2f cores", cores(r.cpu.other, r.cpu.wall))
+	}
+	conns := "—"
+	if r.pgBefore.ok && r.pgAfter.ok {
+		conns = thousands(int(r.pgAfter.sessions - r.pgBefore.sessions))
+	}
+	evRate := "—"
+	if r.pub.accepted > 0 {
+		evRate = thousands(int(r.pub.rate() + 0.5))
+	}
+	return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s / %s %s | %s |",
+		shortPass(r.pass), r.scenario.title, thousands(r.pub.accepted), evRate, thousands(int(r.deliveryRate+0.5)),
+		lat[0], lat[1], lat[2], lat[3],
+		per(r.cpu.shiphook), redisCPU, pgCPU, per(r.cpu.itself), other, conns,
+		fmtBytes(r.peakRSS),
+		thousands(r.expected), thousands(r.unique), thousands(r.duplicates), thousands(r.missing()), r.verdict(),
+		strings.Join(r.noteRefs(notes), " "))
+}
+
+// cpuPer1k is d in CPU seconds per 1,000 deliveries, or "—" when the row
+// has no CPU figures.
+func (r *row) cpuPer1k(d time.Duration) string {
+	if r.cpuFor == 0 || r.cpu.unknown {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(r.cpuFor))
+}
+
+// noteRefs adds the notes of row to notes and returns the references to
+// them.
+func (r *row) noteRefs(notes *footnotes) []string {
+	var refs []string
+	if r.pgBefore.ok && r.pgAfter.ok {
+		if n := r.pgAfter.others - r.pgBefore.others; n > 100 {
+			refs = append(refs, notes.ref(fmt.Sprintf("PostgreSQL also ran %s transactions for other databases meanwhile; its CPU figure includes that work", thousands(int(n)))))
+		}
+	}
+	for _, n := range r.notes {
+		refs = append(refs, notes.ref(n))
+	}
+	if r.missingDetail != "" {
+		refs = append(refs, notes.ref("missing deliveries, as shiphook's message log has them: "+r.missingDetail))
+	}
+	if r.err != nil {
+		refs = append(refs, notes.ref("**did not complete**: "+r.err.Error()))
+	}
+	return refs
+}
+
+// verdict says whether every delivery of row arrived.
+func (r *row) verdict() string {
+	switch {
+	case r.missing() > 0:
+		return fmt.Sprintf("**%s MISSING**", thousands(r.missing()))
+	case r.err != nil:
+		return "**incomplete**"
+	case r.duplicates > 0:
+		return "ok (at least once)"
+	}
+	return "ok"
+}
+
+// passNotes adds the notes of the passes and of the receiver: failed
+// passes, shiphook's log lines, bad signatures and stray requests.
+func (r *report) passNotes(notes *footnotes) {
 	for _, p := range r.passes {
 		if p.err != nil {
-			notes = append(notes, fmt.Sprintf("Pass %s: **%v**", shortPass(p.name), p.err))
+			*notes = append(*notes, fmt.Sprintf("Pass %s: **%v**", shortPass(p.name), p.err))
 		}
 		if len(p.logLines) > 0 {
 			var parts []string
 			for _, msg := range sortedKeys(p.logLines) {
 				parts = append(parts, fmt.Sprintf("%q ×%d", msg, p.logLines[msg]))
 			}
-			notes = append(notes, fmt.Sprintf("shiphook's log (%s pass, warn and above): %s", shortPass(p.name), strings.Join(parts, "; ")))
+			*notes = append(*notes, fmt.Sprintf("shiphook's log (%s pass, warn and above): %s", shortPass(p.name), strings.Join(parts, "; ")))
 		}
 	}
 	if r.invalid > 0 {
-		notes = append(notes, fmt.Sprintf("**%d deliveries failed signature verification**; the last: %s", r.invalid, r.lastInvalid))
+		*notes = append(*notes, fmt.Sprintf("**%d deliveries failed signature verification**; the last: %s", r.invalid, r.lastInvalid))
 	}
 	if r.stray > 0 {
-		notes = append(notes, fmt.Sprintf("%d requests reached the receiver at a path no run created", r.stray))
+		*notes = append(*notes, fmt.Sprintf("%d requests reached the receiver at a path no run created", r.stray))
 	}
-	if len(notes) > 0 {
-		w("Notes:\n\n")
-		for i, n := range notes {
-			w("%d. %s\n", i+1, n)
-		}
-		w("\n")
-	}
-
-	r.targets(w)
-
-	if len(r.goBench) > 0 {
-		if r.opts.goBenchCmd != "" {
-			w("Go benchmarks (`%s`):\n\n", r.opts.goBenchCmd)
-		} else {
-			w("Go benchmarks:\n\n")
-		}
-		w("| Benchmark | ns/op | B/op | allocs/op |\n|---|--:|--:|--:|\n")
-		for _, g := range r.goBench {
-			bytes, allocs := "—", "—"
-			if g.hasBytes {
-				bytes = thousands(int(g.bPerOp))
-			}
-			if g.hasAllocations {
-				allocs = thousands(int(g.allocs))
-			}
-			w("| %s | %s | %s | %s |\n", g.name, thousands(int(g.nsPerOp+0.5)), bytes, allocs)
-		}
-		w("\n")
-	}
-	return b.String()
 }
 
-// targets writes the table of targets and how far each is met.
-func (r *report) targets(w func(string, ...any)) {
-	type target struct {
-		name string
-		// value returns the figure for a pass and whether it meets the
-		// target; "" when the run has no figure.
-		value func(pass string) (string, bool)
+// goBenchTable writes the table of Go benchmarks, or nothing when there
+// are none.
+func (r *report) goBenchTable(w func(string, ...any)) {
+	if len(r.goBench) == 0 {
+		return
 	}
-	find := func(pass, kind string) []row {
-		var out []row
-		for _, row := range r.rows {
-			if row.pass == pass && row.scenario.kind == kind && row.err == nil {
-				out = append(out, row)
-			}
+	if r.opts.goBenchCmd != "" {
+		w("Go benchmarks (`%s`):\n\n", r.opts.goBenchCmd)
+	} else {
+		w("Go benchmarks:\n\n")
+	}
+	w("| Benchmark | ns/op | B/op | allocs/op |\n|---|--:|--:|--:|\n")
+	for _, g := range r.goBench {
+		bytes, allocs := "—", "—"
+		if g.hasBytes {
+			bytes = thousands(int(g.bPerOp))
 		}
-		return out
-	}
-	rate := func(kind string, goal float64, events bool) func(string) (string, bool) {
-		return func(pass string) (string, bool) {
-			rows := find(pass, kind)
-			if len(rows) == 0 {
-				return "", false
-			}
-			row := rows[len(rows)-1] // the largest run
-			v := row.deliveryRate
-			if events {
-				v = row.pub.rate()
-			}
-			return fmt.Sprintf("%s/s (%.0f %%)", thousands(int(v+0.5)), 100*v/goal), v >= goal
+		if g.hasAllocations {
+			allocs = thousands(int(g.allocs))
 		}
-	}
-	targets := []target{
-		{"fan-out ×10 ≥ 8,000 deliveries/s", rate(scenarioFanout10, 8000, false)},
-		{"fan-out ×1 ≥ 5,000 deliveries/s", rate(scenarioFanout1, 5000, false)},
-		{"at 1,000 events/s offered: p50 ≤ 5 ms, p99 ≤ 25 ms", func(pass string) (string, bool) {
-			rows := find(pass, scenarioRate)
-			if len(rows) == 0 || len(rows[0].latencies) == 0 {
-				return "", false
-			}
-			s := slices.Clone(rows[0].latencies)
-			slices.Sort(s)
-			p50, p99 := pct(s, 0.5), pct(s, 0.99)
-			v := fmt.Sprintf("p50 %s, p99 %s", fmtLatency(p50), fmtLatency(p99))
-			if rows[0].scenario.rate != 1000 {
-				v += fmt.Sprintf(" (at %s/s offered)", thousands(rows[0].scenario.rate))
-			}
-			return v, p50 <= 5*time.Millisecond && p99 <= 25*time.Millisecond && rows[0].scenario.rate >= 1000
-		}},
-		{"batch ingest ≥ 20,000 events/s accepted", rate(scenarioBatch, 20000, true)},
-		{"single-event ingest ≥ 5,000 events/s", rate(scenarioFanout1, 5000, true)},
-		{"1,000,000 pending messages with shiphook RSS < 256 MiB", func(pass string) (string, bool) {
-			rows := find(pass, scenarioBacklog)
-			if len(rows) == 0 {
-				return "", false
-			}
-			row := rows[0]
-			return fmt.Sprintf("%s at %s pending", fmtBytes(row.peakRSS), thousands(row.expected)), row.peakRSS < 256<<20 && row.expected >= 1_000_000
-		}},
-		{"backlog drains at full speed (as fast as fan-out ×10 delivers)", func(pass string) (string, bool) {
-			rows, full := find(pass, scenarioBacklog), find(pass, scenarioFanout10)
-			if len(rows) == 0 || len(full) == 0 || full[len(full)-1].deliveryRate == 0 {
-				return "", false
-			}
-			v, ref := rows[0].deliveryRate, full[len(full)-1].deliveryRate
-			return fmt.Sprintf("%s/s (%.0f %% of %s/s)", thousands(int(v+0.5)), 100*v/ref, thousands(int(ref+0.5))), v >= 0.9*ref
-		}},
-		{"nothing lost; duplicates only as at-least-once allows", func(pass string) (string, bool) {
-			var missing, dup, n int
-			for _, row := range r.rows {
-				if row.pass == pass {
-					missing, dup, n = missing+row.missing(), dup+row.duplicates, n+1
-				}
-			}
-			if n == 0 {
-				return "", false
-			}
-			return fmt.Sprintf("%s missing, %s duplicates", thousands(missing), thousands(dup)), missing == 0
-		}},
-	}
-	if g := r.goBenchNamed("BenchmarkMatch100kEndpoints"); g != nil {
-		ns := g.nsPerOp
-		targets = append(targets, target{"matching ≤ 10 µs per event with 100,000 endpoints", func(string) (string, bool) {
-			return fmt.Sprintf("%.1f µs (BenchmarkMatch100kEndpoints)", ns/1000), ns <= 10000
-		}})
-	}
-	w("Targets:\n\n| Target |")
-	for _, p := range r.passes {
-		w(" %s |", shortPass(p.name))
-	}
-	w("\n|---|")
-	for range r.passes {
-		w("---|")
+		w("| %s | %s | %s | %s |\n", g.name, thousands(int(g.nsPerOp+0.5)), bytes, allocs)
 	}
 	w("\n")
-	for _, t := range targets {
-		w("| %s |", t.name)
-		for _, p := range r.passes {
-			v, ok := t.value(p.name)
-			switch {
-			case v == "":
-				w(" — |")
-			case ok:
-				w(" %s: met |", v)
-			default:
-				w(" %s: **not met** |", v)
-			}
-		}
-		w("\n")
-	}
-	w("\n")
-}
-
-func (r *report) goBenchNamed(name string) *goBenchLine {
-	for i := range r.goBench {
-		if r.goBench[i].name == name {
-			return &r.goBench[i]
-		}
-	}
-	return nil
 }
 
 // problems sums up what went wrong, or "".
