@@ -117,6 +117,11 @@ var quickSizes = map[string]string{
 	"stall":            "30s",
 }
 
+// parseOptions parses the command line args: -quick sets the flags of
+// quickSizes not given, getenv gives the defaults of -database-url and
+// -redis-url, and usage and flag errors go to stderr. It returns
+// flag.ErrHelp for -h, and an error naming the flag of an option out of
+// range.
 func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("shiphook-bench", flag.ContinueOnError)
@@ -125,20 +130,51 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		fmt.Fprint(stderr, "Usage: shiphook-bench [flags]\n\nRuns shiphook's end-to-end benchmarks on this machine and prints a markdown report.\n\n")
 		fs.PrintDefaults()
 	}
+	lists := o.declare(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.quick {
+		if err := quickDefaults(fs); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.setLists(lists); err != nil {
+		return nil, err
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	o.command = commandLine(args)
+	return o, nil
+}
+
+// listFlags are the flags that take a comma-separated list, as given.
+type listFlags struct {
+	passes, scenarios, fanout10 string
+}
+
+// declare declares the flags on fs, each setting a field of o, but for
+// those that take a list: they set the fields of the listFlags it
+// returns. The defaults of -database-url and -redis-url come from getenv.
+func (o *options) declare(fs *flag.FlagSet, getenv func(string) string) *listFlags {
 	envOr := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
 		return def
 	}
-	var passes, scenarios, fanout10 string
+	lists := &listFlags{}
 	fs.StringVar(&o.shiphook, "shiphook", "bin/shiphook", "the shiphook binary to run")
 	fs.StringVar(&o.out, "out", "", "also write the report to this file")
 	fs.StringVar(&o.latencies, "latencies", "", "write each scenario's publish → receipt latencies, in milliseconds and in order of arrival, to a file <pass>-<scenario>-<events>.txt in this directory: to see when the slow ones came")
 	fs.StringVar(&o.goBench, "gobench", "", "output of go test -bench to include in the report")
 	fs.StringVar(&o.goBenchCmd, "gobench-cmd", "", "the command that wrote the -gobench file, for the report to name")
-	fs.StringVar(&passes, "passes", passPostgres+","+passEmbedded, "passes to run: postgres (PostgreSQL and Redis), embedded (SQLite and the in-process Redis)")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, in this order: "+strings.Join(allScenarios, ", "))
+	fs.StringVar(&lists.passes, "passes", passPostgres+","+passEmbedded, "passes to run: postgres (PostgreSQL and Redis), embedded (SQLite and the in-process Redis)")
+	fs.StringVar(&lists.scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, in this order: "+strings.Join(allScenarios, ", "))
 	fs.BoolVar(&o.quick, "quick", false, "small sizes (about a minute in all); flags given explicitly still count")
 	fs.StringVar(&o.databaseURL, "database-url", envOr("SHIPHOOK_BENCH_DATABASE_URL", defaultDatabaseURL), "PostgreSQL server of the first pass; a database shiphook_bench_<random> is created on it and dropped ($SHIPHOOK_BENCH_DATABASE_URL)")
 	fs.StringVar(&o.redisURL, "redis-url", envOr("SHIPHOOK_BENCH_REDIS_URL", defaultRedisURL), "Redis database of the first pass, emptied before and after; claimed as the tests claim theirs ($SHIPHOOK_BENCH_REDIS_URL)")
@@ -149,7 +185,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.BoolVar(&o.vacuum, "vacuum", true, "when PostgreSQL runs with autovacuum off (as a CI server may), VACUUM ANALYZE the tables of the bench's database that hold rows before each scenario, as autovacuum would have, so that none pays for the dead rows of the ones before it")
 	fs.IntVar(&o.events, "events", 20000, "fan-out ×1: events to publish")
 	fs.IntVar(&o.publishers, "publishers", 64, "fan-out ×1 and ×10: concurrent publishers")
-	fs.StringVar(&fanout10, "fanout10-events", "2000,20000", "fan-out ×10: events to publish, one run per number")
+	fs.StringVar(&lists.fanout10, "fanout10-events", "2000,20000", "fan-out ×10: events to publish, one run per number")
 	fs.IntVar(&o.rate, "rate", 1000, "fixed rate: events offered a second")
 	fs.DurationVar(&o.rateFor, "rate-for", 30*time.Second, "fixed rate: how long")
 	fs.IntVar(&o.ratePublishers, "rate-publishers", 256, "fixed rate: most requests in flight at once")
@@ -165,66 +201,75 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.publishLimit, "publish-limit", 15*time.Minute, "most time one scenario may spend publishing")
 	fs.DurationVar(&o.drainLimit, "drain-limit", 30*time.Minute, "most time one scenario may wait for its deliveries")
 	fs.DurationVar(&o.stallAfter, "stall", 2*time.Minute, "stop waiting when no delivery (or fan-out) progress was seen for this long")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if o.quick {
-		given := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		for name, v := range quickSizes {
-			if !given[name] {
-				if err := fs.Set(name, v); err != nil {
-					return nil, err
-				}
+	return lists
+}
+
+// quickDefaults sets each flag of quickSizes that was not given to its
+// -quick size.
+func quickDefaults(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name, v := range quickSizes {
+		if !given[name] {
+			if err := fs.Set(name, v); err != nil {
+				return err
 			}
 		}
-		fanout10 = fs.Lookup("fanout10-events").Value.String()
 	}
-	o.passes = splitList(passes)
+	return nil
+}
+
+// setLists sets the passes, scenarios and fan-out ×10 sizes of o from the
+// lists given, and returns an error naming the flag of an unknown or
+// malformed item.
+func (o *options) setLists(lists *listFlags) error {
+	o.passes = splitList(lists.passes)
 	for _, p := range o.passes {
 		if _, ok := passTitle[p]; !ok {
-			return nil, fmt.Errorf("-passes: unknown pass %q; use postgres, embedded", p)
+			return fmt.Errorf("-passes: unknown pass %q; use postgres, embedded", p)
 		}
 	}
-	o.scenarios = splitList(scenarios)
+	o.scenarios = splitList(lists.scenarios)
 	for _, s := range o.scenarios {
 		if !contains(allScenarios, s) {
-			return nil, fmt.Errorf("-scenarios: unknown scenario %q; use %s", s, strings.Join(allScenarios, ", "))
+			return fmt.Errorf("-scenarios: unknown scenario %q; use %s", s, strings.Join(allScenarios, ", "))
 		}
 	}
-	for _, s := range splitList(fanout10) {
+	for _, s := range splitList(lists.fanout10) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return nil, fmt.Errorf("-fanout10-events: %q is not a positive number", s)
+			return fmt.Errorf("-fanout10-events: %q is not a positive number", s)
 		}
 		o.fanout10Events = append(o.fanout10Events, n)
 	}
+	return nil
+}
+
+// validate returns an error that names the flag of the first option out of
+// its range.
+func (o *options) validate() error {
 	for _, kv := range o.shiphookEnv {
 		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return nil, fmt.Errorf("-shiphook-env %q: use KEY=VALUE", kv)
+			return fmt.Errorf("-shiphook-env %q: use KEY=VALUE", kv)
 		}
 	}
 	switch {
 	case o.events < 1 || o.publishers < 1 || o.ratePublishers < 1 || o.batchPubs < 1 || o.batchEvents < 1:
-		return nil, errors.New("event counts and publishers must be at least 1")
+		return errors.New("event counts and publishers must be at least 1")
 	case o.batchSize < 1 || o.batchSize > 500:
-		return nil, errors.New("-batch-size: from 1 to 500")
+		return errors.New("-batch-size: from 1 to 500")
 	case o.rate < 1 || o.rate > 1_000_000 || o.rateFor < time.Second:
-		return nil, errors.New("-rate must be at least 1 and -rate-for at least 1s")
+		return errors.New("-rate must be at least 1 and -rate-for at least 1s")
 	case o.backlog < 1 || o.backlogEmbed < 1 || o.backlogFanout < 1 || o.backlogFanout > 50:
-		return nil, errors.New("-backlog sizes must be at least 1, -backlog-fanout from 1 to 50")
+		return errors.New("-backlog sizes must be at least 1, -backlog-fanout from 1 to 50")
 	case o.embeddedScale <= 0 || o.embeddedScale > 1:
-		return nil, errors.New("-embedded-scale: above 0, at most 1")
+		return errors.New("-embedded-scale: above 0, at most 1")
 	case o.backlogDown != "503" && o.backlogDown != "refuse":
-		return nil, errors.New("-backlog-down: 503 or refuse")
+		return errors.New("-backlog-down: 503 or refuse")
 	case o.publishLimit <= 0 || o.drainLimit <= 0 || o.stallAfter <= 0:
-		return nil, errors.New("time limits must be positive")
+		return errors.New("time limits must be positive")
 	}
-	o.command = commandLine(args)
-	return o, nil
+	return nil
 }
 
 // commandLine is how the report names its run: with the arguments given,
