@@ -312,14 +312,62 @@ func (rn *runner) backlog(ctx context.Context, run string, s scenario, r *row) e
 	rss := sampleRSS(rn.p.meter.shiphook)
 	defer func() { r.peakRSS = rss.finish() }()
 	r.pgBefore = rn.p.activity(ctx)
-	start := rn.p.meter.read()
+	b, err := rn.buildBacklog(ctx, g, s, r, rss)
+	if err != nil {
+		return err
+	}
+	b.early = t.unique()
 
-	// Build: batches, then wait until every event is fanned out.
+	// Drain.
+	if err := rn.rcv.setMode(modeUp); err != nil {
+		return err
+	}
+	b.turnedAway = rn.rcv.turnedAway.Load() - turnedAway
+	b.up = time.Now()
+	rn.progress("  receiver up: draining")
+	waitErr := rn.await(ctx, t, r.expected, rn.opts.drainLimit)
+	after := rn.p.meter.read()
+	rn.settle(ctx)
+	r.pgAfter = rn.p.activity(ctx)
+	v := t.view()
+	r.fill(v, b.held.until(after))
+	if !v.first.IsZero() && v.last.After(v.first) {
+		r.deliveryRate = float64(v.unique) / v.last.Sub(v.first).Seconds()
+	}
+	r.noteBacklog(s, b, v)
+	rn.diagnose(ctx, tg, r)
+	return waitErr
+}
+
+// backlogFigures are what a backlog scenario measured before the drain.
+type backlogFigures struct {
+	// buildUse is the CPU used building the backlog, holdUse while
+	// holding it; held is the CPU counters at the end of the hold.
+	buildUse, holdUse cpuUse
+	held              cpuSample
+	// rssBuilt and rssHeld are shiphook's RSS once the backlog was built
+	// and after holding it.
+	rssBuilt, rssHeld int64
+	// early is how many deliveries arrived while the receiver was down,
+	// turnedAway how many attempts it answered 503 meanwhile.
+	early      int
+	turnedAway int64
+	// up is when the receiver came back.
+	up time.Time
+}
+
+// buildBacklog publishes the backlog's events in batches, waits until
+// every event is fanned out, then holds the backlog for s.hold. It sets the
+// publication and the deliveries expected in r, and returns the CPU and
+// RSS figures of building and holding.
+func (rn *runner) buildBacklog(ctx context.Context, g *eventGen, s scenario, r *row, rss *rssSampler) (backlogFigures, error) {
+	var b backlogFigures
+	start := rn.p.meter.read()
 	batches := (s.events + s.batch - 1) / s.batch
 	last := make([]string, batches)
 	r.pub = publishBatches(ctx, rn.p.api, g, s.events, s.batch, s.publishers, rn.opts.publishLimit, last)
 	if err := ctx.Err(); err != nil {
-		return err
+		return b, err
 	}
 	rn.progress("  published: %d accepted in %.1f s (%.0f/s), %d failed", r.pub.accepted, r.pub.end.Sub(r.pub.start).Seconds(), r.pub.rate(), r.pub.failed)
 	if r.pub.failed > 0 {
@@ -327,61 +375,49 @@ func (rn *runner) backlog(ctx context.Context, run string, s scenario, r *row) e
 	}
 	r.expected = r.pub.accepted * s.fanout
 	if err := rn.awaitFanout(ctx, slices.DeleteFunc(last, func(id string) bool { return id == "" })); err != nil {
-		return err
+		return b, err
 	}
 	built := rn.p.meter.read()
-	buildUse := start.until(built)
-	rssBuilt := rss.current()
-	rn.progress("  backlog of %d messages built in %.0f s; shiphook RSS %s; holding it %s", r.expected, buildUse.wall.Seconds(), fmtBytes(rssBuilt), s.hold)
+	b.buildUse = start.until(built)
+	b.rssBuilt = rss.current()
+	rn.progress("  backlog of %d messages built in %.0f s; shiphook RSS %s; holding it %s", r.expected, b.buildUse.wall.Seconds(), fmtBytes(b.rssBuilt), s.hold)
 	if err := sleep(ctx, s.hold); err != nil {
-		return err
+		return b, err
 	}
 	if err := rn.p.alive(); err != nil {
-		return err
+		return b, err
 	}
-	held := rn.p.meter.read()
-	holdUse := built.until(held)
-	rssHeld := rss.current()
-	early := t.unique()
+	b.held = rn.p.meter.read()
+	b.holdUse = built.until(b.held)
+	b.rssHeld = rss.current()
+	return b, nil
+}
 
-	// Drain.
-	if err := rn.rcv.setMode(modeUp); err != nil {
-		return err
-	}
-	turnedAway = rn.rcv.turnedAway.Load() - turnedAway
-	up := time.Now()
-	rn.progress("  receiver up: draining")
-	waitErr := rn.await(ctx, t, r.expected, rn.opts.drainLimit)
-	after := rn.p.meter.read()
-	rn.settle(ctx)
-	r.pgAfter = rn.p.activity(ctx)
-	v := t.view()
-	r.fill(v, held.until(after))
-	if !v.first.IsZero() && v.last.After(v.first) {
-		r.deliveryRate = float64(v.unique) / v.last.Sub(v.first).Seconds()
-	}
+// noteBacklog adds to r the notes of a backlog scenario: how it was built,
+// what the receiver turned away, shiphook's RSS and CPU while it was
+// pending, and how the drain went (v is the receiver's tally).
+func (r *row) noteBacklog(s scenario, b backlogFigures, v tallyView) {
 	downAs := "answering 503"
 	if s.down == modeRefuse {
 		downAs = "refusing connections"
 	}
 	r.note("backlog: %s pending messages (%s events × %d endpoints), built with the receiver %s in %.0f s, fan-out included",
-		thousands(r.expected), thousands(r.pub.accepted), s.fanout, downAs, buildUse.wall.Seconds())
+		thousands(r.expected), thousands(r.pub.accepted), s.fanout, downAs, b.buildUse.wall.Seconds())
 	if s.down == modeUnavailable {
-		r.note("while down the receiver turned away %s attempts (the rest waited behind the endpoints' circuit breakers)", thousands(int(turnedAway)))
+		r.note("while down the receiver turned away %s attempts (the rest waited behind the endpoints' circuit breakers)", thousands(int(b.turnedAway)))
 	}
 	r.note("shiphook RSS with the backlog pending: %s once built, %s after holding it %s (the RSS column is the peak of the whole scenario)",
-		fmtBytes(rssBuilt), fmtBytes(rssHeld), s.hold)
+		fmtBytes(b.rssBuilt), fmtBytes(b.rssHeld), s.hold)
+	holdUse := b.holdUse
 	r.note("CPU while holding the backlog: shiphook %.2f cores, Redis %.2f, PostgreSQL %.2f",
 		cores(holdUse.shiphook, holdUse.wall), cores(holdUse.redis, holdUse.wall), cores(holdUse.postgres, holdUse.wall))
 	if !v.first.IsZero() {
 		r.note("drain: first delivery %.1f s after the receiver came back, all %s in %.0f s from then; deliveries/s is first to last receipt",
-			v.first.Sub(up).Seconds(), thousands(v.unique), v.last.Sub(up).Seconds())
+			v.first.Sub(b.up).Seconds(), thousands(v.unique), v.last.Sub(b.up).Seconds())
 	}
-	if early > 0 {
-		r.note("%d deliveries arrived while the receiver was down (should be none)", early)
+	if b.early > 0 {
+		r.note("%d deliveries arrived while the receiver was down (should be none)", b.early)
 	}
-	rn.diagnose(ctx, tg, r)
-	return waitErr
 }
 
 // awaitFanout waits until each event in last (the last event stored by
