@@ -250,9 +250,5 @@ func (s *Store) UnfannedEvents(ctx context.Context, before time.Time, limit int)
 	if err != nil {
 		return nil, fmt.Errorf("unfanned events: %w", err)
 	}
-	return collect(rows, func(sc scanner) (string, error) {
-		var id string
-		err := sc.Scan(&id)
-		return id, err
-	}, "unfanned events")
+	return collect(rows, scanID, "unfanned events")
 }

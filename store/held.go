@@ -53,11 +53,7 @@ func (s *Store) HeldEndpoints(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endpoints with held messages: %w", err)
 	}
-	return collect(rows, func(sc scanner) (string, error) {
-		var id string
-		err := sc.Scan(&id)
-		return id, err
-	}, "endpoints with held messages")
+	return collect(rows, scanID, "endpoints with held messages")
 }
 
 // wakeHeldSubquery chooses WakeHeld's batch: the held messages of an

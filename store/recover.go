@@ -164,28 +164,14 @@ func (s *Store) RequeueFailed(ctx context.Context, endpointID string, since time
 			` AND status = 'failed' RETURNING `+messageColumns, args...)
 }
 
-// StaleRecoverJobs returns the ids of running recovery jobs whose progress
-// was last recorded before before: their task was lost with Redis, or their
-// worker died.
+// StaleRecoverJobs returns the ids of at most limit (default 50) running
+// recovery jobs whose progress was last recorded before before, least
+// recently updated first: their task was lost with Redis, or their worker
+// died.
 func (s *Store) StaleRecoverJobs(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	if limit <= 0 {
-		limit = 50
-	}
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM recover_jobs WHERE status = 'running' AND updated_at < ? ORDER BY updated_at LIMIT ?`), micros(before), limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM recover_jobs WHERE status = 'running' AND updated_at < ? ORDER BY updated_at LIMIT ?`), micros(before), limitOf(limit))
 	if err != nil {
 		return nil, fmt.Errorf("stale recovery jobs: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("stale recovery jobs: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("stale recovery jobs: %w", err)
-	}
-	return ids, nil
+	return collect(rows, scanID, "stale recovery jobs")
 }

@@ -297,6 +297,8 @@ func mustAffect(res sql.Result, what string) error {
 // defaultLimit is the page size when a caller asks for none.
 const defaultLimit = 50
 
+// limitOf is the page size for a limit a caller gave: defaultLimit when
+// it is zero or negative.
 func limitOf(n int) int {
 	if n <= 0 {
 		return defaultLimit
@@ -395,6 +397,13 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error), what string) 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
+}
+
+// scanID scans a row of one column, an id.
+func scanID(sc scanner) (string, error) {
+	var id string
+	err := sc.Scan(&id)
+	return id, err
 }
 
 // placeholders returns n comma-separated ?s.
