@@ -167,6 +167,42 @@ func testHeldEndpoints(t *testing.T, db backend) {
 
 func testWakeHeld(t *testing.T, db backend) {
 	s, ctx := db.setup(t)
+	before := heldMessagesFixture(t, s)
+	held1, held2 := heldOf(before, "ep1"), heldOf(before, "ep2")
+	require.Len(t, held1, 7)
+	require.Len(t, held2, 11)
+
+	// ep1's, in pages of 3, claimed.
+	at := micro(time.Now().Add(10 * time.Second))
+	woken, sizes := checkWakeInPages(t, s, "ep1", at)
+	require.Equal(t, []int{3, 3, 1, 0}, sizes)
+	require.Equal(t, held1, woken, "in id order, each once")
+
+	// Everything else is as it was, ep2's held messages included;
+	// the woken keep their attempt counts and last results.
+	for _, m := range before {
+		stored, err := s.Message(ctx, m.ID)
+		require.NoError(t, err)
+		if slices.Contains(held1, m.ID) {
+			m.Status, m.LeaseUntil, m.UpdatedAt = dispatcher.StatusDelivering, &at, stored.UpdatedAt
+		}
+		require.Equal(t, m, stored)
+	}
+	due, err := s.DueMessages(ctx, at.Add(time.Microsecond), 100)
+	require.NoError(t, err)
+	for _, id := range held1 {
+		require.Contains(t, ids(due, func(m dispatcher.Message) string { return m.ID }), id)
+	}
+
+	checkWakeRest(t, s, held2, at)
+}
+
+// heldMessagesFixture stores 11 events, each with a message of ep1 in a
+// status of its own (7 of them held) and a held message of ep2, and
+// returns the messages as the store lists them.
+func heldMessagesFixture(t *testing.T, s *store.Store) []dispatcher.Message {
+	t.Helper()
+	ctx := t.Context()
 	ep1, ep2 := endpoint("ep1", "acme"), endpoint("ep2", "beta")
 	lease := micro(time.Now().Add(time.Minute))
 	statuses := []dispatcher.Status{
@@ -195,30 +231,32 @@ func testWakeHeld(t *testing.T, db backend) {
 	}
 	before, err := s.ListMessages(ctx, dispatcher.MessageQuery{Page: subscriptions.Page{Limit: 100}})
 	require.NoError(t, err)
-	heldOf := func(ep string) []string {
-		var out []string
-		for _, m := range before {
-			if m.EndpointID == ep && m.Status == dispatcher.StatusHeld {
-				out = append(out, m.ID)
-			}
-		}
-		slices.Sort(out)
-		return out
-	}
-	held1, held2 := heldOf("ep1"), heldOf("ep2")
-	require.Len(t, held1, 7)
-	require.Len(t, held2, 11)
+	return before
+}
 
-	// ep1's, in pages of 3, claimed.
-	at := micro(time.Now().Add(10 * time.Second))
+// heldOf returns the ids of the held messages of endpoint ep among ms, in
+// id order.
+func heldOf(ms []dispatcher.Message, ep string) []string {
+	var out []string
+	for _, m := range ms {
+		if m.EndpointID == ep && m.Status == dispatcher.StatusHeld {
+			out = append(out, m.ID)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// checkWakeInPages wakes the held messages of ep three at a time from a
+// cursor, claimed until at, and checks each page as returned and as
+// stored. It returns the ids woken, in order, and the size of each page.
+func checkWakeInPages(t *testing.T, s *store.Store, ep string, at time.Time) (woken []string, sizes []int) {
+	t.Helper()
+	ctx := t.Context()
 	start := micro(time.Now())
-	var (
-		woken  []string
-		sizes  []int
-		cursor string
-	)
+	var cursor string
 	for range 10 {
-		ms, err := s.WakeHeld(ctx, "ep1", cursor, 3, at)
+		ms, err := s.WakeHeld(ctx, ep, cursor, 3, at)
 		require.NoError(t, err)
 		sizes = append(sizes, len(ms))
 		if len(ms) == 0 {
@@ -236,25 +274,16 @@ func testWakeHeld(t *testing.T, db backend) {
 		woken = append(woken, ids(ms, func(m dispatcher.Message) string { return m.ID })...)
 		cursor = ms[len(ms)-1].ID
 	}
-	require.Equal(t, []int{3, 3, 1, 0}, sizes)
-	require.Equal(t, held1, woken, "in id order, each once")
+	return woken, sizes
+}
 
-	// Everything else is as it was, ep2's held messages included;
-	// the woken keep their attempt counts and last results.
-	for _, m := range before {
-		stored, err := s.Message(ctx, m.ID)
-		require.NoError(t, err)
-		if slices.Contains(held1, m.ID) {
-			m.Status, m.LeaseUntil, m.UpdatedAt = dispatcher.StatusDelivering, &at, stored.UpdatedAt
-		}
-		require.Equal(t, m, stored)
-	}
-	due, err := s.DueMessages(ctx, at.Add(time.Microsecond), 100)
-	require.NoError(t, err)
-	for _, id := range held1 {
-		require.Contains(t, ids(due, func(m dispatcher.Message) string { return m.ID }), id)
-	}
-
+// checkWakeRest checks, once ep1's held messages are woken, that they are
+// not woken again; wakes held2, ep2's held messages, from a cursor and then
+// the rest with the default limit; and checks that then no message is held
+// and an endpoint without messages wakes none.
+func checkWakeRest(t *testing.T, s *store.Store, held2 []string, at time.Time) {
+	t.Helper()
+	ctx := t.Context()
 	// Woken messages are not woken again.
 	ms, err := s.WakeHeld(ctx, "ep1", "", 100, at)
 	require.NoError(t, err)
