@@ -172,11 +172,33 @@ func testFanOutBatches(t *testing.T, db backend) {
 func testClaimRecordBatches(t *testing.T, db backend) {
 	// Claims and attempt records made at the same moment go in
 	// one transaction; each caller still gets its own answer.
-	s, ctx := db.setup(t)
+	s, _ := db.setup(t)
 	fannedOut(t, s, 5)
-
 	lease := micro(time.Now().Add(time.Minute))
-	ms, oks, errs := store.ClaimBatch(ctx, s, []string{"msg3", "msg1", "msg1", "msg2", "nothing", "msg4", "msg5"},
+	checkClaimBatch(t, s, lease)
+	checkRecordBatch(t, s)
+	checkRecordBatchFault(t, s)
+	checkManyClaimsAndRecords(t, s, lease)
+}
+
+// deliveryAttempt is attempt number (0: the message's count) of message
+// msg, now, that got status code; one of 500 or above failed.
+func deliveryAttempt(id, msg string, number, code int) dispatcher.Attempt {
+	a := dispatcher.Attempt{ID: id, MessageID: msg, Number: number, Trigger: "scheduled", URL: "https://example.com/hook",
+		StartedAt: micro(time.Now()), DurationMS: 5, StatusCode: code}
+	if code >= 500 {
+		a.ErrorClass, a.Error = dispatcher.ErrorHTTPStatus, "503 Service Unavailable"
+	}
+	return a
+}
+
+// checkClaimBatch claims msg1 … msg5 of a fresh fan-out in one batch, with
+// a message twice, one with a wrong attempt count and one that does not
+// exist, and checks each caller's answer: msg3, the first msg1, msg4 and
+// msg5 are claimed until lease.
+func checkClaimBatch(t *testing.T, s *store.Store, lease time.Time) {
+	t.Helper()
+	ms, oks, errs := store.ClaimBatch(t.Context(), s, []string{"msg3", "msg1", "msg1", "msg2", "nothing", "msg4", "msg5"},
 		[]int{0, 0, 0, 1, 0, 0, 0}, lease)
 	require.Equal(t, []bool{true, true, false, false, false, true, true}, oks)
 	for i, err := range errs {
@@ -193,21 +215,20 @@ func testClaimRecordBatches(t *testing.T, db backend) {
 	require.Equal(t, "msg1", ms[2].ID)
 	require.Equal(t, dispatcher.StatusDelivering, ms[2].Status, "the loser sees the message as it stands")
 	require.Equal(t, dispatcher.StatusPending, ms[3].Status, "wrong attempt count: not claimed")
+}
 
+// checkRecordBatch records attempts of the claimed msg3 (two), msg1 and
+// msg4, and of a message that does not exist, in one batch, and checks
+// each caller's answer and the messages and attempts stored.
+func checkRecordBatch(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx := t.Context()
 	next := micro(time.Now().Add(time.Minute))
-	att := func(id, msg string, number, code int) dispatcher.Attempt {
-		a := dispatcher.Attempt{ID: id, MessageID: msg, Number: number, Trigger: "scheduled", URL: "https://example.com/hook",
-			StartedAt: micro(time.Now()), DurationMS: 5, StatusCode: code}
-		if code >= 500 {
-			a.ErrorClass, a.Error = dispatcher.ErrorHTTPStatus, "503 Service Unavailable"
-		}
-		return a
-	}
 	ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
 	retry := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
-	errs = store.RecordBatch(ctx, s,
-		[]dispatcher.Attempt{att("att_a", "msg3", 0, 503), att("att_b", "msg1", 1, 200), att("att_c", "nothing", 1, 200),
-			att("att_d", "msg3", 0, 200), att("att_e", "msg4", 0, 503)},
+	errs := store.RecordBatch(ctx, s,
+		[]dispatcher.Attempt{deliveryAttempt("att_a", "msg3", 0, 503), deliveryAttempt("att_b", "msg1", 1, 200),
+			deliveryAttempt("att_c", "nothing", 1, 200), deliveryAttempt("att_d", "msg3", 0, 200), deliveryAttempt("att_e", "msg4", 0, 503)},
 		[]dispatcher.Outcome{retry, ok, ok, ok, retry})
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
@@ -235,28 +256,39 @@ func testClaimRecordBatches(t *testing.T, db backend) {
 	m, err = s.Message(ctx, "msg1")
 	require.NoError(t, err)
 	require.Equal(t, dispatcher.StatusSucceeded, m.Status)
+}
 
-	// A faulty record (an attempt id taken) fails alone; the rest
-	// of its batch is recorded.
-	errs = store.RecordBatch(ctx, s,
-		[]dispatcher.Attempt{att("att_f", "msg5", 1, 200), att("att_b", "msg2", 1, 200)},
+// checkRecordBatchFault checks that a faulty record (its attempt id, att_b,
+// taken) fails alone; the rest of its batch is recorded.
+func checkRecordBatchFault(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
+	errs := store.RecordBatch(ctx, s,
+		[]dispatcher.Attempt{deliveryAttempt("att_f", "msg5", 1, 200), deliveryAttempt("att_b", "msg2", 1, 200)},
 		[]dispatcher.Outcome{ok, ok})
 	require.NoError(t, errs[0])
 	require.ErrorIs(t, errs[1], subscriptions.ErrConflict)
-	m, err = s.Message(ctx, "msg5")
+	m, err := s.Message(ctx, "msg5")
 	require.NoError(t, err)
 	require.Equal(t, dispatcher.StatusSucceeded, m.Status)
 	m, err = s.Message(ctx, "msg2")
 	require.NoError(t, err)
 	require.Equal(t, 0, m.Attempts, "the failed record changed nothing")
+}
 
-	// Many callers at once: every claim and record lands once.
+// checkManyClaimsAndRecords fans an event out to 60 endpoints and has two
+// callers at once claim each message until lease and record its attempt:
+// every claim and record lands once.
+func checkManyClaimsAndRecords(t *testing.T, s *store.Store, lease time.Time) {
+	t.Helper()
+	ctx := t.Context()
 	var evMsgs []dispatcher.Message
 	ev2 := insertEvent(t, s, event("evt_2"))
 	for i := range 60 {
 		evMsgs = append(evMsgs, message(fmt.Sprintf("many%02d", i), ev2, endpoint(fmt.Sprintf("ep%02d", i), "acme")))
 	}
-	_, err = s.FanOut(ctx, ev2.ID, evMsgs)
+	_, err := s.FanOut(ctx, ev2.ID, evMsgs)
 	require.NoError(t, err)
 	var (
 		wg   sync.WaitGroup
@@ -274,7 +306,7 @@ func testClaimRecordBatches(t *testing.T, db backend) {
 				mu.Lock()
 				wins[msg.ID]++
 				mu.Unlock()
-				require.NoError(t, s.RecordAttempt(ctx, att("att_"+msg.ID, msg.ID, 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+				require.NoError(t, s.RecordAttempt(ctx, deliveryAttempt("att_"+msg.ID, msg.ID, 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
 			})
 		}
 	}
