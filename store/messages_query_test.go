@@ -27,22 +27,46 @@ func TestMessageQueries(t *testing.T) {
 }
 
 func testListMessages(t *testing.T, db backend) {
-	s, ctx := db.setup(t)
+	s, _ := db.setup(t)
 	base := micro(time.Now().Add(-time.Hour))
+	all := listedMessagesFixture(t, s, base)
+	checkMessageFilters(t, s, all, base)
+	checkMessagePages(t, s, all)
+}
+
+// queriedEvent stores event evt_<i>, every other one of type
+// shipment.delivered, of shipment shp_<i%3>, and returns it with its
+// messages to ep_a1, ep_a2 (of acme) and ep_b1 (of beta), msg_<i>_<j>,
+// created i minutes after base and not stored yet.
+func queriedEvent(t *testing.T, s *store.Store, base time.Time, i int) (dispatcher.Event, []dispatcher.Message) {
+	t.Helper()
 	eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
+	e := event(fmt.Sprintf("evt_%02d", i))
+	if i%2 == 1 {
+		e.Type = "shipment.delivered"
+	}
+	e.Shipment.ID = fmt.Sprintf("shp_%d", i%3)
+	e = insertEvent(t, s, e)
+	var msgs []dispatcher.Message
+	for j, ep := range eps {
+		m := message(fmt.Sprintf("msg_%02d_%d", i, j), e, ep)
+		m.CreatedAt = base.Add(time.Duration(i) * time.Minute)
+		m.UpdatedAt = m.CreatedAt
+		msgs = append(msgs, m)
+	}
+	return e, msgs
+}
+
+// listedMessagesFixture stores the messages of 12 queried events: failed
+// every fourth event from the first, held every fourth from the third,
+// pending otherwise. It returns them newest first.
+func listedMessagesFixture(t *testing.T, s *store.Store, base time.Time) []dispatcher.Message {
+	t.Helper()
 	var all []dispatcher.Message
 	for i := range 12 {
-		e := event(fmt.Sprintf("evt_%02d", i))
-		if i%2 == 1 {
-			e.Type = "shipment.delivered"
-		}
-		e.Shipment.ID = fmt.Sprintf("shp_%d", i%3)
-		e = insertEvent(t, s, e)
-		var msgs []dispatcher.Message
-		for j, ep := range eps {
-			m := message(fmt.Sprintf("msg_%02d_%d", i, j), e, ep)
-			m.CreatedAt = base.Add(time.Duration(i) * time.Minute)
-			m.UpdatedAt = m.CreatedAt
+		e, msgs := queriedEvent(t, s, base, i)
+		for j := range msgs {
+			m := &msgs[j]
 			switch i % 4 {
 			case 0:
 				m.Status = dispatcher.StatusFailed
@@ -51,29 +75,27 @@ func testListMessages(t *testing.T, db backend) {
 				m.Status = dispatcher.StatusHeld
 				m.NextAttemptAt = nil
 			}
-			msgs = append(msgs, m)
 		}
-		_, err := s.FanOut(ctx, e.ID, msgs)
+		_, err := s.FanOut(t.Context(), e.ID, msgs)
 		require.NoError(t, err)
 		all = append(all, msgs...)
 	}
 	// Newest first.
 	slices.Reverse(all)
+	return all
+}
+
+// checkMessageFilters checks that ListMessages with each filter, and some
+// together, lists the messages of all, newest first, that the filter
+// keeps, and some.
+func checkMessageFilters(t *testing.T, s *store.Store, all []dispatcher.Message, base time.Time) {
+	t.Helper()
 	list := func(q dispatcher.MessageQuery) []string {
 		t.Helper()
 		q.Limit = 100
-		ms, err := s.ListMessages(ctx, q)
+		ms, err := s.ListMessages(t.Context(), q)
 		require.NoError(t, err)
 		return ids(ms, func(m dispatcher.Message) string { return m.ID })
-	}
-	want := func(keep func(m dispatcher.Message) bool) []string {
-		var out []string
-		for _, m := range all {
-			if keep(m) {
-				out = append(out, m.ID)
-			}
-		}
-		return out
 	}
 	since, until := base.Add(3*time.Minute), base.Add(7*time.Minute)
 	for name, tc := range map[string]struct {
@@ -100,11 +122,18 @@ func testListMessages(t *testing.T, db backend) {
 			},
 		},
 	} {
-		w := want(tc.keep)
+		w := keepIDs(all, tc.keep, func(m dispatcher.Message) string { return m.ID })
 		require.NotEmpty(t, w, name)
 		require.Equal(t, w, list(tc.q), name)
 	}
+}
 
+// checkMessagePages checks that ListMessages reads acme's messages of all
+// in pages of 5, each older than the last, and that without a limit it
+// lists all of them, whole and in UTC.
+func checkMessagePages(t *testing.T, s *store.Store, all []dispatcher.Message) {
+	t.Helper()
+	ctx := t.Context()
 	// Pages of 5, each older than the last.
 	var paged []string
 	q := dispatcher.MessageQuery{PartnerID: "acme"}
@@ -119,7 +148,8 @@ func testListMessages(t *testing.T, db backend) {
 		}
 		q.After = ms[len(ms)-1].ID
 	}
-	require.Equal(t, want(func(m dispatcher.Message) bool { return m.PartnerID == "acme" }), paged)
+	acme := func(m dispatcher.Message) bool { return m.PartnerID == "acme" }
+	require.Equal(t, keepIDs(all, acme, func(m dispatcher.Message) string { return m.ID }), paged)
 
 	ms, err := s.ListMessages(ctx, dispatcher.MessageQuery{})
 	require.NoError(t, err)
@@ -131,51 +161,7 @@ func testListMessages(t *testing.T, db backend) {
 func testListMessagesCombinations(t *testing.T, db backend) {
 	s, ctx := db.setup(t)
 	base := micro(time.Now().Add(-time.Hour))
-	eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
-	classes := []dispatcher.ErrorClass{dispatcher.ErrorNone, dispatcher.ErrorTimeout, dispatcher.ErrorHTTPStatus, dispatcher.ErrorNone, dispatcher.ErrorConnect}
-	var all []dispatcher.Message
-	n := 0
-	for i := range 10 {
-		e := event(fmt.Sprintf("evt_%02d", i))
-		if i%2 == 1 {
-			e.Type = "shipment.delivered"
-		}
-		e.Shipment.ID = fmt.Sprintf("shp_%d", i%3)
-		e = insertEvent(t, s, e)
-		var msgs []dispatcher.Message
-		for j, ep := range eps {
-			m := message(fmt.Sprintf("msg_%02d_%d", i, j), e, ep)
-			m.CreatedAt = base.Add(time.Duration(i) * time.Minute)
-			m.UpdatedAt = m.CreatedAt
-			msgs = append(msgs, m)
-		}
-		_, err := s.FanOut(ctx, e.ID, msgs)
-		require.NoError(t, err)
-		for k := range msgs {
-			m := &msgs[k]
-			n++
-			class := classes[n%len(classes)]
-			status := dispatcher.StatusPending
-			switch {
-			case n%4 == 0:
-				status = dispatcher.StatusFailed
-			case class == dispatcher.ErrorNone && n%3 == 0:
-				status = dispatcher.StatusSucceeded
-			}
-			if n%7 == 0 {
-				continue // no attempt yet
-			}
-			a := dispatcher.Attempt{ID: fmt.Sprintf("att_%03d", n), MessageID: m.ID, Trigger: "scheduled",
-				URL: "https://example.com", StartedAt: m.CreatedAt, StatusCode: 500, ErrorClass: class}
-			if class == dispatcher.ErrorNone {
-				a.StatusCode = 200
-			}
-			require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: status}))
-			m.Status, m.LastErrorClass = status, class
-		}
-		all = append(all, msgs...)
-	}
-	slices.Reverse(all)
+	all := attemptedMessagesFixture(t, s, base)
 
 	since, until := base.Add(2*time.Minute), base.Add(8*time.Minute)
 	type filter struct {
@@ -236,6 +222,48 @@ func testListMessagesCombinations(t *testing.T, db backend) {
 		}
 		require.Equal(t, want, paged, "pages of %+v", q)
 	}
+}
+
+// attemptedMessagesFixture stores the messages of 10 queried events and
+// records an attempt of each but every seventh, with an error class and a
+// status in turn, and returns them, with the status and error class of
+// their last attempt, newest first.
+func attemptedMessagesFixture(t *testing.T, s *store.Store, base time.Time) []dispatcher.Message {
+	t.Helper()
+	ctx := t.Context()
+	classes := []dispatcher.ErrorClass{dispatcher.ErrorNone, dispatcher.ErrorTimeout, dispatcher.ErrorHTTPStatus, dispatcher.ErrorNone, dispatcher.ErrorConnect}
+	var all []dispatcher.Message
+	n := 0
+	for i := range 10 {
+		e, msgs := queriedEvent(t, s, base, i)
+		_, err := s.FanOut(ctx, e.ID, msgs)
+		require.NoError(t, err)
+		for k := range msgs {
+			m := &msgs[k]
+			n++
+			class := classes[n%len(classes)]
+			status := dispatcher.StatusPending
+			switch {
+			case n%4 == 0:
+				status = dispatcher.StatusFailed
+			case class == dispatcher.ErrorNone && n%3 == 0:
+				status = dispatcher.StatusSucceeded
+			}
+			if n%7 == 0 {
+				continue // no attempt yet
+			}
+			a := dispatcher.Attempt{ID: fmt.Sprintf("att_%03d", n), MessageID: m.ID, Trigger: "scheduled",
+				URL: "https://example.com", StartedAt: m.CreatedAt, StatusCode: 500, ErrorClass: class}
+			if class == dispatcher.ErrorNone {
+				a.StatusCode = 200
+			}
+			require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: status}))
+			m.Status, m.LastErrorClass = status, class
+		}
+		all = append(all, msgs...)
+	}
+	slices.Reverse(all)
+	return all
 }
 
 func testMessagesOfEvents(t *testing.T, db backend) {
@@ -328,7 +356,52 @@ func testLastAttemptOfMessage(t *testing.T, db backend) {
 	require.Zero(t, m.LastStatusCode)
 	require.Equal(t, dispatcher.ErrorNone, m.LastErrorClass)
 
-	// Every reader of messages returns the last attempt's result.
+	attempt := func(id string, code int, class dispatcher.ErrorClass, o dispatcher.Outcome) {
+		t.Helper()
+		a := dispatcher.Attempt{ID: id, MessageID: "msg1", Trigger: "scheduled", URL: ep.URL, StartedAt: micro(time.Now()),
+			StatusCode: code, ErrorClass: class}
+		require.NoError(t, s.RecordAttempt(ctx, a, o))
+	}
+	next := micro(time.Now().Add(-time.Second))
+	pending := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
+
+	attempt("att1", 503, dispatcher.ErrorHTTPStatus, pending)
+	checkLastResult(t, s, 503, dispatcher.ErrorHTTPStatus)
+	due, err := s.DueMessages(ctx, time.Now(), 10)
+	require.NoError(t, err)
+	require.Len(t, due, 1)
+	require.Equal(t, 503, due[0].LastStatusCode)
+	claimed, ok, err := s.ClaimMessage(ctx, "msg1", 1, time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, dispatcher.ErrorHTTPStatus, claimed.LastErrorClass)
+
+	// No response at all: no status code.
+	attempt("att2", 0, dispatcher.ErrorConnect, pending)
+	checkLastResult(t, s, 0, dispatcher.ErrorConnect)
+	// Other status changes keep it.
+	require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusDisabled}))
+	checkLastResult(t, s, 0, dispatcher.ErrorConnect)
+	attempt("att3", 204, dispatcher.ErrorNone, dispatcher.Outcome{Status: dispatcher.StatusSucceeded})
+	checkLastResult(t, s, 204, dispatcher.ErrorNone)
+
+	// FanOut stores what it is given.
+	ev2 := insertEvent(t, s, event("evt_2"))
+	m = message("msg2", ev2, ep)
+	m.LastStatusCode, m.LastErrorClass = 410, dispatcher.ErrorHTTPStatus
+	_, err = s.FanOut(ctx, ev2.ID, []dispatcher.Message{m})
+	require.NoError(t, err)
+	got, err := s.Message(ctx, "msg2")
+	require.NoError(t, err)
+	require.Equal(t, m, got)
+}
+
+// checkLastResult checks that every reader of messages returns msg1, the
+// only message of evt_1 and ep1, with the status code and error class of
+// its last attempt.
+func checkLastResult(t *testing.T, s *store.Store, code int, class dispatcher.ErrorClass) {
+	t.Helper()
+	ctx := t.Context()
 	readers := map[string]func() dispatcher.Message{
 		"Message": func() dispatcher.Message {
 			m, err := s.Message(ctx, "msg1")
@@ -353,50 +426,9 @@ func testLastAttemptOfMessage(t *testing.T, db backend) {
 			return ms[0]
 		},
 	}
-	check := func(code int, class dispatcher.ErrorClass) {
-		t.Helper()
-		for name, read := range readers {
-			m := read()
-			require.Equal(t, code, m.LastStatusCode, name)
-			require.Equal(t, class, m.LastErrorClass, name)
-		}
+	for name, read := range readers {
+		m := read()
+		require.Equal(t, code, m.LastStatusCode, name)
+		require.Equal(t, class, m.LastErrorClass, name)
 	}
-	attempt := func(id string, code int, class dispatcher.ErrorClass, o dispatcher.Outcome) {
-		t.Helper()
-		a := dispatcher.Attempt{ID: id, MessageID: "msg1", Trigger: "scheduled", URL: ep.URL, StartedAt: micro(time.Now()),
-			StatusCode: code, ErrorClass: class}
-		require.NoError(t, s.RecordAttempt(ctx, a, o))
-	}
-	next := micro(time.Now().Add(-time.Second))
-	pending := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
-
-	attempt("att1", 503, dispatcher.ErrorHTTPStatus, pending)
-	check(503, dispatcher.ErrorHTTPStatus)
-	due, err := s.DueMessages(ctx, time.Now(), 10)
-	require.NoError(t, err)
-	require.Len(t, due, 1)
-	require.Equal(t, 503, due[0].LastStatusCode)
-	claimed, ok, err := s.ClaimMessage(ctx, "msg1", 1, time.Now().Add(time.Minute))
-	require.NoError(t, err)
-	require.True(t, ok)
-	require.Equal(t, dispatcher.ErrorHTTPStatus, claimed.LastErrorClass)
-
-	// No response at all: no status code.
-	attempt("att2", 0, dispatcher.ErrorConnect, pending)
-	check(0, dispatcher.ErrorConnect)
-	// Other status changes keep it.
-	require.NoError(t, s.SetMessageStatus(ctx, "msg1", dispatcher.Outcome{Status: dispatcher.StatusDisabled}))
-	check(0, dispatcher.ErrorConnect)
-	attempt("att3", 204, dispatcher.ErrorNone, dispatcher.Outcome{Status: dispatcher.StatusSucceeded})
-	check(204, dispatcher.ErrorNone)
-
-	// FanOut stores what it is given.
-	ev2 := insertEvent(t, s, event("evt_2"))
-	m = message("msg2", ev2, ep)
-	m.LastStatusCode, m.LastErrorClass = 410, dispatcher.ErrorHTTPStatus
-	_, err = s.FanOut(ctx, ev2.ID, []dispatcher.Message{m})
-	require.NoError(t, err)
-	got, err := s.Message(ctx, "msg2")
-	require.NoError(t, err)
-	require.Equal(t, m, got)
 }
