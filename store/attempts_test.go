@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -122,53 +123,8 @@ func testListAttempts(t *testing.T, db backend) {
 func testSearchAttempts(t *testing.T, db backend) {
 	s, ctx := db.setup(t)
 	base := micro(time.Now().Add(-time.Hour))
-	eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
-	var msgs []dispatcher.Message
-	for i := range 2 {
-		ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", i)))
-		var evMsgs []dispatcher.Message
-		for j, ep := range eps {
-			evMsgs = append(evMsgs, message(fmt.Sprintf("msg_%d_%d", i, j), ev, ep))
-		}
-		_, err := s.FanOut(ctx, ev.ID, evMsgs)
-		require.NoError(t, err)
-		msgs = append(msgs, evMsgs...)
-	}
-	classes := []dispatcher.ErrorClass{dispatcher.ErrorNone, dispatcher.ErrorTimeout, dispatcher.ErrorHTTPStatus, dispatcher.ErrorNone, dispatcher.ErrorConnect, dispatcher.ErrorTimeout}
-	var all []dispatcher.Attempt
-	for i := range 30 {
-		m := msgs[i%len(msgs)]
-		a := dispatcher.Attempt{
-			// Ids that sort neither in the order of recording nor in
-			// that of StartedAt.
-			ID: fmt.Sprintf("att_%02d", (i*7)%30), MessageID: m.ID, EndpointID: m.EndpointID, PartnerID: m.PartnerID,
-			Number: i/len(msgs) + 1, Trigger: "scheduled", URL: "https://example.com/" + m.EndpointID,
-			StartedAt: base.Add(time.Duration((i*11)%30) * time.Minute), DurationMS: int64(i), StatusCode: 200,
-			ErrorClass: classes[i%len(classes)],
-		}
-		if a.ErrorClass != dispatcher.ErrorNone {
-			a.StatusCode, a.Error = 0, "failed"
-		}
-		require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
-		all = append(all, a)
-	}
-	slices.SortFunc(all, func(a, b dispatcher.Attempt) int { return strings.Compare(b.ID, a.ID) })
-
-	// Whole attempts, and Attempt returns the same.
-	got, err := s.SearchAttempts(ctx, dispatcher.AttemptQuery{Page: subscriptions.Page{Limit: 100}})
-	require.NoError(t, err)
-	require.Equal(t, all, got)
-	for _, a := range all[:5] {
-		one, err := s.Attempt(ctx, a.ID)
-		require.NoError(t, err)
-		require.Equal(t, a, one)
-	}
-	_, err = s.Attempt(ctx, "att_none")
-	require.ErrorIs(t, err, subscriptions.ErrNotFound)
-	// Limit 0 is 50 (here all 30).
-	got, err = s.SearchAttempts(ctx, dispatcher.AttemptQuery{})
-	require.NoError(t, err)
-	require.Len(t, got, 30)
+	all := searchedAttemptsFixture(t, s, base)
+	checkWholeAttempts(t, s, all)
 
 	since, until := base.Add(5*time.Minute), base.Add(20*time.Minute)
 	type filter struct {
@@ -226,4 +182,67 @@ func testSearchAttempts(t *testing.T, db backend) {
 		}
 		require.Equal(t, want, paged, "pages of %+v", q)
 	}
+}
+
+// searchedAttemptsFixture fans two events out to ep_a1, ep_a2 (of acme)
+// and ep_b1 (of beta) and records 30 attempts of their messages, in turn,
+// started in an order of their own from base on, with an error class in
+// turn. It returns the attempts, their ids descending.
+func searchedAttemptsFixture(t *testing.T, s *store.Store, base time.Time) []dispatcher.Attempt {
+	t.Helper()
+	ctx := t.Context()
+	eps := []subscriptions.Endpoint{endpoint("ep_a1", "acme"), endpoint("ep_a2", "acme"), endpoint("ep_b1", "beta")}
+	var msgs []dispatcher.Message
+	for i := range 2 {
+		ev := insertEvent(t, s, event(fmt.Sprintf("evt_%d", i)))
+		var evMsgs []dispatcher.Message
+		for j, ep := range eps {
+			evMsgs = append(evMsgs, message(fmt.Sprintf("msg_%d_%d", i, j), ev, ep))
+		}
+		_, err := s.FanOut(ctx, ev.ID, evMsgs)
+		require.NoError(t, err)
+		msgs = append(msgs, evMsgs...)
+	}
+	classes := []dispatcher.ErrorClass{dispatcher.ErrorNone, dispatcher.ErrorTimeout, dispatcher.ErrorHTTPStatus, dispatcher.ErrorNone, dispatcher.ErrorConnect, dispatcher.ErrorTimeout}
+	var all []dispatcher.Attempt
+	for i := range 30 {
+		m := msgs[i%len(msgs)]
+		a := dispatcher.Attempt{
+			// Ids that sort neither in the order of recording nor in
+			// that of StartedAt.
+			ID: fmt.Sprintf("att_%02d", (i*7)%30), MessageID: m.ID, EndpointID: m.EndpointID, PartnerID: m.PartnerID,
+			Number: i/len(msgs) + 1, Trigger: "scheduled", URL: "https://example.com/" + m.EndpointID,
+			StartedAt: base.Add(time.Duration((i*11)%30) * time.Minute), DurationMS: int64(i), StatusCode: 200,
+			ErrorClass: classes[i%len(classes)],
+		}
+		if a.ErrorClass != dispatcher.ErrorNone {
+			a.StatusCode, a.Error = 0, "failed"
+		}
+		require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+		all = append(all, a)
+	}
+	slices.SortFunc(all, func(a, b dispatcher.Attempt) int { return strings.Compare(b.ID, a.ID) })
+	return all
+}
+
+// checkWholeAttempts checks that SearchAttempts returns all, whole, as
+// Attempt returns each, and 50 at most without a limit.
+func checkWholeAttempts(t *testing.T, s *store.Store, all []dispatcher.Attempt) {
+	t.Helper()
+	ctx := t.Context()
+	// Whole attempts, and Attempt returns the same.
+	got, err := s.SearchAttempts(ctx, dispatcher.AttemptQuery{Page: subscriptions.Page{Limit: 100}})
+	require.NoError(t, err)
+	require.Equal(t, all, got)
+	for _, a := range all[:5] {
+		one, err := s.Attempt(ctx, a.ID)
+		require.NoError(t, err)
+		require.Equal(t, a, one)
+	}
+	_, err = s.Attempt(ctx, "att_none")
+	require.ErrorIs(t, err, subscriptions.ErrNotFound)
+	// Limit 0 is 50 (here all 30).
+	got, err = s.SearchAttempts(ctx, dispatcher.AttemptQuery{})
+	require.NoError(t, err)
+	require.Len(t, got, 30)
 }
