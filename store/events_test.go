@@ -179,38 +179,56 @@ func testInsertEventsManyStatements(t *testing.T, db backend) {
 }
 
 func testInsertEventsWithMessages(t *testing.T, db backend) {
-	s, ctx := db.setup(t)
+	s, _ := db.setup(t)
 	now := micro(time.Now())
-	lease := now.Add(time.Minute)
-	fanned := func(id, sourceID string, endpoints ...string) dispatcher.Event {
-		e := event(id)
-		e.SourceID, e.FannedOutAt = sourceID, &now
-		for _, ep := range endpoints {
-			e.Messages = append(e.Messages, message("msg_"+id+"_"+ep, e, endpoint(ep, "acme")))
-		}
-		return e
-	}
-	messagesOf := func(t *testing.T, ids ...string) map[string]dispatcher.Message {
-		t.Helper()
-		ms, err := s.MessagesOfEvents(ctx, ids)
-		require.NoError(t, err)
-		out := map[string]dispatcher.Message{}
-		for _, m := range ms {
-			out[m.ID] = m
-		}
-		return out
-	}
+	checkInsertWithMessages(t, s, now)
+	checkInsertBatchWithMessages(t, s, now)
+	many := checkInsertManyWithMessages(t, s, now)
+	checkInsertFaultyMessages(t, s, now, many)
+}
 
+// fannedEvent is event id from sourceID, fanned out at now with a pending
+// message, msg_<id>_<endpoint>, to each endpoint of acme given.
+func fannedEvent(id, sourceID string, now time.Time, endpoints ...string) dispatcher.Event {
+	e := event(id)
+	e.SourceID, e.FannedOutAt = sourceID, &now
+	for _, ep := range endpoints {
+		e.Messages = append(e.Messages, message("msg_"+id+"_"+ep, e, endpoint(ep, "acme")))
+	}
+	return e
+}
+
+// storedMessagesOf returns the stored messages of the events ids, by id.
+func storedMessagesOf(t *testing.T, s *store.Store, ids ...string) map[string]dispatcher.Message {
+	t.Helper()
+	ms, err := s.MessagesOfEvents(t.Context(), ids)
+	require.NoError(t, err)
+	out := map[string]dispatcher.Message{}
+	for _, m := range ms {
+		out[m.ID] = m
+	}
+	return out
+}
+
+// checkInsertWithMessages stores evt_a, fanned out at now to ep1 (claimed)
+// and ep2 (held), evt_b fanned out to none, and a repeat of evt_a's source
+// with a message of its own, and checks that the messages of the first
+// two are stored as given, the repeat's not, and that both count as
+// fanned out.
+func checkInsertWithMessages(t *testing.T, s *store.Store, now time.Time) {
+	t.Helper()
+	ctx := t.Context()
+	lease := now.Add(time.Minute)
 	// Stored with their events, as given; a repeat's are not.
-	a := fanned("evt_a", "src-a", "ep1", "ep2")
+	a := fannedEvent("evt_a", "src-a", now, "ep1", "ep2")
 	a.Messages[0].Status, a.Messages[0].LeaseUntil = dispatcher.StatusDelivering, &lease
 	a.Messages[1].Status, a.Messages[1].NextAttemptAt = dispatcher.StatusHeld, nil
-	b := fanned("evt_b", "") // matched no endpoint
-	c := fanned("evt_c", "src-a", "ep1")
+	b := fannedEvent("evt_b", "", now) // matched no endpoint
+	c := fannedEvent("evt_c", "src-a", now, "ep1")
 	res, err := s.InsertEvents(ctx, []dispatcher.Event{a, b, c})
 	require.NoError(t, err)
 	require.Equal(t, []dispatcher.Insert{{ID: "evt_a", Created: true}, {ID: "evt_b", Created: true}, {ID: "evt_a"}}, res)
-	got := messagesOf(t, "evt_a", "evt_b", "evt_c")
+	got := storedMessagesOf(t, s, "evt_a", "evt_b", "evt_c")
 	require.Len(t, got, 2)
 	require.Equal(t, dispatcher.StatusDelivering, got["msg_evt_a_ep1"].Status)
 	require.Equal(t, lease, *got["msg_evt_a_ep1"].LeaseUntil)
@@ -229,57 +247,76 @@ func testInsertEventsWithMessages(t *testing.T, db backend) {
 	due, err := s.FanOut(ctx, "evt_a", nil)
 	require.NoError(t, err)
 	require.Empty(t, due)
+}
 
+// checkInsertBatchWithMessages checks that single events with messages,
+// stored at the same moment in one statement, a repeat of evt_a's source
+// among them, each get the answer they would get alone.
+func checkInsertBatchWithMessages(t *testing.T, s *store.Store, now time.Time) {
+	t.Helper()
 	// Single events stored at the same moment, in one statement.
-	ins, errs := store.InsertEventBatch(ctx, s, []dispatcher.Event{
-		fanned("evt_d", "src-d", "ep1"), fanned("evt_e", "src-a", "ep1"), fanned("evt_f", "", "ep1", "ep2"),
+	ins, errs := store.InsertEventBatch(t.Context(), s, []dispatcher.Event{
+		fannedEvent("evt_d", "src-d", now, "ep1"), fannedEvent("evt_e", "src-a", now, "ep1"), fannedEvent("evt_f", "", now, "ep1", "ep2"),
 	})
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
 	require.Equal(t, []dispatcher.Insert{{ID: "evt_d", Created: true}, {ID: "evt_a"}, {ID: "evt_f", Created: true}}, ins)
-	require.Len(t, messagesOf(t, "evt_d", "evt_e", "evt_f"), 3)
+	require.Len(t, storedMessagesOf(t, s, "evt_d", "evt_e", "evt_f"), 3)
+}
 
+// checkInsertManyWithMessages stores more events than one statement takes
+// (401 with three messages each, and a repeat of evt_d's source), and then
+// three events with 400 messages each, and checks every message is stored.
+// It returns the first events.
+func checkInsertManyWithMessages(t *testing.T, s *store.Store, now time.Time) []dispatcher.Event {
+	t.Helper()
 	// More events than one statement takes (a transaction, then),
 	// and many messages in one statement.
 	var many, wide []dispatcher.Event
 	var manyIDs []string
 	for i := range 401 {
-		many = append(many, fanned(fmt.Sprintf("evt_many%03d", i), "", "ep1", "ep2", "ep3"))
+		many = append(many, fannedEvent(fmt.Sprintf("evt_many%03d", i), "", now, "ep1", "ep2", "ep3"))
 		manyIDs = append(manyIDs, many[i].ID)
 	}
-	many = append(many, fanned("evt_many_repeat", "src-d", "ep1"))
+	many = append(many, fannedEvent("evt_many_repeat", "src-d", now, "ep1"))
 	for i := range 3 {
 		var eps []string
 		for j := range 400 {
 			eps = append(eps, fmt.Sprintf("ep%03d", j))
 		}
-		wide = append(wide, fanned(fmt.Sprintf("evt_wide%d", i), "", eps...))
+		wide = append(wide, fannedEvent(fmt.Sprintf("evt_wide%d", i), "", now, eps...))
 	}
 	for _, evs := range [][]dispatcher.Event{many, wide} {
-		res, err = s.InsertEvents(ctx, evs)
+		res, err := s.InsertEvents(t.Context(), evs)
 		require.NoError(t, err)
 		for i, r := range res {
 			require.Equal(t, evs[i].ID != "evt_many_repeat", r.Created, evs[i].ID)
 		}
 	}
-	require.Len(t, messagesOf(t, append(manyIDs, "evt_many_repeat")...), 1203)
-	require.Len(t, messagesOf(t, "evt_wide0", "evt_wide1", "evt_wide2"), 1200)
+	require.Len(t, storedMessagesOf(t, s, append(manyIDs, "evt_many_repeat")...), 1203)
+	require.Len(t, storedMessagesOf(t, s, "evt_wide0", "evt_wide1", "evt_wide2"), 1200)
+	return many
+}
 
-	// A message that repeats an (event, endpoint), or is of another
-	// event, fails the call, and nothing of it is stored.
-	bad := fanned("evt_bad", "", "ep1", "ep1")
+// checkInsertFaultyMessages checks that a message that repeats an (event,
+// endpoint), or is of another event, fails the call, alone or among the
+// 401 stored events of many, and that nothing of it is stored.
+func checkInsertFaultyMessages(t *testing.T, s *store.Store, now time.Time, many []dispatcher.Event) {
+	t.Helper()
+	ctx := t.Context()
+	bad := fannedEvent("evt_bad", "", now, "ep1", "ep1")
 	for _, evs := range [][]dispatcher.Event{{bad}, {bad, event("evt_bad_2")}, append(many[:401:401], bad)} {
-		_, err = s.InsertEvents(ctx, evs)
+		_, err := s.InsertEvents(ctx, evs)
 		require.Error(t, err)
 		_, err = s.Event(ctx, "evt_bad")
 		require.ErrorIs(t, err, subscriptions.ErrNotFound)
 	}
-	other := fanned("evt_other", "", "ep1")
+	other := fannedEvent("evt_other", "", now, "ep1")
 	other.Messages[0].EventID = "evt_a"
-	_, err = s.InsertEvents(ctx, []dispatcher.Event{other})
+	_, err := s.InsertEvents(ctx, []dispatcher.Event{other})
 	require.ErrorContains(t, err, "is of event evt_a")
-	require.Len(t, messagesOf(t, "evt_bad", "evt_bad_2", "evt_other"), 0)
+	require.Len(t, storedMessagesOf(t, s, "evt_bad", "evt_bad_2", "evt_other"), 0)
 }
 
 func testEventRoundTrip(t *testing.T, db backend) {
@@ -315,7 +352,17 @@ func testEventRoundTrip(t *testing.T, db backend) {
 }
 
 func testListEvents(t *testing.T, db backend) {
-	s, ctx := db.setup(t)
+	s, _ := db.setup(t)
+	all := listedEventsFixture(t, s)
+	checkEventFilters(t, s, all)
+	checkEventPages(t, s, all)
+	checkEventsDefaultLimit(t, s)
+}
+
+// listedEventsFixture stores 30 events, evt_00 onwards, of nine types
+// and four shipments in turn, and returns them newest first.
+func listedEventsFixture(t *testing.T, s *store.Store) []dispatcher.Event {
+	t.Helper()
 	types := []string{
 		"shipment.created", "shipment.milestone.departed", "shipment.delivered",
 		"shipment.milestone.arrived", "shipment.milestone", "shipment",
@@ -329,30 +376,41 @@ func testListEvents(t *testing.T, db backend) {
 		e.Shipment.ID = fmt.Sprintf("shp_%d", i%4)
 		all = append(all, e)
 	}
-	_, err := s.InsertEvents(ctx, all)
+	_, err := s.InsertEvents(t.Context(), all)
 	require.NoError(t, err)
 	// Newest first.
 	slices.Reverse(all)
-	list := func(q dispatcher.EventQuery) []string {
-		t.Helper()
-		q.Limit = 100
-		es, err := s.ListEvents(ctx, q)
-		require.NoError(t, err)
-		return ids(es, func(e dispatcher.Event) string { return e.ID })
-	}
-	want := func(keep func(e dispatcher.Event) bool) []string {
-		out := []string{}
-		for _, e := range all {
-			if keep(e) {
-				out = append(out, e.ID)
-			}
-		}
-		return out
-	}
+	return all
+}
+
+// listEvents returns the ids of the events ListEvents lists for q, at most
+// 100.
+func listEvents(t *testing.T, s *store.Store, q dispatcher.EventQuery) []string {
+	t.Helper()
+	q.Limit = 100
+	es, err := s.ListEvents(t.Context(), q)
+	require.NoError(t, err)
+	return ids(es, func(e dispatcher.Event) string { return e.ID })
+}
+
+// eventsKept returns the ids of the events among all that keep holds, in
+// order.
+func eventsKept(all []dispatcher.Event, keep func(e dispatcher.Event) bool) []string {
+	return keepIDs(all, keep, func(e dispatcher.Event) string { return e.ID })
+}
+
+// typeMatches keeps the events that an endpoint with event type pattern
+// gets.
+func typeMatches(pattern string) func(e dispatcher.Event) bool {
+	return func(e dispatcher.Event) bool { return subscriptions.TypeMatches(pattern, e.Type) }
+}
+
+// checkEventFilters checks that ListEvents with each filter, wildcards
+// included, and both together, lists the events of all, newest first,
+// that the filter keeps.
+func checkEventFilters(t *testing.T, s *store.Store, all []dispatcher.Event) {
+	t.Helper()
 	// Wildcards select what an endpoint with that event type gets.
-	matches := func(pattern string) func(e dispatcher.Event) bool {
-		return func(e dispatcher.Event) bool { return subscriptions.TypeMatches(pattern, e.Type) }
-	}
 	for _, tc := range []struct {
 		q    dispatcher.EventQuery
 		keep func(e dispatcher.Event) bool
@@ -360,12 +418,12 @@ func testListEvents(t *testing.T, db backend) {
 	}{
 		{dispatcher.EventQuery{}, func(dispatcher.Event) bool { return true }, 30},
 		{dispatcher.EventQuery{Type: "*"}, func(dispatcher.Event) bool { return true }, 30},
-		{dispatcher.EventQuery{Type: "shipment.milestone"}, matches("shipment.milestone"), 3},
-		{dispatcher.EventQuery{Type: "shipment"}, matches("shipment"), 3},
-		{dispatcher.EventQuery{Type: "shipment.*"}, matches("shipment.*"), 18},
-		{dispatcher.EventQuery{Type: "shipment.milestone.*"}, matches("shipment.milestone.*"), 7},
-		{dispatcher.EventQuery{Type: "shipment.nothing.*"}, matches("shipment.nothing.*"), 0},
-		{dispatcher.EventQuery{Type: "shipment.unknown"}, matches("shipment.unknown"), 0},
+		{dispatcher.EventQuery{Type: "shipment.milestone"}, typeMatches("shipment.milestone"), 3},
+		{dispatcher.EventQuery{Type: "shipment"}, typeMatches("shipment"), 3},
+		{dispatcher.EventQuery{Type: "shipment.*"}, typeMatches("shipment.*"), 18},
+		{dispatcher.EventQuery{Type: "shipment.milestone.*"}, typeMatches("shipment.milestone.*"), 7},
+		{dispatcher.EventQuery{Type: "shipment.nothing.*"}, typeMatches("shipment.nothing.*"), 0},
+		{dispatcher.EventQuery{Type: "shipment.unknown"}, typeMatches("shipment.unknown"), 0},
 		{dispatcher.EventQuery{ShipmentID: "shp_1"}, func(e dispatcher.Event) bool { return e.Shipment.ID == "shp_1" }, 8},
 		{
 			dispatcher.EventQuery{Type: "shipment.milestone.*", ShipmentID: "shp_3"},
@@ -375,11 +433,19 @@ func testListEvents(t *testing.T, db backend) {
 			2,
 		},
 	} {
-		w := want(tc.keep)
+		w := eventsKept(all, tc.keep)
 		require.Len(t, w, tc.n, "%+v", tc.q)
-		require.Equal(t, w, list(tc.q), "%+v", tc.q)
+		require.Equal(t, w, listEvents(t, s, tc.q), "%+v", tc.q)
 	}
+}
 
+// checkEventPages checks that ListEvents reads the events of all of type
+// shipment.* in pages of 4, each older than the last, and from a cursor
+// only older events; and that it lists events whole, as Event returns
+// them.
+func checkEventPages(t *testing.T, s *store.Store, all []dispatcher.Event) {
+	t.Helper()
+	ctx := t.Context()
 	// Pages of 4, each older than the last.
 	var paged []string
 	q := dispatcher.EventQuery{Type: "shipment.*"}
@@ -394,10 +460,10 @@ func testListEvents(t *testing.T, db backend) {
 		}
 		q.After = es[len(es)-1].ID
 	}
-	require.Equal(t, want(matches("shipment.*")), paged)
+	require.Equal(t, eventsKept(all, typeMatches("shipment.*")), paged)
 	q = dispatcher.EventQuery{ShipmentID: "shp_2"}
 	q.After = "evt_14"
-	require.Equal(t, []string{"evt_10", "evt_06", "evt_02"}, list(q))
+	require.Equal(t, []string{"evt_10", "evt_06", "evt_02"}, listEvents(t, s, q))
 
 	// Whole events, as Event returns them.
 	es, err := s.ListEvents(ctx, dispatcher.EventQuery{Type: "shipment.delivered"})
@@ -408,15 +474,21 @@ func testListEvents(t *testing.T, db backend) {
 		require.NoError(t, err)
 		require.Equal(t, stored, e)
 	}
+}
 
+// checkEventsDefaultLimit stores 30 more events, evt_x00 onwards, and
+// checks that ListEvents without a limit lists 50, newest first.
+func checkEventsDefaultLimit(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx := t.Context()
 	// Limit 0 is 50.
 	var more []dispatcher.Event
 	for i := range 30 {
 		more = append(more, event(fmt.Sprintf("evt_x%02d", i)))
 	}
-	_, err = s.InsertEvents(ctx, more)
+	_, err := s.InsertEvents(ctx, more)
 	require.NoError(t, err)
-	es, err = s.ListEvents(ctx, dispatcher.EventQuery{})
+	es, err := s.ListEvents(ctx, dispatcher.EventQuery{})
 	require.NoError(t, err)
 	require.Len(t, es, 50)
 	require.Equal(t, "evt_x29", es[0].ID)
