@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -22,6 +23,55 @@ func TestHealth(t *testing.T) {
 func testEndpointHealth(t *testing.T, db backend) {
 	s, ctx := db.setup(t)
 	now := micro(time.Now())
+	stored := healthFixture(t, s, now)
+	ago := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
+	failure := func(id string) *dispatcher.Attempt { a := stored[id]; return &a }
+
+	for _, tc := range []struct {
+		ep   string
+		want dispatcher.Health
+	}{
+		{"ep1", dispatcher.Health{
+			AttemptsHour: 4, SucceededHour: 1, AttemptsDay: 7, SucceededDay: 2,
+			ConsecutiveFailures: 3, LastSuccessAt: ago(40 * time.Minute), LastFailure: failure("att_f"),
+		}},
+		{"ep2", dispatcher.Health{
+			AttemptsDay: 1, ConsecutiveFailures: 2, LastFailure: failure("att_g"),
+		}},
+		{"ep3", dispatcher.Health{
+			AttemptsHour: 1, SucceededHour: 1, AttemptsDay: 2, SucceededDay: 2, LastSuccessAt: ago(time.Minute),
+		}},
+		{"ep4", dispatcher.Health{}},
+		{"nobody", dispatcher.Health{}},
+	} {
+		h, err := s.EndpointHealth(ctx, tc.ep, now)
+		require.NoError(t, err, tc.ep)
+		require.Equal(t, tc.want, h, tc.ep)
+	}
+
+	// Later, the success after the old now ends ep1's run of
+	// failures, and the day's first attempt has left the day.
+	later := now.Add(15 * time.Minute)
+	h, err := s.EndpointHealth(ctx, "ep1", later)
+	require.NoError(t, err)
+	require.Equal(t, dispatcher.Health{
+		AttemptsHour: 5, SucceededHour: 2, AttemptsDay: 7, SucceededDay: 3,
+		LastSuccessAt: ago(-10 * time.Minute), LastFailure: failure("att_f"),
+	}, h)
+	// As of long ago, only the oldest attempt had been made.
+	h, err = s.EndpointHealth(ctx, "ep1", now.Add(-28*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, dispatcher.Health{
+		AttemptsHour: 0, AttemptsDay: 1, SucceededDay: 1, LastSuccessAt: ago(30 * time.Hour),
+	}, h)
+}
+
+// healthFixture fans evt_1 out to ep1 … ep4 of acme and records attempts of
+// the messages of ep1, ep2 and ep3, started at times around now, and
+// returns them by id as stored.
+func healthFixture(t *testing.T, s *store.Store, now time.Time) map[string]dispatcher.Attempt {
+	t.Helper()
+	ctx := t.Context()
 	ev := insertEvent(t, s, event("evt_1"))
 	eps := []subscriptions.Endpoint{endpoint("ep1", "acme"), endpoint("ep2", "acme"), endpoint("ep3", "acme"), endpoint("ep4", "acme")}
 	var msgs []dispatcher.Message
@@ -75,44 +125,5 @@ func testEndpointHealth(t *testing.T, db backend) {
 		require.GreaterOrEqual(t, i, 0)
 		stored[id] = atts[i]
 	}
-	ago := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
-	failure := func(id string) *dispatcher.Attempt { a := stored[id]; return &a }
-
-	for _, tc := range []struct {
-		ep   string
-		want dispatcher.Health
-	}{
-		{"ep1", dispatcher.Health{
-			AttemptsHour: 4, SucceededHour: 1, AttemptsDay: 7, SucceededDay: 2,
-			ConsecutiveFailures: 3, LastSuccessAt: ago(40 * time.Minute), LastFailure: failure("att_f"),
-		}},
-		{"ep2", dispatcher.Health{
-			AttemptsDay: 1, ConsecutiveFailures: 2, LastFailure: failure("att_g"),
-		}},
-		{"ep3", dispatcher.Health{
-			AttemptsHour: 1, SucceededHour: 1, AttemptsDay: 2, SucceededDay: 2, LastSuccessAt: ago(time.Minute),
-		}},
-		{"ep4", dispatcher.Health{}},
-		{"nobody", dispatcher.Health{}},
-	} {
-		h, err := s.EndpointHealth(ctx, tc.ep, now)
-		require.NoError(t, err, tc.ep)
-		require.Equal(t, tc.want, h, tc.ep)
-	}
-
-	// Later, the success after the old now ends ep1's run of
-	// failures, and the day's first attempt has left the day.
-	later := now.Add(15 * time.Minute)
-	h, err := s.EndpointHealth(ctx, "ep1", later)
-	require.NoError(t, err)
-	require.Equal(t, dispatcher.Health{
-		AttemptsHour: 5, SucceededHour: 2, AttemptsDay: 7, SucceededDay: 3,
-		LastSuccessAt: ago(-10 * time.Minute), LastFailure: failure("att_f"),
-	}, h)
-	// As of long ago, only the oldest attempt had been made.
-	h, err = s.EndpointHealth(ctx, "ep1", now.Add(-28*time.Hour))
-	require.NoError(t, err)
-	require.Equal(t, dispatcher.Health{
-		AttemptsHour: 0, AttemptsDay: 1, SucceededDay: 1, LastSuccessAt: ago(30 * time.Hour),
-	}, h)
+	return stored
 }
