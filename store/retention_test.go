@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -74,6 +75,42 @@ func testPurgeAttempts(t *testing.T, db backend) {
 func testPurgePayloads(t *testing.T, db backend) {
 	s, ctx := db.setup(t)
 	base := micro(time.Now().Add(-10 * 24 * time.Hour))
+	msg, beforeAll := purgedPayloadsFixture(t, s, base)
+
+	// Those created before day 5, two at a time, oldest first.
+	cutoff := base.Add(5 * 24 * time.Hour)
+	start := micro(time.Now())
+	n, err := s.PurgePayloads(ctx, cutoff, 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"evt_08", "evt_09"}, purgedOf(t, s, beforeAll))
+	for _, want := range []int{2, 1} {
+		n, err = s.PurgePayloads(ctx, cutoff, 2)
+		require.NoError(t, err)
+		require.Equal(t, want, n)
+	}
+	n, err = s.PurgePayloads(ctx, cutoff, 2)
+	require.NoError(t, err)
+	require.Equal(t, 0, n, "purged events are not purged again")
+	require.Equal(t, []string{"evt_05", "evt_06", "evt_07", "evt_08", "evt_09"}, purgedOf(t, s, beforeAll))
+
+	checkPurgedEvents(t, s, beforeAll, start)
+	stored, err := s.Message(ctx, "msg1")
+	require.NoError(t, err)
+	require.Equal(t, msg, stored, "messages stay")
+
+	// Limit 0 is 50: all the rest.
+	n, err = s.PurgePayloads(ctx, time.Now(), 0)
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+}
+
+// purgedPayloadsFixture stores evt_00 … evt_09, created a day apart from
+// base on (evt_09 first), out of order, and a message of evt_09, msg1. It
+// returns the message and the events, by id, as stored.
+func purgedPayloadsFixture(t *testing.T, s *store.Store, base time.Time) (dispatcher.Message, map[string]dispatcher.Event) {
+	t.Helper()
+	ctx := t.Context()
 	var evs []dispatcher.Event
 	for _, day := range []int{3, 7, 0, 9, 5, 1, 8, 2, 6, 4} {
 		e := event(fmt.Sprintf("evt_%02d", 9-day))
@@ -93,37 +130,31 @@ func testPurgePayloads(t *testing.T, db backend) {
 		require.Nil(t, stored.PurgedAt)
 		beforeAll[e.ID] = stored
 	}
-	purged := func() []string {
-		t.Helper()
-		var out []string
-		for id := range beforeAll {
-			e, err := s.Event(ctx, id)
-			require.NoError(t, err)
-			if e.PurgedAt != nil {
-				out = append(out, id)
-			}
-		}
-		slices.Sort(out)
-		return out
-	}
+	return msg, beforeAll
+}
 
-	// Those created before day 5, two at a time, oldest first.
-	cutoff := base.Add(5 * 24 * time.Hour)
-	start := micro(time.Now())
-	n, err := s.PurgePayloads(ctx, cutoff, 2)
-	require.NoError(t, err)
-	require.Equal(t, 2, n)
-	require.Equal(t, []string{"evt_08", "evt_09"}, purged())
-	for _, want := range []int{2, 1} {
-		n, err = s.PurgePayloads(ctx, cutoff, 2)
+// purgedOf returns the ids of the events of beforeAll that are purged now,
+// in order.
+func purgedOf(t *testing.T, s *store.Store, beforeAll map[string]dispatcher.Event) []string {
+	t.Helper()
+	var out []string
+	for id := range beforeAll {
+		e, err := s.Event(t.Context(), id)
 		require.NoError(t, err)
-		require.Equal(t, want, n)
+		if e.PurgedAt != nil {
+			out = append(out, id)
+		}
 	}
-	n, err = s.PurgePayloads(ctx, cutoff, 2)
-	require.NoError(t, err)
-	require.Equal(t, 0, n, "purged events are not purged again")
-	require.Equal(t, []string{"evt_05", "evt_06", "evt_07", "evt_08", "evt_09"}, purged())
+	slices.Sort(out)
+	return out
+}
 
+// checkPurgedEvents checks that the events of beforeAll not purged are as
+// they were, and that those purged, since start, keep all but their data,
+// as Event and ListEvents return them.
+func checkPurgedEvents(t *testing.T, s *store.Store, beforeAll map[string]dispatcher.Event, start time.Time) {
+	t.Helper()
+	ctx := t.Context()
 	for id, before := range beforeAll {
 		e, err := s.Event(ctx, id)
 		require.NoError(t, err)
@@ -142,14 +173,6 @@ func testPurgePayloads(t *testing.T, db backend) {
 	es, err := s.ListEvents(ctx, dispatcher.EventQuery{})
 	require.NoError(t, err)
 	for _, e := range es {
-		require.Equal(t, slices.Contains(purged(), e.ID), e.PurgedAt != nil, e.ID)
+		require.Equal(t, slices.Contains(purgedOf(t, s, beforeAll), e.ID), e.PurgedAt != nil, e.ID)
 	}
-	stored, err := s.Message(ctx, "msg1")
-	require.NoError(t, err)
-	require.Equal(t, msg, stored, "messages stay")
-
-	// Limit 0 is 50: all the rest.
-	n, err = s.PurgePayloads(ctx, time.Now(), 0)
-	require.NoError(t, err)
-	require.Equal(t, 5, n)
 }
