@@ -278,8 +278,17 @@ func testFanOutFirst(t *testing.T, db backend) {
 	require.NoError(t, err)
 	require.Equal(t, at, *marked.FannedOutAt)
 
+	checkFanOutStoresNothing(t, s, e1, e2, e3)
+}
+
+// checkFanOutStoresNothing checks that a fan-out of a missing event, or
+// one with a message id that a message of evt_1 holds, msg_1a, among
+// others, stores nothing, and leaves the event unmarked.
+func checkFanOutStoresNothing(t *testing.T, s *store.Store, e1, e2, e3 subscriptions.Endpoint) {
+	t.Helper()
+	ctx := t.Context()
 	// A missing event: nothing is stored.
-	_, err = s.FanOut(ctx, "evt_none", []dispatcher.Message{message("msg_none", event("evt_none"), e1)})
+	_, err := s.FanOut(ctx, "evt_none", []dispatcher.Message{message("msg_none", event("evt_none"), e1)})
 	require.ErrorIs(t, err, subscriptions.ErrNotFound)
 	_, err = s.Message(ctx, "msg_none")
 	require.ErrorIs(t, err, subscriptions.ErrNotFound)
@@ -294,7 +303,7 @@ func testFanOutFirst(t *testing.T, db backend) {
 	unmarked, err := s.Event(ctx, clash.ID)
 	require.NoError(t, err)
 	require.Nil(t, unmarked.FannedOutAt)
-	all, err = s.MessagesOfEvents(ctx, []string{clash.ID})
+	all, err := s.MessagesOfEvents(ctx, []string{clash.ID})
 	require.NoError(t, err)
 	require.Empty(t, all)
 }
