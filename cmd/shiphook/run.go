@@ -19,16 +19,11 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/shiphook/shiphook/api"
 	"github.com/shiphook/shiphook/dispatcher"
 	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/subscriptions"
 )
-
-// storeAll is the store the wiring hands around: both contracts in one.
-type storeAll interface {
-	subscriptions.Store
-	dispatcher.Store
-}
 
 const usage = `shiphook shares shipment changes with partners as signed webhooks.
 
@@ -359,10 +354,13 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 			return fmt.Errorf("listen on %s: %w", c.addr, err)
 		}
 		srv := &http.Server{
-			Handler: routes(api{
-				store: st, events: events, fanout: fanout, partners: partners, auth: subscriptions.NewAuth(st), notifier: syncer, dest: c.dest, queue: queue, guard: guard,
-				resumer: &dispatcher.Resumer{Store: st, Endpoints: st, Queue: queue, Guard: guard},
-				readiness: func(ctx context.Context) error {
+			Handler: api.New(api.Deps{
+				Store: st, Auth: subscriptions.NewAuth(st), Notifier: syncer, Destinations: c.dest, Breakers: guard,
+				Resumer:   &dispatcher.Resumer{Store: st, Endpoints: st, Queue: queue, Guard: guard},
+				Ingest:    dispatcher.Ingest{Store: st, Partners: partners, Queue: queue, Fanout: fanout, Events: events},
+				Replay:    dispatcher.Replay{Store: st, Partners: st, Queue: queue},
+				UserAgent: "shiphook/" + version,
+				Ready: func(ctx context.Context) error {
 					if err := st.Ping(ctx); err != nil {
 						return fmt.Errorf("database: %w", err)
 					}
