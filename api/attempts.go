@@ -92,10 +92,6 @@ func GetAttempt(st attemptDescriber, userAgent string) gin.HandlerFunc {
 			return
 		}
 		d, err := dispatcher.DescribeAttempt(ctx, st, a, userAgent)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, d)
+		respond(c, http.StatusOK, d, err)
 	}
 }

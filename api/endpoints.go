@@ -96,11 +96,7 @@ func GetEndpoint(st endpointGetter, b subscriptions.BreakerStates) gin.HandlerFu
 		if err == nil {
 			err = withBreaker(c.Request.Context(), b, &e)
 		}
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, e)
+		respond(c, http.StatusOK, e, err)
 	}
 }
 
@@ -152,11 +148,7 @@ func UpdateEndpoint(d EndpointUpdate) gin.HandlerFunc {
 		if err == nil {
 			err = withBreaker(ctx, d.Breakers, &e)
 		}
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, e)
+		respond(c, http.StatusOK, e, err)
 	}
 }
 
@@ -186,11 +178,7 @@ func DeleteEndpoint(st endpointDeleter, n subscriptions.Notifier) gin.HandlerFun
 func GetSecret(st endpointGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		e, err := visibleEndpoint(c, st)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, subscriptions.SecretsOf(e, time.Now()))
+		respond(c, http.StatusOK, subscriptions.SecretsOf(e, time.Now()), err)
 	}
 }
 

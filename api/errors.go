@@ -74,3 +74,12 @@ func abort(c *gin.Context, err error) {
 	}
 	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
 }
+
+// respond answers v with status, or err if it is not nil.
+func respond(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(status, v)
+}

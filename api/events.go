@@ -33,11 +33,7 @@ func PostEvent(in eventPoster) gin.HandlerFunc {
 			return
 		}
 		a, err := in.Post(c.Request.Context(), raw, c.GetHeader("Idempotency-Key"))
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusAccepted, a)
+		respond(c, http.StatusAccepted, a, err)
 	}
 }
 
@@ -118,11 +114,7 @@ func GetEvent(st eventGetter) gin.HandlerFunc {
 		if errors.Is(err, subscriptions.ErrNotFound) {
 			err = notFound("event %s not found", c.Param("event_id"))
 		}
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, ev)
+		respond(c, http.StatusOK, ev, err)
 	}
 }
 

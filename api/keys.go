@@ -19,11 +19,7 @@ func CreateAPIKey(st subscriptions.KeyCreator) gin.HandlerFunc {
 			return
 		}
 		k, err := subscriptions.CreateKey(c.Request.Context(), st, in)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusCreated, k)
+		respond(c, http.StatusCreated, k, err)
 	}
 }
 

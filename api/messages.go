@@ -109,11 +109,7 @@ func timeRange(c *gin.Context) (since, until *time.Time, err error) {
 func GetMessage(st messageGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		m, err := visibleMessage(c, st)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, m)
+		respond(c, http.StatusOK, m, err)
 	}
 }
 

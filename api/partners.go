@@ -19,11 +19,7 @@ func CreatePartner(st subscriptions.PartnerCreator) gin.HandlerFunc {
 			return
 		}
 		p, err := subscriptions.CreatePartner(c.Request.Context(), st, in)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusCreated, p)
+		respond(c, http.StatusCreated, p, err)
 	}
 }
 
@@ -44,11 +40,7 @@ func ListPartners(st partnerLister) gin.HandlerFunc {
 func GetPartner(st partnerGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p, err := visiblePartner(c, st)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, p)
+		respond(c, http.StatusOK, p, err)
 	}
 }
 

@@ -37,11 +37,7 @@ func RetryMessage(st messageGetter, r retrier) gin.HandlerFunc {
 		if err == nil {
 			m, err = r.Retry(c.Request.Context(), m.ID)
 		}
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusAccepted, m)
+		respond(c, http.StatusAccepted, m, err)
 	}
 }
 
@@ -93,11 +89,7 @@ func endpointAction[In, Out any](st endpointGetter, do func(context.Context, sub
 			return
 		}
 		out, err := do(c.Request.Context(), ep, in)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusAccepted, out)
+		respond(c, http.StatusAccepted, out, err)
 	}
 }
 
@@ -118,10 +110,6 @@ func GetRecover(st recoverJobGetter) gin.HandlerFunc {
 		if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && job.EndpointID != ep.ID) {
 			err = notFound("recovery job %s not found", c.Param("job_id"))
 		}
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, job)
+		respond(c, http.StatusOK, job, err)
 	}
 }

@@ -31,10 +31,6 @@ func GetTimeline(st timelineReader) gin.HandlerFunc {
 			partner = &p
 		}
 		t, err := dispatcher.ShipmentTimeline(ctx, st, c.Param("shipment_id"), partner)
-		if err != nil {
-			abort(c, err)
-			return
-		}
-		c.JSON(http.StatusOK, t)
+		respond(c, http.StatusOK, t, err)
 	}
 }
