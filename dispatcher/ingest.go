@@ -121,23 +121,8 @@ func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if err := checkShipment(ev.Shipment); err != nil {
 		return Event{}, err
 	}
-	if len(in.Parties) > 50 {
-		return Event{}, subscriptions.Fieldf("parties", "at most 50 parties")
-	}
-	seen := map[string]bool{}
-	for i, p := range in.Parties {
-		field := fmt.Sprintf("parties[%d]", i)
-		switch {
-		case p.PartnerID == "":
-			return Event{}, subscriptions.Fieldf(field+".partner_id", "is required")
-		case seen[p.PartnerID]:
-			return Event{}, subscriptions.Fieldf(field+".partner_id", "partner %s is listed twice; name each partner once", p.PartnerID)
-		case p.Role == "":
-			return Event{}, subscriptions.Fieldf(field+".role", "is required (for example shipper, consignee, carrier, agent)")
-		case len(p.Role) > 64:
-			return Event{}, subscriptions.Fieldf(field+".role", "must be at most 64 characters")
-		}
-		seen[p.PartnerID] = true
+	if err := checkPartyList(in.Parties); err != nil {
+		return Event{}, err
 	}
 	ev.Parties = in.Parties
 	if ev.Parties == nil {
@@ -172,6 +157,30 @@ func checkShipment(s Shipment) error {
 	}
 	if len(s.References) > 50 {
 		return subscriptions.Fieldf("shipment.references", "at most 50 references")
+	}
+	return nil
+}
+
+// checkPartyList checks the parties of a posted event: at most 50, each
+// partner once, each with a role. Their existence is checked apart.
+func checkPartyList(parties []Party) error {
+	if len(parties) > 50 {
+		return subscriptions.Fieldf("parties", "at most 50 parties")
+	}
+	seen := map[string]bool{}
+	for i, p := range parties {
+		field := fmt.Sprintf("parties[%d]", i)
+		switch {
+		case p.PartnerID == "":
+			return subscriptions.Fieldf(field+".partner_id", "is required")
+		case seen[p.PartnerID]:
+			return subscriptions.Fieldf(field+".partner_id", "partner %s is listed twice; name each partner once", p.PartnerID)
+		case p.Role == "":
+			return subscriptions.Fieldf(field+".role", "is required (for example shipper, consignee, carrier, agent)")
+		case len(p.Role) > 64:
+			return subscriptions.Fieldf(field+".role", "must be at most 64 characters")
+		}
+		seen[p.PartnerID] = true
 	}
 	return nil
 }
