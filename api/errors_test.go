@@ -1,11 +1,17 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 func TestErrorAnswers(t *testing.T) {
@@ -60,3 +66,60 @@ func TestInternalErrorHidesItsText(t *testing.T) {
 	require.Equal(t, "internal_error", e["code"])
 	require.NotContains(t, e["message"], "db-7")
 }
+
+// TestDomainErrorsMapOnce checks the one mapping of domain errors to
+// answers, however the domain wraps them.
+func TestDomainErrorsMapOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		field  string
+	}{
+		{"field error", fmt.Errorf("check: %w", subscriptions.Fieldf("url", "is required")), http.StatusUnprocessableEntity, "invalid_field", "url"},
+		{"malformed", subscriptions.Errorf(subscriptions.Malformed, "invalid_json", "no"), http.StatusBadRequest, "invalid_json", ""},
+		{"too large", subscriptions.Errorf(subscriptions.TooLarge, "body_too_large", "big"), http.StatusRequestEntityTooLarge, "body_too_large", ""},
+		{"domain not found", subscriptions.NotFoundf("shipment S not found"), http.StatusNotFound, "not_found", ""},
+		{"domain conflict with a code", subscriptions.Errorf(subscriptions.Conflict, "delivery_in_progress", "busy"), http.StatusConflict, "delivery_in_progress", ""},
+		{"wrapped ErrNotFound", fmt.Errorf("load endpoint ep_1: %w", subscriptions.ErrNotFound), http.StatusNotFound, "not_found", ""},
+		{"wrapped ErrConflict", fmt.Errorf("store key: %w", subscriptions.ErrConflict), http.StatusConflict, "conflict", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, ok := toError(tc.err)
+			require.True(t, ok)
+			require.Equal(t, tc.status, e.Status)
+			require.Equal(t, tc.code, e.Code)
+			require.Equal(t, tc.field, e.Field)
+		})
+	}
+	_, ok := toError(errStoreDown)
+	require.False(t, ok, "an error of no known kind is an internal one")
+}
+
+// fakeRetrier fails every retry with err.
+type fakeRetrier struct{ err error }
+
+func (f fakeRetrier) Retry(context.Context, string) (dispatcher.Message, error) {
+	return dispatcher.Message{}, f.err
+}
+
+func TestRetryWhileDelivering(t *testing.T) {
+	a := newTestAPI(t)
+	r := gin.New()
+	r.POST("/v1/messages/:message_id/retry", authenticate(subscriptions.NewAuth(a.store)),
+		RetryMessage(a.store, fakeRetrier{dispatcherBusy}))
+	a.Handler = r
+	status, body := a.do(t, "POST", "/v1/messages/msg_acme/retry", acmeKey, nil)
+	require.Equal(t, http.StatusConflict, status)
+	e := errorOf(t, body)
+	require.Equal(t, "delivery_in_progress", e["code"])
+
+	status, body = a.do(t, "POST", "/v1/messages/msg_globex/retry", acmeKey, nil)
+	require.Equal(t, http.StatusNotFound, status, "another partner's message is not retried")
+	require.Equal(t, "message msg_globex not found", errorOf(t, body)["message"])
+}
+
+// dispatcherBusy is what dispatcher.Replay.Retry returns while an attempt
+// is under way.
+var dispatcherBusy = subscriptions.Errorf(subscriptions.Conflict, "delivery_in_progress", "message msg_acme is being delivered right now; look again in a moment")

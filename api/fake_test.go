@@ -99,6 +99,8 @@ func (f *fakeStore) MissingPartners(_ context.Context, ids []string) ([]string, 
 }
 
 func (f *fakeStore) Message(_ context.Context, id string) (dispatcher.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	for _, m := range f.messages {
 		if m.ID == id {
 			return m, nil
