@@ -146,7 +146,7 @@ func BenchmarkParseEvent(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
-		if _, err := parseEvent(raw, ""); err != nil {
+		if _, err := ParseEvent(raw, ""); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/shiphook/shiphook/subscriptions"
 )
@@ -20,8 +16,8 @@ const (
 	MaxEventSize = 256 << 10
 	// MaxBatch is the most events one batch may carry.
 	MaxBatch = 500
-	// maxBatchBody bounds a batch request's body.
-	maxBatchBody = 32 << 20
+	// MaxBatchBody bounds a batch request's body.
+	MaxBatchBody = 32 << 20
 )
 
 // PartnerChecker tells which partners exist; subscriptions.Store is one.
@@ -43,9 +39,10 @@ type LocalFanout interface {
 	FanOutHere(ev *Event) (schedule func(context.Context), ok bool)
 }
 
-// IngestDeps is what the ingest handlers need.
-type IngestDeps struct {
-	Store    Store
+// Ingest takes events in: it checks them, stores them and has them fanned
+// out.
+type Ingest struct {
+	Store    EventInserter
 	Partners PartnerChecker
 	Queue    Enqueuer
 	// Fanout, when the delivery workers run in this process, fans events
@@ -72,12 +69,18 @@ type eventInput struct {
 // consignee, carrier, agent, customs_broker, …).
 type Party = subscriptions.Party
 
-// parseEvent decodes and validates one event of at most MaxEventSize bytes.
-// Partner existence is checked by the caller. Errors are *FieldError or
-// *subscriptions.APIError.
-func parseEvent(raw []byte, idempotencyKey string) (Event, error) {
+// EventInserter stores events; Store is one.
+type EventInserter interface {
+	InsertEvents(ctx context.Context, events []Event) ([]Insert, error)
+}
+
+// ParseEvent decodes and validates one event of at most MaxEventSize bytes.
+// Partner existence is checked by the caller. Errors are a
+// *subscriptions.FieldError, or a *subscriptions.Error from
+// subscriptions.DecodeJSON (kind TooLarge or Malformed).
+func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if len(raw) > MaxEventSize {
-		return Event{}, subscriptions.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the event is larger than %d KiB", MaxEventSize>>10)
+		return Event{}, subscriptions.Errorf(subscriptions.TooLarge, "body_too_large", "the event is larger than %d KiB", MaxEventSize>>10)
 	}
 	var in eventInput
 	if err := subscriptions.DecodeJSON(bytes.NewReader(raw), MaxEventSize, &in); err != nil {
@@ -118,23 +121,8 @@ func parseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if err := checkShipment(ev.Shipment); err != nil {
 		return Event{}, err
 	}
-	if len(in.Parties) > 50 {
-		return Event{}, subscriptions.Fieldf("parties", "at most 50 parties")
-	}
-	seen := map[string]bool{}
-	for i, p := range in.Parties {
-		field := fmt.Sprintf("parties[%d]", i)
-		switch {
-		case p.PartnerID == "":
-			return Event{}, subscriptions.Fieldf(field+".partner_id", "is required")
-		case seen[p.PartnerID]:
-			return Event{}, subscriptions.Fieldf(field+".partner_id", "partner %s is listed twice; name each partner once", p.PartnerID)
-		case p.Role == "":
-			return Event{}, subscriptions.Fieldf(field+".role", "is required (for example shipper, consignee, carrier, agent)")
-		case len(p.Role) > 64:
-			return Event{}, subscriptions.Fieldf(field+".role", "must be at most 64 characters")
-		}
-		seen[p.PartnerID] = true
+	if err := checkPartyList(in.Parties); err != nil {
+		return Event{}, err
 	}
 	ev.Parties = in.Parties
 	if ev.Parties == nil {
@@ -169,6 +157,30 @@ func checkShipment(s Shipment) error {
 	}
 	if len(s.References) > 50 {
 		return subscriptions.Fieldf("shipment.references", "at most 50 references")
+	}
+	return nil
+}
+
+// checkPartyList checks the parties of a posted event: at most 50, each
+// partner once, each with a role. Their existence is checked apart.
+func checkPartyList(parties []Party) error {
+	if len(parties) > 50 {
+		return subscriptions.Fieldf("parties", "at most 50 parties")
+	}
+	seen := map[string]bool{}
+	for i, p := range parties {
+		field := fmt.Sprintf("parties[%d]", i)
+		switch {
+		case p.PartnerID == "":
+			return subscriptions.Fieldf(field+".partner_id", "is required")
+		case seen[p.PartnerID]:
+			return subscriptions.Fieldf(field+".partner_id", "partner %s is listed twice; name each partner once", p.PartnerID)
+		case p.Role == "":
+			return subscriptions.Fieldf(field+".role", "is required (for example shipper, consignee, carrier, agent)")
+		case len(p.Role) > 64:
+			return subscriptions.Fieldf(field+".role", "must be at most 64 characters")
+		}
+		seen[p.PartnerID] = true
 	}
 	return nil
 }
@@ -216,198 +228,126 @@ type Accepted struct {
 	Duplicate bool `json:"duplicate"`
 }
 
-// PostEvent handles POST /v1/events. It answers 202 only once the event is
-// committed. While delivery workers run in this process, its messages are
-// committed with it, and their deliveries scheduled; otherwise its fan-out
-// is scheduled. The reconciler makes sure that either happens even if
-// Redis, or this process, loses it.
-func PostEvent(d IngestDeps) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		raw, err := readBody(c, MaxEventSize)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		ev, err := parseEvent(raw, c.GetHeader("Idempotency-Key"))
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		missing, err := checkParties(ctx, d.Partners, []Event{ev})
-		if err == nil {
-			err = missingParty(ev, missing)
-		}
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		schedule, here := d.fanOutHere(&ev)
-		res, err := d.Store.InsertEvents(ctx, []Event{ev})
-		if err != nil {
-			subscriptions.Abort(c, fmt.Errorf("store event: %w", err))
-			return
-		}
-		if res[0].Created {
-			ev.Messages = nil
-			d.Events.Put(ev)
-			if here {
-				// Committed: scheduled even if the caller hangs up now.
-				schedule(context.WithoutCancel(ctx))
-			} else {
-				d.enqueue(ctx, res[0].ID)
-			}
-		}
-		c.JSON(http.StatusAccepted, Accepted{ID: res[0].ID, Duplicate: !res[0].Created})
+// Post checks one event as posted, raw with the Idempotency-Key given, and
+// returns once it is committed. While delivery workers run in this process,
+// its messages are committed with it, and their deliveries scheduled;
+// otherwise its fan-out is scheduled. The reconciler makes sure that either
+// happens even if Redis, or this process, loses it. Returns the errors of
+// ParseEvent, or a *subscriptions.FieldError naming a partner that does not
+// exist.
+func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (Accepted, error) {
+	ev, err := ParseEvent(raw, idempotencyKey)
+	if err != nil {
+		return Accepted{}, err
 	}
+	missing, err := checkParties(ctx, in.Partners, []Event{ev})
+	if err == nil {
+		err = missingParty(ev, missing)
+	}
+	if err != nil {
+		return Accepted{}, err
+	}
+	schedule, here := in.fanOutHere(&ev)
+	res, err := in.Store.InsertEvents(ctx, []Event{ev})
+	if err != nil {
+		return Accepted{}, fmt.Errorf("store event: %w", err)
+	}
+	if res[0].Created {
+		ev.Messages = nil
+		in.Events.Put(ev)
+		if here {
+			// Committed: scheduled even if the caller hangs up now.
+			schedule(context.WithoutCancel(ctx))
+		} else {
+			in.enqueue(ctx, res[0].ID)
+		}
+	}
+	return Accepted{ID: res[0].ID, Duplicate: !res[0].Created}, nil
 }
 
-// fanOutHere fans ev out through d.Fanout, if there is one.
-func (d IngestDeps) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
-	if d.Fanout == nil {
+// fanOutHere fans ev out through in.Fanout, if there is one.
+func (in Ingest) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
+	if in.Fanout == nil {
 		return nil, false
 	}
-	return d.Fanout.FanOutHere(ev)
+	return in.Fanout.FanOutHere(ev)
 }
 
-func (d IngestDeps) enqueue(ctx context.Context, ids ...string) {
-	if err := d.Queue.EnqueueFanout(ctx, ids...); err != nil {
+func (in Ingest) enqueue(ctx context.Context, ids ...string) {
+	if err := in.Queue.EnqueueFanout(ctx, ids...); err != nil {
 		// The events are stored; the reconciler will enqueue them.
 		logWarn(ctx, "enqueue fan-out; the reconciler will retry", "events", len(ids), "err", err)
 	}
 }
 
-// readBody reads at most limit bytes of the request body.
-func readBody(c *gin.Context, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) || n > limit {
-		return nil, subscriptions.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the request body is larger than %d KiB", limit>>10)
-	}
-	if err != nil {
-		return nil, subscriptions.Errorf(http.StatusBadRequest, "invalid_body", "could not read the request body: %v", err)
-	}
-	return buf.Bytes(), nil
+// BatchResult is what became of one event of a batch: Err, with its field
+// relative to the event, or the event Accepted.
+type BatchResult struct {
+	Accepted
+	Err error
 }
 
-// BatchItem is the result for one event of a batch: an id (202) or an error.
-type BatchItem struct {
-	Index     int                     `json:"index"`
-	Status    int                     `json:"status"`
-	ID        string                  `json:"id,omitempty"`
-	Duplicate bool                    `json:"duplicate,omitempty"`
-	Error     *subscriptions.APIError `json:"error,omitempty"`
-}
-
-// PostBatch handles POST /v1/events/batch: {"events": [...]} with up to 500
-// events. Each is validated and stored on its own merits; the answer is 200
-// with one result per event, in order. Valid events are committed together.
-func PostBatch(d IngestDeps) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		raw, err := readBody(c, maxBatchBody)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		var in struct {
-			Events []json.RawMessage `json:"events"`
-		}
-		if err := subscriptions.DecodeJSON(bytes.NewReader(raw), maxBatchBody, &in); err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		if len(in.Events) == 0 {
-			subscriptions.Abort(c, subscriptions.Fieldf("events", "give at least one event"))
-			return
-		}
-		if len(in.Events) > MaxBatch {
-			subscriptions.Abort(c, subscriptions.Fieldf("events", "at most %d events per batch, got %d", MaxBatch, len(in.Events)))
-			return
-		}
-		items := make([]BatchItem, len(in.Events))
-		var (
-			valid []Event
-			at    []int
-		)
-		for i, r := range in.Events {
-			items[i].Index = i
-			ev, err := parseEvent(r, "")
-			if err != nil {
-				items[i].Status, items[i].Error = apiError(err, fmt.Sprintf("events[%d].", i))
-				continue
-			}
-			valid, at = append(valid, ev), append(at, i)
-		}
-		missing, err := checkParties(ctx, d.Partners, valid)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		var store []Event
-		var storeAt []int
-		for j, ev := range valid {
-			if err := missingParty(ev, missing); err != nil {
-				items[at[j]].Status, items[at[j]].Error = apiError(err, fmt.Sprintf("events[%d].", at[j]))
-				continue
-			}
-			store, storeAt = append(store, ev), append(storeAt, at[j])
-		}
-		if len(store) > 0 {
-			res, err := d.Store.InsertEvents(ctx, store)
-			if err != nil {
-				subscriptions.Abort(c, fmt.Errorf("store events: %w", err))
-				return
-			}
-			var created []string
-			for j, r := range res {
-				it := &items[storeAt[j]]
-				it.Status, it.ID, it.Duplicate = http.StatusAccepted, r.ID, !r.Created
-				if r.Created {
-					d.Events.Put(store[j])
-					created = append(created, r.ID)
-				}
-			}
-			if len(created) > 0 {
-				d.enqueue(ctx, created...)
-			}
-		}
-		c.JSON(http.StatusOK, gin.H{"data": items})
+// Batch takes in a batch as posted, {"events": [...]} with up to MaxBatch
+// events in at most MaxBatchBody bytes. Each event is checked and stored on
+// its own merits; valid events are committed together, and their fan-out
+// scheduled. Results are one per event, in order. Returns an error, and no
+// results, only if the batch as a whole cannot be read, or storing fails.
+func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
+	var body struct {
+		Events []json.RawMessage `json:"events"`
 	}
-}
-
-// apiError turns a validation error into its status and body, prefixing
-// its field with prefix.
-func apiError(err error, prefix string) (int, *subscriptions.APIError) {
+	if err := subscriptions.DecodeJSON(bytes.NewReader(raw), MaxBatchBody, &body); err != nil {
+		return nil, err
+	}
+	if len(body.Events) == 0 {
+		return nil, subscriptions.Fieldf("events", "give at least one event")
+	}
+	if len(body.Events) > MaxBatch {
+		return nil, subscriptions.Fieldf("events", "at most %d events per batch, got %d", MaxBatch, len(body.Events))
+	}
+	results := make([]BatchResult, len(body.Events))
 	var (
-		fe *subscriptions.FieldError
-		ae *subscriptions.APIError
+		valid []Event
+		at    []int
 	)
-	switch {
-	case errors.As(err, &fe):
-		return http.StatusUnprocessableEntity, &subscriptions.APIError{Code: "invalid_field", Field: prefix + fe.Field, Message: fe.Message}
-	case errors.As(err, &ae):
-		out := *ae
-		if out.Field != "" {
-			out.Field = prefix + out.Field
-		}
-		return ae.Status, &out
-	}
-	return http.StatusInternalServerError, &subscriptions.APIError{Code: "internal_error", Message: err.Error()}
-}
-
-// GetEvent handles GET /v1/events/{event_id} (admin).
-func GetEvent(st Store) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ev, err := st.Event(c.Request.Context(), c.Param("event_id"))
-		if errors.Is(err, subscriptions.ErrNotFound) {
-			err = subscriptions.Errorf(http.StatusNotFound, "not_found", "event %s not found", c.Param("event_id"))
-		}
+	for i, r := range body.Events {
+		ev, err := ParseEvent(r, "")
 		if err != nil {
-			subscriptions.Abort(c, err)
-			return
+			results[i].Err = err
+			continue
 		}
-		c.JSON(http.StatusOK, ev)
+		valid, at = append(valid, ev), append(at, i)
 	}
+	missing, err := checkParties(ctx, in.Partners, valid)
+	if err != nil {
+		return nil, err
+	}
+	var store []Event
+	var storeAt []int
+	for j, ev := range valid {
+		if err := missingParty(ev, missing); err != nil {
+			results[at[j]].Err = err
+			continue
+		}
+		store, storeAt = append(store, ev), append(storeAt, at[j])
+	}
+	if len(store) == 0 {
+		return results, nil
+	}
+	res, err := in.Store.InsertEvents(ctx, store)
+	if err != nil {
+		return nil, fmt.Errorf("store events: %w", err)
+	}
+	var created []string
+	for j, r := range res {
+		results[storeAt[j]].Accepted = Accepted{ID: r.ID, Duplicate: !r.Created}
+		if r.Created {
+			in.Events.Put(store[j])
+			created = append(created, r.ID)
+		}
+	}
+	if len(created) > 0 {
+		in.enqueue(ctx, created...)
+	}
+	return results, nil
 }

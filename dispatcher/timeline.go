@@ -1,13 +1,11 @@
 package dispatcher
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/gin-gonic/gin"
 
 	"github.com/shiphook/shiphook/subscriptions"
 )
@@ -37,61 +35,55 @@ type ReceivedBody struct {
 	Body       string            `json:"body"`
 }
 
-// GetAttempt handles GET /v1/attempts/{attempt_id} (admin, or the partner
-// it was made for).
-func GetAttempt(st Store, partners subscriptions.Store, userAgent string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		id := c.Param("attempt_id")
-		a, err := st.Attempt(ctx, id)
-		if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && !subscriptions.PrincipalOf(c).SeesPartner(a.PartnerID)) {
-			err = subscriptions.Errorf(http.StatusNotFound, "not_found", "attempt %s not found", id)
-		}
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		m, err := st.Message(ctx, a.MessageID)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		ev, err := st.Event(ctx, m.EventID)
-		if err != nil {
-			subscriptions.Abort(c, err)
-			return
-		}
-		headers := map[string]string{
-			"Content-Type":      "application/json",
-			"User-Agent":        userAgent,
-			"webhook-id":        m.ID,
-			"webhook-timestamp": strconv.FormatInt(a.StartedAt.Unix(), 10),
-			"webhook-signature": "(signed with the endpoint's secret; not shown)",
-		}
-		if ep, err := partners.Endpoint(ctx, a.EndpointID); err == nil {
-			for k := range ep.Headers {
-				headers[k] = "(set by the endpoint; not shown)"
-			}
-		}
-		var body string
-		if ev.PurgedAt == nil {
-			raw, err := payload(ev, roleOf(ev, m.PartnerID))
-			if err != nil {
-				subscriptions.Abort(c, err)
-				return
-			}
-			body = string(raw)
-		}
-		respHeaders := a.ResponseHeaders
-		if respHeaders == nil {
-			respHeaders = map[string]string{}
-		}
-		c.JSON(http.StatusOK, AttemptDetail{
-			Attempt:  a,
-			Request:  SentRequest{Method: http.MethodPost, URL: a.URL, Headers: headers, Body: body},
-			Response: ReceivedBody{StatusCode: a.StatusCode, Headers: respHeaders, Body: a.ResponseBody},
-		})
+// AttemptSources is what DescribeAttempt reads; a store of both
+// contracts is one.
+type AttemptSources interface {
+	Message(ctx context.Context, id string) (Message, error)
+	Event(ctx context.Context, id string) (Event, error)
+	Endpoint(ctx context.Context, id string) (subscriptions.Endpoint, error)
+}
+
+// DescribeAttempt returns attempt a with the request that was sent, as the
+// User-Agent userAgent sends it, and the response that came back. The body
+// sent is empty once the event's payload is purged.
+func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAgent string) (AttemptDetail, error) {
+	m, err := src.Message(ctx, a.MessageID)
+	if err != nil {
+		return AttemptDetail{}, err
 	}
+	ev, err := src.Event(ctx, m.EventID)
+	if err != nil {
+		return AttemptDetail{}, err
+	}
+	headers := map[string]string{
+		"Content-Type":      "application/json",
+		"User-Agent":        userAgent,
+		"webhook-id":        m.ID,
+		"webhook-timestamp": strconv.FormatInt(a.StartedAt.Unix(), 10),
+		"webhook-signature": "(signed with the endpoint's secret; not shown)",
+	}
+	if ep, err := src.Endpoint(ctx, a.EndpointID); err == nil {
+		for k := range ep.Headers {
+			headers[k] = "(set by the endpoint; not shown)"
+		}
+	}
+	var body string
+	if ev.PurgedAt == nil {
+		raw, err := payload(ev, roleOf(ev, m.PartnerID))
+		if err != nil {
+			return AttemptDetail{}, err
+		}
+		body = string(raw)
+	}
+	respHeaders := a.ResponseHeaders
+	if respHeaders == nil {
+		respHeaders = map[string]string{}
+	}
+	return AttemptDetail{
+		Attempt:  a,
+		Request:  SentRequest{Method: http.MethodPost, URL: a.URL, Headers: headers, Body: body},
+		Response: ReceivedBody{StatusCode: a.StatusCode, Headers: respHeaders, Body: a.ResponseBody},
+	}, nil
 }
 
 // TimelineEvent is one event of a shipment's timeline with its deliveries.
@@ -120,86 +112,86 @@ type Timeline struct {
 // maxTimeline bounds the events a timeline shows.
 const maxTimeline = 1000
 
-// GetTimeline handles GET /v1/shipments/{shipment_id}/timeline: the
-// shipment's events in order of occurred_at, each with its deliveries. A
-// partner sees only a shipment it is party to (404 otherwise), only its
-// own deliveries, and no party list; an admin sees everything.
-func GetTimeline(st Store, partners subscriptions.Store) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := c.Request.Context()
-		sid := c.Param("shipment_id")
-		pr := subscriptions.PrincipalOf(c)
-		var partner *subscriptions.Partner
-		if pr.Role == subscriptions.RolePartner {
-			p, err := partners.Partner(ctx, pr.PartnerID)
-			if err != nil {
-				subscriptions.Abort(c, err)
-				return
-			}
-			partner = &p
+// TimelineSources is what ShipmentTimeline reads; Store is one.
+type TimelineSources interface {
+	ListEvents(ctx context.Context, q EventQuery) ([]Event, error)
+	MessagesOfEvents(ctx context.Context, eventIDs []string) ([]Message, error)
+}
+
+// ShipmentTimeline returns the shipment's events (up to 1000) in order of
+// occurred_at, each with its deliveries. For a partner (nil: an admin) it
+// holds only the events the partner may see, only the partner's own
+// deliveries, and no party list or source ids. Returns a not_found
+// *subscriptions.Error if no event is left to show.
+func ShipmentTimeline(ctx context.Context, src TimelineSources, shipmentID string, partner *subscriptions.Partner) (Timeline, error) {
+	evs, err := timelineEvents(ctx, src, shipmentID, partner)
+	if err != nil {
+		return Timeline{}, err
+	}
+	if len(evs) == 0 {
+		return Timeline{}, subscriptions.NotFoundf("shipment %s not found", shipmentID)
+	}
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID
+	}
+	ms, err := src.MessagesOfEvents(ctx, ids)
+	if err != nil {
+		return Timeline{}, err
+	}
+	byEvent := map[string][]Delivery{}
+	for _, m := range ms {
+		if partner != nil && m.PartnerID != partner.ID {
+			continue
 		}
-		var evs []Event
-		page := subscriptions.Page{Limit: 250}
-		for len(evs) < maxTimeline {
-			batch, err := st.ListEvents(ctx, EventQuery{ShipmentID: sid, Page: page})
-			if err != nil {
-				subscriptions.Abort(c, err)
-				return
-			}
-			for _, ev := range batch {
-				if strings.HasPrefix(ev.Type, "shiphook.") {
-					continue
-				}
-				if partner == nil || partner.Access == subscriptions.AccessAll || isPartyTo(ev, partner.ID) {
-					evs = append(evs, ev)
-				}
-			}
-			if len(batch) < page.Limit {
-				break
-			}
-			page.After = batch[len(batch)-1].ID
+		byEvent[m.EventID] = append(byEvent[m.EventID], Delivery{
+			MessageID: m.ID, EndpointID: m.EndpointID, PartnerID: m.PartnerID, Status: m.Status,
+			Attempts: m.Attempts, LastStatusCode: m.LastStatusCode, LastErrorClass: m.LastErrorClass,
+		})
+	}
+	out := Timeline{ShipmentID: shipmentID, Events: make([]TimelineEvent, len(evs))}
+	for i, ev := range evs {
+		if partner != nil {
+			ev.Parties = nil // no other party's identity
+			ev.SourceID, ev.IdempotencyKey = "", ""
 		}
-		if len(evs) == 0 {
-			subscriptions.Abort(c, subscriptions.Errorf(http.StatusNotFound, "not_found", "shipment %s not found", sid))
-			return
+		ds := byEvent[ev.ID]
+		if ds == nil {
+			ds = []Delivery{}
 		}
-		ids := make([]string, len(evs))
-		for i, ev := range evs {
-			ids[i] = ev.ID
+		out.Events[i] = TimelineEvent{Event: ev, Deliveries: ds}
+	}
+	slices.SortStableFunc(out.Events, func(a, b TimelineEvent) int {
+		if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
+			return c
 		}
-		ms, err := st.MessagesOfEvents(ctx, ids)
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// timelineEvents returns up to maxTimeline of the shipment's events that
+// partner (nil: an admin) may see, leaving out shiphook's own.
+func timelineEvents(ctx context.Context, src TimelineSources, shipmentID string, partner *subscriptions.Partner) ([]Event, error) {
+	var evs []Event
+	page := subscriptions.Page{Limit: 250}
+	for len(evs) < maxTimeline {
+		batch, err := src.ListEvents(ctx, EventQuery{ShipmentID: shipmentID, Page: page})
 		if err != nil {
-			subscriptions.Abort(c, err)
-			return
+			return nil, err
 		}
-		byEvent := map[string][]Delivery{}
-		for _, m := range ms {
-			if partner != nil && m.PartnerID != partner.ID {
+		for _, ev := range batch {
+			if strings.HasPrefix(ev.Type, "shiphook.") {
 				continue
 			}
-			byEvent[m.EventID] = append(byEvent[m.EventID], Delivery{
-				MessageID: m.ID, EndpointID: m.EndpointID, PartnerID: m.PartnerID, Status: m.Status,
-				Attempts: m.Attempts, LastStatusCode: m.LastStatusCode, LastErrorClass: m.LastErrorClass,
-			})
+			if partner == nil || partner.Access == subscriptions.AccessAll || IsPartyTo(ev, partner.ID) {
+				evs = append(evs, ev)
+			}
 		}
-		out := Timeline{ShipmentID: sid, Events: make([]TimelineEvent, len(evs))}
-		for i, ev := range evs {
-			if partner != nil {
-				ev.Parties = nil // no other party's identity
-				ev.SourceID, ev.IdempotencyKey = "", ""
-			}
-			ds := byEvent[ev.ID]
-			if ds == nil {
-				ds = []Delivery{}
-			}
-			out.Events[i] = TimelineEvent{Event: ev, Deliveries: ds}
+		if len(batch) < page.Limit {
+			break
 		}
-		slices.SortStableFunc(out.Events, func(a, b TimelineEvent) int {
-			if c := a.OccurredAt.Compare(b.OccurredAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
-		c.JSON(http.StatusOK, out)
+		page.After = batch[len(batch)-1].ID
 	}
+	return evs, nil
 }

@@ -8,12 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // keyPrefix starts every API key, so that a leaked key is easy to spot.
@@ -68,30 +64,14 @@ func NewAuth(st Store) *Auth {
 	return &Auth{store: st, CacheFor: 10 * time.Second, cache: map[string]cachedKey{}}
 }
 
-const principalKey = "shiphook.principal"
-
-// Middleware answers 401 to a request without a valid
-// "Authorization: Bearer <key>" and otherwise records its Principal.
-func (a *Auth) Middleware() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		key, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || key == "" {
-			Abort(c, Errorf(http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'"))
-			return
-		}
-		k, err := a.lookup(c.Request.Context(), strings.TrimSpace(key))
-		if errors.Is(err, ErrNotFound) {
-			Abort(c, Errorf(http.StatusUnauthorized, "unauthorized", "the API key is not valid"))
-			return
-		}
-		if err != nil {
-			Abort(c, err)
-			return
-		}
-		c.Set(principalKey, Principal{KeyID: k.ID, Role: k.Role, PartnerID: k.PartnerID})
-		c.Next()
+// Principal returns who holds key. Returns ErrNotFound if key is not a
+// valid API key.
+func (a *Auth) Principal(ctx context.Context, key string) (Principal, error) {
+	k, err := a.lookup(ctx, key)
+	if err != nil {
+		return Principal{}, err
 	}
+	return Principal{KeyID: k.ID, Role: k.Role, PartnerID: k.PartnerID}, nil
 }
 
 func (a *Auth) lookup(ctx context.Context, key string) (APIKey, error) {
@@ -114,27 +94,6 @@ func (a *Auth) lookup(ctx context.Context, key string) (APIKey, error) {
 	a.cache[hash] = cachedKey{key: k, expires: now.Add(a.CacheFor)}
 	a.mu.Unlock()
 	return k, nil
-}
-
-// Require answers 403 unless the request's principal has one of roles.
-func Require(roles ...Role) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		p := PrincipalOf(c)
-		for _, r := range roles {
-			if p.Role == r {
-				c.Next()
-				return
-			}
-		}
-		Abort(c, Errorf(http.StatusForbidden, "forbidden", "a %s key may not do this", p.Role))
-	}
-}
-
-// PrincipalOf returns the principal that Middleware recorded.
-func PrincipalOf(c *gin.Context) Principal {
-	p, _ := c.Get(principalKey)
-	pr, _ := p.(Principal)
-	return pr
 }
 
 // EnsureAdminKey makes sure an admin can sign in. With envKey set, that key
@@ -170,12 +129,4 @@ func EnsureAdminKey(ctx context.Context, st Store, envKey string) (string, error
 		return "", fmt.Errorf("store admin key: %w", err)
 	}
 	return key, nil
-}
-
-// Me handles GET /v1/me: who the key belongs to.
-func Me() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		p := PrincipalOf(c)
-		c.JSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID})
-	}
 }

@@ -1,13 +1,6 @@
 package subscriptions
 
-import (
-	"errors"
-	"fmt"
-	"log/slog"
-	"net/http"
-
-	"github.com/gin-gonic/gin"
-)
+import "fmt"
 
 // FieldError is bad input in one field of a request. Field is a dotted path
 // such as "shipment.id" or "parties[2].partner_id".
@@ -23,47 +16,48 @@ func Fieldf(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// APIError is an error with its HTTP status and stable code. Handlers return
-// domain errors; Abort turns them into APIErrors in one place.
-type APIError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+// Kind is what went wrong, as far as a caller needs to know to answer.
+type Kind int
+
+const (
+	// Malformed input cannot be read at all (such as JSON that does not
+	// parse).
+	Malformed Kind = iota + 1
+	// TooLarge input is over the size the operation accepts.
+	TooLarge
+	// NotFound: the resource does not exist, or the caller may not see it.
+	// An *Error of this kind is ErrNotFound for errors.Is.
+	NotFound
+	// Conflict: the operation clashes with the resource's current state.
+	// An *Error of this kind is ErrConflict for errors.Is.
+	Conflict
+)
+
+// Error is a domain error with a stable code and a message meant for the
+// caller, such as "delivery_in_progress". Field, when set, names the input
+// at fault. It says nothing of a transport: the HTTP API maps its Kind to a
+// status.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Field   string
 }
 
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// Errorf returns an *APIError.
-func Errorf(status int, code, format string, args ...any) *APIError {
-	return &APIError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+// Is makes an *Error of kind NotFound or Conflict match ErrNotFound or
+// ErrConflict.
+func (e *Error) Is(target error) bool {
+	return (e.Kind == NotFound && target == ErrNotFound) || (e.Kind == Conflict && target == ErrConflict)
 }
 
-// Abort writes err as the JSON error body {"error": {"code", "message",
-// "field"?}} and stops the handler chain. Unknown errors are logged and
-// answered with 500 internal_error, without their text.
-func Abort(c *gin.Context, err error) {
-	var (
-		apiErr   *APIError
-		fieldErr *FieldError
-	)
-	switch {
-	case errors.As(err, &apiErr):
-	case errors.As(err, &fieldErr):
-		apiErr = &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid_field", Message: fieldErr.Message, Field: fieldErr.Field}
-	case errors.Is(err, ErrNotFound):
-		apiErr = &APIError{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
-	case errors.Is(err, ErrConflict):
-		apiErr = &APIError{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}
-	default:
-		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
-		apiErr = &APIError{Status: http.StatusInternalServerError, Code: "internal_error", Message: "the server failed to handle this request; it has been logged"}
-	}
-	c.AbortWithStatusJSON(apiErr.Status, gin.H{"error": apiErr})
+// Errorf returns an *Error of kind with code and a formatted message.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// BindJSON decodes the request body into v, rejecting unknown fields.
-// Returns an *APIError naming what is wrong.
-func BindJSON(c *gin.Context, v any) error {
-	return decodeJSON(c.Request, v)
+// NotFoundf returns an *Error of kind NotFound, code "not_found".
+func NotFoundf(format string, args ...any) *Error {
+	return Errorf(NotFound, "not_found", format, args...)
 }

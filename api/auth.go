@@ -1,0 +1,72 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// principals tells who holds an API key; *subscriptions.Auth is one.
+type principals interface {
+	// Principal returns subscriptions.ErrNotFound for a key that is not valid.
+	Principal(ctx context.Context, key string) (subscriptions.Principal, error)
+}
+
+const principalKey = "shiphook.principal"
+
+// authenticate answers 401 to a request without a valid
+// "Authorization: Bearer <key>" and otherwise records its principal.
+func authenticate(keys principals) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if !ok || key == "" {
+			abort(c, errorf(http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'"))
+			return
+		}
+		p, err := keys.Principal(c.Request.Context(), strings.TrimSpace(key))
+		if errors.Is(err, subscriptions.ErrNotFound) {
+			abort(c, errorf(http.StatusUnauthorized, "unauthorized", "the API key is not valid"))
+			return
+		}
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+	}
+}
+
+// allow answers 403 unless the request's principal has one of roles.
+func allow(roles ...subscriptions.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principalOf(c)
+		for _, r := range roles {
+			if p.Role == r {
+				c.Next()
+				return
+			}
+		}
+		abort(c, errorf(http.StatusForbidden, "forbidden", "a %s key may not do this", p.Role))
+	}
+}
+
+// principalOf returns the principal that authenticate recorded.
+func principalOf(c *gin.Context) subscriptions.Principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(subscriptions.Principal)
+	return pr
+}
+
+// Me handles GET /v1/me: who the key belongs to.
+func Me() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principalOf(c)
+		c.JSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID})
+	}
+}

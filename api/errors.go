@@ -1,0 +1,85 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// Error is an error answer: its HTTP status and the body's stable code,
+// message and, when one input is at fault, field.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// errorf returns an *Error with a formatted message.
+func errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// notFound returns the 404 answer, code not_found, with a formatted message.
+func notFound(format string, args ...any) *Error {
+	return errorf(http.StatusNotFound, "not_found", format, args...)
+}
+
+// kindStatus is the status of each kind of domain error.
+var kindStatus = map[subscriptions.Kind]int{
+	subscriptions.Malformed: http.StatusBadRequest,
+	subscriptions.TooLarge:  http.StatusRequestEntityTooLarge,
+	subscriptions.NotFound:  http.StatusNotFound,
+	subscriptions.Conflict:  http.StatusConflict,
+}
+
+// toError maps err to its answer, as the package documentation lists; ok
+// is false for an error it does not know, which is an internal one.
+func toError(err error) (e *Error, ok bool) {
+	var (
+		apiErr   *Error
+		fieldErr *subscriptions.FieldError
+		domErr   *subscriptions.Error
+	)
+	switch {
+	case errors.As(err, &apiErr):
+		return apiErr, true
+	case errors.As(err, &fieldErr):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid_field", Message: fieldErr.Message, Field: fieldErr.Field}, true
+	case errors.As(err, &domErr) && kindStatus[domErr.Kind] != 0:
+		return &Error{Status: kindStatus[domErr.Kind], Code: domErr.Code, Message: domErr.Message, Field: domErr.Field}, true
+	case errors.Is(err, subscriptions.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}, true
+	case errors.Is(err, subscriptions.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}, true
+	}
+	return nil, false
+}
+
+// abort answers err as {"error": {...}} and stops the handler chain. An
+// error toError does not know is logged and answered with 500
+// internal_error, without its text.
+func abort(c *gin.Context, err error) {
+	e, ok := toError(err)
+	if !ok {
+		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "the server failed to handle this request; it has been logged"}
+	}
+	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+}
+
+// respond answers v with status, or err if it is not nil.
+func respond(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	c.JSON(status, v)
+}

@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
+)
+
+// Healthz handles GET /healthz: the process answers.
+func Healthz() gin.HandlerFunc {
+	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+}
+
+// Readyz handles GET /readyz: 200 if ready answers nil within 2 s, 503
+// with its error otherwise.
+func Readyz(ready func(ctx context.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	}
+}
+
+// EndpointHealthView is the answer of GET …/endpoints/{id}/health.
+type EndpointHealthView struct {
+	EndpointID     string                     `json:"endpoint_id"`
+	Disabled       bool                       `json:"disabled"`
+	DisabledReason string                     `json:"disabled_reason,omitempty"`
+	FailingSince   *time.Time                 `json:"failing_since"`
+	Breaker        subscriptions.BreakerState `json:"breaker"`
+	// SuccessRate* are the share of attempts that succeeded, null without
+	// attempts.
+	SuccessRateHour *float64 `json:"success_rate_last_hour"`
+	SuccessRateDay  *float64 `json:"success_rate_last_day"`
+	dispatcher.Health
+}
+
+type healthReader interface {
+	endpointGetter
+	EndpointHealth(ctx context.Context, endpointID string, now time.Time) (dispatcher.Health, error)
+}
+
+// GetEndpointHealth handles GET …/endpoints/{endpoint_id}/health: the
+// endpoint's state, its breaker's as b tells it, and its recent attempts.
+func GetEndpointHealth(st healthReader, b subscriptions.BreakerStates) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ep, err := visibleEndpoint(c, st)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		ctx := c.Request.Context()
+		h, err := st.EndpointHealth(ctx, ep.ID, time.Now().UTC())
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		breaker, err := b.BreakerState(ctx, ep.ID)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, EndpointHealthView{
+			EndpointID: ep.ID, Disabled: ep.Disabled, DisabledReason: ep.DisabledReason, FailingSince: ep.FailingSince,
+			Breaker: breaker, SuccessRateHour: rate(h.SucceededHour, h.AttemptsHour), SuccessRateDay: rate(h.SucceededDay, h.AttemptsDay), Health: h,
+		})
+	}
+}
+
+// rate is ok out of n, or nil when n is 0.
+func rate(ok, n int) *float64 {
+	if n == 0 {
+		return nil
+	}
+	r := float64(ok) / float64(n)
+	return &r
+}
