@@ -355,11 +355,7 @@ func (e *endToEnd) checkGoneDisables(t *testing.T) {
 	ev["type"] = "shipment.cancelled"
 	ev["data"] = map[string]any{"reason": "customer request"}
 	require.Equal(t, http.StatusAccepted, call(t, "POST", s.URL+"/v1/events", e.ingestKey, ev, nil))
-	var got endpointOut
-	require.Eventually(t, func() bool {
-		call(t, "GET", s.URL+"/v1/partners/globex/endpoints/"+ep.ID, globexKey, nil, &got)
-		return got.Disabled
-	}, 20*time.Second, 50*time.Millisecond)
+	got := awaitDisabled(t, s, globexKey, "globex", ep.ID)
 	require.Equal(t, "gone", got.DisabledReason)
 	var ms listOut[messageOut]
 	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/partners/globex/messages?endpoint_id="+ep.ID, globexKey, nil, &ms))

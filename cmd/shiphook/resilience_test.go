@@ -262,7 +262,9 @@ func TestAutoDisable(t *testing.T) {
 	createEndpoint(t, s, rcv, adminKey, "erp", "/erp-all", map[string]any{})
 	postEvents(t, s, 3) // event(i) for i < 4 are milestones
 
-	got := awaitAutoDisabled(t, s, ep)
+	got := awaitDisabled(t, s, adminKey, "acme", ep.ID)
+	require.Equal(t, "failing", got.DisabledReason)
+	require.NotNil(t, got.FailingSince)
 	checkDisabledEventHeard(t, s, rcv, ep)
 	checkMessagesKeptDisabled(t, s, ep)
 	failing.Store(false)
@@ -270,17 +272,15 @@ func TestAutoDisable(t *testing.T) {
 	checkOthersHearNothing(t, rcv)
 }
 
-// awaitAutoDisabled waits up to 20 s until acme's endpoint ep is disabled
-// for failing, and returns it as then read.
-func awaitAutoDisabled(t *testing.T, s *server, ep endpointOut) endpointFull {
+// awaitDisabled waits up to 20 s until partner's endpoint epID, read with
+// key, is disabled, and returns it as then read.
+func awaitDisabled(t *testing.T, s *server, key, partner, epID string) endpointFull {
 	t.Helper()
 	var got endpointFull
 	require.Eventually(t, func() bool {
-		call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
+		call(t, "GET", s.URL+"/v1/partners/"+partner+"/endpoints/"+epID, key, nil, &got)
 		return got.Disabled
 	}, 20*time.Second, 50*time.Millisecond)
-	require.Equal(t, "failing", got.DisabledReason)
-	require.NotNil(t, got.FailingSince)
 	return got
 }
 
