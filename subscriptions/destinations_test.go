@@ -167,18 +167,52 @@ func TestLookup(t *testing.T) {
 }
 
 func TestCheckURL(t *testing.T) {
-	r := &fakeResolver{names: map[string][]string{
+	r := checkURLResolver()
+	for _, tc := range checkURLCases() {
+		t.Run(tc.allow+" "+tc.url[:min(len(tc.url), 60)], func(t *testing.T) {
+			d := mustDestinations(t, tc.allow)
+			d.Resolver = r
+			err := d.CheckURL(context.Background(), "url", tc.url)
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			var fe *FieldError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, "url", fe.Field)
+			require.Contains(t, fe.Message, tc.want)
+			if strings.Contains(fe.Message, "private or reserved") || strings.Contains(fe.Message, "loopback name") {
+				require.Contains(t, fe.Message, "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS")
+			}
+			require.NotContains(t, fe.Message, "10.9.9.9", "the resolver's own address is not shown")
+		})
+	}
+}
+
+// checkURLResolver is the DNS of TestCheckURL: a public name for IPv4 and
+// one for IPv6, a private one, one with a public and a private address and
+// one with an IPv4-mapped loopback address.
+func checkURLResolver() *fakeResolver {
+	return &fakeResolver{names: map[string][]string{
 		"partner.example":  {"93.184.216.34"},
 		"partner6.example": {"2606:4700:4700::1111"},
 		"intranet.example": {"10.0.0.7"},
 		"mixed.example":    {"93.184.216.34", "169.254.169.254"},
 		"mapped.example":   {"::ffff:127.0.0.1"},
 	}}
-	for _, tc := range []struct {
-		allow string
-		url   string
-		want  string // a part of the message; "" when the URL is accepted
-	}{
+}
+
+// checkURLCase is a URL checked with SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS
+// set to allow.
+type checkURLCase struct {
+	allow string
+	url   string
+	want  string // a part of the message; "" when the URL is accepted
+}
+
+// checkURLCases returns the URLs TestCheckURL checks and what each must get.
+func checkURLCases() []checkURLCase {
+	return []checkURLCase{
 		{"", "https://partner.example/hooks", ""},
 		{"", "http://partner.example:8080/hooks?x=1", ""},
 		{"", "https://partner6.example/hooks", ""},
@@ -231,24 +265,6 @@ func TestCheckURL(t *testing.T) {
 		{"true", "http://[::ffff:169.254.169.254]/", ""},
 		{"true", "https://mixed.example/hooks", ""},
 		{"true", "https://nowhere.example/hooks", "does not resolve"},
-	} {
-		t.Run(tc.allow+" "+tc.url[:min(len(tc.url), 60)], func(t *testing.T) {
-			d := mustDestinations(t, tc.allow)
-			d.Resolver = r
-			err := d.CheckURL(context.Background(), "url", tc.url)
-			if tc.want == "" {
-				require.NoError(t, err)
-				return
-			}
-			var fe *FieldError
-			require.ErrorAs(t, err, &fe)
-			require.Equal(t, "url", fe.Field)
-			require.Contains(t, fe.Message, tc.want)
-			if strings.Contains(fe.Message, "private or reserved") || strings.Contains(fe.Message, "loopback name") {
-				require.Contains(t, fe.Message, "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS")
-			}
-			require.NotContains(t, fe.Message, "10.9.9.9", "the resolver's own address is not shown")
-		})
 	}
 }
 

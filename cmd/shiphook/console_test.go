@@ -231,6 +231,33 @@ func TestConsoleAdmin(t *testing.T) {
 	s := startServer(t, "serve", consoleEnv(t))
 	b.base = s.URL
 	rcv := newReceiver(t)
+	acme := seedConsoleLog(t, s, rcv)
+
+	b.open("/messages")
+	require.Equal(t, "/sign-in", b.path(), "a visitor without a key is asked for one")
+	b.shot("sign-in")
+	b.signIn(adminKey)
+	require.Equal(t, "/messages", b.path(), "signing in goes on to the page asked for")
+
+	adminPagesThroughLog(t, b)
+	adminFiltersByShipment(t, b)
+	adminReadsFailedAttempt(t, b, rcv)
+	adminRetries(t, b)
+	adminFollowsTimeline(t, b)
+	adminRecoversEndpoint(t, b, rcv, acme)
+
+	b.open("/partners")
+	b.waitText("main table", "globex")
+	b.shot("partners")
+	require.Empty(t, rcv.invalidSignatures())
+}
+
+// seedConsoleLog creates the partners acme and globex, each with an
+// endpoint at rcv, and posts 56 events over 55 shipments: three fail at
+// once to acme, SHP-0001 departs and then arrives an hour later. It
+// returns acme's endpoint once every delivery has arrived or failed.
+func seedConsoleLog(t *testing.T, s *server, rcv *receiver) endpointOut {
+	t.Helper()
 	createPartners(t, s, "acme", "globex")
 	rcv.setAnswer("/acme", func(int) int { return http.StatusInternalServerError })
 	acme := createEndpoint(t, s, rcv, adminKey, "acme", "/acme", map[string]any{"description": "Acme TMS"})
@@ -263,14 +290,12 @@ func TestConsoleAdmin(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return len(rcv.byPath("/globex")) == 56 && len(rcv.byPath("/acme")) == 53 },
 		20*time.Second, 50*time.Millisecond, "the other deliveries arrive")
+	return acme
+}
 
-	b.open("/messages")
-	require.Equal(t, "/sign-in", b.path(), "a visitor without a key is asked for one")
-	b.shot("sign-in")
-	b.signIn(adminKey)
-	require.Equal(t, "/messages", b.path(), "signing in goes on to the page asked for")
-
-	// The whole log, a page at a time.
+// adminPagesThroughLog reads the whole message log, a page at a time.
+func adminPagesThroughLog(t *testing.T, b *browser) {
+	t.Helper()
 	rowCount := func() int { return eval[int](b, `document.querySelectorAll('main table tbody tr').length`) }
 	b.waitText(".list-footer", "Showing 50 messages")
 	for _, want := range []int{100, 112} {
@@ -279,8 +304,11 @@ func TestConsoleAdmin(t *testing.T) {
 		require.Equal(t, want, rowCount())
 	}
 	require.Zero(t, eval[int](b, `document.querySelectorAll('.list-footer button').length`), "no more pages")
+}
 
-	// The message log, filtered by shipment.
+// adminFiltersByShipment filters the message log by shipment SHP-0001.
+func adminFiltersByShipment(t *testing.T, b *browser) {
+	t.Helper()
 	b.do("filter the message log by shipment",
 		chromedp.WaitVisible(chromedp.CSS(`input[name="shipment_id"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="shipment_id"]`), "SHP-0001"),
@@ -299,8 +327,11 @@ func TestConsoleAdmin(t *testing.T) {
 	}
 	require.Equal(t, 1, failed, "the first delivery to acme failed: %q", rows)
 	b.shot("message-log")
+}
 
-	// The failed message and its attempt.
+// adminReadsFailedAttempt opens the failed message and its attempt.
+func adminReadsFailedAttempt(t *testing.T, b *browser, rcv *receiver) {
+	t.Helper()
 	b.click(`//tr[contains(., 'failed')]//td[1]//a`)
 	b.waitText("#message-status", "failed")
 	b.waitText("main", "Attempt 1")
@@ -310,8 +341,12 @@ func TestConsoleAdmin(t *testing.T) {
 	b.waitText("#attempt-error-class", "http_status")
 	require.Contains(t, b.text("main"), rcv.URL+"/acme", "the attempt shows where it was sent")
 	b.shot("attempt-detail")
+}
 
-	// Retry; the page follows the message until it is delivered.
+// adminRetries retries the failed message; the page follows the message
+// until it is delivered.
+func adminRetries(t *testing.T, b *browser) {
+	t.Helper()
 	b.click(`//a[normalize-space()='Back to the message']`)
 	b.waitText("#message-status", "failed")
 	b.click("#retry")
@@ -319,8 +354,11 @@ func TestConsoleAdmin(t *testing.T) {
 	b.waitText("main", "Attempt 2")
 	require.Contains(t, b.text("main"), "manual", "a retry is a manual attempt")
 	b.shot("message-retried")
+}
 
-	// The shipment's timeline.
+// adminFollowsTimeline follows the link to the shipment's timeline.
+func adminFollowsTimeline(t *testing.T, b *browser) {
+	t.Helper()
 	b.click(`//header//a[normalize-space()='SHP-0001']`)
 	b.waitText("#timeline", "shipment.milestone.departed")
 	b.waitText("#timeline", "succeeded")
@@ -331,8 +369,12 @@ func TestConsoleAdmin(t *testing.T) {
 	require.Contains(t, timeline, "acme · shipper", "an admin sees the parties")
 	require.Contains(t, timeline, "globex")
 	b.shot("timeline")
+}
 
-	// The endpoint's other two failures, recovered in bulk.
+// adminRecoversEndpoint recovers the endpoint's other two failures in
+// bulk.
+func adminRecoversEndpoint(t *testing.T, b *browser, rcv *receiver, acme endpointOut) {
+	t.Helper()
 	b.open("/partners/acme/endpoints/" + acme.ID + "/dead-letters")
 	b.waitText("main table tbody", "SHP-0002")
 	require.Equal(t, 2, eval[int](b, `document.querySelectorAll('main table tbody tr').length`))
@@ -350,11 +392,6 @@ func TestConsoleAdmin(t *testing.T) {
 	b.open("/partners/acme/endpoints/" + acme.ID + "/dead-letters")
 	b.waitText("main", "No failed deliveries for this endpoint")
 	b.shot("dead-letters-empty")
-
-	b.open("/partners")
-	b.waitText("main table", "globex")
-	b.shot("partners")
-	require.Empty(t, rcv.invalidSignatures())
 }
 
 // TestConsolePartner walks a partner through creating an endpoint, sending
@@ -376,7 +413,19 @@ func TestConsolePartner(t *testing.T) {
 	require.Equal(t, []string{"Endpoints", "Messages", "Attempts", "Shipments"}, navs, "admin pages are not in a partner's navigation")
 	b.shot("partner-endpoints-empty")
 
-	// Create an endpoint through the form.
+	secret := partnerCreatesEndpoint(t, b, rcv)
+	const typ = "shipment.milestone.arrived"
+	partnerSendsTestEvent(t, b, rcv, typ)
+	partnerChangesEndpoint(t, b, secret)
+	partnerFindsDelivery(t, b, typ)
+	partnerMeetsLimits(t, b)
+	signOutAndTurnAwayIngestKey(t, b, s)
+}
+
+// partnerCreatesEndpoint creates an endpoint at rcv's /partner through the
+// form, reveals its secret, gives it to rcv and returns it.
+func partnerCreatesEndpoint(t *testing.T, b *browser, rcv *receiver) string {
+	t.Helper()
 	b.click(`//main//a[normalize-space()='New endpoint']`)
 	b.do("fill in the endpoint form",
 		chromedp.WaitVisible(chromedp.CSS(`input[name="url"]`)),
@@ -395,9 +444,12 @@ func TestConsolePartner(t *testing.T) {
 	require.True(t, strings.HasPrefix(secret, "whsec_"), secret)
 	require.Contains(t, created, secret)
 	rcv.setSecret("/partner", secret)
+	return secret
+}
 
-	// A test event of a chosen type.
-	const typ = "shipment.milestone.arrived"
+// partnerSendsTestEvent sends the endpoint a test event of type typ.
+func partnerSendsTestEvent(t *testing.T, b *browser, rcv *receiver, typ string) {
+	t.Helper()
 	b.do("choose the test event type",
 		chromedp.WaitVisible(chromedp.ID("test-type")),
 		chromedp.SetValue(chromedp.ID("test-type"), typ),
@@ -409,8 +461,12 @@ func TestConsolePartner(t *testing.T) {
 	require.Len(t, got, 1, "the receiver got the test event")
 	require.Equal(t, typ, got[0].Type)
 	require.Empty(t, rcv.invalidSignatures(), "the test event is signed with the endpoint's secret")
+}
 
-	// Rotate the secret, edit the endpoint, disable and enable it.
+// partnerChangesEndpoint rotates the endpoint's secret, edits the
+// endpoint, disables and enables it.
+func partnerChangesEndpoint(t *testing.T, b *browser, secret string) {
+	t.Helper()
 	require.True(t, eval[bool](b, `(window.confirm = () => true, true)`), "answer yes to every confirmation")
 	b.click(`//button[normalize-space()='Rotate secret']`)
 	b.waitText("main", "Secret rotated")
@@ -436,7 +492,13 @@ func TestConsolePartner(t *testing.T) {
 	b.click(`//main//button[normalize-space()='Enable']`)
 	b.waitText(".notice", "Endpoint enabled")
 	b.waitText("header .title-row", "enabled")
+}
 
+// partnerFindsDelivery finds the endpoint in the partner's list, with its
+// health, the delivery of type typ in the partner's log, its attempt and
+// the test shipment's timeline.
+func partnerFindsDelivery(t *testing.T, b *browser, typ string) {
+	t.Helper()
 	// The endpoint in the partner's list, with its health.
 	b.click(`//nav//a[normalize-space()='Endpoints']`)
 	b.waitText("main table tbody", "Acme receiver, arrivals")
@@ -466,7 +528,12 @@ func TestConsolePartner(t *testing.T) {
 	b.waitText("#timeline", typ)
 	b.waitText("#timeline", "succeeded")
 	b.shot("partner-timeline")
+}
 
+// partnerMeetsLimits checks that an API error is shown with its code and
+// that admin pages, opened directly, are refused.
+func partnerMeetsLimits(t *testing.T, b *browser) {
+	t.Helper()
 	// An API error is shown with its code.
 	b.open("/messages/msg_nosuchmessage")
 	b.waitText(".error-state", "not_found")
@@ -479,8 +546,12 @@ func TestConsolePartner(t *testing.T) {
 		b.waitText("main h1", "This page is for admins")
 	}
 	b.shot("partner-admin-only")
+}
 
-	// Signing out forgets the key; an ingest key is turned away.
+// signOutAndTurnAwayIngestKey signs out, which forgets the key, and
+// checks that an ingest key is turned away.
+func signOutAndTurnAwayIngestKey(t *testing.T, b *browser, s *server) {
+	t.Helper()
 	b.open("/partners/acme")
 	b.click(`//button[normalize-space()='Sign out']`)
 	b.waitText("main", "Signed out")

@@ -69,48 +69,7 @@ func TestAPIErrors(t *testing.T) {
 	require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "acme"}, nil))
 	require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "globex"}, nil))
 
-	type apiErr struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-			Field   string `json:"field"`
-		} `json:"error"`
-	}
-	mutate := func(f func(ev map[string]any)) map[string]any {
-		ev := event(0, "")
-		f(ev)
-		return ev
-	}
-	big := strings.Repeat("x", 300<<10)
-	tests := []struct {
-		name   string
-		body   any
-		status int
-		code   string
-		field  string
-	}{
-		{"unknown type", mutate(func(ev map[string]any) { ev["type"] = "shipment.teleported" }), 422, "invalid_field", "type"},
-		{"reserved type", mutate(func(ev map[string]any) { ev["type"] = "shiphook.endpoint.disabled" }), 422, "invalid_field", "type"},
-		{"missing type", mutate(func(ev map[string]any) { delete(ev, "type") }), 422, "invalid_field", "type"},
-		{"bad timestamp", mutate(func(ev map[string]any) { ev["occurred_at"] = "yesterday" }), 422, "invalid_field", "occurred_at"},
-		{"missing shipment", mutate(func(ev map[string]any) { delete(ev, "shipment") }), 422, "invalid_field", "shipment"},
-		{"missing shipment id", mutate(func(ev map[string]any) { ev["shipment"] = map[string]any{"mode": "ocean"} }), 422, "invalid_field", "shipment.id"},
-		{"unknown partner", mutate(func(ev map[string]any) {
-			ev["parties"] = []map[string]any{{"partner_id": "acme", "role": "shipper"}, {"partner_id": "nobody", "role": "consignee"}}
-		}), 422, "invalid_field", "parties[1].partner_id"},
-		{"party without role", mutate(func(ev map[string]any) { ev["parties"] = []map[string]any{{"partner_id": "acme"}} }), 422, "invalid_field", "parties[0].role"},
-		{"data against the schema", mutate(func(ev map[string]any) {
-			ev["type"] = "shipment.invoice.issued"
-			ev["data"] = map[string]any{"invoice_number": "INV-1", "amount": 10, "currency": "euro"}
-		}), 422, "invalid_field", "data.currency"},
-		{"reserved data key", mutate(func(ev map[string]any) { ev["data"].(map[string]any)["role"] = "x" }), 422, "invalid_field", "data.role"},
-		{"unknown field", mutate(func(ev map[string]any) { ev["shipmentt"] = map[string]any{} }), 422, "invalid_field", "shipmentt"},
-		{"wrong JSON type", mutate(func(ev map[string]any) { ev["parties"] = "acme" }), 422, "invalid_field", "parties"},
-		{"not JSON", "{nope", 400, "invalid_json", ""},
-		{"empty body", "", 400, "invalid_json", ""},
-		{"oversized body", mutate(func(ev map[string]any) { ev["data"].(map[string]any)["note"] = big }), 413, "body_too_large", ""},
-	}
-	for _, tt := range tests {
+	for _, tt := range badEvents() {
 		t.Run(tt.name, func(t *testing.T) {
 			var e apiErr
 			require.Equal(t, tt.status, call(t, "POST", s.URL+"/v1/events", adminKey, tt.body, &e))
@@ -124,111 +83,174 @@ func TestAPIErrors(t *testing.T) {
 		require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/partners/acme/messages", adminKey, nil, &ms))
 		require.Empty(t, ms.Data)
 	})
+	t.Run("batch: one result per event, in order", func(t *testing.T) { checkBatchResults(t, s) })
+	t.Run("management API errors", func(t *testing.T) { checkManagementErrors(t, s) })
+	t.Run("cursor pagination", func(t *testing.T) { checkCursorPagination(t, s) })
+	t.Run("event type catalog", func(t *testing.T) { checkEventTypeCatalog(t, s) })
+}
 
-	t.Run("batch: one result per event, in order", func(t *testing.T) {
-		evs := []any{event(0, "b-0"), mutate(func(ev map[string]any) { ev["occurred_at"] = "soon" }), event(2, "b-0"), event(3, "b-3")}
-		var out struct {
-			Data []struct {
-				Index     int    `json:"index"`
-				Status    int    `json:"status"`
-				ID        string `json:"id"`
-				Duplicate bool   `json:"duplicate"`
-				Error     *struct {
-					Field string `json:"field"`
-				} `json:"error"`
-			} `json:"data"`
-		}
-		require.Equal(t, http.StatusOK, call(t, "POST", s.URL+"/v1/events/batch", adminKey, map[string]any{"events": evs}, &out))
-		require.Len(t, out.Data, 4)
-		require.Equal(t, 202, out.Data[0].Status)
-		require.Equal(t, 422, out.Data[1].Status)
-		require.Equal(t, "events[1].occurred_at", out.Data[1].Error.Field)
-		require.Equal(t, 202, out.Data[2].Status)
-		require.True(t, out.Data[2].Duplicate, "same source id as item 0")
-		require.Equal(t, out.Data[0].ID, out.Data[2].ID)
-		require.False(t, out.Data[3].Duplicate)
-		tooMany := make([]any, 501)
-		for i := range tooMany {
-			tooMany[i] = event(i, "")
-		}
-		var e apiErr
-		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/events/batch", adminKey, map[string]any{"events": tooMany}, &e))
-		require.Equal(t, "events", e.Error.Field)
-	})
+// apiErr is the JSON body of every error answer.
+type apiErr struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field"`
+	} `json:"error"`
+}
 
-	t.Run("management API errors", func(t *testing.T) {
-		var e apiErr
-		require.Equal(t, 409, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "acme"}, &e))
-		require.Equal(t, "id", e.Error.Field)
-		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "Not Valid!"}, &e))
-		require.Equal(t, "id", e.Error.Field)
-		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"access": "some"}, &e))
-		require.Equal(t, "access", e.Error.Field)
-		for _, tc := range []struct {
-			spec  map[string]any
-			field string
-		}{
-			{map[string]any{}, "url"},
-			{map[string]any{"url": "ftp://example.com/x"}, "url"},
-			{map[string]any{"url": "https://user:pw@example.com/x"}, "url"},
-			{map[string]any{"url": "https://no-such-host.invalid/x"}, "url"},
-			{map[string]any{"url": "http://169.254.169.254/latest/meta-data"}, "url"},
-			{map[string]any{"url": "https://93.184.216.34/x", "event_types": []string{"shipment.teleported"}}, "event_types[0]"},
-			{map[string]any{"url": "https://93.184.216.34/x", "filter": map[string]any{"shipment.colour": "red"}}, "filter.shipment.colour"},
-			{map[string]any{"url": "https://93.184.216.34/x", "secret": "whsec_short"}, "secret"},
-		} {
-			require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners/acme/endpoints", adminKey, tc.spec, &e), "%v", tc.spec)
-			require.Equal(t, tc.field, e.Error.Field, "%v: %s", tc.spec, e.Error.Message)
-		}
-		require.Equal(t, 404, call(t, "POST", s.URL+"/v1/partners/nobody/endpoints", adminKey, map[string]any{"url": "https://93.184.216.34/x"}, &e))
-		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/api-keys", adminKey, map[string]any{"role": "partner"}, &e))
-		require.Equal(t, "partner_id", e.Error.Field)
-		require.Equal(t, 422, call(t, "GET", s.URL+"/v1/partners?limit=0", adminKey, nil, &e))
-		require.Equal(t, "limit", e.Error.Field)
-		require.Equal(t, 404, call(t, "GET", s.URL+"/v1/nothing-here", adminKey, nil, &e))
-		require.Equal(t, 401, call(t, "GET", s.URL+"/v1/partners", "", nil, &e))
-	})
+// badEvent is a body posted to /v1/events and the error it must get.
+type badEvent struct {
+	name   string
+	body   any
+	status int
+	code   string
+	field  string
+}
 
-	t.Run("cursor pagination", func(t *testing.T) {
-		for i := 0; i < 5; i++ {
-			require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": fmt.Sprintf("page-%d", i)}, nil))
-		}
-		var seen []string
-		url := s.URL + "/v1/partners?limit=2"
-		for {
-			var page listOut[struct{ ID string }]
-			require.Equal(t, http.StatusOK, call(t, "GET", url, adminKey, nil, &page))
-			for _, p := range page.Data {
-				seen = append(seen, p.ID)
-			}
-			if !page.HasMore {
-				require.Nil(t, page.NextCursor)
-				break
-			}
-			require.Len(t, page.Data, 2)
-			url = s.URL + "/v1/partners?limit=2&cursor=" + *page.NextCursor
-		}
-		require.Equal(t, []string{"acme", "globex", "page-0", "page-1", "page-2", "page-3", "page-4"}, seen)
-	})
+// mutatedEvent returns event(0, "") changed by f.
+func mutatedEvent(f func(ev map[string]any)) map[string]any {
+	ev := event(0, "")
+	f(ev)
+	return ev
+}
 
-	t.Run("event type catalog", func(t *testing.T) {
-		var cat listOut[struct {
-			Name   string         `json:"name"`
-			Schema map[string]any `json:"schema"`
-		}]
-		require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/event-types", adminKey, nil, &cat))
-		names := map[string]bool{}
-		for _, et := range cat.Data {
-			names[et.Name] = true
-			require.Equal(t, "object", et.Schema["type"], et.Name)
+// badEvents returns the bodies /v1/events must reject, each with the
+// status, code and field of its answer.
+func badEvents() []badEvent {
+	big := strings.Repeat("x", 300<<10)
+	return []badEvent{
+		{"unknown type", mutatedEvent(func(ev map[string]any) { ev["type"] = "shipment.teleported" }), 422, "invalid_field", "type"},
+		{"reserved type", mutatedEvent(func(ev map[string]any) { ev["type"] = "shiphook.endpoint.disabled" }), 422, "invalid_field", "type"},
+		{"missing type", mutatedEvent(func(ev map[string]any) { delete(ev, "type") }), 422, "invalid_field", "type"},
+		{"bad timestamp", mutatedEvent(func(ev map[string]any) { ev["occurred_at"] = "yesterday" }), 422, "invalid_field", "occurred_at"},
+		{"missing shipment", mutatedEvent(func(ev map[string]any) { delete(ev, "shipment") }), 422, "invalid_field", "shipment"},
+		{"missing shipment id", mutatedEvent(func(ev map[string]any) { ev["shipment"] = map[string]any{"mode": "ocean"} }), 422, "invalid_field", "shipment.id"},
+		{"unknown partner", mutatedEvent(func(ev map[string]any) {
+			ev["parties"] = []map[string]any{{"partner_id": "acme", "role": "shipper"}, {"partner_id": "nobody", "role": "consignee"}}
+		}), 422, "invalid_field", "parties[1].partner_id"},
+		{"party without role", mutatedEvent(func(ev map[string]any) { ev["parties"] = []map[string]any{{"partner_id": "acme"}} }), 422, "invalid_field", "parties[0].role"},
+		{"data against the schema", mutatedEvent(func(ev map[string]any) {
+			ev["type"] = "shipment.invoice.issued"
+			ev["data"] = map[string]any{"invoice_number": "INV-1", "amount": 10, "currency": "euro"}
+		}), 422, "invalid_field", "data.currency"},
+		{"reserved data key", mutatedEvent(func(ev map[string]any) { ev["data"].(map[string]any)["role"] = "x" }), 422, "invalid_field", "data.role"},
+		{"unknown field", mutatedEvent(func(ev map[string]any) { ev["shipmentt"] = map[string]any{} }), 422, "invalid_field", "shipmentt"},
+		{"wrong JSON type", mutatedEvent(func(ev map[string]any) { ev["parties"] = "acme" }), 422, "invalid_field", "parties"},
+		{"not JSON", "{nope", 400, "invalid_json", ""},
+		{"empty body", "", 400, "invalid_json", ""},
+		{"oversized body", mutatedEvent(func(ev map[string]any) { ev["data"].(map[string]any)["note"] = big }), 413, "body_too_large", ""},
+	}
+}
+
+func checkBatchResults(t *testing.T, s *server) {
+	t.Helper()
+	evs := []any{event(0, "b-0"), mutatedEvent(func(ev map[string]any) { ev["occurred_at"] = "soon" }), event(2, "b-0"), event(3, "b-3")}
+	var out struct {
+		Data []struct {
+			Index     int    `json:"index"`
+			Status    int    `json:"status"`
+			ID        string `json:"id"`
+			Duplicate bool   `json:"duplicate"`
+			Error     *struct {
+				Field string `json:"field"`
+			} `json:"error"`
+		} `json:"data"`
+	}
+	require.Equal(t, http.StatusOK, call(t, "POST", s.URL+"/v1/events/batch", adminKey, map[string]any{"events": evs}, &out))
+	require.Len(t, out.Data, 4)
+	require.Equal(t, 202, out.Data[0].Status)
+	require.Equal(t, 422, out.Data[1].Status)
+	require.Equal(t, "events[1].occurred_at", out.Data[1].Error.Field)
+	require.Equal(t, 202, out.Data[2].Status)
+	require.True(t, out.Data[2].Duplicate, "same source id as item 0")
+	require.Equal(t, out.Data[0].ID, out.Data[2].ID)
+	require.False(t, out.Data[3].Duplicate)
+	tooMany := make([]any, 501)
+	for i := range tooMany {
+		tooMany[i] = event(i, "")
+	}
+	var e apiErr
+	require.Equal(t, 422, call(t, "POST", s.URL+"/v1/events/batch", adminKey, map[string]any{"events": tooMany}, &e))
+	require.Equal(t, "events", e.Error.Field)
+}
+
+func checkManagementErrors(t *testing.T, s *server) {
+	t.Helper()
+	var e apiErr
+	require.Equal(t, 409, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "acme"}, &e))
+	require.Equal(t, "id", e.Error.Field)
+	require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": "Not Valid!"}, &e))
+	require.Equal(t, "id", e.Error.Field)
+	require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"access": "some"}, &e))
+	require.Equal(t, "access", e.Error.Field)
+	for _, tc := range []struct {
+		spec  map[string]any
+		field string
+	}{
+		{map[string]any{}, "url"},
+		{map[string]any{"url": "ftp://example.com/x"}, "url"},
+		{map[string]any{"url": "https://user:pw@example.com/x"}, "url"},
+		{map[string]any{"url": "https://no-such-host.invalid/x"}, "url"},
+		{map[string]any{"url": "http://169.254.169.254/latest/meta-data"}, "url"},
+		{map[string]any{"url": "https://93.184.216.34/x", "event_types": []string{"shipment.teleported"}}, "event_types[0]"},
+		{map[string]any{"url": "https://93.184.216.34/x", "filter": map[string]any{"shipment.colour": "red"}}, "filter.shipment.colour"},
+		{map[string]any{"url": "https://93.184.216.34/x", "secret": "whsec_short"}, "secret"},
+	} {
+		require.Equal(t, 422, call(t, "POST", s.URL+"/v1/partners/acme/endpoints", adminKey, tc.spec, &e), "%v", tc.spec)
+		require.Equal(t, tc.field, e.Error.Field, "%v: %s", tc.spec, e.Error.Message)
+	}
+	require.Equal(t, 404, call(t, "POST", s.URL+"/v1/partners/nobody/endpoints", adminKey, map[string]any{"url": "https://93.184.216.34/x"}, &e))
+	require.Equal(t, 422, call(t, "POST", s.URL+"/v1/api-keys", adminKey, map[string]any{"role": "partner"}, &e))
+	require.Equal(t, "partner_id", e.Error.Field)
+	require.Equal(t, 422, call(t, "GET", s.URL+"/v1/partners?limit=0", adminKey, nil, &e))
+	require.Equal(t, "limit", e.Error.Field)
+	require.Equal(t, 404, call(t, "GET", s.URL+"/v1/nothing-here", adminKey, nil, &e))
+	require.Equal(t, 401, call(t, "GET", s.URL+"/v1/partners", "", nil, &e))
+}
+
+// checkCursorPagination adds five partners to acme and globex and reads
+// all seven back two at a time.
+func checkCursorPagination(t *testing.T, s *server) {
+	t.Helper()
+	for i := 0; i < 5; i++ {
+		require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": fmt.Sprintf("page-%d", i)}, nil))
+	}
+	var seen []string
+	url := s.URL + "/v1/partners?limit=2"
+	for {
+		var page listOut[struct{ ID string }]
+		require.Equal(t, http.StatusOK, call(t, "GET", url, adminKey, nil, &page))
+		for _, p := range page.Data {
+			seen = append(seen, p.ID)
 		}
-		for _, n := range []string{"shipment.created", "shipment.updated", "shipment.cancelled", "shipment.milestone.booked", "shipment.milestone.picked_up",
-			"shipment.milestone.received", "shipment.milestone.departed", "shipment.milestone.arrived", "shipment.milestone.customs_hold",
-			"shipment.milestone.customs_cleared", "shipment.milestone.out_for_delivery", "shipment.milestone.delivered",
-			"shipment.milestone.exception", "shipment.document.added", "shipment.charge.updated", "shipment.invoice.issued"} {
-			require.True(t, names[n], n)
+		if !page.HasMore {
+			require.Nil(t, page.NextCursor)
+			break
 		}
-	})
+		require.Len(t, page.Data, 2)
+		url = s.URL + "/v1/partners?limit=2&cursor=" + *page.NextCursor
+	}
+	require.Equal(t, []string{"acme", "globex", "page-0", "page-1", "page-2", "page-3", "page-4"}, seen)
+}
+
+func checkEventTypeCatalog(t *testing.T, s *server) {
+	t.Helper()
+	var cat listOut[struct {
+		Name   string         `json:"name"`
+		Schema map[string]any `json:"schema"`
+	}]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/event-types", adminKey, nil, &cat))
+	names := map[string]bool{}
+	for _, et := range cat.Data {
+		names[et.Name] = true
+		require.Equal(t, "object", et.Schema["type"], et.Name)
+	}
+	for _, n := range []string{"shipment.created", "shipment.updated", "shipment.cancelled", "shipment.milestone.booked", "shipment.milestone.picked_up",
+		"shipment.milestone.received", "shipment.milestone.departed", "shipment.milestone.arrived", "shipment.milestone.customs_hold",
+		"shipment.milestone.customs_cleared", "shipment.milestone.out_for_delivery", "shipment.milestone.delivered",
+		"shipment.milestone.exception", "shipment.document.added", "shipment.charge.updated", "shipment.invoice.issued"} {
+		require.True(t, names[n], n)
+	}
 }
 
 // TestSecretRotation checks that after a rotation both the old and the new

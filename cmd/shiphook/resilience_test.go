@@ -262,14 +262,33 @@ func TestAutoDisable(t *testing.T) {
 	createEndpoint(t, s, rcv, adminKey, "erp", "/erp-all", map[string]any{})
 	postEvents(t, s, 3) // event(i) for i < 4 are milestones
 
-	var got endpointFull
-	require.Eventually(t, func() bool {
-		call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, nil, &got)
-		return got.Disabled
-	}, 20*time.Second, 50*time.Millisecond)
+	got := awaitDisabled(t, s, adminKey, "acme", ep.ID)
 	require.Equal(t, "failing", got.DisabledReason)
 	require.NotNil(t, got.FailingSince)
+	checkDisabledEventHeard(t, s, rcv, ep)
+	checkMessagesKeptDisabled(t, s, ep)
+	failing.Store(false)
+	checkEnablingResumes(t, s, rcv, ep, got)
+	checkOthersHearNothing(t, rcv)
+}
 
+// awaitDisabled waits up to 20 s until partner's endpoint epID, read with
+// key, is disabled, and returns it as then read.
+func awaitDisabled(t *testing.T, s *server, key, partner, epID string) endpointFull {
+	t.Helper()
+	var got endpointFull
+	require.Eventually(t, func() bool {
+		call(t, "GET", s.URL+"/v1/partners/"+partner+"/endpoints/"+epID, key, nil, &got)
+		return got.Disabled
+	}, 20*time.Second, 50*time.Millisecond)
+	return got
+}
+
+// checkDisabledEventHeard checks that acme's operational endpoint at
+// /acme-ops got the signed shiphook.endpoint.disabled event for ep, and
+// that admins see it in the event log.
+func checkDisabledEventHeard(t *testing.T, s *server, rcv *receiver, ep endpointOut) {
+	t.Helper()
 	disabledEvent := func() (delivery, bool) {
 		for _, d := range rcv.byPath("/acme-ops") {
 			if d.Type == "shiphook.endpoint.disabled" {
@@ -292,8 +311,12 @@ func TestAutoDisable(t *testing.T) {
 	require.Len(t, evs.Data, 1, "admins see it in the event log")
 	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/events?type=shiphook.*", adminKey, nil, &evs))
 	require.Len(t, evs.Data, len(rcv.byPath("/acme-ops")), "every operational event reached the partner's endpoint")
+}
 
-	// Kept, not dropped: each message waits, disabled, for the endpoint.
+// checkMessagesKeptDisabled checks that the three messages to ep are kept,
+// not dropped: each waits, disabled, for the endpoint.
+func checkMessagesKeptDisabled(t *testing.T, s *server, ep endpointOut) {
+	t.Helper()
 	require.Eventually(t, func() bool {
 		ms := messagesOf(t, s, "acme", ep.ID)
 		for _, m := range ms {
@@ -303,8 +326,12 @@ func TestAutoDisable(t *testing.T) {
 		}
 		return len(ms) == 3
 	}, 20*time.Second, 50*time.Millisecond, "%+v", messagesOf(t, s, "acme", ep.ID))
+}
 
-	failing.Store(false)
+// checkEnablingResumes enables ep again, reading the answer into got, and
+// checks that the kept messages are delivered.
+func checkEnablingResumes(t *testing.T, s *server, rcv *receiver, ep endpointOut, got endpointFull) {
+	t.Helper()
 	require.Equal(t, http.StatusOK, call(t, "PATCH", s.URL+"/v1/partners/acme/endpoints/"+ep.ID, adminKey, map[string]any{"disabled": false}, &got))
 	require.False(t, got.Disabled)
 	require.Nil(t, got.FailingSince)
@@ -312,7 +339,12 @@ func TestAutoDisable(t *testing.T) {
 	for _, m := range messagesOf(t, s, "acme", ep.ID) {
 		require.Equal(t, "succeeded", m.Status)
 	}
+}
 
+// checkOthersHearNothing checks, half a second on, that no other partner
+// heard of acme's endpoint being disabled, not even one with access to all.
+func checkOthersHearNothing(t *testing.T, rcv *receiver) {
+	t.Helper()
 	time.Sleep(500 * time.Millisecond)
 	require.Empty(t, rcv.byPath("/globex-ops"), "another partner hears nothing of it")
 	for _, d := range rcv.byPath("/erp-all") {
