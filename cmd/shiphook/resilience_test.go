@@ -130,9 +130,15 @@ func TestBreakerAcrossWorkers(t *testing.T) {
 	require.Equal(t, "closed", got.Breaker.State)
 
 	// Every recorded attempt is a request the receiver saw: waiting on the
-	// breaker spent none.
+	// breaker spent none. The last successes are recorded just after the
+	// receiver answers them.
+	var ms []messageOut
+	require.Eventually(t, func() bool {
+		ms = messagesOf(t, api, "acme", ep.ID)
+		return !slices.ContainsFunc(ms, func(m messageOut) bool { return m.Status != "succeeded" })
+	}, 10*time.Second, 20*time.Millisecond, "every message recorded as succeeded")
 	attempts := 0
-	for _, m := range messagesOf(t, api, "acme", ep.ID) {
+	for _, m := range ms {
 		require.Equal(t, "succeeded", m.Status)
 		attempts += m.Attempts
 	}
