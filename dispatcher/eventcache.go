@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -344,4 +345,26 @@ func (r *timeReader) time() time.Time {
 	}
 	r.b = r.b[k+j:]
 	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// eventSource reads events through a cache (nil: none) from the Store.
+type eventSource struct {
+	cache *EventCache
+	store interface {
+		Event(ctx context.Context, id string) (Event, error)
+	}
+}
+
+// get returns the event with id, from the cache or else the database.
+// Returns ErrNotFound.
+func (s *eventSource) get(ctx context.Context, id string) (Event, error) {
+	if ev, ok := s.cache.Get(id); ok {
+		return ev, nil
+	}
+	ev, err := s.store.Event(ctx, id)
+	if err != nil {
+		return Event{}, err
+	}
+	s.cache.Put(ev)
+	return ev, nil
 }

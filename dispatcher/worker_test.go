@@ -59,10 +59,10 @@ func storedEvent(t *testing.T, st *store.Store, status dispatcher.Status, endpoi
 	return ms, due
 }
 
-// TestPostponeHolds checks that a message held back by an open breaker is
+// TestRescheduleHolds checks that a message held back by an open breaker is
 // held in the database, with no task in Redis, and that other long waits
 // move its next attempt as far as its task.
-func TestPostponeHolds(t *testing.T) {
+func TestRescheduleHolds(t *testing.T) {
 	ctx := t.Context()
 	st, redisOpt, client, inspector := workerDeps(t)
 	w := dispatcher.NewWorker(dispatcher.Config{Store: st, Redis: redisOpt, Queue: dispatcher.NewQueue(client, time.Minute)})
@@ -89,17 +89,17 @@ func TestPostponeHolds(t *testing.T) {
 	}
 
 	// Any long wait but the breaker's moves it as far as the task.
-	require.NoError(t, dispatcher.Postpone(ctx, w, m.ID+":0:ep_1", 20*time.Second, "rate_limit"))
+	require.NoError(t, dispatcher.Reschedule(ctx, w, m.ID+":0:ep_1", 20*time.Second, "rate_limit"))
 	require.Equal(t, dispatcher.StatusPending, status().Status)
 	require.WithinDuration(t, time.Now().Add(20*time.Second), *status().NextAttemptAt, 3*time.Second)
 	require.Equal(t, 1, tasks())
 
 	// A stale task holds nothing.
-	require.NoError(t, dispatcher.Postpone(ctx, w, m.ID+":3:ep_1", 15*time.Second, "breaker_open"))
+	require.NoError(t, dispatcher.Reschedule(ctx, w, m.ID+":3:ep_1", 15*time.Second, "breaker_open"))
 	require.Equal(t, dispatcher.StatusPending, status().Status)
 
 	// Behind an open breaker: held, with no next attempt and no task.
-	require.NoError(t, dispatcher.Postpone(ctx, w, m.ID+":0:ep_1", 15*time.Second, "breaker_open"))
+	require.NoError(t, dispatcher.Reschedule(ctx, w, m.ID+":0:ep_1", 15*time.Second, "breaker_open"))
 	got := status()
 	require.Equal(t, dispatcher.StatusHeld, got.Status)
 	require.Nil(t, got.NextAttemptAt)
@@ -131,7 +131,11 @@ func TestWakeHeld(t *testing.T) {
 	}
 	round := func(k dispatcher.Waker, look bool) ([]string, bool) {
 		t.Helper()
-		woken, more, err := k.Round(ctx, look)
+		next := k.Round
+		if look {
+			next = k.Look
+		}
+		woken, more, err := next(ctx)
 		require.NoError(t, err)
 		for _, id := range woken {
 			require.Equal(t, dispatcher.StatusDelivering, status(id), "woken claimed")
