@@ -205,6 +205,13 @@ func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed c
 		p.slot = passed
 		return p, nil, nil
 	}
+	return g.takeSlot(ctx, ep, p, now)
+}
+
+// takeSlot takes a cap slot of ep for p, and a unit of ep's rate limit if
+// it has one, in one round trip to Redis, and returns p holding it, or
+// gives p back and returns the Wait.
+func (g *Guard) takeSlot(ctx context.Context, ep subscriptions.Endpoint, p *Permit, now time.Time) (*Permit, *Wait, error) {
 	limit := g.limit(ep)
 	slot := capSlot{token: token(), taken: now}
 	keys := []string{slotsKey(ep.ID), rateKey(ep.ID, now.Unix())}

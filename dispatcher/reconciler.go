@@ -28,21 +28,12 @@ type reconciler struct {
 }
 
 // start reconciles every interval until ctx ends.
-func (r *reconciler) start(ctx context.Context) { r.launch(ctx, r.run) }
-
-func (r *reconciler) run(ctx context.Context) {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
-				logWarn(ctx, "reconcile", "err", err)
-			}
+func (r *reconciler) start(ctx context.Context) {
+	r.every(ctx, r.interval, func(ctx context.Context) {
+		if err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
+			logWarn(ctx, "reconcile", "err", err)
 		}
-	}
+	})
 }
 
 // reconcile makes one pass (Worker.Reconcile).

@@ -27,23 +27,14 @@ type retention struct {
 const retentionBatch = 500
 
 // start purges every interval until ctx ends.
-func (r *retention) start(ctx context.Context) { r.launch(ctx, r.run) }
-
-func (r *retention) run(ctx context.Context) {
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := r.purge(ctx, time.Now().Add(-r.keep)); err != nil && ctx.Err() == nil {
-				logWarn(ctx, "purge old attempts and payloads", "err", err)
-			} else if n > 0 {
-				logInfo(ctx, "purged old attempts and payloads", "rows", n)
-			}
+func (r *retention) start(ctx context.Context) {
+	r.every(ctx, r.interval, func(ctx context.Context) {
+		if n, err := r.purge(ctx, time.Now().Add(-r.keep)); err != nil && ctx.Err() == nil {
+			logWarn(ctx, "purge old attempts and payloads", "err", err)
+		} else if n > 0 {
+			logInfo(ctx, "purged old attempts and payloads", "rows", n)
 		}
-	}
+	})
 }
 
 // purge does Worker.Purge.

@@ -62,6 +62,22 @@ func (b *background) launch(ctx context.Context, fn func(context.Context)) {
 	}()
 }
 
+// every launches a goroutine that calls fn every interval until ctx ends.
+func (b *background) every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	b.launch(ctx, func(ctx context.Context) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				fn(ctx)
+			}
+		}
+	})
+}
+
 // shutdown waits for the goroutine launch started to return.
 func (b *background) shutdown() { <-b.done }
 
