@@ -33,11 +33,11 @@ import (
 // A lane that is full or closed refuses the offer, and the work goes to
 // Redis. The gate holds a delivery for gateWait at most.
 type scheduler struct {
-	queue       *Queue
-	handlers    *handlerCount
-	concurrency int
-	fanouts     int
-	gateSize    int
+	queue             *Queue
+	handlers          *handlerCount
+	concurrency       int
+	fanoutConcurrency int
+	gateSize          int
 	// fanout and deliverer handle the work.
 	fanout    *fanout
 	deliverer *deliverer
@@ -101,7 +101,7 @@ type admittedTask struct {
 }
 
 func newScheduler(cfg Config, handlers *handlerCount) *scheduler {
-	s := &scheduler{queue: cfg.Queue, handlers: handlers, concurrency: cfg.Concurrency, fanouts: fanoutConcurrency(cfg),
+	s := &scheduler{queue: cfg.Queue, handlers: handlers, concurrency: cfg.Concurrency, fanoutConcurrency: fanoutConcurrency(cfg),
 		gateSize: gateDepth * cfg.Concurrency, gate: inproc.NewGate[deliveryTask](), idle: make(chan admittedTask)}
 	s.senders = make(chan struct{}, s.gateSize)
 	s.startSender = s.sendLoop
@@ -113,10 +113,10 @@ func newScheduler(cfg Config, handlers *handlerCount) *scheduler {
 // the Queue's first choice.
 func (s *scheduler) start(handlerCtx context.Context) {
 	s.handlerCtx = handlerCtx
-	s.fanoutLane = inproc.NewLane[string](fanoutLaneDepth * s.fanouts)
+	s.fanoutLane = inproc.NewLane[string](fanoutLaneDepth * s.fanoutConcurrency)
 	s.deliveryLane = inproc.NewLane[deliveryTask](deliverLaneDepth * s.concurrency)
 	s.gate.Open()
-	serveLane(s, s.fanoutLane, s.fanouts, fanoutTimeout, s.fanout.fanOutEvent, s.retryFanout)
+	serveLane(s, s.fanoutLane, s.fanoutConcurrency, fanoutTimeout, s.fanout.fanOutEvent, s.retryFanout)
 	serveLane(s, s.deliveryLane, s.concurrency, s.queue.taskTimeout, s.deliverer.deliverTask, s.retryDelivery)
 	s.queue.attach(s.fanoutLane, s.deliveryLane)
 	s.local.Store(s.deliveryLane)

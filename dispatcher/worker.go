@@ -26,7 +26,8 @@ import (
 //   - waker (waker.go) wakes the messages held behind open breakers;
 //   - rechecker (rechecker.go) matches events fanned out at ingest again
 //     after endpoint changes made elsewhere;
-//   - breakerRefresh (breaker.go) reads the open breakers from Redis.
+//   - breakerRefresh (breaker.go) reads the open breakers from Redis;
+//   - recoveryJobs (recoverjob.go) runs the recovery jobs.
 type Worker struct {
 	cfg      Config
 	handlers *handlerCount
