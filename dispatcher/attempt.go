@@ -69,10 +69,9 @@ func triggerOf(dt deliveryTask) string {
 // before it is recorded. It returns an error only when nothing was
 // recorded.
 func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func(Attempt)) error {
-	ep, m := p.ep, p.m
-	ev, err := d.events.get(ctx, m.EventID)
+	ev, err := d.events.get(ctx, p.m.EventID)
 	if err != nil {
-		return fmt.Errorf("load event %s: %w", m.EventID, err)
+		return fmt.Errorf("load event %s: %w", p.m.EventID, err)
 	}
 	var (
 		a    Attempt
@@ -80,14 +79,14 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	)
 	if ev.PurgedAt != nil {
 		// Retention emptied the event: there is nothing true left to send.
-		a = Attempt{ID: subscriptions.NewID("att"), MessageID: m.ID, EndpointID: ep.ID, PartnerID: m.PartnerID, Number: m.Attempts + 1,
-			URL: ep.URL, StartedAt: time.Now().UTC(), ErrorClass: ErrorPurged, Error: "the event's payload was purged by retention"}
+		a = Attempt{ID: subscriptions.NewID("att"), MessageID: p.m.ID, EndpointID: p.ep.ID, PartnerID: p.m.PartnerID, Number: p.m.Attempts + 1,
+			URL: p.ep.URL, StartedAt: time.Now().UTC(), ErrorClass: ErrorPurged, Error: "the event's payload was purged by retention"}
 	} else {
-		body, err := payload(ev, roleOf(ev, m.PartnerID))
+		body, err := payload(ev, roleOf(ev, p.m.PartnerID))
 		if err != nil {
 			return err
 		}
-		if a, resp, err = d.post(ctx, ep, m, body); err != nil {
+		if a, resp, err = d.post(ctx, p.ep, p.m, body); err != nil {
 			return err
 		}
 	}
@@ -101,18 +100,18 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 		o = Outcome{Status: StatusHeld}
 	}
 	if err := d.store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
-		return fmt.Errorf("record attempt %d of %s: %w", a.Number, m.ID, err)
+		return fmt.Errorf("record attempt %d of %s: %w", a.Number, p.m.ID, err)
 	}
 	ctx = context.WithoutCancel(ctx)
-	d.endpointHealth(ctx, ep, a)
+	d.endpointHealth(ctx, p.ep, a)
 	if o.Status == StatusPending {
-		if err := d.queue.EnqueueDelivery(ctx, m.ID, m.EndpointID, a.Number, *o.NextAttemptAt); err != nil {
-			logWarn(ctx, "schedule next attempt; the reconciler will", "message_id", m.ID, "err", err)
+		if err := d.queue.EnqueueDelivery(ctx, p.m.ID, p.m.EndpointID, a.Number, *o.NextAttemptAt); err != nil {
+			logWarn(ctx, "schedule next attempt; the reconciler will", "message_id", p.m.ID, "err", err)
 		}
 	}
-	if o.Status == StatusFailed && !isOperational(m.EventType) {
-		d.emit(ctx, TypeMessageFailed, m.PartnerID, ev.Shipment, map[string]any{
-			"message_id": m.ID, "endpoint_id": m.EndpointID, "original_event_id": m.EventID, "event_type": m.EventType,
+	if o.Status == StatusFailed && !isOperational(p.m.EventType) {
+		d.emit(ctx, TypeMessageFailed, p.m.PartnerID, ev.Shipment, map[string]any{
+			"message_id": p.m.ID, "endpoint_id": p.m.EndpointID, "original_event_id": p.m.EventID, "event_type": p.m.EventType,
 			"attempts": a.Number, "last_status": a.StatusCode, "last_error": describe(a),
 		})
 	}
