@@ -31,7 +31,8 @@ type delivererStore interface {
 //  2. the Guard, whose Permit says the endpoint's breaker is not open and
 //     holds a slot of its cap, shared by every process through Redis (and
 //     a unit of its rate limit, if it has one);
-//  3. the claim of its message (unless the fan-out claimed it already);
+//  3. the claim of its message (unless the fan-out or the waker claimed
+//     it already, claim.go);
 //
 // and then the attempt is made and recorded (attempt.go). A delivery that
 // may not go now is rescheduled (reschedule) without spending an attempt.
@@ -72,7 +73,7 @@ func (d *deliverer) handleTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // deliverTask makes the attempt dt names, or puts it back for later (see
-// handleTask). A message the fan-out claimed is unclaimed (made pending)
+// handleTask). A claimed message (claim.go) is unclaimed (made pending)
 // whenever no attempt is made. A delivery that finds its endpoint at its
 // cap in this process waits in the gate, if it may.
 func (d *deliverer) deliverTask(ctx context.Context, dt deliveryTask) error {
@@ -240,7 +241,7 @@ func (d *deliverer) admitNext(ctx context.Context, id string, slot capSlot) {
 	}
 }
 
-// unclaimTask unclaims the message of dt if the fan-out claimed it, when
+// unclaimTask unclaims the message of dt if it came claimed, when
 // its task ends before an attempt, so that the task's retry in Redis can
 // claim it at once rather than once its lease ends.
 func (d *deliverer) unclaimTask(ctx context.Context, dt deliveryTask) {
@@ -285,7 +286,7 @@ func (d *deliverer) reschedule(ctx context.Context, dt deliveryTask, wait *Wait)
 	}
 	at := time.Now().Add(wait.Delay)
 	if claimed {
-		// Claimed by the fan-out: unclaim it, due then.
+		// Came claimed: unclaim it, due then.
 		if err := d.store.SetMessageStatus(ctx, dt.ID, Outcome{Status: StatusPending, NextAttemptAt: &at}); err != nil {
 			return fmt.Errorf("reschedule message %s: %w", dt.ID, err)
 		}

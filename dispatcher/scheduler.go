@@ -84,7 +84,7 @@ const gateDepth = deliverLaneDepth
 
 // gateWait is how long a delivery waits in the gate at most, unless half
 // the reconciler's grace is shorter; one that waited longer when its turn
-// comes goes to Redis instead. A message the fan-out claimed is leased for
+// comes goes to Redis instead. A claimed message is leased for
 // far longer.
 const gateWait = 3 * time.Second
 
@@ -124,7 +124,7 @@ func (s *scheduler) start(handlerCtx context.Context) {
 
 // shutdown detaches the lanes from the Queue, so that new work goes to
 // Redis, closes the lanes and the gate, and sends there the work they
-// still had. A message the fan-out claimed is made pending first.
+// still had. A claimed message is unclaimed first.
 func (s *scheduler) shutdown() {
 	s.local.Store(nil)
 	s.queue.detach(s.fanoutLane, s.deliveryLane)
