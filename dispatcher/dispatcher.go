@@ -2,6 +2,19 @@
 // ingest, fan-out to matching endpoints, signed delivery with retries, the
 // record of every attempt, and the reconciler that re-enqueues what Redis
 // lost.
+//
+// Its delivery core is the Worker, made of components, each in a file of
+// its own: fanout (fanout.go), deliverer (deliverer.go, attempt.go), the
+// in-process scheduler (scheduler.go, on the lanes and gate of package
+// dispatcher/internal/inproc), the asynq servers (servers.go), and the
+// loops reconciler (reconciler.go), breakerRefresh (breaker.go), retention
+// (retention.go), waker (waker.go) and rechecker (rechecker.go). The Queue
+// (queue.go) puts work on Redis or the scheduler's lanes; the Guard
+// (guard.go, breaker.go) holds each endpoint's breaker, cap and rate
+// limit. docs/architecture.md follows one event through them, gives the
+// Worker's start and shutdown order, and defines every term the code uses
+// for a mechanism (lane, gate, admission, cap slot, permit, claim, held,
+// recheck, …).
 package dispatcher
 
 import (

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"sync"
@@ -138,7 +139,7 @@ func encodeEvent(ev Event) []byte {
 	sh := ev.Shipment
 	strs := []string{ev.ID, ev.SourceID, ev.IdempotencyKey, ev.Type, sh.ID, sh.Mode, sh.Origin, sh.Destination, sh.Carrier}
 	// The exact size, so that the cache holds no spare room.
-	n := 4 + uvarintLen(countOf(sh.References == nil, len(sh.References))) + uvarintLen(countOf(ev.Parties == nil, len(ev.Parties))) +
+	n := 4 + uvarintLen(countOf(sh.References)) + uvarintLen(countOf(ev.Parties)) +
 		timeLen(ev.OccurredAt) + timeLen(ev.CreatedAt) + 1 + len(ev.Data)
 	for _, s := range strs {
 		n += stringLen(s)
@@ -160,11 +161,11 @@ func encodeEvent(ev Event) []byte {
 		b = appendString(b, s)
 	}
 	// A count is one more than the number of items, 0 for nil.
-	b = binary.AppendUvarint(b, countOf(sh.References == nil, len(sh.References)))
+	b = binary.AppendUvarint(b, countOf(sh.References))
 	for k, v := range sh.References {
 		b = appendString(appendString(b, k), v)
 	}
-	b = binary.AppendUvarint(b, countOf(ev.Parties == nil, len(ev.Parties)))
+	b = binary.AppendUvarint(b, countOf(ev.Parties))
 	for _, p := range ev.Parties {
 		b = appendString(appendString(b, p.PartnerID), p.Role)
 	}
@@ -191,11 +192,13 @@ func encodeEvent(ev Event) []byte {
 	return append(b, ev.Data...)
 }
 
-func countOf(isNil bool, n int) uint64 {
-	if isNil {
+// countOf is how encodeEvent writes the size of the references or the
+// parties: one more than the number of items, 0 for nil.
+func countOf[T map[string]string | []Party](items T) uint64 {
+	if items == nil {
 		return 0
 	}
-	return uint64(n) + 1
+	return uint64(len(items)) + 1
 }
 
 // uvarintLen is the length of x as binary.AppendUvarint writes it.
@@ -344,4 +347,26 @@ func (r *timeReader) time() time.Time {
 	}
 	r.b = r.b[k+j:]
 	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// eventSource reads events through a cache (nil: none) from the Store.
+type eventSource struct {
+	cache *EventCache
+	store interface {
+		Event(ctx context.Context, id string) (Event, error)
+	}
+}
+
+// get returns the event with id, from the cache or else the database.
+// Returns ErrNotFound.
+func (s *eventSource) get(ctx context.Context, id string) (Event, error) {
+	if ev, ok := s.cache.Get(id); ok {
+		return ev, nil
+	}
+	ev, err := s.store.Event(ctx, id)
+	if err != nil {
+		return Event{}, err
+	}
+	s.cache.Put(ev)
+	return ev, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/shiphook/shiphook/internal/redispipe"
 	"github.com/shiphook/shiphook/subscriptions"
@@ -27,20 +25,13 @@ var DefaultBreaker = subscriptions.BreakerSettings{FailureRatio: 0.5, MinRequest
 // DefaultMaxConcurrency caps the deliveries in flight to one endpoint.
 const DefaultMaxConcurrency = 10
 
-// Breaker states as shown on an endpoint.
-const (
-	breakerClosed   = "closed"
-	breakerOpen     = "open"
-	breakerHalfOpen = "half_open"
-)
-
 // GuardConfig is the server-wide part of a Guard's settings.
 type GuardConfig struct {
 	// Breaker is the default breaker; zero fields take DefaultBreaker's.
 	Breaker subscriptions.BreakerSettings
 	// MaxConcurrency is the default in-flight cap per endpoint (default 10).
 	MaxConcurrency int
-	// Lease is how long an in-flight slot is held at most, should its
+	// Lease is how long an in-flight slot is kept at most, should its
 	// worker die (default DefaultLease).
 	Lease time.Duration
 	// Refresh is how often the open breakers are read from Redis (default
@@ -60,7 +51,7 @@ type GuardConfig struct {
 //   - a cap on deliveries in flight (a sorted set of slots with expiry).
 //   - an optional rate limit (a counter per second).
 //
-// No lock is held around an HTTP call: the Redis operations are single
+// No lock is taken around an HTTP call: the Redis operations are single
 // round trips before and after it.
 type Guard struct {
 	rdb redis.UniversalClient
@@ -72,15 +63,6 @@ type Guard struct {
 	mu     sync.Mutex
 	local  map[string]*localBreaker
 	remote map[string]subscriptions.BreakerState
-}
-
-type localBreaker struct {
-	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
-	settings subscriptions.BreakerSettings
-	// trip holds what made it trip, for the breaker's reason.
-	mu      sync.Mutex
-	counts  gobreaker.Counts
-	lastErr string
 }
 
 // NewGuard returns a Guard on rdb.
@@ -122,20 +104,15 @@ func (g *Guard) settings(ep subscriptions.Endpoint) subscriptions.BreakerSetting
 	return mergeBreaker(*ep.BreakerSettings, g.cfg.Breaker)
 }
 
-func breakerKey(id string) string { return "shiphook:{" + id + "}:breaker" }
-func probeKey(id string) string   { return "shiphook:{" + id + "}:probe" }
-func slotsKey(id string) string   { return "shiphook:{" + id + "}:inflight" }
+func slotsKey(id string) string { return "shiphook:{" + id + "}:inflight" }
 func rateKey(id string, sec int64) string {
 	return "shiphook:{" + id + "}:rate:" + strconv.FormatInt(sec, 10)
 }
 
-// openBreakers is the set of endpoint ids whose breaker is open.
-const openBreakers = "shiphook:breakers:open"
-
 // Permit is leave to make one attempt; give it back with Release.
 type Permit struct {
 	endpointID string
-	slot       heldSlot
+	slot       capSlot
 	probe      bool
 	done       func(error)
 	settings   subscriptions.BreakerSettings
@@ -158,33 +135,35 @@ type Wait struct {
 	Reason string
 }
 
-// A heldSlot is a slot of an endpoint's cap of deliveries in flight, as
-// taken in Redis (token), and when.
-type heldSlot struct {
+// A capSlot is one of an endpoint's cap of deliveries in flight, as taken
+// in Redis (token), and when. The slots of an endpoint are a sorted set in
+// Redis, shared by every process, each slot expiring a lease after it was
+// taken, should its process die.
+type capSlot struct {
 	token string
 	taken time.Time
 }
 
-// pass takes p's slot out of p, for the next delivery to its endpoint in
-// this process (acquire): Release then leaves it taken.
-func (p *Permit) pass() heldSlot {
+// detachSlot takes p's slot out of p, for the next delivery to its
+// endpoint in this process (acquire): Release then leaves it taken.
+func (p *Permit) detachSlot() capSlot {
 	s := p.slot
-	p.slot = heldSlot{}
+	p.slot = capSlot{}
 	return s
 }
 
 // Acquire returns a Permit for one attempt to ep, or the Wait before the
 // next try. It spends no attempt either way.
 func (g *Guard) Acquire(ctx context.Context, ep subscriptions.Endpoint) (*Permit, *Wait, error) {
-	return g.acquire(ctx, ep, heldSlot{})
+	return g.acquire(ctx, ep, capSlot{})
 }
 
 // acquire is Acquire for a delivery that may have been passed a slot of
-// ep (Permit.pass): the Permit takes it over rather than take one in
+// ep (Permit.detachSlot): the Permit takes it over rather than take one in
 // Redis, while it is young enough to outlast the attempt and ep has no
 // rate limit, which every attempt must count in Redis. A slot passed and
 // not taken over is given back.
-func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed heldSlot) (*Permit, *Wait, error) {
+func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed capSlot) (*Permit, *Wait, error) {
 	now := time.Now()
 	s := g.settings(ep)
 	p := &Permit{endpointID: ep.ID, settings: s}
@@ -192,7 +171,7 @@ func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed h
 		// Given back before a slot is taken in its place, lest it count
 		// against the cap.
 		g.free(ctx, ep.ID, passed.token)
-		passed = heldSlot{}
+		passed = capSlot{}
 	}
 	if passed.token != "" {
 		defer func() {
@@ -226,8 +205,15 @@ func (g *Guard) acquire(ctx context.Context, ep subscriptions.Endpoint, passed h
 		p.slot = passed
 		return p, nil, nil
 	}
+	return g.takeSlot(ctx, ep, p, now)
+}
+
+// takeSlot takes a cap slot of ep for p, and a unit of ep's rate limit if
+// it has one, in one round trip to Redis, and returns p holding it, or
+// gives p back and returns the Wait.
+func (g *Guard) takeSlot(ctx context.Context, ep subscriptions.Endpoint, p *Permit, now time.Time) (*Permit, *Wait, error) {
 	limit := g.limit(ep)
-	slot := heldSlot{token: token(), taken: now}
+	slot := capSlot{token: token(), taken: now}
 	keys := []string{slotsKey(ep.ID), rateKey(ep.ID, now.Unix())}
 	args := []any{now.UnixMilli(), g.cfg.Lease.Milliseconds(), limit, slot.token, ep.RateLimit}
 	res, err := redispipe.Do(ctx, g.pipe, func(ctx context.Context, c redis.Cmdable) *redis.Cmd {
@@ -298,33 +284,53 @@ var (
 	errFailed   = errors.New("attempt failed")
 )
 
-// Release gives back p after an attempt. counted is false when the attempt
-// says nothing about the endpoint's health (it was not made, or was blocked
-// by policy); failed and reason describe it otherwise.
-func (g *Guard) Release(ctx context.Context, p *Permit, counted, failed bool, reason string) {
+// A Verdict is what an attempt says about its endpoint's health, for
+// Release: nothing (NotCounted, the zero Verdict), that it works
+// (Healthy), or that it is unwell (Unhealthy), which counts towards
+// opening its breaker.
+type Verdict struct {
+	counted, failed bool
+	reason          string
+}
+
+// NotCounted is the Verdict of an attempt that says nothing about its
+// endpoint: it was not made, or was blocked by policy.
+func NotCounted() Verdict { return Verdict{} }
+
+// Healthy is the Verdict of an attempt that the endpoint answered as a
+// working endpoint does (2xx, 3xx, or 4xx but 408 and 429).
+func Healthy() Verdict { return Verdict{counted: true} }
+
+// Unhealthy is the Verdict of an attempt that says the endpoint is
+// unwell, for reason.
+func Unhealthy(reason string) Verdict { return Verdict{counted: true, failed: true, reason: reason} }
+
+// Release gives back p after an attempt, of which v says what it told of
+// the endpoint's health.
+func (g *Guard) Release(ctx context.Context, p *Permit, v Verdict) {
 	ctx = context.WithoutCancel(ctx)
 	if p.slot.token != "" {
 		g.free(ctx, p.endpointID, p.slot.token)
 	}
 	switch {
-	case p.probe && !counted:
+	case p.probe && !v.counted:
 		_ = g.rdb.Del(ctx, probeKey(p.endpointID)).Err()
-	case p.probe && failed:
-		g.open(ctx, p.endpointID, p.settings, "the probe failed: "+reason)
+	case p.probe && v.failed:
+		g.open(ctx, p.endpointID, p.settings, "the probe failed: "+v.reason)
 		_ = g.rdb.Del(ctx, probeKey(p.endpointID)).Err()
 	case p.probe:
 		g.close(ctx, p.endpointID)
 	case p.done != nil:
 		b := g.breaker(p.endpointID, p.settings)
-		if failed {
+		if v.failed {
 			b.mu.Lock()
-			b.lastErr = reason
+			b.lastErr = v.reason
 			b.mu.Unlock()
 		}
 		switch {
-		case !counted:
+		case !v.counted:
 			p.done(errExcluded)
-		case failed:
+		case v.failed:
 			p.done(errFailed)
 		default:
 			p.done(nil)
@@ -341,195 +347,6 @@ func (g *Guard) free(ctx context.Context, id, token string) {
 	if err != nil {
 		slog.WarnContext(ctx, "free delivery slot; it expires by itself", "endpoint_id", id, "err", err)
 	}
-}
-
-// breaker returns this process's breaker for an endpoint, made anew when
-// its settings changed.
-func (g *Guard) breaker(id string, s subscriptions.BreakerSettings) *localBreaker {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if b, ok := g.local[id]; ok && b.settings == s {
-		return b
-	}
-	b := &localBreaker{settings: s}
-	window := time.Duration(s.WindowSeconds) * time.Second
-	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:         id,
-		Interval:     window,
-		BucketPeriod: max(window/10, time.Second),
-		Timeout:      time.Duration(s.OpenSeconds) * time.Second,
-		ReadyToTrip: func(c gobreaker.Counts) bool {
-			trip := c.Requests >= uint32(s.MinRequests) && float64(c.TotalFailures) >= s.FailureRatio*float64(c.Requests)
-			if trip {
-				b.mu.Lock()
-				b.counts = c
-				b.mu.Unlock()
-			}
-			return trip
-		},
-		IsExcluded: func(err error) bool { return errors.Is(err, errExcluded) },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
-			if to != gobreaker.StateOpen {
-				return
-			}
-			b.mu.Lock()
-			reason := fmt.Sprintf("%d of the last %d attempts failed within %ds", b.counts.TotalFailures, b.counts.Requests, s.WindowSeconds)
-			if b.lastErr != "" {
-				reason += "; last error: " + b.lastErr
-			}
-			b.mu.Unlock()
-			// Called with gobreaker's lock held: record it elsewhere.
-			go g.open(context.Background(), id, s, reason)
-		},
-	})
-	g.local[id] = b
-	return b
-}
-
-// open records the breaker of id as open everywhere, with its next probe
-// OpenSeconds from now.
-func (g *Guard) open(ctx context.Context, id string, s subscriptions.BreakerSettings, reason string) {
-	now := time.Now().UTC()
-	probe := now.Add(time.Duration(s.OpenSeconds) * time.Second)
-	st := subscriptions.BreakerState{State: breakerOpen, Reason: reason, OpenedAt: &now, NextProbeAt: &probe}
-	if prev, ok := g.remoteState(id); ok && prev.OpenedAt != nil {
-		st.OpenedAt = prev.OpenedAt // still the same outage
-	}
-	g.mu.Lock()
-	g.remote[id] = st
-	g.mu.Unlock()
-	raw, _ := json.Marshal(st)
-	_, err := g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, breakerKey(id), raw, 7*24*time.Hour)
-		p.SAdd(ctx, openBreakers, id)
-		return nil
-	})
-	if err != nil {
-		slog.WarnContext(ctx, "share open breaker; other workers will find out later", "endpoint_id", id, "err", err)
-	}
-	slog.InfoContext(ctx, "circuit breaker opened", "endpoint_id", id, "reason", reason, "next_probe_at", probe)
-}
-
-// close records the breaker of id as closed everywhere.
-func (g *Guard) close(ctx context.Context, id string) {
-	g.mu.Lock()
-	delete(g.remote, id)
-	delete(g.local, id)
-	g.mu.Unlock()
-	_, err := g.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, breakerKey(id), probeKey(id))
-		p.SRem(ctx, openBreakers, id)
-		return nil
-	})
-	if err != nil {
-		slog.WarnContext(ctx, "share closed breaker", "endpoint_id", id, "err", err)
-	}
-	slog.InfoContext(ctx, "circuit breaker closed", "endpoint_id", id)
-}
-
-// Reset closes the breaker of id and forgets its counts, as when a person
-// re-enables the endpoint.
-func (g *Guard) Reset(ctx context.Context, id string) { g.close(ctx, id) }
-
-// remoteState returns the last known shared state of id's breaker.
-func (g *Guard) remoteState(id string) (subscriptions.BreakerState, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	st, ok := g.remote[id]
-	return st, ok
-}
-
-// Open reports whether ep's breaker is open, as this process last read it
-// from Redis. A nil Guard has none open.
-func (g *Guard) Open(endpointID string) bool {
-	if g == nil {
-		return false
-	}
-	_, open := g.remoteState(endpointID)
-	return open
-}
-
-// probeDue reports whether the breaker of endpointID is open, as this
-// process last read it from Redis, and its probe time has come. A nil
-// Guard has none open.
-func (g *Guard) probeDue(endpointID string, now time.Time) bool {
-	if g == nil {
-		return false
-	}
-	st, open := g.remoteState(endpointID)
-	return open && (st.NextProbeAt == nil || !now.Before(*st.NextProbeAt))
-}
-
-// BreakerState returns the breaker of endpoint id as stored in Redis.
-func (g *Guard) BreakerState(ctx context.Context, id string) (subscriptions.BreakerState, error) {
-	raw, err := g.rdb.Get(ctx, breakerKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return subscriptions.BreakerState{State: breakerClosed}, nil
-	}
-	if err != nil {
-		return subscriptions.BreakerState{}, fmt.Errorf("read breaker of %s: %w", id, err)
-	}
-	var st subscriptions.BreakerState
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return subscriptions.BreakerState{}, fmt.Errorf("read breaker of %s: %w", id, err)
-	}
-	if st.NextProbeAt != nil && !time.Now().Before(*st.NextProbeAt) {
-		st.State = breakerHalfOpen
-	}
-	return st, nil
-}
-
-// Run refreshes the shared breaker states every Refresh until ctx ends.
-func (g *Guard) Run(ctx context.Context) {
-	t := time.NewTicker(g.cfg.Refresh)
-	defer t.Stop()
-	for {
-		if err := g.refresh(ctx); err != nil && ctx.Err() == nil {
-			slog.WarnContext(ctx, "read open breakers", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-func (g *Guard) refresh(ctx context.Context) error {
-	ids, err := g.rdb.SMembers(ctx, openBreakers).Result()
-	if err != nil {
-		return err
-	}
-	fresh := make(map[string]subscriptions.BreakerState, len(ids))
-	if len(ids) > 0 {
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = breakerKey(id)
-		}
-		vals, err := g.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
-			return err
-		}
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue // closed meanwhile, or expired
-			}
-			var st subscriptions.BreakerState
-			if json.Unmarshal([]byte(s), &st) == nil {
-				fresh[ids[i]] = st
-			}
-		}
-	}
-	g.mu.Lock()
-	for id := range g.remote {
-		if _, ok := fresh[id]; !ok {
-			delete(g.local, id) // closed elsewhere: start counting anew
-		}
-	}
-	g.remote = fresh
-	g.mu.Unlock()
-	return nil
 }
 
 // spread returns d plus a random fraction of up to f of it, so that waiting

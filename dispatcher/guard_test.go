@@ -40,12 +40,12 @@ func TestGuardConcurrencyCapAcrossProcesses(t *testing.T) {
 	require.NotNil(t, w, "a third delivery in flight is over the cap of 2")
 	require.Equal(t, "concurrency", w.Reason)
 	require.GreaterOrEqual(t, w.Delay, time.Second)
-	gb.Release(ctx, p2, true, false, "")
+	gb.Release(ctx, p2, Healthy())
 	p3, w, err := ga.Acquire(ctx, ep)
 	require.NoError(t, err)
 	require.Nil(t, w, "a freed slot can be taken by the other process")
-	ga.Release(ctx, p1, true, false, "")
-	ga.Release(ctx, p3, true, false, "")
+	ga.Release(ctx, p1, Healthy())
+	ga.Release(ctx, p3, Healthy())
 }
 
 func TestGuardRateLimitAcrossProcesses(t *testing.T) {
@@ -68,7 +68,7 @@ func TestGuardRateLimitAcrossProcesses(t *testing.T) {
 			continue
 		}
 		allowed++
-		g.Release(ctx, p, true, false, "")
+		g.Release(ctx, p, Healthy())
 	}
 	require.Equal(t, 3, allowed, "3 per second, whichever process asks")
 	require.Equal(t, 5, waited)
@@ -87,7 +87,7 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 		p, w, err := ga.Acquire(ctx, ep)
 		require.NoError(t, err)
 		require.Nil(t, w, "closed before the 4th failure")
-		ga.Release(ctx, p, true, true, "http_status: 500 Internal Server Error")
+		ga.Release(ctx, p, Unhealthy("http_status: 500 Internal Server Error"))
 	}
 	// The other process honours it within its refresh interval.
 	require.Eventually(t, func() bool {
@@ -115,7 +115,7 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	require.Equal(t, "half_open", st.State)
 
 	// A failed probe opens it again; a successful one closes it everywhere.
-	gb.Release(ctx, probe, true, true, "connect: refused")
+	gb.Release(ctx, probe, Unhealthy("connect: refused"))
 	st, err = ga.BreakerState(ctx, ep.ID)
 	require.NoError(t, err)
 	require.Equal(t, "open", st.State)
@@ -124,14 +124,14 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	probe, w, err = ga.Acquire(ctx, ep)
 	require.NoError(t, err)
 	require.Nil(t, w)
-	ga.Release(ctx, probe, true, false, "")
+	ga.Release(ctx, probe, Healthy())
 	require.Eventually(t, func() bool {
 		p, w, err := gb.Acquire(ctx, ep)
 		require.NoError(t, err)
 		if w != nil {
 			return false
 		}
-		gb.Release(ctx, p, true, false, "")
+		gb.Release(ctx, p, Healthy())
 		return true
 	}, time.Second, 10*time.Millisecond)
 	st, err = gb.BreakerState(ctx, ep.ID)
@@ -158,17 +158,17 @@ func TestGuardPassSlot(t *testing.T) {
 	other, _, _ := g.Acquire(ctx, ep)
 	require.Len(t, slots(), 2)
 
-	passed := first.pass()
-	g.Release(ctx, first, true, false, "")
+	passed := first.detachSlot()
+	g.Release(ctx, first, Healthy())
 	require.Len(t, slots(), 2, "a slot passed on is not given back")
 	next, w, err := g.acquire(ctx, ep, passed)
 	require.NoError(t, err)
 	require.Nil(t, w, "the endpoint is at its cap, but the slot passed is its own")
 	require.Equal(t, passed, next.slot)
 
-	old := next.pass()
+	old := next.detachSlot()
 	old.taken = old.taken.Add(-31 * time.Second)
-	g.Release(ctx, next, true, false, "")
+	g.Release(ctx, next, Healthy())
 	renewed, w, err := g.acquire(ctx, ep, old)
 	require.NoError(t, err)
 	require.Nil(t, w)
@@ -178,8 +178,8 @@ func TestGuardPassSlot(t *testing.T) {
 
 	rated := ep
 	rated.RateLimit = 100
-	passed = renewed.pass()
-	g.Release(ctx, renewed, true, false, "")
+	passed = renewed.detachSlot()
+	g.Release(ctx, renewed, Healthy())
 	counted, w, err := g.acquire(ctx, rated, passed)
 	require.NoError(t, err)
 	require.Nil(t, w)
@@ -188,15 +188,15 @@ func TestGuardPassSlot(t *testing.T) {
 
 	g.open(ctx, ep.ID, g.settings(ep), "down")
 	require.NoError(t, g.refresh(ctx))
-	passed = counted.pass()
-	g.Release(ctx, counted, true, false, "")
+	passed = counted.detachSlot()
+	g.Release(ctx, counted, Healthy())
 	_, w, err = g.acquire(ctx, ep, passed)
 	require.NoError(t, err)
 	require.NotNil(t, w)
 	require.Equal(t, reasonBreakerOpen, w.Reason)
 	require.NotContains(t, slots(), passed.token, "a slot passed to a delivery that may not go is given back")
 
-	g.Release(ctx, other, true, false, "")
+	g.Release(ctx, other, Healthy())
 	require.Empty(t, slots())
 }
 
@@ -233,7 +233,7 @@ func TestGuardConcurrencyCapUnderLoad(t *testing.T) {
 		require.Equal(t, "concurrency", w.Reason)
 	}
 	for p := range permits {
-		wg.Go(func() { g.Release(ctx, p, true, false, "") })
+		wg.Go(func() { g.Release(ctx, p, Healthy()) })
 	}
 	wg.Wait()
 	left, err := g.rdb.ZCard(ctx, slotsKey(ep.ID)).Result()

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/shiphook/shiphook/dispatcher/internal/inproc"
 )
 
 // Task types and their queues.
@@ -30,15 +32,15 @@ const fanoutTimeout = time.Minute
 // reconciler after a crash, say) is a no-op while the first is still queued.
 //
 // While a Worker runs in the same process, work that is due now goes to
-// its lanes instead, as long as they have room.
+// the lanes of its scheduler instead, as long as they have room.
 type Queue struct {
 	client *asynq.Client
 	// taskTimeout bounds how long one delivery task may run.
 	taskTimeout time.Duration
 
 	mu         sync.RWMutex
-	fanouts    *lane[string]
-	deliveries *lane[deliveryTask]
+	fanouts    *inproc.Lane[string]
+	deliveries *inproc.Lane[deliveryTask]
 }
 
 // NewQueue returns a Queue on client. taskTimeout is the attempt timeout
@@ -47,15 +49,16 @@ func NewQueue(client *asynq.Client, taskTimeout time.Duration) *Queue {
 	return &Queue{client: client, taskTimeout: taskTimeout}
 }
 
-// attach makes the lanes of a running Worker this Queue's first choice.
-func (q *Queue) attach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
+// attach makes the lanes of a running Worker's scheduler this Queue's
+// first choice.
+func (q *Queue) attach(fanouts *inproc.Lane[string], deliveries *inproc.Lane[deliveryTask]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.fanouts, q.deliveries = fanouts, deliveries
 }
 
 // detach undoes attach, unless another Worker's lanes took their place.
-func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
+func (q *Queue) detach(fanouts *inproc.Lane[string], deliveries *inproc.Lane[deliveryTask]) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.fanouts == fanouts && q.deliveries == deliveries {
@@ -63,7 +66,7 @@ func (q *Queue) detach(fanouts *lane[string], deliveries *lane[deliveryTask]) {
 	}
 }
 
-func (q *Queue) lanes() (*lane[string], *lane[deliveryTask]) {
+func (q *Queue) lanes() (*inproc.Lane[string], *inproc.Lane[deliveryTask]) {
 	q.mu.RLock()
 	defer q.mu.RUnlock()
 	return q.fanouts, q.deliveries
@@ -74,7 +77,7 @@ func (q *Queue) EnqueueFanout(ctx context.Context, eventIDs ...string) error {
 	fanouts, _ := q.lanes()
 	var remote []string
 	for _, id := range eventIDs {
-		if !fanouts.offer(id) {
+		if !fanouts.Offer(id) {
 			remote = append(remote, id)
 		}
 	}
@@ -133,9 +136,9 @@ type deliveryTask struct {
 	Attempts   int
 	EndpointID string
 	Manual     bool
-	// claimed, in a lane only, is the message as the fan-out stored it,
-	// already claimed (delivering, leased); it is never sent to Redis,
-	// where a task must claim its message itself.
+	// claimed, in the scheduler only, is the message as the fan-out or
+	// the waker stored it, already claimed (claim.go); it is never sent
+	// to Redis, where a task must claim its message itself.
 	claimed *Message
 }
 
@@ -192,7 +195,7 @@ func (q *Queue) EnqueueMessages(ctx context.Context, ms []Message) error {
 // fan out wait, rather than send each message through Redis: when
 // deliveries fall behind, fan-out slows down, and the events that wait for
 // it cost Redis one task each instead of one per message.
-func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *lane[deliveryTask], deadline time.Time) error {
+func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *inproc.Lane[deliveryTask], deadline time.Time) error {
 	now := time.Now()
 	type due struct {
 		dt deliveryTask
@@ -212,7 +215,7 @@ func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *l
 		case m.NextAttemptAt != nil:
 			d.at = *m.NextAttemptAt
 		}
-		if d.at.After(now) || !deliveries.offerBy(d.dt, deadline) {
+		if d.at.After(now) || !deliveries.OfferBy(d.dt, deadline) {
 			remote = append(remote, d)
 		}
 	}
@@ -220,7 +223,7 @@ func (q *Queue) enqueueMessages(ctx context.Context, ms []Message, deliveries *l
 }
 
 func (q *Queue) enqueueDelivery(ctx context.Context, dt deliveryTask, at time.Time) error {
-	if _, deliveries := q.lanes(); !at.After(time.Now()) && deliveries.offer(dt) {
+	if _, deliveries := q.lanes(); !at.After(time.Now()) && deliveries.Offer(dt) {
 		return nil
 	}
 	return q.remoteDelivery(ctx, dt, at)

@@ -11,13 +11,27 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
+// recoveryStore is what a recovery job needs of the Store.
+type recoveryStore interface {
+	RecoverJob(ctx context.Context, id string) (RecoverJob, error)
+	RequeueFailed(ctx context.Context, endpointID string, since time.Time, until *time.Time, after string, limit int, at time.Time) ([]Message, error)
+	UpdateRecoverJob(ctx context.Context, j RecoverJob) error
+}
+
+// recoveryJobs runs the recovery jobs (RecoverJob) that the asynq servers
+// take off Redis.
+type recoveryJobs struct {
+	store recoveryStore
+	queue *Queue
+}
+
 // recoverBatch is how many messages a recovery job re-queues at a time.
 const recoverBatch = 500
 
-// handleRecover runs a recovery job to its end, batch by batch, recording
+// handleTask runs a recovery job to its end, batch by batch, recording
 // its progress after each.
-func (w *Worker) handleRecover(ctx context.Context, t *asynq.Task) error {
-	job, err := w.cfg.Store.RecoverJob(ctx, string(t.Payload()))
+func (r *recoveryJobs) handleTask(ctx context.Context, t *asynq.Task) error {
+	job, err := r.store.RecoverJob(ctx, string(t.Payload()))
 	if errors.Is(err, subscriptions.ErrNotFound) {
 		return fmt.Errorf("recovery job %s: %w: %w", t.Payload(), err, asynq.SkipRetry)
 	}
@@ -25,11 +39,11 @@ func (w *Worker) handleRecover(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	for job.Status == "running" {
-		ms, err := w.cfg.Store.RequeueFailed(ctx, job.EndpointID, job.Since, job.Until, job.Cursor, recoverBatch, time.Now().UTC())
+		ms, err := r.store.RequeueFailed(ctx, job.EndpointID, job.Since, job.Until, job.Cursor, recoverBatch, time.Now().UTC())
 		if err != nil {
 			return fmt.Errorf("recovery job %s: %w", job.ID, err)
 		}
-		if err := w.cfg.Queue.EnqueueMessages(ctx, ms); err != nil {
+		if err := r.queue.EnqueueMessages(ctx, ms); err != nil {
 			logWarn(ctx, "enqueue recovered messages; the reconciler will", "job_id", job.ID, "err", err)
 		}
 		now := time.Now().UTC()
@@ -44,7 +58,7 @@ func (w *Worker) handleRecover(ctx context.Context, t *asynq.Task) error {
 			job.Status, job.FinishedAt = "done", &now
 			job.Total = max(job.Total, job.Requeued)
 		}
-		if err := w.cfg.Store.UpdateRecoverJob(ctx, job); err != nil {
+		if err := r.store.UpdateRecoverJob(ctx, job); err != nil {
 			return fmt.Errorf("recovery job %s: %w", job.ID, err)
 		}
 	}

@@ -5,14 +5,25 @@ import (
 	"time"
 )
 
-// A posted event that serve fans out as it accepts it (Worker.FanOutHere) is
-// matched without first catching up with endpoint changes made through
-// other processes: a read of Redis per event would cost a tenth or more of
-// the throughput of single events. It is checked afterwards instead, with
-// the events accepted around it: one read of Redis every recheckWindow at
-// most, whatever the load. When a change arrived after the index the event
-// was matched against, the event is matched again and the endpoints it
-// missed get their messages, moments late.
+// The rechecker checks the events fanned out at ingest against endpoint
+// changes made elsewhere. A posted event that serve fans out as it accepts
+// it (Worker.FanOutHere) is matched without first catching up with
+// endpoint changes made through other processes: a read of Redis per event
+// would cost a tenth or more of the throughput of single events. It is
+// checked afterwards instead, with the events accepted around it: one read
+// of Redis every recheckWindow at most, whatever the load. When a change
+// arrived after the index the event was matched against, the event is
+// matched again and the endpoints it missed get their messages, moments
+// late.
+type rechecker struct {
+	background
+	store interface {
+		FanOut(ctx context.Context, eventID string, msgs []Message) ([]Message, error)
+	}
+	fanout  *fanout
+	queue   *Queue
+	pending chan recheck
+}
 
 // recheckWindow is how long the checks of accepted events gather before
 // they share one read of Redis.
@@ -30,48 +41,44 @@ type recheck struct {
 	msgs    []Message
 }
 
-// applied returns the number of the last endpoint change the index holds
-// (0 without a Sync).
-func (w *Worker) applied() int64 {
-	if w.cfg.Sync == nil {
-		return 0
-	}
-	return w.cfg.Sync.Applied()
+func newRechecker(st Store, f *fanout, q *Queue) *rechecker {
+	return &rechecker{store: st, fanout: f, queue: q, pending: make(chan recheck, recheckQueue)}
 }
 
-// queueRecheck hands c to recheckLoop, or checks it at once when too many
-// wait.
-func (w *Worker) queueRecheck(ctx context.Context, c recheck) {
-	if w.cfg.Sync == nil {
+// start checks the events given to add, every recheckWindow at most,
+// until ctx ends; then once more those still waiting.
+func (r *rechecker) start(ctx context.Context) { r.launch(ctx, r.run) }
+
+// add hands c to the loop, or checks it at once when too many wait.
+func (r *rechecker) add(ctx context.Context, c recheck) {
+	if r.fanout.sync == nil {
 		return
 	}
 	select {
-	case w.rechecks <- c:
+	case r.pending <- c:
 	default:
-		w.recheck(ctx, []recheck{c})
+		r.check(ctx, []recheck{c})
 	}
 }
 
-// recheckLoop checks the events fanned out at ingest, every recheckWindow
-// at most, until ctx ends; then once more those still waiting.
-func (w *Worker) recheckLoop(ctx context.Context) {
+func (r *rechecker) run(ctx context.Context) {
 	t := time.NewTimer(recheckWindow)
 	defer t.Stop()
 	var batch []recheck
 	for {
 		select {
-		case c := <-w.rechecks:
+		case c := <-r.pending:
 			batch = append(batch, c)
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			w.recheck(final, w.gather(batch))
+			r.check(final, r.gather(batch))
 			return
 		}
 		t.Reset(recheckWindow)
 		select {
 		case <-t.C:
-			w.recheck(ctx, w.gather(batch))
+			r.check(ctx, r.gather(batch))
 			batch = batch[:0]
 		case <-ctx.Done():
 			// The next turn checks batch, with a context of its own.
@@ -80,10 +87,10 @@ func (w *Worker) recheckLoop(ctx context.Context) {
 }
 
 // gather appends to batch the checks waiting now.
-func (w *Worker) gather(batch []recheck) []recheck {
+func (r *rechecker) gather(batch []recheck) []recheck {
 	for {
 		select {
-		case c := <-w.rechecks:
+		case c := <-r.pending:
 			batch = append(batch, c)
 		default:
 			return batch
@@ -91,37 +98,37 @@ func (w *Worker) gather(batch []recheck) []recheck {
 	}
 }
 
-// recheck catches up with the endpoint changes made so far, then gives
-// each event of batch matched before one of them the messages it missed.
+// check catches up with the endpoint changes made so far, then gives each
+// event of batch matched before one of them the messages it missed.
 // Should Redis not answer, the events keep the messages they have.
-func (w *Worker) recheck(ctx context.Context, batch []recheck) {
+func (r *rechecker) check(ctx context.Context, batch []recheck) {
 	if len(batch) == 0 {
 		return
 	}
-	if err := w.catchUp(ctx); err != nil {
+	if err := r.fanout.catchUp(ctx); err != nil {
 		logWarn(ctx, "check events fanned out at ingest against endpoint changes made elsewhere", "events", len(batch), "err", err)
 		return
 	}
-	applied := w.applied()
+	applied := r.fanout.applied()
 	for _, c := range batch {
 		if c.applied < applied {
-			w.addMissed(ctx, c)
+			r.addMissed(ctx, c)
 		}
 	}
 }
 
 // addMissed matches c's event again and stores and schedules the messages
 // of the endpoints it did not match before.
-func (w *Worker) addMissed(ctx context.Context, c recheck) {
+func (r *rechecker) addMissed(ctx context.Context, c recheck) {
 	matched := make(map[string]bool, len(c.msgs))
 	for _, m := range c.msgs {
 		matched[m.EndpointID] = true
 	}
-	_, deliveries := w.cfg.Queue.lanes()
+	_, deliveries := r.queue.lanes()
 	var missed []Message
 	now := time.Now().UTC()
 	deadline := now.Add(laneWait)
-	for _, m := range w.messages(c.ev, now, deliveries, deadline) {
+	for _, m := range r.fanout.messages(c.ev, now, deliveries, deadline) {
 		if !matched[m.EndpointID] {
 			missed = append(missed, m)
 		}
@@ -129,7 +136,7 @@ func (w *Worker) addMissed(ctx context.Context, c recheck) {
 	if len(missed) == 0 {
 		return
 	}
-	due, err := w.cfg.Store.FanOut(ctx, c.ev.ID, missed)
+	due, err := r.store.FanOut(ctx, c.ev.ID, missed)
 	if err != nil {
 		logWarn(ctx, "store the messages of endpoints changed elsewhere", "event_id", c.ev.ID, "endpoints", len(missed), "err", err)
 		return
@@ -145,5 +152,5 @@ func (w *Worker) addMissed(ctx context.Context, c recheck) {
 		}
 	}
 	logInfo(ctx, "event matched again after an endpoint change made elsewhere", "event_id", c.ev.ID, "messages", len(fresh))
-	w.schedule(ctx, c.ev.ID, fresh, deliveries, deadline)
+	r.fanout.schedule(ctx, c.ev.ID, fresh, deliveries, deadline)
 }

@@ -1,0 +1,73 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// reconcilerStore is what the reconciler needs of the Store.
+type reconcilerStore interface {
+	UnfannedEvents(ctx context.Context, before time.Time, limit int) ([]string, error)
+	DueMessages(ctx context.Context, before time.Time, limit int) ([]Message, error)
+	StaleRecoverJobs(ctx context.Context, before time.Time, limit int) ([]string, error)
+}
+
+// The reconciler re-enqueues, every interval, the events not yet fanned
+// out, the messages overdue by grace (pending past their next attempt, or
+// delivering past their lease) and the stalled recovery jobs: work that
+// Redis lost in a flush or crash, or that a process took with it when it
+// died. Enqueuing is idempotent by TaskID, so work that is still queued is
+// not doubled.
+type reconciler struct {
+	background
+	store    reconcilerStore
+	queue    *Queue
+	interval time.Duration
+	grace    time.Duration
+}
+
+// start reconciles every interval until ctx ends.
+func (r *reconciler) start(ctx context.Context) {
+	r.every(ctx, r.interval, func(ctx context.Context) {
+		if err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
+			logWarn(ctx, "reconcile", "err", err)
+		}
+	})
+}
+
+// reconcile makes one pass (Worker.Reconcile).
+func (r *reconciler) reconcile(ctx context.Context) error {
+	before := time.Now().Add(-r.grace)
+	ids, err := r.store.UnfannedEvents(ctx, before, 1000)
+	if err != nil {
+		return fmt.Errorf("find events not fanned out: %w", err)
+	}
+	// Lost work goes to Redis, never to the lanes: what is merely late,
+	// still queued in Redis, is then not taken up twice, as task ids make
+	// the second enqueue a no-op.
+	if err := r.queue.remoteFanout(ctx, ids...); err != nil {
+		return err
+	}
+	due, err := r.store.DueMessages(ctx, before, 5000)
+	if err != nil {
+		return fmt.Errorf("find overdue messages: %w", err)
+	}
+	// The due time names a task in Redis, as when it was first queued.
+	if err := r.queue.enqueueMessages(ctx, due, nil, time.Time{}); err != nil {
+		return err
+	}
+	jobs, err := r.store.StaleRecoverJobs(ctx, before, 100)
+	if err != nil {
+		return fmt.Errorf("find stalled recovery jobs: %w", err)
+	}
+	for _, id := range jobs {
+		if err := r.queue.EnqueueRecover(ctx, id); err != nil {
+			return err
+		}
+	}
+	if len(ids)+len(due) > 0 {
+		logInfo(ctx, "reconciler re-enqueued lost work", "events", len(ids), "messages", len(due))
+	}
+	return nil
+}
