@@ -47,117 +47,142 @@ type config struct {
 // working directory.
 const defaultDatabaseURL = "sqlite:shiphook-data/shiphook.db"
 
+// parseConfig reads a service command's settings from args and, for each
+// flag not given, its environment variable. Returns an error naming the
+// setting for a variable that does not parse and for a value out of range.
 func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("shiphook "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	str := func(p *string, name, env, def, help string) {
-		v := getenv(env)
-		if v == "" {
-			v = def
-		}
-		fs.StringVar(p, name, v, help+" ($"+env+")")
-	}
-	// A variable that is set but does not parse is an error at start:
-	// envErrs collects them, each naming the variable, its value and the
-	// form expected.
-	var envErrs []error
-	fromEnv := func(env, form string, parse func(string) error) {
-		if s := getenv(env); s != "" {
-			if err := parse(s); err != nil {
-				envErrs = append(envErrs, fmt.Errorf("$%s=%q: not %s", env, s, form))
-			}
-		}
-	}
-	dur := func(p *time.Duration, name, env string, def time.Duration, help string) {
-		v := def
-		fromEnv(env, "a duration such as 90s, 30m or 720h", func(s string) (err error) { v, err = time.ParseDuration(s); return err })
-		fs.DurationVar(p, name, v, help+" ($"+env+")")
-	}
-	integer := func(p *int, name, env string, def int, help string) {
-		v := def
-		fromEnv(env, "a whole number", func(s string) (err error) { v, err = strconv.Atoi(s); return err })
-		fs.IntVar(p, name, v, help+" ($"+env+")")
-	}
-	decimal := func(p *float64, name, env string, def float64, help string) {
-		v := def
-		fromEnv(env, "a number such as 0.5", func(s string) (err error) { v, err = strconv.ParseFloat(s, 64); return err })
-		fs.Float64Var(p, name, v, help+" ($"+env+")")
-	}
-	str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API and the console listen on (serve and api)")
-	str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
-	str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://… ; unset: an in-process, in-memory Redis for trying shiphook out")
-	str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
-	str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
-	str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", dispatcher.FormatSchedule(dispatcher.DefaultSchedule), "delays between delivery attempts, each counted from the one before and spread ±20 %")
-	dur(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt (1s to 60s), unless the endpoint sets its own timeout_seconds; no attempt runs longer than half the delivery lease")
-	dur(&c.lease, "delivery-lease", "SHIPHOOK_DELIVERY_LEASE", dispatcher.DefaultLease, "how long a delivery under way holds its message and a slot of its endpoint: should its worker die, another takes the message up after this")
-	integer(&c.concurrency, "concurrency", "SHIPHOOK_CONCURRENCY", dispatcher.DefaultConcurrency, "task handlers of a worker process: up to this many deliveries taken from Redis run beside as many handed over in the process and up to 8 times as many that waited for an endpoint at its cap (each endpoint within its own cap); fan-outs a quarter as many")
-	integer(&c.eventCacheMB, "event-cache-mb", "SHIPHOOK_EVENT_CACHE_MB", dispatcher.DefaultEventCacheBytes>>20, "MiB of recent events a process keeps in memory for fan-out and delivery; 0: none")
-	integer(&c.endpointConcurrency, "endpoint-max-concurrency", "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY", dispatcher.DefaultMaxConcurrency, "deliveries in flight to one endpoint at once, across all worker processes, unless the endpoint sets its own max_concurrency")
-	decimal(&c.breaker.FailureRatio, "breaker-failure-ratio", "SHIPHOOK_BREAKER_FAILURE_RATIO", dispatcher.DefaultBreaker.FailureRatio, "share of failed attempts in the window that opens an endpoint's circuit breaker")
-	integer(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
-	dur(&c.breakerWindow, "breaker-window", "SHIPHOOK_BREAKER_WINDOW", time.Duration(dispatcher.DefaultBreaker.WindowSeconds)*time.Second, "rolling window the breaker counts failures over")
-	dur(&c.breakerOpenFor, "breaker-open-for", "SHIPHOOK_BREAKER_OPEN_FOR", time.Duration(dispatcher.DefaultBreaker.OpenSeconds)*time.Second, "how long an open breaker holds an endpoint's deliveries before one probe is let through")
-	dur(&c.retention, "retention", "SHIPHOOK_RETENTION", dispatcher.DefaultRetention, "how long attempts and event payloads are kept (at least 1h; purged every 10 minutes); message summaries are kept")
-	dur(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", dispatcher.DefaultAutoDisableAfter, "how long an endpoint may fail, counted from its first failure after its last success, before it is disabled")
-	dur(&c.pollInterval, "poll-interval", "SHIPHOOK_POLL_INTERVAL", dispatcher.DefaultPollInterval, "how often each of a worker's three asynq servers asks Redis for work while idle (1ms to 1s): the latency floor of work that comes through Redis")
-	dur(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", dispatcher.DefaultReconcileInterval, "how often the reconciler looks for work Redis lost")
-	dur(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", dispatcher.DefaultReconcileGrace, "how overdue work must be before the reconciler re-enqueues it")
-	dur(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", dispatcher.DefaultShutdownTimeout, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
-	str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
-	str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
-	str(&c.pprofAddr, "pprof-addr", "SHIPHOOK_PPROF_ADDR", "", "an address (such as 127.0.0.1:6060) to serve Go's pprof profiles on; unset: none")
-	if err := errors.Join(envErrs...); err != nil {
+	f := &envFlags{FlagSet: flag.NewFlagSet("shiphook "+cmd, flag.ContinueOnError), getenv: getenv}
+	f.SetOutput(stderr)
+	declareFlags(f, &c)
+	if err := errors.Join(f.errs...); err != nil {
 		return c, err
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := f.Parse(args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if f.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", f.Arg(0))
 	}
+	return c, c.check()
+}
+
+// declareFlags declares every setting of c as a flag with its variable.
+func declareFlags(f *envFlags, c *config) {
+	f.str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API and the console listen on (serve and api)")
+	f.str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
+	f.str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://… ; unset: an in-process, in-memory Redis for trying shiphook out")
+	f.str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
+	f.str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
+	f.str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", dispatcher.FormatSchedule(dispatcher.DefaultSchedule), "delays between delivery attempts, each counted from the one before and spread ±20 %")
+	f.duration(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt (1s to 60s), unless the endpoint sets its own timeout_seconds; no attempt runs longer than half the delivery lease")
+	f.duration(&c.lease, "delivery-lease", "SHIPHOOK_DELIVERY_LEASE", dispatcher.DefaultLease, "how long a delivery under way holds its message and a slot of its endpoint: should its worker die, another takes the message up after this")
+	f.integer(&c.concurrency, "concurrency", "SHIPHOOK_CONCURRENCY", dispatcher.DefaultConcurrency, "task handlers of a worker process: up to this many deliveries taken from Redis run beside as many handed over in the process and up to 8 times as many that waited for an endpoint at its cap (each endpoint within its own cap); fan-outs a quarter as many")
+	f.integer(&c.eventCacheMB, "event-cache-mb", "SHIPHOOK_EVENT_CACHE_MB", dispatcher.DefaultEventCacheBytes>>20, "MiB of recent events a process keeps in memory for fan-out and delivery; 0: none")
+	f.integer(&c.endpointConcurrency, "endpoint-max-concurrency", "SHIPHOOK_ENDPOINT_MAX_CONCURRENCY", dispatcher.DefaultMaxConcurrency, "deliveries in flight to one endpoint at once, across all worker processes, unless the endpoint sets its own max_concurrency")
+	f.decimal(&c.breaker.FailureRatio, "breaker-failure-ratio", "SHIPHOOK_BREAKER_FAILURE_RATIO", dispatcher.DefaultBreaker.FailureRatio, "share of failed attempts in the window that opens an endpoint's circuit breaker")
+	f.integer(&c.breaker.MinRequests, "breaker-min-requests", "SHIPHOOK_BREAKER_MIN_REQUESTS", dispatcher.DefaultBreaker.MinRequests, "attempts in the window before the breaker may open")
+	f.duration(&c.breakerWindow, "breaker-window", "SHIPHOOK_BREAKER_WINDOW", time.Duration(dispatcher.DefaultBreaker.WindowSeconds)*time.Second, "rolling window the breaker counts failures over")
+	f.duration(&c.breakerOpenFor, "breaker-open-for", "SHIPHOOK_BREAKER_OPEN_FOR", time.Duration(dispatcher.DefaultBreaker.OpenSeconds)*time.Second, "how long an open breaker holds an endpoint's deliveries before one probe is let through")
+	f.duration(&c.retention, "retention", "SHIPHOOK_RETENTION", dispatcher.DefaultRetention, "how long attempts and event payloads are kept (at least 1h; purged every 10 minutes); message summaries are kept")
+	f.duration(&c.autoDisableAfter, "auto-disable-after", "SHIPHOOK_AUTO_DISABLE_AFTER", dispatcher.DefaultAutoDisableAfter, "how long an endpoint may fail, counted from its first failure after its last success, before it is disabled")
+	f.duration(&c.pollInterval, "poll-interval", "SHIPHOOK_POLL_INTERVAL", dispatcher.DefaultPollInterval, "how often each of a worker's three asynq servers asks Redis for work while idle (1ms to 1s): the latency floor of work that comes through Redis")
+	f.duration(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", dispatcher.DefaultReconcileInterval, "how often the reconciler looks for work Redis lost")
+	f.duration(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", dispatcher.DefaultReconcileGrace, "how overdue work must be before the reconciler re-enqueues it")
+	f.duration(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", dispatcher.DefaultShutdownTimeout, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
+	f.str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
+	f.str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
+	f.str(&c.pprofAddr, "pprof-addr", "SHIPHOOK_PPROF_ADDR", "", "an address (such as 127.0.0.1:6060) to serve Go's pprof profiles on; unset: none")
+}
+
+// check validates c and completes the settings parsed from others.
+func (c *config) check() error {
 	var err error
 	if c.schedule, err = dispatcher.ParseSchedule(c.retrySchedule); err != nil {
-		return c, err
+		return err
 	}
 	if c.dest, err = subscriptions.ParseDestinations(c.allowPrivate); err != nil {
-		return c, err
+		return err
 	}
 	if c.attemptTimeout < time.Second || c.attemptTimeout > time.Minute {
-		return c, fmt.Errorf("attempt timeout %s: must be from 1s to 60s", c.attemptTimeout)
+		return fmt.Errorf("attempt timeout %s: must be from 1s to 60s", c.attemptTimeout)
 	}
 	if c.lease < 2*c.attemptTimeout {
-		return c, fmt.Errorf("delivery lease %s: must be at least twice the attempt timeout (%s)", c.lease, c.attemptTimeout)
+		return fmt.Errorf("delivery lease %s: must be at least twice the attempt timeout (%s)", c.lease, c.attemptTimeout)
 	}
 	if c.concurrency < 1 {
-		return c, fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
+		return fmt.Errorf("concurrency %d: must be at least 1", c.concurrency)
 	}
 	if c.eventCacheMB < 0 || c.eventCacheMB > 1<<20 {
-		return c, fmt.Errorf("event cache %d MiB: must be from 0 to 1048576", c.eventCacheMB)
+		return fmt.Errorf("event cache %d MiB: must be from 0 to 1048576", c.eventCacheMB)
 	}
 	if c.pollInterval < time.Millisecond || c.pollInterval > time.Second {
-		return c, fmt.Errorf("poll interval %s: must be from 1ms to 1s", c.pollInterval)
+		return fmt.Errorf("poll interval %s: must be from 1ms to 1s", c.pollInterval)
 	}
 	if c.endpointConcurrency < 1 {
-		return c, fmt.Errorf("endpoint max concurrency %d: must be at least 1", c.endpointConcurrency)
+		return fmt.Errorf("endpoint max concurrency %d: must be at least 1", c.endpointConcurrency)
 	}
 	if c.breaker.FailureRatio <= 0 || c.breaker.FailureRatio > 1 {
-		return c, fmt.Errorf("breaker failure ratio %v: must be above 0 and at most 1", c.breaker.FailureRatio)
+		return fmt.Errorf("breaker failure ratio %v: must be above 0 and at most 1", c.breaker.FailureRatio)
 	}
 	if c.breaker.MinRequests < 1 {
-		return c, fmt.Errorf("breaker min requests %d: must be at least 1", c.breaker.MinRequests)
+		return fmt.Errorf("breaker min requests %d: must be at least 1", c.breaker.MinRequests)
 	}
 	if c.breakerWindow < time.Second || c.breakerOpenFor < time.Second {
-		return c, errors.New("breaker window and open time must be at least 1s")
+		return errors.New("breaker window and open time must be at least 1s")
 	}
 	c.breaker.WindowSeconds = int(c.breakerWindow / time.Second)
 	c.breaker.OpenSeconds = int(c.breakerOpenFor / time.Second)
 	if c.retention < time.Hour {
-		return c, fmt.Errorf("retention %s: must be at least 1h", c.retention)
+		return fmt.Errorf("retention %s: must be at least 1h", c.retention)
 	}
 	if c.autoDisableAfter < time.Second {
-		return c, fmt.Errorf("auto-disable window %s: must be at least 1s", c.autoDisableAfter)
+		return fmt.Errorf("auto-disable window %s: must be at least 1s", c.autoDisableAfter)
 	}
-	return c, nil
+	return nil
+}
+
+// envFlags declares flags whose defaults come from environment variables.
+// A variable that is set but does not parse is an error at start: errs
+// collects them, each naming the variable, its value and the form
+// expected.
+type envFlags struct {
+	*flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+// fromEnv calls parse with the value of env, if set, and records its error.
+func (f *envFlags) fromEnv(env, form string, parse func(string) error) {
+	if s := f.getenv(env); s != "" {
+		if err := parse(s); err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s=%q: not %s", env, s, form))
+		}
+	}
+}
+
+func (f *envFlags) str(p *string, name, env, def, help string) {
+	v := def
+	if s := f.getenv(env); s != "" {
+		v = s
+	}
+	f.StringVar(p, name, v, help+" ($"+env+")")
+}
+
+func (f *envFlags) duration(p *time.Duration, name, env string, def time.Duration, help string) {
+	v := def
+	f.fromEnv(env, "a duration such as 90s, 30m or 720h", func(s string) (err error) { v, err = time.ParseDuration(s); return err })
+	f.DurationVar(p, name, v, help+" ($"+env+")")
+}
+
+func (f *envFlags) integer(p *int, name, env string, def int, help string) {
+	v := def
+	f.fromEnv(env, "a whole number", func(s string) (err error) { v, err = strconv.Atoi(s); return err })
+	f.IntVar(p, name, v, help+" ($"+env+")")
+}
+
+func (f *envFlags) decimal(p *float64, name, env string, def float64, help string) {
+	v := def
+	f.fromEnv(env, "a number such as 0.5", func(s string) (err error) { v, err = strconv.ParseFloat(s, 64); return err })
+	f.Float64Var(p, name, v, help+" ($"+env+")")
 }
