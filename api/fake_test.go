@@ -202,7 +202,7 @@ func newTestAPI(t *testing.T) testAPI {
 		Store:  st,
 		Auth:   subscriptions.NewAuth(st),
 		Ingest: dispatcher.Ingest{Store: st, Partners: st, Queue: q},
-		Ready:  func(context.Context) error { return nil },
+		Ready:  []Dependency{{Name: "database", Check: func(context.Context) error { return nil }}},
 	})
 	return testAPI{Handler: h, store: st, queue: q}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -16,15 +17,27 @@ func Healthz() gin.HandlerFunc {
 	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 }
 
-// Readyz handles GET /readyz: 200 if ready answers nil within 2 s, 503
-// with its error otherwise.
-func Readyz(ready func(ctx context.Context) error) gin.HandlerFunc {
+// Dependency is something the service needs to take requests, such as
+// the database: Check returns nil while it is reachable.
+type Dependency struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Readyz handles GET /readyz: 200 if every dependency's Check answers nil
+// within 2 s in all, else 503 naming the first that did not. The answer
+// is unauthenticated, so it names the dependency and nothing more; its
+// error goes to the log.
+func Readyz(deps []Dependency) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
-		if err := ready(ctx); err != nil {
-			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
-			return
+		for _, d := range deps {
+			if err := d.Check(ctx); err != nil {
+				slog.WarnContext(ctx, "not ready", "dependency", d.Name, "err", err)
+				c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": d.Name + " unreachable"})
+				return
+			}
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	}

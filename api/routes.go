@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -34,8 +33,8 @@ type Deps struct {
 	Replay  dispatcher.Replay
 	// UserAgent is the User-Agent deliveries are sent with.
 	UserAgent string
-	// Ready tells whether the service can take requests, for /readyz.
-	Ready func(ctx context.Context) error
+	// Ready lists what the service needs to take requests, for /readyz.
+	Ready []Dependency
 }
 
 // New returns the whole HTTP surface of shiphook, in one table.

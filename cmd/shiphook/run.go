@@ -302,14 +302,9 @@ func newAPI(p parts, c config, fanout dispatcher.LocalFanout) http.Handler {
 		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
 		UserAgent: "shiphook/" + version,
-		Ready: func(ctx context.Context) error {
-			if err := p.st.Ping(ctx); err != nil {
-				return fmt.Errorf("database: %w", err)
-			}
-			if err := p.rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			return nil
+		Ready: []api.Dependency{
+			{Name: "database", Check: p.st.Ping},
+			{Name: "redis", Check: func(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }},
 		},
 	})
 }
