@@ -92,9 +92,13 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		s   *Store
 		err error
 	)
-	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+	switch {
+	case strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://"):
 		s, err = openPostgres(databaseURL)
-	} else {
+	case hasOtherScheme(lower):
+		return nil, fmt.Errorf("database URL %s: unknown scheme; use postgres://user@host:port/database for PostgreSQL, "+
+			"or sqlite:<path> (file:<path>, or a plain path) for SQLite", redact(databaseURL))
+	default:
 		s, err = openSQLite(databaseURL)
 	}
 	if err != nil {
@@ -210,6 +214,31 @@ func redact(databaseURL string) string {
 	}
 	return u.Redacted()
 }
+
+// hasOtherScheme tells whether a lower-cased database URL starts with a
+// scheme other than those Open knows, such as postgress:// or mysql://:
+// taken for a file name, it would make a new, empty SQLite database.
+func hasOtherScheme(lower string) bool {
+	scheme, _, ok := strings.Cut(lower, ":")
+	if !ok || scheme == "" || strings.ContainsAny(scheme, "/\\.") {
+		return false
+	}
+	for _, known := range []string{"sqlite", "sqlite3", "file"} {
+		if scheme == known {
+			return false
+		}
+	}
+	for _, r := range scheme {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '-') {
+			return false
+		}
+	}
+	return len(scheme) > 1 // a drive letter such as c: is a path
+}
+
+// Where names the database without its password: the URL of a PostgreSQL
+// database, the path of an SQLite file.
+func Where(databaseURL string) string { return redact(databaseURL) }
 
 // Dialect returns "postgres" or "sqlite".
 func (s *Store) Dialect() string { return s.d.name }

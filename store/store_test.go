@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,4 +60,27 @@ func TestOpen(t *testing.T) {
 		_, err := store.Open(t.Context(), "sqlite:"+t.TempDir()+"/x.db?_txlock=sometimes")
 		require.Error(t, err)
 	})
+}
+
+// TestOpenUnknownScheme checks that a database URL with a scheme Open does
+// not know is refused with the accepted forms, rather than taken for the
+// name of a new SQLite file.
+func TestOpenUnknownScheme(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, u := range []string{"postgress://postgres@127.0.0.1/test", "mysql://root:secret@db/shiphook", "Redis://127.0.0.1:6379"} {
+		_, err := store.Open(context.Background(), u)
+		require.Error(t, err, u)
+		require.Contains(t, err.Error(), "unknown scheme; use postgres://user@host:port/database for PostgreSQL, or sqlite:<path>", u)
+		require.NotContains(t, err.Error(), "secret", "the password is not shown")
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no file was made")
+
+	for _, u := range []string{"sqlite:" + filepath.Join(dir, "a.db"), "file:" + filepath.Join(dir, "b.db"), filepath.Join(dir, "c.db"), "sqlite::memory:"} {
+		st, err := store.Open(context.Background(), u)
+		require.NoError(t, err, u)
+		require.NoError(t, st.Close())
+	}
 }

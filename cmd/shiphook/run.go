@@ -195,6 +195,8 @@ func openStore(ctx context.Context, url string, log *slog.Logger) (*store.Store,
 	}
 	if url == "" {
 		log.Info("using the embedded SQLite database; set DATABASE_URL=postgres://… for production", "path", strings.TrimPrefix(defaultDatabaseURL, "sqlite:"))
+	} else {
+		log.Info("using the "+st.Dialect()+" database", "database", store.Where(url))
 	}
 	if off, err := st.AutovacuumOff(ctx); err != nil {
 		log.Warn("could not check PostgreSQL's autovacuum", "err", err)
