@@ -49,12 +49,13 @@ const defaultDatabaseURL = "sqlite:shiphook-data/shiphook.db"
 
 // parseConfig reads a service command's settings from args and, for each
 // flag not given, its environment variable. Returns an error naming the
-// setting for a variable that does not parse and for a value out of range.
+// setting for a variable that does not parse and for a value out of range,
+// and flag.ErrHelp, having printed the command's flags, for -h.
 func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var c config
 	f := &envFlags{FlagSet: flag.NewFlagSet("shiphook "+cmd, flag.ContinueOnError), getenv: getenv}
 	f.SetOutput(stderr)
-	declareFlags(f, &c)
+	declareFlags(f, &c, cmd)
 	if err := errors.Join(f.errs...); err != nil {
 		return c, err
 	}
@@ -64,15 +65,26 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if f.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", f.Arg(0))
 	}
+	if cmd == "migrate" {
+		return c, nil
+	}
 	return c, c.check()
 }
 
-// declareFlags declares every setting of c as a flag with its variable.
-func declareFlags(f *envFlags, c *config) {
-	f.str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API and the console listen on (serve and api)")
+// declareFlags declares the settings that cmd uses as flags with their
+// variables: migrate only opens the database; worker opens no API port.
+func declareFlags(f *envFlags, c *config, cmd string) {
 	f.str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
+	f.str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
+	f.str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
+	if cmd == "migrate" {
+		return
+	}
+	if cmd != "worker" {
+		f.str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API and the console listen on")
+		f.str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
+	}
 	f.str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://… ; unset: an in-process, in-memory Redis for trying shiphook out")
-	f.str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
 	f.str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
 	f.str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", dispatcher.FormatSchedule(dispatcher.DefaultSchedule), "delays between delivery attempts, each counted from the one before and spread ±20 %")
 	f.duration(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt (1s to 60s), unless the endpoint sets its own timeout_seconds; no attempt runs longer than half the delivery lease")
@@ -90,8 +102,6 @@ func declareFlags(f *envFlags, c *config) {
 	f.duration(&c.reconcileInterval, "reconcile-interval", "SHIPHOOK_RECONCILE_INTERVAL", dispatcher.DefaultReconcileInterval, "how often the reconciler looks for work Redis lost")
 	f.duration(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", dispatcher.DefaultReconcileGrace, "how overdue work must be before the reconciler re-enqueues it")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", dispatcher.DefaultShutdownTimeout, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
-	f.str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
-	f.str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
 	f.str(&c.pprofAddr, "pprof-addr", "SHIPHOOK_PPROF_ADDR", "", "an address (such as 127.0.0.1:6060) to serve Go's pprof profiles on; unset: none")
 }
 

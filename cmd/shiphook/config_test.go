@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +63,32 @@ func TestConfigEnvErrors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 90*24*time.Hour, c.retention)
 	require.Equal(t, 50, c.concurrency)
+}
+
+// TestHelp checks that -h prints a command's flags and succeeds, and lists
+// only the flags that command uses.
+func TestHelp(t *testing.T) {
+	for _, tc := range []struct {
+		cmd           string
+		lists, leaves []string
+	}{
+		{"serve", []string{"-addr", "-admin-key", "-concurrency", "-database-url"}, nil},
+		{"api", []string{"-addr", "-admin-key", "-database-url"}, nil},
+		{"worker", []string{"-concurrency", "-database-url", "-redis-url"}, []string{"-addr", "-admin-key"}},
+		{"migrate", []string{"-database-url", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url"}},
+		{"receive", []string{"-addr", "-secret"}, nil},
+	} {
+		t.Run(tc.cmd, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			err := run(context.Background(), []string{tc.cmd, "-h"}, func(string) string { return "" }, &stdout, &stderr)
+			require.NoError(t, err, "help asked for is not a failure")
+			help := stdout.String() + stderr.String()
+			for _, f := range tc.lists {
+				require.Contains(t, help, "  "+f+" ", tc.cmd+" lists "+f)
+			}
+			for _, f := range tc.leaves {
+				require.NotContains(t, help, "  "+f+" ", tc.cmd+" does not list "+f)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -48,12 +49,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve", "api", "worker", "migrate":
 		cfg, err := parseConfig(cmd, args, getenv, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the help asked for is printed
+		}
 		if err != nil {
 			return err
 		}
 		return runService(ctx, cmd, cfg, stdout, stderr)
 	case "receive":
-		return runReceive(ctx, args, getenv, stdout, stderr)
+		err := runReceive(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
 	case "gen-key":
 		fmt.Fprintln(stdout, subscriptions.NewKey())
 		return nil
