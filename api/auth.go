@@ -20,7 +20,9 @@ type principals interface {
 const principalKey = "shiphook.principal"
 
 // authenticate answers 401 to a request without a valid
-// "Authorization: Bearer <key>" and otherwise records its principal.
+// "Authorization: Bearer <key>" and otherwise records its principal. A key
+// that could not be looked up is answered as abort maps the failure: 503
+// unavailable when the store could not be reached, never 401.
 func authenticate(keys principals) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")

@@ -23,6 +23,9 @@
 //     NotFound 404, Conflict 409);
 //   - subscriptions.ErrNotFound and ErrConflict, however wrapped: 404
 //     not_found and 409 conflict;
+//   - subscriptions.ErrUnavailable, however wrapped (the database or Redis
+//     could not be reached): logged, and answered 503 unavailable with a
+//     Retry-After of RetryUnavailable, without its text;
 //   - *Error, for what only HTTP knows (401 unauthorized, 403 forbidden,
 //     an unknown route, an unreadable body): as it is;
 //   - anything else: logged, and answered 500 internal_error without its

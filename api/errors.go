@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -14,10 +16,23 @@ import (
 // Error is an error answer: its HTTP status and the body's stable code,
 // message and, when one input is at fault, field.
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
+	Status int `json:"-"`
+	// RetryAfter, when above zero, is sent as the Retry-After header, in
+	// whole seconds.
+	RetryAfter time.Duration `json:"-"`
+	Code       string        `json:"code"`
+	Message    string        `json:"message"`
+	Field      string        `json:"field,omitempty"`
+}
+
+// RetryUnavailable is the Retry-After of a 503 unavailable answer.
+const RetryUnavailable = 5 * time.Second
+
+// unavailable is the answer to a request that failed because the database
+// or Redis could not be reached.
+var unavailable = Error{
+	Status: http.StatusServiceUnavailable, RetryAfter: RetryUnavailable, Code: "unavailable",
+	Message: "the database or the queue is unreachable; retry later",
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -59,18 +74,28 @@ func toError(err error) (e *Error, ok bool) {
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}, true
 	case errors.Is(err, subscriptions.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}, true
+	case errors.Is(err, subscriptions.ErrUnavailable):
+		e := unavailable
+		return &e, true
 	}
 	return nil, false
 }
 
 // abort answers err as {"error": {...}} and stops the handler chain. An
 // error toError does not know is logged and answered with 500
-// internal_error, without its text.
+// internal_error, without its text; subscriptions.ErrUnavailable is logged
+// and answered 503 unavailable with a Retry-After, without its text either.
 func abort(c *gin.Context, err error) {
 	e, ok := toError(err)
-	if !ok {
+	switch {
+	case !ok:
 		slog.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "err", err)
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "the server failed to handle this request; it has been logged"}
+	case e.Code == unavailable.Code:
+		slog.WarnContext(c.Request.Context(), "request failed: unavailable", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+	}
+	if e.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(e.RetryAfter.Round(time.Second)/time.Second)))
 	}
 	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
 }

@@ -67,6 +67,37 @@ func TestInternalErrorHidesItsText(t *testing.T) {
 	require.NotContains(t, e["message"], "db-7")
 }
 
+// TestUnavailable checks that a request failing because the store could
+// not be reached is answered 503 with a Retry-After, whatever it asked,
+// and that the answer does not name the server.
+func TestUnavailable(t *testing.T) {
+	down := fmt.Errorf("%w: dial tcp db-7.internal:5432: connect: connection refused", subscriptions.ErrUnavailable)
+	for _, tc := range []struct {
+		name        string
+		fail        func(*fakeStore)
+		method, key string
+		path        string
+		body        any
+	}{
+		{"ingest", func(f *fakeStore) { f.failInserts = down }, "POST", ingestKey, "/v1/events", milestone("tms-1", "acme")},
+		{"key lookup", func(f *fakeStore) { f.failKeys = down }, "GET", adminKey, "/v1/me", nil},
+		{"unknown key whose lookup failed", func(f *fakeStore) { f.failKeys = down }, "GET", "shk_nobody", "/v1/me", nil},
+		{"list", func(f *fakeStore) { f.failPartners = down }, "GET", adminKey, "/v1/partners", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newTestAPI(t)
+			tc.fail(a.store)
+			status, header, body := a.doHeader(t, tc.method, tc.path, tc.key, tc.body)
+			require.Equal(t, http.StatusServiceUnavailable, status, "%v", body)
+			require.Equal(t, "5", header.Get("Retry-After"))
+			e := errorOf(t, body)
+			require.Equal(t, "unavailable", e["code"])
+			require.Equal(t, "the database or the queue is unreachable; retry later", e["message"])
+			require.Empty(t, a.queue.enqueued(), "nothing was stored, so nothing is fanned out")
+		})
+	}
+}
+
 // TestDomainErrorsMapOnce checks the one mapping of domain errors to
 // answers, however the domain wraps them.
 func TestDomainErrorsMapOnce(t *testing.T) {
@@ -84,6 +115,7 @@ func TestDomainErrorsMapOnce(t *testing.T) {
 		{"domain conflict with a code", subscriptions.Errorf(subscriptions.Conflict, "delivery_in_progress", "busy"), http.StatusConflict, "delivery_in_progress", ""},
 		{"wrapped ErrNotFound", fmt.Errorf("load endpoint ep_1: %w", subscriptions.ErrNotFound), http.StatusNotFound, "not_found", ""},
 		{"wrapped ErrConflict", fmt.Errorf("store key: %w", subscriptions.ErrConflict), http.StatusConflict, "conflict", ""},
+		{"wrapped ErrUnavailable", fmt.Errorf("look up api key: %w", subscriptions.ErrUnavailable), http.StatusServiceUnavailable, "unavailable", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, ok := toError(tc.err)

@@ -30,8 +30,9 @@ type fakeStore struct {
 	partners map[string]subscriptions.Partner
 	messages []dispatcher.Message
 	events   []dispatcher.Event
-	// failPartners, when set, is what ListPartners fails with.
-	failPartners error
+	// failPartners, when set, is what ListPartners fails with; failKeys,
+	// APIKeyByHash; failInserts, InsertEvents.
+	failPartners, failKeys, failInserts error
 	// pages are the pages ListPartners was asked for.
 	pages []subscriptions.Page
 	// queries are the queries ListMessages was asked.
@@ -41,6 +42,9 @@ type fakeStore struct {
 func (f *fakeStore) APIKeyByHash(_ context.Context, hash string) (subscriptions.APIKey, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failKeys != nil {
+		return subscriptions.APIKey{}, f.failKeys
+	}
 	k, ok := f.keys[hash]
 	if !ok {
 		return subscriptions.APIKey{}, subscriptions.ErrNotFound
@@ -127,6 +131,9 @@ func (f *fakeStore) ListMessages(_ context.Context, q dispatcher.MessageQuery) (
 func (f *fakeStore) InsertEvents(_ context.Context, evs []dispatcher.Event) ([]dispatcher.Insert, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failInserts != nil {
+		return nil, f.failInserts
+	}
 	out := make([]dispatcher.Insert, len(evs))
 	for i, ev := range evs {
 		j := slices.IndexFunc(f.events, func(e dispatcher.Event) bool { return ev.SourceID != "" && e.SourceID == ev.SourceID })
@@ -212,6 +219,13 @@ func newTestAPI(t *testing.T) testAPI {
 // map.
 func (a testAPI) do(t *testing.T, method, path, key string, body any) (int, map[string]any) {
 	t.Helper()
+	status, _, out := a.doHeader(t, method, path, key, body)
+	return status, out
+}
+
+// doHeader is do that also returns the answer's header.
+func (a testAPI) doHeader(t *testing.T, method, path, key string, body any) (int, http.Header, map[string]any) {
+	t.Helper()
 	var r *bytes.Reader
 	switch b := body.(type) {
 	case nil:
@@ -233,7 +247,7 @@ func (a testAPI) do(t *testing.T, method, path, key string, body any) (int, map[
 	if w.Body.Len() > 0 {
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &out), w.Body.String())
 	}
-	return w.Code, out
+	return w.Code, w.Header(), out
 }
 
 // errorOf returns the "error" object of an error answer, checking that it

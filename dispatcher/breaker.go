@@ -164,13 +164,14 @@ func (g *Guard) probeDue(endpointID string, now time.Time) bool {
 }
 
 // BreakerState returns the breaker of endpoint id as stored in Redis.
+// Returns subscriptions.ErrUnavailable if Redis could not be reached.
 func (g *Guard) BreakerState(ctx context.Context, id string) (subscriptions.BreakerState, error) {
 	raw, err := g.rdb.Get(ctx, breakerKey(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return subscriptions.BreakerState{State: breakerClosed}, nil
 	}
 	if err != nil {
-		return subscriptions.BreakerState{}, fmt.Errorf("read breaker of %s: %w", id, err)
+		return subscriptions.BreakerState{}, fmt.Errorf("read breaker of %s: %w", id, redisUnavailable(err))
 	}
 	var st subscriptions.BreakerState
 	if err := json.Unmarshal(raw, &st); err != nil {

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/shiphook/shiphook/dispatcher/internal/inproc"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // Task types and their queues.
@@ -248,12 +252,26 @@ func (q *Queue) remoteDelivery(ctx context.Context, dt deliveryTask, at time.Tim
 	return nil
 }
 
-// EnqueueRecover schedules the recovery job with this id.
+// EnqueueRecover schedules the recovery job with this id. Returns
+// subscriptions.ErrUnavailable if Redis could not be reached.
 func (q *Queue) EnqueueRecover(ctx context.Context, jobID string) error {
 	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(taskRecover, []byte(jobID)),
 		asynq.TaskID("r:"+jobID), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(30*time.Minute))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue recovery job %s: %w", jobID, err)
+		return fmt.Errorf("enqueue recovery job %s: %w", jobID, redisUnavailable(err))
 	}
 	return nil
+}
+
+// redisUnavailable returns err wrapped in subscriptions.ErrUnavailable,
+// the cause kept in the chain, if it says that Redis could not be reached
+// (a connection refused, broken or timed out, a closed client, no free
+// connection in time), and err as it is otherwise.
+func redisUnavailable(err error) error {
+	var netErr *net.OpError
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
+		return fmt.Errorf("%w: %w", subscriptions.ErrUnavailable, err)
+	}
+	return err
 }

@@ -14,8 +14,9 @@ import (
 // CreateAPIKey stores k with its Hash; an empty PartnerID is stored as none,
 // a zero CreatedAt as now. Returns ErrConflict if the id or hash is taken,
 // ErrNotFound if its partner does not exist.
-func (s *Store) CreateAPIKey(ctx context.Context, k subscriptions.APIKey) error {
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
+func (s *Store) CreateAPIKey(ctx context.Context, k subscriptions.APIKey) (err error) {
+	defer s.unavailable(&err)
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
 		k.ID, string(k.Role), nullString(k.PartnerID), k.Name, k.Hash, micros(nowOr(k.CreatedAt, time.Now())))
 	if err != nil {
 		if s.d.violation(err) == foreignKeyViolation {
@@ -43,7 +44,8 @@ func scanAPIKey(sc scanner) (subscriptions.APIKey, error) {
 }
 
 // APIKeyByHash returns ErrNotFound if no key has that hash.
-func (s *Store) APIKeyByHash(ctx context.Context, hash string) (subscriptions.APIKey, error) {
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (_ subscriptions.APIKey, err error) {
+	defer s.unavailable(&err)
 	k, err := scanAPIKey(s.db.QueryRowContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`), hash))
 	if err != nil {
 		// The hash is a secret's; keep it out of the error.
@@ -54,7 +56,8 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash string) (subscriptions.AP
 
 // ListAPIKeys returns at most page.Limit (default 50) keys ordered by id,
 // after page.After.
-func (s *Store) ListAPIKeys(ctx context.Context, page subscriptions.Page) ([]subscriptions.APIKey, error) {
+func (s *Store) ListAPIKeys(ctx context.Context, page subscriptions.Page) (_ []subscriptions.APIKey, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+apiKeyColumns+` FROM api_keys WHERE id > ? ORDER BY id LIMIT ?`),
 		page.After, limitOf(page.Limit))
 	if err != nil {
@@ -64,7 +67,8 @@ func (s *Store) ListAPIKeys(ctx context.Context, page subscriptions.Page) ([]sub
 }
 
 // DeleteAPIKey returns ErrNotFound.
-func (s *Store) DeleteAPIKey(ctx context.Context, id string) error {
+func (s *Store) DeleteAPIKey(ctx context.Context, id string) (err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM api_keys WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("delete api key %s: %w", id, err)
@@ -73,7 +77,8 @@ func (s *Store) DeleteAPIKey(ctx context.Context, id string) error {
 }
 
 // CountAPIKeys returns how many keys have that role.
-func (s *Store) CountAPIKeys(ctx context.Context, role subscriptions.Role) (int, error) {
+func (s *Store) CountAPIKeys(ctx context.Context, role subscriptions.Role) (_ int, err error) {
+	defer s.unavailable(&err)
 	var n int
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM api_keys WHERE role = ?`), string(role)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count %s api keys: %w", role, err)

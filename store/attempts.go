@@ -25,7 +25,8 @@ const attemptColumns = `id, message_id, endpoint_id, partner_id, number, trigger
 // transaction. A zero a.Number is taken as the message's attempt count
 // after this one; empty EndpointID and PartnerID are the message's.
 // Returns ErrNotFound if the message does not exist.
-func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) error {
+func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) (err error) {
+	defer s.unavailable(&err)
 	if a.ID == "" {
 		return fmt.Errorf("record attempt of message %s: the attempt has no id", a.MessageID)
 	}
@@ -37,7 +38,7 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 		}
 		headers = string(b)
 	}
-	_, err := s.records.do(ctx, record{a: a, o: o, headers: headers})
+	_, err = s.records.do(ctx, record{a: a, o: o, headers: headers})
 	return err
 }
 
@@ -139,7 +140,8 @@ func scanAttempt(sc scanner) (dispatcher.Attempt, error) {
 }
 
 // Attempt returns ErrNotFound.
-func (s *Store) Attempt(ctx context.Context, id string) (dispatcher.Attempt, error) {
+func (s *Store) Attempt(ctx context.Context, id string) (_ dispatcher.Attempt, err error) {
+	defer s.unavailable(&err)
 	a, err := scanAttempt(s.db.QueryRowContext(ctx, s.q(`SELECT `+attemptColumns+` FROM attempts WHERE id = ?`), id))
 	if err != nil {
 		return dispatcher.Attempt{}, notFound(err, "attempt "+id)
@@ -149,7 +151,8 @@ func (s *Store) Attempt(ctx context.Context, id string) (dispatcher.Attempt, err
 
 // ListAttempts returns at most page.Limit (default 50) of a message's
 // attempts ordered by number (then id), after the attempt page.After.
-func (s *Store) ListAttempts(ctx context.Context, messageID string, page subscriptions.Page) ([]dispatcher.Attempt, error) {
+func (s *Store) ListAttempts(ctx context.Context, messageID string, page subscriptions.Page) (_ []dispatcher.Attempt, err error) {
+	defer s.unavailable(&err)
 	query := `SELECT ` + attemptColumns + ` FROM attempts WHERE message_id = ?`
 	args := []any{messageID}
 	if page.After != "" {
@@ -170,7 +173,8 @@ func (s *Store) ListAttempts(ctx context.Context, messageID string, page subscri
 // last attempt of the previous page, and the page holds older ones. Failed
 // matches attempts with an error class; empty fields match all, partners
 // included.
-func (s *Store) SearchAttempts(ctx context.Context, q dispatcher.AttemptQuery) ([]dispatcher.Attempt, error) {
+func (s *Store) SearchAttempts(ctx context.Context, q dispatcher.AttemptQuery) (_ []dispatcher.Attempt, err error) {
+	defer s.unavailable(&err)
 	query, args := searchAttemptsQuery(q)
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {

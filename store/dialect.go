@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 
@@ -24,6 +25,10 @@ type dialect struct {
 	lockMigrations func(ctx context.Context, tx *sql.Tx) error
 	// violation classifies a constraint error.
 	violation func(err error) violation
+	// lostServer reports whether err says that the database server could
+	// not be reached or went away, beyond what unreachable checks for
+	// every database.
+	lostServer func(err error) bool
 	// inSubquery is the condition that column is among the values subquery
 	// returns, for a subquery with a LIMIT that picks a batch of rows to
 	// change by id.
@@ -75,6 +80,24 @@ var postgres = dialect{
 		}
 		return noViolation
 	},
+	lostServer: func(err error) bool {
+		var (
+			connErr *pgconn.ConnectError
+			pgErr   *pgconn.PgError
+		)
+		switch {
+		case errors.As(err, &connErr), errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.ErrUnexpectedEOF):
+			// Connecting failed (refused, timed out, or the server
+			// refused the session), or the connection broke mid-reply.
+			return true
+		case errors.As(err, &pgErr):
+			// admin_shutdown, crash_shutdown, cannot_connect_now and the
+			// class of connection exceptions.
+			return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" ||
+				strings.HasPrefix(pgErr.Code, "08")
+		}
+		return false
+	},
 	inSubquery: func(column, subquery string) string {
 		// The array is computed once, before the outer scan, which then
 		// reads the primary key for each value. Planned as IN, the
@@ -109,6 +132,9 @@ var sqliteDialect = dialect{
 		}
 		return noViolation
 	},
+	// The file is opened in the process: beyond a closed store, nothing
+	// stands between shiphook and its database.
+	lostServer: func(error) bool { return false },
 	inSubquery: func(column, subquery string) string {
 		// SQLite runs the subquery once into a temporary table and looks
 		// each value up in the primary key.

@@ -14,7 +14,8 @@ import (
 
 // CreateEndpoint stores e. A zero CreatedAt or UpdatedAt is set to now.
 // Returns ErrNotFound if its partner is gone, ErrConflict if e.ID is taken.
-func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) error {
+func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) (err error) {
+	defer s.unavailable(&err)
 	j, err := endpointJSON(e)
 	if err != nil {
 		return err
@@ -132,7 +133,8 @@ func scanEndpoint(sc scanner) (subscriptions.Endpoint, error) {
 
 // Endpoint returns the endpoint with that id, whatever its partner.
 // Returns ErrNotFound.
-func (s *Store) Endpoint(ctx context.Context, id string) (subscriptions.Endpoint, error) {
+func (s *Store) Endpoint(ctx context.Context, id string) (_ subscriptions.Endpoint, err error) {
+	defer s.unavailable(&err)
 	e, err := scanEndpoint(s.db.QueryRowContext(ctx, s.q(`SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`), id))
 	if err != nil {
 		return subscriptions.Endpoint{}, notFound(err, "endpoint "+id)
@@ -142,7 +144,8 @@ func (s *Store) Endpoint(ctx context.Context, id string) (subscriptions.Endpoint
 
 // ListEndpoints returns at most page.Limit (default 50) of a partner's
 // endpoints ordered by id, after page.After. An unknown partner has none.
-func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscriptions.Page) ([]subscriptions.Endpoint, error) {
+func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscriptions.Page) (_ []subscriptions.Endpoint, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+endpointColumns+` FROM endpoints
 		WHERE partner_id = ? AND id > ? ORDER BY id LIMIT ?`), partnerID, page.After, limitOf(page.Limit))
 	if err != nil {
@@ -155,7 +158,8 @@ func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscr
 // is never stored), FailingSince included; a zero UpdatedAt is set to now.
 // Returns ErrNotFound if the endpoint, or the partner it is moved to, does
 // not exist.
-func (s *Store) UpdateEndpoint(ctx context.Context, e subscriptions.Endpoint) error {
+func (s *Store) UpdateEndpoint(ctx context.Context, e subscriptions.Endpoint) (err error) {
+	defer s.unavailable(&err)
 	j, err := endpointJSON(e)
 	if err != nil {
 		return err
@@ -176,7 +180,8 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e subscriptions.Endpoint) er
 
 // DeleteEndpoint deletes the endpoint; its messages and attempts stay.
 // Returns ErrNotFound.
-func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
+func (s *Store) DeleteEndpoint(ctx context.Context, id string) (err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM endpoints WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("delete endpoint %s: %w", id, err)
@@ -232,7 +237,8 @@ func readPartnerGroups(rows *sql.Rows) ([]partnerGroup, error) {
 
 // PartnerEndpoints returns the partner and all its endpoints ordered by id,
 // as one consistent read. Returns ErrNotFound if the partner does not exist.
-func (s *Store) PartnerEndpoints(ctx context.Context, partnerID string) (subscriptions.Partner, []subscriptions.Endpoint, error) {
+func (s *Store) PartnerEndpoints(ctx context.Context, partnerID string) (_ subscriptions.Partner, _ []subscriptions.Endpoint, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(fmt.Sprintf(partnerEndpointsQuery, `WHERE id = ?`)), partnerID)
 	if err != nil {
 		return subscriptions.Partner{}, nil, fmt.Errorf("endpoints of %s: %w", partnerID, err)
@@ -256,7 +262,8 @@ const allEndpointsBatch = 500
 // holding no connection while fn runs, so fn may use the store; a partner
 // created or deleted meanwhile may or may not be seen. It returns the first
 // read error, or ctx's error.
-func (s *Store) AllEndpoints(ctx context.Context, fn func(subscriptions.Partner, []subscriptions.Endpoint)) error {
+func (s *Store) AllEndpoints(ctx context.Context, fn func(subscriptions.Partner, []subscriptions.Endpoint)) (err error) {
+	defer s.unavailable(&err)
 	query := s.q(fmt.Sprintf(partnerEndpointsQuery, `WHERE id > ? ORDER BY id LIMIT ?`))
 	after := ""
 	for {
@@ -284,9 +291,10 @@ func (s *Store) AllEndpoints(ctx context.Context, fn func(subscriptions.Partner,
 // that was kept. Concurrent calls agree on the value. UpdatedAt does not
 // change (FailingSince is the endpoint's health, not its settings).
 // Returns ErrNotFound if the endpoint does not exist.
-func (s *Store) MarkEndpointFailing(ctx context.Context, id string, at time.Time) (time.Time, error) {
+func (s *Store) MarkEndpointFailing(ctx context.Context, id string, at time.Time) (_ time.Time, err error) {
+	defer s.unavailable(&err)
 	var since int64
-	err := s.db.QueryRowContext(ctx, s.q(`UPDATE endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
+	err = s.db.QueryRowContext(ctx, s.q(`UPDATE endpoints SET failing_since = COALESCE(failing_since, ?) WHERE id = ?
 		RETURNING failing_since`), micros(at), id).Scan(&since)
 	if err != nil {
 		return time.Time{}, notFound(err, "mark endpoint "+id+" failing")
@@ -298,8 +306,9 @@ func (s *Store) MarkEndpointFailing(ctx context.Context, id string, at time.Time
 // change. It writes nothing, and returns nil, when FailingSince is already
 // clear or the endpoint does not exist (so that the call after every
 // successful attempt costs a read).
-func (s *Store) MarkEndpointHealthy(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`), id)
+func (s *Store) MarkEndpointHealthy(ctx context.Context, id string) (err error) {
+	defer s.unavailable(&err)
+	_, err = s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL`), id)
 	if err != nil {
 		return fmt.Errorf("mark endpoint %s healthy: %w", id, err)
 	}
@@ -309,7 +318,8 @@ func (s *Store) MarkEndpointHealthy(ctx context.Context, id string) error {
 // DisableEndpoint disables an enabled endpoint with reason. changed is
 // false when it was disabled already (or does not exist), so that of many
 // workers deciding at once exactly one goes on to announce it.
-func (s *Store) DisableEndpoint(ctx context.Context, id, reason string) (bool, error) {
+func (s *Store) DisableEndpoint(ctx context.Context, id, reason string) (_ bool, err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET disabled = TRUE, disabled_reason = ?, updated_at = ?
 		WHERE id = ? AND NOT disabled`), reason, micros(time.Now()), id)
 	if err != nil {

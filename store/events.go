@@ -41,7 +41,8 @@ const eventInsertBatch = 400
 //
 // Single events stored at the same moment by different callers go in one
 // statement, as if stored one after the other.
-func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) ([]dispatcher.Insert, error) {
+func (s *Store) InsertEvents(ctx context.Context, events []dispatcher.Event) (_ []dispatcher.Insert, err error) {
+	defer s.unavailable(&err)
 	if len(events) == 1 {
 		in, err := s.inserts.do(ctx, events[0])
 		if err != nil {
@@ -330,7 +331,8 @@ func scanEvent(sc scanner) (dispatcher.Event, error) {
 }
 
 // Event returns ErrNotFound.
-func (s *Store) Event(ctx context.Context, id string) (dispatcher.Event, error) {
+func (s *Store) Event(ctx context.Context, id string) (_ dispatcher.Event, err error) {
+	defer s.unavailable(&err)
 	e, err := scanEvent(s.db.QueryRowContext(ctx, s.q(`SELECT `+eventColumns+` FROM events WHERE id = ?`), id))
 	if err != nil {
 		return dispatcher.Event{}, notFound(err, "event "+id)
@@ -345,7 +347,8 @@ func (s *Store) Event(ctx context.Context, id string) (dispatcher.Event, error) 
 // before the "*" and go on past it ("a.b.*" matches "a.b.x", not "a.b"),
 // as an endpoint's event types do; empty or "*" matches every type.
 // q.ShipmentID, when not empty, is the shipment's exact id.
-func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) ([]dispatcher.Event, error) {
+func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) (_ []dispatcher.Event, err error) {
+	defer s.unavailable(&err)
 	var (
 		where []string
 		args  []any

@@ -23,7 +23,8 @@ import (
 // event, new or not, and the delivering ones it stored (claimed by the
 // caller as they were made), ordered by id. Returns ErrNotFound if the
 // event does not exist.
-func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) ([]dispatcher.Message, error) {
+func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	now := time.Now()
 	sorted, err := fillMessages(eventID, msgs, now)
 	if err != nil {
@@ -244,7 +245,8 @@ func (s *Store) markFannedOut(ctx context.Context, tx *sql.Tx, eventID string, n
 
 // UnfannedEvents returns ids of at most limit (default 50) events created
 // before t and not fanned out, oldest first.
-func (s *Store) UnfannedEvents(ctx context.Context, before time.Time, limit int) ([]string, error) {
+func (s *Store) UnfannedEvents(ctx context.Context, before time.Time, limit int) (_ []string, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM events WHERE fanned_out_at IS NULL AND created_at < ?
 		ORDER BY created_at, id LIMIT ?`), micros(before), limitOf(limit))
 	if err != nil {

@@ -44,13 +44,14 @@ const healthQuery = `WITH last_success AS (
 // An endpoint without attempts, or an unknown one, gives zeros and nils.
 // Ties in StartedAt break arbitrarily. The summary and the last failure are
 // two reads: an attempt recorded between them may show in one only.
-func (s *Store) EndpointHealth(ctx context.Context, endpointID string, now time.Time) (dispatcher.Health, error) {
+func (s *Store) EndpointHealth(ctx context.Context, endpointID string, now time.Time) (_ dispatcher.Health, err error) {
+	defer s.unavailable(&err)
 	var (
 		h           dispatcher.Health
 		lastSuccess sql.NullInt64
 		t           = micros(now)
 	)
-	err := s.db.QueryRowContext(ctx, s.q(healthQuery),
+	err = s.db.QueryRowContext(ctx, s.q(healthQuery),
 		endpointID, t,
 		micros(now.Add(-time.Hour)), micros(now.Add(-time.Hour)),
 		endpointID, t, int64(math.MinInt64),

@@ -17,7 +17,8 @@ import (
 // waits for WakeHeld, and DueMessages never returns it. ok is false if it
 // is not in that state. Calls made at the same moment go together,
 // deferrals included (see batcher).
-func (s *Store) HoldMessage(ctx context.Context, id string, attempts int) (bool, error) {
+func (s *Store) HoldMessage(ctx context.Context, id string, attempts int) (_ bool, err error) {
+	defer s.unavailable(&err)
 	return s.defers.do(ctx, deferral{id: id, attempts: attempts, hold: true})
 }
 
@@ -48,7 +49,8 @@ const heldEndpointsQuery = `WITH RECURSIVE held (endpoint_id) AS (
 
 // HeldEndpoints returns the ids of the endpoints that have held messages,
 // ordered by id; none if no message is held.
-func (s *Store) HeldEndpoints(ctx context.Context) ([]string, error) {
+func (s *Store) HeldEndpoints(ctx context.Context) (_ []string, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, heldEndpointsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("endpoints with held messages: %w", err)
@@ -94,7 +96,8 @@ func wakeHeldQuery(d dialect) string {
 // limit though more remain: an empty one means that the endpoint had no
 // held message after after, or that concurrent calls were waking all
 // those left.
-func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit int, leaseUntil time.Time) ([]dispatcher.Message, error) {
+func (s *Store) WakeHeld(ctx context.Context, endpointID, after string, limit int, leaseUntil time.Time) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	// Workers of several processes may wake one endpoint at once: in
 	// PostgreSQL each call's subquery passes over the messages another has
 	// locked, and a message another woke meanwhile no longer matches when

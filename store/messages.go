@@ -100,7 +100,8 @@ func scanMessage(sc scanner) (dispatcher.Message, error) {
 }
 
 // Message returns ErrNotFound.
-func (s *Store) Message(ctx context.Context, id string) (dispatcher.Message, error) {
+func (s *Store) Message(ctx context.Context, id string) (_ dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages WHERE id = ?`), id))
 	if err != nil {
 		return dispatcher.Message{}, notFound(err, "message "+id)
@@ -112,7 +113,8 @@ func (s *Store) Message(ctx context.Context, id string) (dispatcher.Message, err
 // non-empty field of q, newest (greatest id) first; q.After is the id of the
 // last message of the previous page, and the page holds older ones. An empty
 // q.PartnerID matches every partner.
-func (s *Store) ListMessages(ctx context.Context, q dispatcher.MessageQuery) ([]dispatcher.Message, error) {
+func (s *Store) ListMessages(ctx context.Context, q dispatcher.MessageQuery) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	query, args := listMessagesQuery(q)
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
@@ -181,7 +183,8 @@ const eventsBatch = 500
 
 // MessagesOfEvents returns the messages of these events (each event once,
 // however often its id is given), ordered by id. Unknown events give none.
-func (s *Store) MessagesOfEvents(ctx context.Context, eventIDs []string) ([]dispatcher.Message, error) {
+func (s *Store) MessagesOfEvents(ctx context.Context, eventIDs []string) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	ids := slices.Clone(eventIDs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -210,7 +213,8 @@ func (s *Store) MessagesOfEvents(ctx context.Context, eventIDs []string) ([]disp
 }
 
 // MessageOf returns the message of an event to an endpoint, or ErrNotFound.
-func (s *Store) MessageOf(ctx context.Context, eventID, endpointID string) (dispatcher.Message, error) {
+func (s *Store) MessageOf(ctx context.Context, eventID, endpointID string) (_ dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
 		WHERE event_id = ? AND endpoint_id = ?`), eventID, endpointID))
 	if err != nil {
@@ -224,7 +228,8 @@ func (s *Store) MessageOf(ctx context.Context, eventID, endpointID string) (disp
 // its lease past. Of concurrent claims with the same attempts, one wins.
 // When ok is false, m is the message as it stands. Returns ErrNotFound if
 // the message does not exist.
-func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (dispatcher.Message, bool, error) {
+func (s *Store) ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (_ dispatcher.Message, _ bool, err error) {
+	defer s.unavailable(&err)
 	c, err := s.claims.do(ctx, claim{id: id, attempts: attempts, leaseUntil: leaseUntil})
 	return c.m, c.ok, err
 }
@@ -262,7 +267,8 @@ func claimStatement(c claim, now int64) (string, []any) {
 // SetMessageStatus sets status and next attempt of a message (now, for
 // pending without one; none for held) and clears its lease. Returns
 // ErrNotFound.
-func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Outcome) error {
+func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Outcome) (err error) {
+	defer s.unavailable(&err)
 	now := time.Now()
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE messages SET status = ?, next_attempt_at = ?, lease_until = NULL, updated_at = ?
 		WHERE id = ?`), string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), micros(now), id)
@@ -276,7 +282,8 @@ func (s *Store) SetMessageStatus(ctx context.Context, id string, o dispatcher.Ou
 // attempts attempts made to at; ok is false if it is not in that state.
 // Calls made at the same moment go together, holds included (see
 // batcher).
-func (s *Store) DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (bool, error) {
+func (s *Store) DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (_ bool, err error) {
+	defer s.unavailable(&err)
 	return s.defers.do(ctx, deferral{id: id, attempts: attempts, at: at})
 }
 
@@ -317,7 +324,8 @@ func (s *Store) deferOne(ctx context.Context, d deferral) (bool, error) {
 // and returns it. Returns ErrConflict if it is delivering with a lease that
 // has not run out (as ClaimMessage sees it: lease_until not before now), or
 // ErrNotFound.
-func (s *Store) RetryMessage(ctx context.Context, id string, at time.Time) (dispatcher.Message, error) {
+func (s *Store) RetryMessage(ctx context.Context, id string, at time.Time) (_ dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	now := micros(time.Now())
 	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'pending', next_attempt_at = ?,
 		lease_until = NULL, updated_at = ?
@@ -338,7 +346,8 @@ func (s *Store) RetryMessage(ctx context.Context, id string, at time.Time) (disp
 // DueMessages returns at most limit (default 50) messages that are pending
 // with their next attempt before t, or delivering with their lease before
 // t, ordered by that time (oldest due first).
-func (s *Store) DueMessages(ctx context.Context, before time.Time, limit int) ([]dispatcher.Message, error) {
+func (s *Store) DueMessages(ctx context.Context, before time.Time, limit int) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	limit = limitOf(limit)
 	t := micros(before)
 	// Each half reads its own partial index in order; the literal statuses
@@ -377,7 +386,8 @@ func (w withExtra) Scan(dest ...any) error {
 // pending, due at, with no lease, in one transaction, and returns them
 // ordered by id. Messages in any other state stay as they are; an endpoint
 // without disabled messages (or an unknown one) gives none.
-func (s *Store) ResumeMessages(ctx context.Context, endpointID string, at time.Time) ([]dispatcher.Message, error) {
+func (s *Store) ResumeMessages(ctx context.Context, endpointID string, at time.Time) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	return s.moveMessages(ctx, "resume messages of endpoint "+endpointID,
 		`UPDATE messages SET status = 'pending', next_attempt_at = ?, lease_until = NULL,
 			updated_at = ? WHERE endpoint_id = ? AND status = 'disabled' RETURNING `+messageColumns,

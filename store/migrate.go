@@ -25,7 +25,8 @@ type migration struct {
 // lacks, in version order, each in a transaction of its own together with
 // its row in schema_migrations. Running it again does nothing; processes
 // that run it at the same time wait for each other.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) (err error) {
+	defer s.unavailable(&err)
 	migrations, err := loadMigrations(s.d.name)
 	if err != nil {
 		return err
@@ -103,7 +104,8 @@ func loadMigrations(dialect string) ([]migration, error) {
 
 // CheckMigrated returns an error saying to run "shiphook migrate" when the
 // database lacks a migration this build needs.
-func (s *Store) CheckMigrated(ctx context.Context) error {
+func (s *Store) CheckMigrated(ctx context.Context) (err error) {
+	defer s.unavailable(&err)
 	migrations, err := loadMigrations(s.d.name)
 	if err != nil {
 		return err

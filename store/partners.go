@@ -12,10 +12,11 @@ import (
 
 // CreatePartner stores p. A zero CreatedAt or UpdatedAt is set to now.
 // Returns ErrConflict if p.ID is taken.
-func (s *Store) CreatePartner(ctx context.Context, p subscriptions.Partner) error {
+func (s *Store) CreatePartner(ctx context.Context, p subscriptions.Partner) (err error) {
+	defer s.unavailable(&err)
 	now := time.Now()
 	created := nowOr(p.CreatedAt, now)
-	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO partners (id, name, access, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`),
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO partners (id, name, access, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`),
 		p.ID, p.Name, string(p.Access), micros(created), micros(nowOr(p.UpdatedAt, created)))
 	if err != nil {
 		return s.classify(err, "partner "+p.ID)
@@ -55,7 +56,8 @@ func scanPartner(sc scanner) (subscriptions.Partner, error) {
 }
 
 // Partner returns ErrNotFound if the partner does not exist.
-func (s *Store) Partner(ctx context.Context, id string) (subscriptions.Partner, error) {
+func (s *Store) Partner(ctx context.Context, id string) (_ subscriptions.Partner, err error) {
+	defer s.unavailable(&err)
 	p, err := scanPartner(s.db.QueryRowContext(ctx, s.q(`SELECT `+partnerColumns+` FROM partners WHERE id = ?`), id))
 	if err != nil {
 		return subscriptions.Partner{}, notFound(err, "partner "+id)
@@ -65,7 +67,8 @@ func (s *Store) Partner(ctx context.Context, id string) (subscriptions.Partner, 
 
 // ListPartners returns at most page.Limit (default 50) partners ordered by
 // id, after page.After.
-func (s *Store) ListPartners(ctx context.Context, page subscriptions.Page) ([]subscriptions.Partner, error) {
+func (s *Store) ListPartners(ctx context.Context, page subscriptions.Page) (_ []subscriptions.Partner, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT `+partnerColumns+` FROM partners WHERE id > ? ORDER BY id LIMIT ?`),
 		page.After, limitOf(page.Limit))
 	if err != nil {
@@ -76,7 +79,8 @@ func (s *Store) ListPartners(ctx context.Context, page subscriptions.Page) ([]su
 
 // UpdatePartner saves name and access, and sets UpdatedAt to now. Returns
 // ErrNotFound.
-func (s *Store) UpdatePartner(ctx context.Context, p subscriptions.Partner) error {
+func (s *Store) UpdatePartner(ctx context.Context, p subscriptions.Partner) (err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE partners SET name = ?, access = ?, updated_at = ? WHERE id = ?`),
 		p.Name, string(p.Access), micros(time.Now()), p.ID)
 	if err != nil {
@@ -87,7 +91,8 @@ func (s *Store) UpdatePartner(ctx context.Context, p subscriptions.Partner) erro
 
 // DeletePartner deletes the partner, its endpoints and its API keys (the
 // database cascades). Its messages and attempts stay. Returns ErrNotFound.
-func (s *Store) DeletePartner(ctx context.Context, id string) error {
+func (s *Store) DeletePartner(ctx context.Context, id string) (err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM partners WHERE id = ?`), id)
 	if err != nil {
 		return fmt.Errorf("delete partner %s: %w", id, err)
@@ -100,7 +105,8 @@ const inChunk = 500
 
 // MissingPartners returns those of ids that do not exist, in the order
 // given, each once.
-func (s *Store) MissingPartners(ctx context.Context, ids []string) ([]string, error) {
+func (s *Store) MissingPartners(ctx context.Context, ids []string) (_ []string, err error) {
+	defer s.unavailable(&err)
 	found := make(map[string]bool, len(ids))
 	for start := 0; start < len(ids); start += inChunk {
 		chunk := ids[start:min(start+inChunk, len(ids))]

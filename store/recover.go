@@ -58,7 +58,8 @@ const createRecoverJobTries = 3
 // job and the others get it. An empty Status is "running"; a zero
 // CreatedAt or UpdatedAt is now. Returns ErrConflict if j.ID is taken by
 // another job.
-func (s *Store) CreateRecoverJob(ctx context.Context, j dispatcher.RecoverJob) (dispatcher.RecoverJob, bool, error) {
+func (s *Store) CreateRecoverJob(ctx context.Context, j dispatcher.RecoverJob) (_ dispatcher.RecoverJob, _ bool, err error) {
+	defer s.unavailable(&err)
 	if j.ID == "" {
 		return dispatcher.RecoverJob{}, false, errors.New("create recover job: the job has no id")
 	}
@@ -100,7 +101,8 @@ func (s *Store) CreateRecoverJob(ctx context.Context, j dispatcher.RecoverJob) (
 }
 
 // RecoverJob returns ErrNotFound.
-func (s *Store) RecoverJob(ctx context.Context, id string) (dispatcher.RecoverJob, error) {
+func (s *Store) RecoverJob(ctx context.Context, id string) (_ dispatcher.RecoverJob, err error) {
+	defer s.unavailable(&err)
 	j, err := scanRecoverJob(s.db.QueryRowContext(ctx, s.q(`SELECT `+recoverJobColumns+` FROM recover_jobs WHERE id = ?`), id))
 	if err != nil {
 		return dispatcher.RecoverJob{}, notFound(err, "recover job "+id)
@@ -111,7 +113,8 @@ func (s *Store) RecoverJob(ctx context.Context, id string) (dispatcher.RecoverJo
 // UpdateRecoverJob saves Status, Total, Requeued, Cursor, UpdatedAt (now, if
 // zero) and FinishedAt. Returns ErrNotFound, or ErrConflict if it would make
 // a second job of the same endpoint and range running.
-func (s *Store) UpdateRecoverJob(ctx context.Context, j dispatcher.RecoverJob) error {
+func (s *Store) UpdateRecoverJob(ctx context.Context, j dispatcher.RecoverJob) (err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE recover_jobs SET status = ?, total = ?, requeued = ?, cursor = ?,
 		updated_at = ?, finished_at = ? WHERE id = ?`),
 		j.Status, j.Total, j.Requeued, j.Cursor, micros(nowOr(j.UpdatedAt, time.Now())), nullMicros(j.FinishedAt), j.ID)
@@ -136,7 +139,8 @@ func failedRange(endpointID string, since time.Time, until *time.Time) (string, 
 
 // CountFailed counts the failed messages of an endpoint created in
 // [since, until); a nil until sets no end.
-func (s *Store) CountFailed(ctx context.Context, endpointID string, since time.Time, until *time.Time) (int, error) {
+func (s *Store) CountFailed(ctx context.Context, endpointID string, since time.Time, until *time.Time) (_ int, err error) {
+	defer s.unavailable(&err)
 	cond, args := failedRange(endpointID, since, until)
 	var n int
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM messages WHERE `+cond), args...).Scan(&n); err != nil {
@@ -152,7 +156,8 @@ func (s *Store) CountFailed(ctx context.Context, endpointID string, since time.T
 // cursor of the next batch; an empty result means the range is done. A
 // message that stopped being failed meanwhile is left out.
 func (s *Store) RequeueFailed(ctx context.Context, endpointID string, since time.Time, until *time.Time, after string,
-	limit int, at time.Time) ([]dispatcher.Message, error) {
+	limit int, at time.Time) (_ []dispatcher.Message, err error) {
+	defer s.unavailable(&err)
 	cond, args := failedRange(endpointID, since, until)
 	args = append([]any{micros(at), micros(time.Now())}, args...)
 	args = append(args, after, limitOf(limit))
@@ -168,7 +173,8 @@ func (s *Store) RequeueFailed(ctx context.Context, endpointID string, since time
 // recovery jobs whose progress was last recorded before before, least
 // recently updated first: their task was lost with Redis, or their worker
 // died.
-func (s *Store) StaleRecoverJobs(ctx context.Context, before time.Time, limit int) ([]string, error) {
+func (s *Store) StaleRecoverJobs(ctx context.Context, before time.Time, limit int) (_ []string, err error) {
+	defer s.unavailable(&err)
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT id FROM recover_jobs WHERE status = 'running' AND updated_at < ? ORDER BY updated_at LIMIT ?`), micros(before), limitOf(limit))
 	if err != nil {
 		return nil, fmt.Errorf("stale recovery jobs: %w", err)

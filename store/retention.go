@@ -12,7 +12,8 @@ import (
 
 // PurgeAttempts deletes up to limit (default 50) of the attempts started
 // before t, oldest first, and returns how many it deleted.
-func (s *Store) PurgeAttempts(ctx context.Context, before time.Time, limit int) (int, error) {
+func (s *Store) PurgeAttempts(ctx context.Context, before time.Time, limit int) (_ int, err error) {
+	defer s.unavailable(&err)
 	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM attempts WHERE `+
 		s.d.inSubquery("id", `SELECT id FROM attempts WHERE started_at < ? ORDER BY started_at LIMIT ?`)),
 		micros(before), limitOf(limit))
@@ -30,7 +31,8 @@ func (s *Store) PurgeAttempts(ctx context.Context, before time.Time, limit int) 
 // created before t and not yet purged, oldest first, sets their PurgedAt to
 // now, and returns how many it emptied. The rest of each event, and its
 // messages, stay.
-func (s *Store) PurgePayloads(ctx context.Context, before time.Time, limit int) (int, error) {
+func (s *Store) PurgePayloads(ctx context.Context, before time.Time, limit int) (_ int, err error) {
+	defer s.unavailable(&err)
 	// The outer purged_at condition keeps an event that a concurrent purge
 	// emptied after the subquery chose it from being counted twice.
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE events SET data = '{}', purged_at = ? WHERE `+

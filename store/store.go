@@ -6,8 +6,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -244,7 +246,8 @@ func Where(databaseURL string) string { return redact(databaseURL) }
 func (s *Store) Dialect() string { return s.d.name }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer s.unavailable(&err)
 	return s.db.PingContext(ctx)
 }
 
@@ -253,7 +256,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // the statistics of their last manual ANALYZE, and a statement that a
 // connection prepared while a table was small can keep a plan that reads
 // the whole table to find one row.
-func (s *Store) AutovacuumOff(ctx context.Context) (bool, error) {
+func (s *Store) AutovacuumOff(ctx context.Context) (_ bool, err error) {
+	defer s.unavailable(&err)
 	if s.d.name != postgres.name {
 		return false, nil
 	}
@@ -301,6 +305,37 @@ func (s *Store) classify(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, subscriptions.ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// unavailable wraps *err in subscriptions.ErrUnavailable, keeping the
+// cause in the chain, when it says that the database could not be used:
+// the store is closed, a connection could not be made or broke (refused,
+// reset, timed out while connecting), or the server is shutting down or
+// not yet accepting sessions. Every exported method defers it, so that a
+// caller can tell an outage, to retry later, from a defect.
+func (s *Store) unavailable(err *error) {
+	if *err == nil || errors.Is(*err, subscriptions.ErrUnavailable) || !s.unreachable(*err) {
+		return
+	}
+	*err = fmt.Errorf("%w: %w", subscriptions.ErrUnavailable, *err)
+}
+
+// unreachable reports whether err means that the database could not be
+// reached, as unavailable lists.
+func (s *Store) unreachable(err error) bool {
+	select {
+	case <-s.stop:
+		// Closed: every call fails, database/sql's with an unexported error.
+		return true
+	default:
+	}
+	var netErr *net.OpError
+	switch {
+	case errors.Is(err, errClosed), errors.Is(err, sql.ErrConnDone), errors.Is(err, driver.ErrBadConn),
+		errors.As(err, &netErr):
+		return true
+	}
+	return s.d.lostServer(err)
 }
 
 // notFound turns sql.ErrNoRows into ErrNotFound, wrapped with what.

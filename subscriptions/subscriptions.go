@@ -143,6 +143,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict is returned when a resource with the same id exists.
 	ErrConflict = errors.New("already exists")
+	// ErrUnavailable is returned, wrapping the cause, when a server the
+	// operation needs (the database, Redis) could not be reached: the
+	// operation may not have taken effect, and may succeed if tried again
+	// later.
+	ErrUnavailable = errors.New("unavailable")
 )
 
 // Store keeps partners, endpoints and API keys. Both database
