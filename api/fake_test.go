@@ -227,6 +227,12 @@ func (a testAPI) do(t *testing.T, method, path, key string, body any) (int, map[
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	return a.send(t, req)
+}
+
+// send serves req and returns the status and the body decoded into a map.
+func (a testAPI) send(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
 	w := httptest.NewRecorder()
 	a.ServeHTTP(w, req)
 	var out map[string]any
