@@ -257,4 +257,20 @@ func errorOf(t *testing.T, body map[string]any) map[string]any {
 	return e
 }
 
+// requireError checks that an answer of status and body is the error
+// answer wantStatus with code and field (none if empty), and returns its
+// "error" object.
+func requireError(t *testing.T, status int, body map[string]any, wantStatus int, code, field string) map[string]any {
+	t.Helper()
+	require.Equal(t, wantStatus, status, "%v", body)
+	e := errorOf(t, body)
+	require.Equal(t, code, e["code"])
+	if field == "" {
+		require.NotContains(t, e, "field")
+	} else {
+		require.Equal(t, field, e["field"])
+	}
+	return e
+}
+
 var errStoreDown = errors.New("connection refused by db-7.internal")

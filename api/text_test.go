@@ -68,14 +68,7 @@ func TestTextNoStoreCanKeep(t *testing.T) {
 				req.Header.Set("Idempotency-Key", tc.idempotencyKey)
 			}
 			status, body := a.send(t, req)
-			require.Equal(t, tc.status, status, "%v", body)
-			e := errorOf(t, body)
-			require.Equal(t, tc.code, e["code"])
-			if tc.field == "" {
-				require.NotContains(t, e, "field")
-			} else {
-				require.Equal(t, tc.field, e["field"])
-			}
+			requireError(t, status, body, tc.status, tc.code, tc.field)
 		})
 	}
 	require.Empty(t, a.store.events, "no event was stored")
@@ -86,7 +79,7 @@ func TestTextNoStoreCanKeep(t *testing.T) {
 // "u0000", is storable text and kept as posted.
 func TestEscapedBackslashIsText(t *testing.T) {
 	a := newTestAPI(t)
-	status, body := a.send(t, eventRequest(postedEvent(`"ok"`, `"C:\\u0000"`)))
+	status, body := a.send(t, ingestRequest("/v1/events", postedEvent(`"ok"`, `"C:\\u0000"`)))
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
 	require.Len(t, a.store.events, 1)
 	require.JSONEq(t, `{"location":{"code":"CNSHA"},"note":"C:\\u0000"}`, string(a.store.events[0].Data))
@@ -97,9 +90,7 @@ func TestEscapedBackslashIsText(t *testing.T) {
 func TestBatchRefusesTextPerEvent(t *testing.T) {
 	a := newTestAPI(t)
 	batch := `{"events":[` + postedEvent("", "") + `,` + postedEvent(`"ok"`, `"\u0000"`) + `,` + postedEvent(`"tms-1"`, "\"tms-\xff\"") + `]}`
-	req := httptest.NewRequest("POST", "/v1/events/batch", strings.NewReader(batch))
-	req.Header.Set("Authorization", "Bearer "+ingestKey)
-	status, body := a.send(t, req)
+	status, body := a.send(t, ingestRequest("/v1/events/batch", batch))
 	require.Equal(t, http.StatusOK, status, "%v", body)
 	items := body["data"].([]any)
 	require.Len(t, items, 3)
@@ -112,9 +103,9 @@ func TestBatchRefusesTextPerEvent(t *testing.T) {
 	require.Len(t, a.store.events, 1, "the good event is stored")
 }
 
-// eventRequest is POST /v1/events of body with the ingest key.
-func eventRequest(body string) *http.Request {
-	req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(body))
+// ingestRequest is a POST of body to path with the ingest key.
+func ingestRequest(path, body string) *http.Request {
+	req := httptest.NewRequest("POST", path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+ingestKey)
 	return req
 }
