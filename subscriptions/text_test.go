@@ -49,3 +49,19 @@ func TestStorableText(t *testing.T) {
 	require.False(t, StorableText("a\x00b"))
 	require.False(t, StorableText("a\xffb"))
 }
+
+// BenchmarkCheckJSONText is the cost UnmarshalJSON adds to decoding a
+// posted event whose text is storable.
+func BenchmarkCheckJSONText(b *testing.B) {
+	raw := []byte(`{"id":"tms-4711","type":"shipment.milestone.departed","occurred_at":"2026-11-26T14:05:00Z",` +
+		`"shipment":{"id":"SHP-4711","mode":"ocean","origin":"CNSHA","destination":"NLRTM","carrier":"MSCU"},` +
+		`"parties":[{"partner_id":"acme","role":"shipper"},{"partner_id":"globex","role":"consignee"}],` +
+		`"data":{"location":{"code":"CNSHA","name":"Shanghai"},"vessel":"MSC OSCAR","voyage":"FE547W"}}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if err := CheckJSONText(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
