@@ -31,6 +31,25 @@
 //   - anything else: logged, and answered 500 internal_error without its
 //     text.
 //
+// # Text no store can keep
+//
+// Every string a request gives — path and query parameters, the strings
+// (keys and values) of a JSON body, the Idempotency-Key header — must be
+// storable text: valid UTF-8 without the NUL character (U+0000), which
+// PostgreSQL cannot keep. Both databases answer alike, before either is
+// asked:
+//
+//   - a path or query parameter: 422 invalid_field naming the parameter
+//     (message_id, cursor, type, …), after authentication and before the
+//     role check and the handler; such an id cannot exist and such a
+//     filter cannot match, so the rule is the same for both;
+//   - a string of a JSON body, \u0000 or invalid UTF-8: 422 invalid_field
+//     naming its path (name, shipment.id, data.note); in a batch, that
+//     event alone fails (events[i].data.note);
+//   - bytes outside any string, a raw NUL byte among them: 400
+//     invalid_json;
+//   - the Idempotency-Key header: 422 invalid_field naming it.
+//
 // # Lists
 //
 // Every list answers {"data": […], "next_cursor": "…"|null, "has_more"}.

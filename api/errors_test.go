@@ -40,14 +40,7 @@ func TestErrorAnswers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := a.do(t, tc.method, tc.path, tc.key, tc.body)
-			require.Equal(t, tc.status, status, "%v", body)
-			e := errorOf(t, body)
-			require.Equal(t, tc.code, e["code"])
-			if tc.field == "" {
-				require.NotContains(t, e, "field")
-			} else {
-				require.Equal(t, tc.field, e["field"])
-			}
+			e := requireError(t, status, body, tc.status, tc.code, tc.field)
 			if tc.message != "" {
 				require.Equal(t, tc.message, e["message"])
 			}

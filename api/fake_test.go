@@ -241,6 +241,19 @@ func (a testAPI) doHeader(t *testing.T, method, path, key string, body any) (int
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
+	return a.sendHeader(t, req)
+}
+
+// send serves req and returns the status and the body decoded into a map.
+func (a testAPI) send(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	status, _, out := a.sendHeader(t, req)
+	return status, out
+}
+
+// sendHeader is send that also returns the answer's header.
+func (a testAPI) sendHeader(t *testing.T, req *http.Request) (int, http.Header, map[string]any) {
+	t.Helper()
 	w := httptest.NewRecorder()
 	a.ServeHTTP(w, req)
 	var out map[string]any
@@ -262,6 +275,22 @@ func errorOf(t *testing.T, body map[string]any) map[string]any {
 	}
 	require.NotEmpty(t, e["code"])
 	require.NotEmpty(t, e["message"])
+	return e
+}
+
+// requireError checks that an answer of status and body is the error
+// answer wantStatus with code and field (none if empty), and returns its
+// "error" object.
+func requireError(t *testing.T, status int, body map[string]any, wantStatus int, code, field string) map[string]any {
+	t.Helper()
+	require.Equal(t, wantStatus, status, "%v", body)
+	e := errorOf(t, body)
+	require.Equal(t, code, e["code"])
+	if field == "" {
+		require.NotContains(t, e, "field")
+	} else {
+		require.Equal(t, field, e["field"])
+	}
 	return e
 }
 

@@ -65,7 +65,7 @@ func New(d Deps) http.Handler {
 	partnerOrAdmin := allow(subscriptions.RoleAdmin, subscriptions.RolePartner)
 	ingestOrAdmin := allow(subscriptions.RoleAdmin, subscriptions.RoleIngest)
 
-	v1 := r.Group("/v1", authenticate(d.Auth))
+	v1 := r.Group("/v1", authenticate(d.Auth), storableParams())
 	v1.GET("/me", Me())
 	v1.GET("/event-types", ListEventTypes())
 

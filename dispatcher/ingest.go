@@ -76,14 +76,15 @@ type EventInserter interface {
 
 // ParseEvent decodes and validates one event of at most MaxEventSize bytes.
 // Partner existence is checked by the caller. Errors are a
-// *subscriptions.FieldError, or a *subscriptions.Error from
-// subscriptions.DecodeJSON (kind TooLarge or Malformed).
+// *subscriptions.FieldError (a string of raw or the idempotency key that
+// is not storable text among them), or a *subscriptions.Error of kind
+// TooLarge or Malformed (from subscriptions.UnmarshalJSON).
 func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if len(raw) > MaxEventSize {
 		return Event{}, subscriptions.Errorf(subscriptions.TooLarge, "body_too_large", "the event is larger than %d KiB", MaxEventSize>>10)
 	}
 	var in eventInput
-	if err := subscriptions.DecodeJSON(bytes.NewReader(raw), MaxEventSize, &in); err != nil {
+	if err := subscriptions.UnmarshalJSON(raw, &in); err != nil {
 		return Event{}, err
 	}
 	now := time.Now().UTC()
@@ -93,6 +94,9 @@ func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	}
 	if len(idempotencyKey) > 255 {
 		return Event{}, subscriptions.Fieldf("Idempotency-Key", "header must be at most 255 characters")
+	}
+	if err := subscriptions.CheckText("Idempotency-Key", idempotencyKey); err != nil {
+		return Event{}, err
 	}
 	if in.Type == "" {
 		return Event{}, subscriptions.Fieldf("type", "is required; see GET /v1/event-types")
@@ -296,7 +300,11 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	var body struct {
 		Events []json.RawMessage `json:"events"`
 	}
-	if err := subscriptions.DecodeJSON(bytes.NewReader(raw), MaxBatchBody, &body); err != nil {
+	if len(raw) > MaxBatchBody {
+		return nil, subscriptions.Errorf(subscriptions.TooLarge, "body_too_large", "the request body is larger than %d KiB", MaxBatchBody>>10)
+	}
+	// Each event's text is checked by ParseEvent, so that it fails alone.
+	if err := subscriptions.UnmarshalEnvelope(raw, &body); err != nil {
 		return nil, err
 	}
 	if len(body.Events) == 0 {

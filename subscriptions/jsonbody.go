@@ -1,24 +1,48 @@
 package subscriptions
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 )
 
-// DecodeJSON decodes one JSON value of at most limit bytes from body into v,
-// refusing unknown fields and trailing data. Errors are an *Error of kind
-// TooLarge (code body_too_large) or Malformed (code invalid_json), or a
-// *FieldError naming the field of the wrong type or the unknown field.
+// DecodeJSON reads one JSON value of at most limit bytes from body and
+// decodes it into v as UnmarshalJSON does. Errors are an *Error of kind
+// TooLarge (code body_too_large), or those of UnmarshalJSON.
 func DecodeJSON(body io.Reader, limit int64, v any) error {
 	lr := &io.LimitedReader{R: body, N: limit + 1}
-	dec := json.NewDecoder(lr)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	raw, err := io.ReadAll(lr)
 	if lr.N <= 0 {
 		return Errorf(TooLarge, "body_too_large", "the request body is larger than %d KiB", limit>>10)
 	}
+	if err != nil {
+		return jsonError(err)
+	}
+	return UnmarshalJSON(raw, v)
+}
+
+// UnmarshalJSON decodes raw, one JSON value, into v, refusing unknown
+// fields, trailing data and text no store can keep (CheckJSONText). Errors
+// are an *Error of kind Malformed (code invalid_json), or a *FieldError
+// naming the field of the wrong type, the unknown field or the string that
+// is not storable text.
+func UnmarshalJSON(raw []byte, v any) error {
+	if err := UnmarshalEnvelope(raw, v); err != nil {
+		return err
+	}
+	return CheckJSONText(raw)
+}
+
+// UnmarshalEnvelope is UnmarshalJSON without the check of the text, for a
+// body that wraps documents kept as json.RawMessage and given each to
+// UnmarshalJSON on its own (a batch of events), so that a string at fault
+// is the fault of its document alone.
+func UnmarshalEnvelope(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
 	if err == nil && dec.More() {
 		err = errors.New("unexpected data after the JSON value")
 	}
