@@ -73,3 +73,11 @@ func SetBreaker(g *Guard, id string, probe time.Time) {
 	}
 	g.remote[id] = subscriptions.BreakerState{State: breakerOpen, NextProbeAt: &probe}
 }
+
+// StartReconciler runs w's reconciler loop, as Run does, until the
+// returned func stops it.
+func StartReconciler(w *Worker) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.reconciler.start(ctx)
+	return func() { cancel(); w.reconciler.shutdown() }
+}

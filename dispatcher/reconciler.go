@@ -2,7 +2,9 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,15 +27,41 @@ type reconciler struct {
 	queue    *Queue
 	interval time.Duration
 	grace    time.Duration
+	// turned is when the loop started or last ended a pass, failed or
+	// not, in Unix nanoseconds; 0 before start.
+	turned atomic.Int64
 }
 
 // start reconciles every interval until ctx ends.
 func (r *reconciler) start(ctx context.Context) {
+	r.turned.Store(time.Now().UnixNano())
 	r.every(ctx, r.interval, func(ctx context.Context) {
 		if err := r.reconcile(ctx); err != nil && ctx.Err() == nil {
 			logWarn(ctx, "reconcile", "err", err)
 		}
+		r.turned.Store(time.Now().UnixNano())
 	})
+}
+
+// aliveIntervals is how many reconcile intervals, and aliveFloor the
+// least time, the reconciler may go without ending a pass before
+// Worker.Alive reports it stalled.
+const (
+	aliveIntervals = 3
+	aliveFloor     = time.Minute
+)
+
+// alive reports whether the loop turned lately (Worker.Alive).
+func (r *reconciler) alive(now time.Time) error {
+	turned := r.turned.Load()
+	if turned == 0 {
+		return errors.New("the reconciler has not started")
+	}
+	limit := max(aliveIntervals*r.interval, aliveFloor)
+	if since := now.Sub(time.Unix(0, turned)); since > limit {
+		return fmt.Errorf("the reconciler last ended a pass %s ago (stalled after %s)", since.Round(time.Second), limit)
+	}
+	return nil
 }
 
 // reconcile makes one pass (Worker.Reconcile).

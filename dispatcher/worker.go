@@ -160,6 +160,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// Alive reports whether w's loops are turning, for a liveness probe: nil
+// while its reconciler, which runs every ReconcileInterval whatever the
+// database and Redis answer, ended its last pass (or, before the first,
+// started) within 3 of its intervals of now, and never less than a
+// minute; otherwise an error saying since when. It is an error too
+// before Run has started the loops. It is cheap: it reads one clock.
+func (w *Worker) Alive(now time.Time) error { return w.reconciler.alive(now) }
+
 // Reconcile makes one pass of the reconciler: events not fanned out,
 // overdue messages and stalled recovery jobs are queued again.
 func (w *Worker) Reconcile(ctx context.Context) error { return w.reconciler.reconcile(ctx) }
