@@ -12,9 +12,20 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// Healthz handles GET /healthz: the process answers.
-func Healthz() gin.HandlerFunc {
-	return func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+// Healthz handles GET /healthz: 200 while the process answers and alive,
+// if not nil, returns nil; else 503. The answer is unauthenticated, so it
+// says only that the process is stalled; alive's error goes to the log.
+func Healthz(alive func(now time.Time) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if alive != nil {
+			if err := alive(time.Now()); err != nil {
+				slog.WarnContext(c.Request.Context(), "not alive", "err", err)
+				c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "stalled"})
+				return
+			}
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	}
 }
 
 // Dependency is something the service needs to take requests, such as

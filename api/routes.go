@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,17 +40,7 @@ type Deps struct {
 
 // New returns the whole HTTP surface of shiphook, in one table.
 func New(d Deps) http.Handler {
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.Use(gin.Recovery())
-	r.HandleMethodNotAllowed = true
-	r.NoRoute(func(c *gin.Context) {
-		abort(c, errorf(http.StatusNotFound, "route_not_found", "no route %s %s; see the README for the API", c.Request.Method, c.Request.URL.Path))
-	})
-	r.NoMethod(func(c *gin.Context) {
-		abort(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
-	})
-
+	r := newEngine()
 	console := gin.WrapH(web.Handler())
 	r.GET(web.Prefix, console)
 	r.HEAD(web.Prefix, console)
@@ -57,7 +48,7 @@ func New(d Deps) http.Handler {
 	r.HEAD(web.Prefix+"/*path", console)
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, web.Prefix) })
 
-	r.GET("/healthz", Healthz())
+	r.GET("/healthz", Healthz(nil))
 	r.GET("/readyz", Readyz(d.Ready))
 
 	st := d.Store
@@ -110,5 +101,31 @@ func New(d Deps) http.Handler {
 	v1.GET("/attempts/:attempt_id", partnerOrAdmin, GetAttempt(st, d.UserAgent))
 
 	v1.GET("/shipments/:shipment_id/timeline", partnerOrAdmin, GetTimeline(st))
+	return r
+}
+
+// Probes returns the HTTP surface of a process that serves no API (a
+// worker): GET /healthz, 503 once alive returns an error, and GET /readyz
+// over ready, as in New.
+func Probes(alive func(now time.Time) error, ready []Dependency) http.Handler {
+	r := newEngine()
+	r.GET("/healthz", Healthz(alive))
+	r.GET("/readyz", Readyz(ready))
+	return r
+}
+
+// newEngine returns a gin engine whose unknown routes and methods answer
+// shiphook's JSON errors.
+func newEngine() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.Use(gin.Recovery())
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) {
+		abort(c, errorf(http.StatusNotFound, "route_not_found", "no route %s %s; see the README for the API", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
 	return r
 }
