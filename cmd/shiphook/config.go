@@ -37,6 +37,7 @@ type config struct {
 	retention           time.Duration
 	logLevel            string
 	pprofAddr           string
+	healthAddr          string
 	logFormat           string
 
 	schedule []time.Duration
@@ -72,7 +73,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 }
 
 // declareFlags declares the settings that cmd uses as flags with their
-// variables: migrate only opens the database; worker opens no API port.
+// variables: migrate only opens the database; worker opens no API port,
+// only one for its probes.
 func declareFlags(f *envFlags, c *config, cmd string) {
 	f.str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
 	f.str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -80,7 +82,9 @@ func declareFlags(f *envFlags, c *config, cmd string) {
 	if cmd == "migrate" {
 		return
 	}
-	if cmd != "worker" {
+	if cmd == "worker" {
+		f.str(&c.healthAddr, "health-addr", "SHIPHOOK_HEALTH_ADDR", ":8081", "address the worker answers its probes on: GET /healthz (its loops are turning) and GET /readyz (database and Redis reachable)")
+	} else {
 		f.str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API and the console listen on")
 		f.str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
 	}

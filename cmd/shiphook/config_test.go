@@ -72,10 +72,10 @@ func TestHelp(t *testing.T) {
 		cmd           string
 		lists, leaves []string
 	}{
-		{"serve", []string{"-addr", "-admin-key", "-concurrency", "-database-url"}, nil},
-		{"api", []string{"-addr", "-admin-key", "-database-url"}, nil},
-		{"worker", []string{"-concurrency", "-database-url", "-redis-url"}, []string{"-addr", "-admin-key"}},
-		{"migrate", []string{"-database-url", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url"}},
+		{"serve", []string{"-addr", "-admin-key", "-concurrency", "-database-url"}, []string{"-health-addr"}},
+		{"api", []string{"-addr", "-admin-key", "-database-url"}, []string{"-health-addr"}},
+		{"worker", []string{"-concurrency", "-database-url", "-redis-url", "-health-addr"}, []string{"-addr", "-admin-key"}},
+		{"migrate", []string{"-database-url", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url", "-health-addr"}},
 		{"receive", []string{"-addr", "-secret"}, nil},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {

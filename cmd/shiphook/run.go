@@ -94,9 +94,9 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 // runService runs serve, api, worker or migrate until ctx ends. It opens
 // the store (and migrates it), connects Redis, ensures an admin key,
 // builds the caches, starts the delivery workers (serve, worker), the HTTP
-// server (serve, api) and pprof (if asked), and waits. The end of ctx, or
-// the first of those to fail, shuts them all down; the failure is
-// returned.
+// server (serve, api) or the worker's probes (worker) and pprof (if
+// asked), and waits. The end of ctx, or the first of those to fail, shuts
+// them all down; the failure is returned.
 func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Writer) error {
 	log, err := newLogger(c, stderr)
 	if err != nil {
@@ -144,6 +144,9 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		fanout = w
 		if cmd == "worker" {
 			fmt.Fprintf(stdout, "shiphook %s worker started\n", version)
+			if err := startHTTP(g, c.healthAddr, api.Probes(w.Alive, readiness(p)), stdout); err != nil {
+				return err
+			}
 		}
 	}
 	if cmd != "worker" {
@@ -312,11 +315,16 @@ func newAPI(p parts, c config, fanout dispatcher.LocalFanout) http.Handler {
 		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
 		UserAgent: "shiphook/" + version,
-		Ready: []api.Dependency{
-			{Name: "database", Check: p.st.Ping},
-			{Name: "redis", Check: func(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }},
-		},
+		Ready:     readiness(p),
 	})
+}
+
+// readiness is what /readyz checks: the database and Redis of p.
+func readiness(p parts) []api.Dependency {
+	return []api.Dependency{
+		{Name: "database", Check: p.st.Ping},
+		{Name: "redis", Check: func(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }},
+	}
 }
 
 // startHTTP serves h on addr in g, until g stops.

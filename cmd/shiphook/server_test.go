@@ -44,14 +44,23 @@ func (l *lockedBuffer) String() string {
 
 // startServer runs "shiphook <cmd> --addr 127.0.0.1:0" with env as its whole
 // environment, waits until /healthz answers, and stops it when the test ends.
+// A worker's URL is that of its probes, on 127.0.0.1:0 unless env sets
+// SHIPHOOK_HEALTH_ADDR.
 func startServer(t testing.TB, cmd string, env map[string]string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &lockedBuffer{}
 	done := make(chan error, 1)
+	args := []string{cmd, "--addr", "127.0.0.1:0"}
+	if cmd == "worker" {
+		args = []string{cmd}
+		if env["SHIPHOOK_HEALTH_ADDR"] == "" {
+			args = append(args, "--health-addr", "127.0.0.1:0")
+		}
+	}
 	go func() {
-		err := run(ctx, []string{cmd, "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, pw, stderr)
+		err := run(ctx, args, func(k string) string { return env[k] }, pw, stderr)
 		_ = pw.CloseWithError(io.EOF)
 		done <- err
 	}()
@@ -67,9 +76,6 @@ func startServer(t testing.TB, cmd string, env map[string]string) *server {
 			}
 			if _, url, ok := strings.Cut(line, " listening on "); ok {
 				found <- url
-			}
-			if strings.Contains(line, " worker started") {
-				found <- ""
 			}
 		}
 	}()
@@ -100,9 +106,6 @@ func startServer(t testing.TB, cmd string, env map[string]string) *server {
 		}
 	}
 	t.Cleanup(s.stop)
-	if s.URL == "" {
-		return s // a worker serves no HTTP
-	}
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(s.URL + "/healthz")
 		if err != nil {
