@@ -77,6 +77,7 @@ func TestHelp(t *testing.T) {
 		{"worker", []string{"-concurrency", "-database-url", "-redis-url", "-health-addr"}, []string{"-addr", "-admin-key"}},
 		{"migrate", []string{"-database-url", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url", "-health-addr"}},
 		{"receive", []string{"-addr", "-secret"}, nil},
+		{"health", []string{"-url"}, []string{"-addr", "-database-url"}},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
 			var stdout, stderr strings.Builder

@@ -33,6 +33,7 @@ Commands:
   migrate   apply the database migrations and exit
   gen-key   print a new random API key (for SHIPHOOK_ADMIN_KEY)
   receive   run a small webhook receiver that verifies and prints deliveries
+  health    check a running shiphook's probe, for a container health check
   version   print the version
 
 Run "shiphook <command> -h" for the flags of a command. Every flag can also
@@ -58,6 +59,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runService(ctx, cmd, cfg, stdout, stderr)
 	case "receive":
 		err := runReceive(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	case "health":
+		err := runHealth(ctx, args, getenv, stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
