@@ -69,6 +69,6 @@ func principalOf(c *gin.Context) subscriptions.Principal {
 func Me() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principalOf(c)
-		c.JSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID})
+		c.PureJSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID})
 	}
 }

@@ -59,7 +59,7 @@ func CreateEndpoint(st endpointCreator, dest *subscriptions.Destinations, n subs
 			return
 		}
 		n.Changed(ctx, p.ID)
-		c.JSON(http.StatusCreated, EndpointWithSecret{Endpoint: e, Secret: e.Secret})
+		c.PureJSON(http.StatusCreated, EndpointWithSecret{Endpoint: e, Secret: e.Secret})
 	}
 }
 
@@ -209,6 +209,6 @@ func RotateSecret(st endpointUpdater, n subscriptions.Notifier) gin.HandlerFunc 
 			return
 		}
 		n.Changed(c.Request.Context(), e.PartnerID)
-		c.JSON(http.StatusOK, subscriptions.SecretsOf(e, now))
+		c.PureJSON(http.StatusOK, subscriptions.SecretsOf(e, now))
 	}
 }

@@ -97,7 +97,7 @@ func abort(c *gin.Context, err error) {
 	if e.RetryAfter > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(e.RetryAfter.Round(time.Second)/time.Second)))
 	}
-	c.AbortWithStatusJSON(e.Status, gin.H{"error": e})
+	c.AbortWithStatusPureJSON(e.Status, gin.H{"error": e})
 }
 
 // respond answers v with status, or err if it is not nil.
@@ -106,5 +106,5 @@ func respond(c *gin.Context, status int, v any, err error) {
 		abort(c, err)
 		return
 	}
-	c.JSON(status, v)
+	c.PureJSON(status, v)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -148,3 +149,13 @@ func TestRetryWhileDelivering(t *testing.T) {
 // dispatcherBusy is what dispatcher.Replay.Retry returns while an attempt
 // is under way.
 var dispatcherBusy = subscriptions.Errorf(subscriptions.Conflict, "delivery_in_progress", "message msg_acme is being delivered right now; look again in a moment")
+
+// TestAnswersKeepAngleBrackets checks that answers are written as a person
+// reads them: "<key>" stays "<key>", not "\u003ckey\u003e".
+func TestAnswersKeepAngleBrackets(t *testing.T) {
+	a := newTestAPI(t)
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/me", nil))
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
+	require.Contains(t, rec.Body.String(), "'Authorization: Bearer <key>'")
+}

@@ -70,7 +70,7 @@ func PostBatch(in batchPoster) gin.HandlerFunc {
 				items[i].Status, items[i].Error = itemError(r.Err, fmt.Sprintf("events[%d].", i))
 			}
 		}
-		c.JSON(http.StatusOK, gin.H{"data": items})
+		c.PureJSON(http.StatusOK, gin.H{"data": items})
 	}
 }
 
@@ -121,6 +121,6 @@ func GetEvent(st eventGetter) gin.HandlerFunc {
 // ListEventTypes handles GET /v1/event-types: the whole catalog, one page.
 func ListEventTypes() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.JSON(http.StatusOK, List[subscriptions.EventType]{Data: subscriptions.Catalog()})
+		c.PureJSON(http.StatusOK, List[subscriptions.EventType]{Data: subscriptions.Catalog()})
 	}
 }

@@ -20,11 +20,11 @@ func Healthz(alive func(now time.Time) error) gin.HandlerFunc {
 		if alive != nil {
 			if err := alive(time.Now()); err != nil {
 				slog.WarnContext(c.Request.Context(), "not alive", "err", err)
-				c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "stalled"})
+				c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": "stalled"})
 				return
 			}
 		}
-		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+		c.PureJSON(http.StatusOK, gin.H{"status": "ok"})
 	}
 }
 
@@ -46,11 +46,11 @@ func Readyz(deps []Dependency) gin.HandlerFunc {
 		for _, d := range deps {
 			if err := d.Check(ctx); err != nil {
 				slog.WarnContext(ctx, "not ready", "dependency", d.Name, "err", err)
-				c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": d.Name + " unreachable"})
+				c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": d.Name + " unreachable"})
 				return
 			}
 		}
-		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+		c.PureJSON(http.StatusOK, gin.H{"status": "ok"})
 	}
 }
 
@@ -93,7 +93,7 @@ func GetEndpointHealth(st healthReader, b subscriptions.BreakerStates) gin.Handl
 			abort(c, err)
 			return
 		}
-		c.JSON(http.StatusOK, EndpointHealthView{
+		c.PureJSON(http.StatusOK, EndpointHealthView{
 			EndpointID: ep.ID, Disabled: ep.Disabled, DisabledReason: ep.DisabledReason, FailingSince: ep.FailingSince,
 			Breaker: breaker, SuccessRateHour: rate(h.SucceededHour, h.AttemptsHour), SuccessRateDay: rate(h.SucceededDay, h.AttemptsDay), Health: h,
 		})

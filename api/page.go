@@ -52,7 +52,7 @@ func writeList[T any](c *gin.Context, page subscriptions.Page, items []T, id fun
 		next := id(out.Data[len(out.Data)-1])
 		out.NextCursor, out.HasMore = &next, true
 	}
-	c.JSON(http.StatusOK, out)
+	c.PureJSON(http.StatusOK, out)
 }
 
 // listWith answers one page of what list returns for the request's page.

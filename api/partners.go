@@ -71,7 +71,7 @@ func UpdatePartner(st partnerUpdater, n subscriptions.Notifier) gin.HandlerFunc 
 			return
 		}
 		n.Changed(c.Request.Context(), p.ID)
-		c.JSON(http.StatusOK, p)
+		c.PureJSON(http.StatusOK, p)
 	}
 }
 
