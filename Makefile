@@ -7,6 +7,10 @@ LDFLAGS = -X main.version=$(VERSION)
 TESTFLAGS ?=
 # The race detector needs cgo and a C compiler; make test RACE= runs without it.
 RACE ?= -race
+# How long make fuzz (and so make test) runs each fuzz target.
+FUZZTIME ?= 10s
+# The fuzz targets, each as package:target; go test -fuzz takes one at a time.
+FUZZ = ./dispatcher:FuzzParseEvent ./subscriptions:FuzzFilter ./api:FuzzCursor ./signing:FuzzVerify
 # Extra flags for the benchmark tool, e.g. make bench BENCHFLAGS=-quick;
 # bin/shiphook-bench -h lists them.
 BENCHFLAGS ?=
@@ -44,8 +48,16 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check build-all cc-check chromium-check ## Vet, check formatting, compile everything, then run every test against real PostgreSQL, Redis and Chromium
+test: vet fmt-check build-all cc-check chromium-check fuzz ## Vet, check formatting, compile everything, fuzz, then run every test against real PostgreSQL, Redis and Chromium
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
+	@for target in $(FUZZ); do \
+		pkg=$${target%%:*}; name=$${target#*:}; \
+		echo "Fuzzing $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 .PHONY: test-short
 test-short: chromium-check ## Run the tests in -short mode, without the race detector

@@ -183,7 +183,7 @@ type testAPI struct {
 
 // newTestAPI returns the whole router over a fakeStore holding partners
 // acme and globex, one message to each, and the keys above.
-func newTestAPI(t *testing.T) testAPI {
+func newTestAPI(t testing.TB) testAPI {
 	t.Helper()
 	now := time.Date(2026, 11, 26, 14, 5, 0, 0, time.UTC)
 	st := &fakeStore{
