@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 func TestNextDelay(t *testing.T) {
@@ -150,4 +152,22 @@ func BenchmarkParseEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestParseEventYearInUTC checks that occurred_at's year range holds once
+// the time is in UTC, as it is stored and delivered: an offset must not
+// carry a time past 9999 or before 1970.
+func TestParseEventYearInUTC(t *testing.T) {
+	event := func(at string) []byte {
+		return []byte(`{"type":"shipment.created","occurred_at":"` + at + `","shipment":{"id":"S"},"data":{}}`)
+	}
+	for _, at := range []string{"9999-12-31T23:59:59-23:59", "1970-01-01T00:00:00+01:00"} {
+		_, err := ParseEvent(event(at), "")
+		var fe *subscriptions.FieldError
+		require.ErrorAs(t, err, &fe, at)
+		require.Equal(t, "occurred_at", fe.Field)
+	}
+	ev, err := ParseEvent(event("1970-01-01T01:00:00+01:00"), "")
+	require.NoError(t, err)
+	require.Equal(t, time.Unix(0, 0).UTC(), ev.OccurredAt)
 }

@@ -114,8 +114,9 @@ func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if err != nil {
 		return Event{}, subscriptions.Fieldf("occurred_at", "%q is not an RFC 3339 timestamp such as 2026-11-26T14:05:00Z", in.OccurredAt)
 	}
-	if t.Year() < 1970 || t.Year() > 9999 {
-		return Event{}, subscriptions.Fieldf("occurred_at", "year %d is out of range", t.Year())
+	// The range holds in UTC, as the event is stored and delivered.
+	if y := t.UTC().Year(); y < 1970 || y > 9999 {
+		return Event{}, subscriptions.Fieldf("occurred_at", "%q is year %d in UTC; it must be from 1970 to 9999", in.OccurredAt, y)
 	}
 	ev.OccurredAt = t.UTC()
 	if in.Shipment == nil {
