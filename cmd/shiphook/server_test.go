@@ -42,16 +42,21 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startServer runs "shiphook <cmd> --addr 127.0.0.1:0" with env as its whole
-// environment, waits until /healthz answers, and stops it when the test ends.
+// startServer runs "shiphook <cmd> --addr 127.0.0.1:0" (a worker, which
+// serves no HTTP, without --addr) with env as its whole environment, waits
+// until /healthz answers, and stops it when the test ends.
 func startServer(t testing.TB, cmd string, env map[string]string) *server {
 	t.Helper()
+	args := []string{cmd, "--addr", "127.0.0.1:0"}
+	if cmd == "worker" {
+		args = args[:1]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &lockedBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		err := run(ctx, []string{cmd, "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, pw, stderr)
+		err := run(ctx, args, func(k string) string { return env[k] }, pw, stderr)
 		_ = pw.CloseWithError(io.EOF)
 		done <- err
 	}()
