@@ -22,6 +22,17 @@ func with(env map[string]string, kv ...string) map[string]string {
 	return out
 }
 
+// startSplit migrates the database of env and starts shiphook as separate
+// processes, api and two workers, returning the api.
+func startSplit(t *testing.T, env map[string]string) *server {
+	t.Helper()
+	migrate(t, env)
+	api := startServer(t, "api", env)
+	startServer(t, "worker", env)
+	startServer(t, "worker", env)
+	return api
+}
+
 // everySecond is a retry schedule of n attempts one second apart.
 func everySecond(n int) string {
 	return "0s" + strings.Repeat(",1s", n-1)
@@ -100,10 +111,7 @@ func TestBreakerAcrossWorkers(t *testing.T) {
 		"SHIPHOOK_BREAKER_FAILURE_RATIO", "0.5",
 		"SHIPHOOK_BREAKER_WINDOW", "30s",
 		"SHIPHOOK_BREAKER_OPEN_FOR", "3s")
-	migrate(t, env)
-	api := startServer(t, "api", env)
-	startServer(t, "worker", env)
-	startServer(t, "worker", env)
+	api := startSplit(t, env)
 	rcv := newReceiver(t)
 	down := failWhile(rcv, "/down")
 	createPartners(t, api, "acme", "globex")
@@ -387,10 +395,7 @@ func TestMessageFailedEvent(t *testing.T) {
 // limit with two worker processes delivering.
 func TestLimitsAcrossWorkers(t *testing.T) {
 	env := testEnv(t)
-	migrate(t, env)
-	api := startServer(t, "api", env)
-	startServer(t, "worker", env)
-	startServer(t, "worker", env)
+	api := startSplit(t, env)
 	rcv := newReceiver(t)
 	rcv.setAnswer("/capped", func(int) int { time.Sleep(300 * time.Millisecond); return http.StatusOK })
 	createPartners(t, api, "acme", "globex")
