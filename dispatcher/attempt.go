@@ -47,12 +47,11 @@ const (
 )
 
 // plannedAttempt is an attempt about to be made: of message m to endpoint
-// ep, for trigger; probe is whether it is the probe of ep's open breaker.
+// ep, for trigger.
 type plannedAttempt struct {
 	ep      subscriptions.Endpoint
 	m       Message
 	trigger string
-	probe   bool
 }
 
 // triggerOf returns the trigger of the attempt dt names.
@@ -92,13 +91,9 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	}
 	answered(a)
 	a.Trigger = p.trigger
+	// A failed probe's message, too, waits for its next attempt by the
+	// retry schedule: should the breaker still be open then, it is held.
 	o := d.outcome(&a, resp)
-	if p.probe && o.Status == StatusPending && breakerFailure(a) {
-		// The breaker stays open: the message waits with the others held
-		// behind it, rather than for its retry schedule, which could put it
-		// minutes after them once the endpoint is back.
-		o = Outcome{Status: StatusHeld}
-	}
 	if err := d.store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
 		return fmt.Errorf("record attempt %d of %s: %w", a.Number, p.m.ID, err)
 	}

@@ -62,7 +62,7 @@ func (g *Guard) breaker(id string, s subscriptions.BreakerSettings) *localBreake
 		BucketPeriod: max(window/10, time.Second),
 		Timeout:      time.Duration(s.OpenSeconds) * time.Second,
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			trip := c.Requests >= uint32(s.MinRequests) && float64(c.TotalFailures) >= s.FailureRatio*float64(c.Requests)
+			trip := tripped(c, s)
 			if trip {
 				b.mu.Lock()
 				b.counts = c
@@ -76,7 +76,7 @@ func (g *Guard) breaker(id string, s subscriptions.BreakerSettings) *localBreake
 				return
 			}
 			b.mu.Lock()
-			reason := fmt.Sprintf("%d of the last %d attempts failed within %ds", b.counts.TotalFailures, b.counts.Requests, s.WindowSeconds)
+			reason := fmt.Sprintf("%d of the last %d attempts failed within %ds", b.counts.TotalFailures, answered(b.counts), s.WindowSeconds)
 			if b.lastErr != "" {
 				reason += "; last error: " + b.lastErr
 			}
@@ -88,6 +88,21 @@ func (g *Guard) breaker(id string, s subscriptions.BreakerSettings) *localBreake
 	g.local[id] = b
 	return b
 }
+
+// tripped reports whether counts c open a breaker with settings s: at
+// least MinRequests attempts answered in the window, of which at least
+// FailureRatio failed.
+func tripped(c gobreaker.Counts, s subscriptions.BreakerSettings) bool {
+	n := answered(c)
+	return n >= uint32(s.MinRequests) && float64(c.TotalFailures) >= s.FailureRatio*float64(n)
+}
+
+// answered returns the attempts of c that have a verdict, healthy or
+// unhealthy. gobreaker's Requests counts every Allow: the permits given
+// back unused (the endpoint at its cap or over its rate, NotCounted), and
+// the attempts still under way, which would dilute the failures, the more
+// so the more processes try an endpoint that hangs.
+func answered(c gobreaker.Counts) uint32 { return c.TotalSuccesses + c.TotalFailures }
 
 // open records the breaker of id as open everywhere, with its next probe
 // OpenSeconds from now.

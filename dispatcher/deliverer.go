@@ -178,7 +178,7 @@ func (d *deliverer) attempt(ctx context.Context, dt deliveryTask, ep subscriptio
 			return nil
 		}
 	}
-	err = d.deliver(ctx, plannedAttempt{ep: ep, m: m, trigger: triggerOf(dt), probe: permit.probe}, func(a Attempt) {
+	err = d.deliver(ctx, plannedAttempt{ep: ep, m: m, trigger: triggerOf(dt)}, func(a Attempt) {
 		release(verdictOf(a))
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,6 +138,48 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	st, err = gb.BreakerState(ctx, ep.ID)
 	require.NoError(t, err)
 	require.Equal(t, "closed", st.State)
+}
+
+// TestGuardBreakerCountsAttemptsOnly checks that the deliveries that find
+// an endpoint at its cap, made no attempt, do not count towards its
+// breaker: four timeouts of four attempts open it, however many tries found
+// the endpoint at its cap meanwhile.
+func TestGuardBreakerCountsAttemptsOnly(t *testing.T) {
+	ctx := context.Background()
+	cfg := GuardConfig{Breaker: subscriptions.BreakerSettings{FailureRatio: 0.5, MinRequests: 4, WindowSeconds: 10, OpenSeconds: 30}}
+	ga, gb := twoGuards(t, cfg)
+	ep := subscriptions.Endpoint{ID: "ep_hangs", Options: subscriptions.Options{MaxConcurrency: 4}}
+	var inFlight []*Permit
+	for range 4 {
+		p, w, err := gb.Acquire(ctx, ep)
+		require.NoError(t, err)
+		require.Nil(t, w)
+		inFlight = append(inFlight, p)
+	}
+	for i := range 4 {
+		for range 20 {
+			_, w, err := gb.Acquire(ctx, ep)
+			require.NoError(t, err)
+			require.NotNil(t, w)
+			require.Equal(t, "concurrency", w.Reason)
+		}
+		gb.Release(ctx, inFlight[i], Unhealthy("timeout: context deadline exceeded"))
+		if i < 3 {
+			p, w, err := ga.Acquire(ctx, ep)
+			require.NoError(t, err)
+			require.Nil(t, w)
+			inFlight = append(inFlight, p)
+		}
+	}
+	inFlight = inFlight[4:]
+	require.Eventually(t, func() bool {
+		st, err := gb.BreakerState(ctx, ep.ID)
+		require.NoError(t, err)
+		return st.State == "open" && strings.Contains(st.Reason, "4 of the last 4 attempts failed")
+	}, time.Second, 10*time.Millisecond, "four timeouts of four attempts open the breaker")
+	for _, p := range inFlight {
+		ga.Release(ctx, p, NotCounted())
+	}
 }
 
 // TestGuardPassSlot checks a slot passed from one delivery to the next of

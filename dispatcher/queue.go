@@ -241,15 +241,24 @@ func (q *Queue) remoteDelivery(ctx context.Context, dt deliveryTask, at time.Tim
 	}
 	opts := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(queueDeliver), asynq.MaxRetry(20), asynq.Timeout(q.taskTimeout)}
 	if at.After(time.Now()) {
-		// asynq keeps whole seconds: a delay under one second lands
-		// within the next one or two.
-		opts = append(opts, asynq.ProcessAt(at))
+		// asynq keeps whole seconds, and runs a task once its second has
+		// begun: it is given the second after at, lest the attempt come
+		// before its time.
+		opts = append(opts, asynq.ProcessAt(ceilSecond(at)))
 	}
 	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(taskDeliver, []byte(dt.payload())), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue delivery of %s (attempt %d): %w", dt.ID, dt.Attempts+1, err)
 	}
 	return nil
+}
+
+// ceilSecond returns t rounded up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if s := t.Truncate(time.Second); s.Before(t) {
+		return s.Add(time.Second)
+	}
+	return t
 }
 
 // EnqueueRecover schedules the recovery job with this id. Returns

@@ -25,7 +25,11 @@ type wakerStore interface {
 //     outage does not spend the attempts of one message;
 //   - once the breaker is closed (or its state was lost with Redis),
 //     wakes the endpoint's held messages into the scheduler's deliveries
-//     as fast as they take them, whatever their retry schedule said.
+//     as fast as they take them.
+//
+// A message is held only once its attempt is due, and an attempt made
+// when woken, the probe's too, is followed by the next one by the retry
+// schedule: waking never brings a message's attempts closer together.
 //
 // The rows are the only record of a hold, so it outlives any process and
 // any loss of Redis: a held message whose endpoint's breaker is not open

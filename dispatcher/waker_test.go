@@ -66,8 +66,8 @@ func TestWakeHeld(t *testing.T) {
 		require.Equal(t, dispatcher.StatusHeld, status(id))
 	}
 
-	// Its probe time comes: one message per look, each probe failing (held
-	// again), in turn.
+	// Its probe time comes: one message per look, in turn, each held again
+	// (as when the probe fails and its next attempt finds the breaker open).
 	dispatcher.SetBreaker(guard, "ep_a", time.Now().Add(-time.Second))
 	for _, want := range []string{open[0], open[1], open[2], open[0]} {
 		woken, more = round(k, true)
