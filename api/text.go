@@ -14,7 +14,8 @@ import (
 // UTF-8 without NUL; see subscriptions.StorableText): no id holds such
 // text and no filter can match it, and PostgreSQL would refuse to look it
 // up. Path parameters are named first, then query parameters in the order
-// of their names. Request bodies are checked as they are decoded
+// of their names. A query parameter whose name is empty or not storable
+// text is read by no handler, and is let be. Request bodies are checked as they are decoded
 // (subscriptions.UnmarshalJSON), the Idempotency-Key header by
 // dispatcher.ParseEvent.
 func storableParams() gin.HandlerFunc {
@@ -27,6 +28,9 @@ func storableParams() gin.HandlerFunc {
 		}
 		q := c.Request.URL.Query()
 		for _, key := range slices.Sorted(maps.Keys(q)) {
+			if key == "" || !subscriptions.StorableText(key) {
+				continue
+			}
 			for _, v := range q[key] {
 				if err := subscriptions.CheckText(key, v); err != nil {
 					abort(c, err)
