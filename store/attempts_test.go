@@ -127,11 +127,7 @@ func testSearchAttempts(t *testing.T, db backend) {
 	checkWholeAttempts(t, s, all)
 
 	since, until := base.Add(5*time.Minute), base.Add(20*time.Minute)
-	type filter struct {
-		set  func(q *dispatcher.AttemptQuery)
-		keep func(a dispatcher.Attempt) bool
-	}
-	filters := []filter{
+	filters := []queryFilter[dispatcher.AttemptQuery, dispatcher.Attempt]{
 		{func(q *dispatcher.AttemptQuery) { q.PartnerID = "acme" }, func(a dispatcher.Attempt) bool { return a.PartnerID == "acme" }},
 		{func(q *dispatcher.AttemptQuery) { q.EndpointID = "ep_a2" }, func(a dispatcher.Attempt) bool { return a.EndpointID == "ep_a2" }},
 		{func(q *dispatcher.AttemptQuery) { q.MessageID = "msg_1_1" }, func(a dispatcher.Attempt) bool { return a.MessageID == "msg_1_1" }},
@@ -140,48 +136,9 @@ func testSearchAttempts(t *testing.T, db backend) {
 		{func(q *dispatcher.AttemptQuery) { q.Since = &since }, func(a dispatcher.Attempt) bool { return !a.StartedAt.Before(since) }},
 		{func(q *dispatcher.AttemptQuery) { q.Until = &until }, func(a dispatcher.Attempt) bool { return a.StartedAt.Before(until) }},
 	}
-	for i, f := range filters {
-		var q dispatcher.AttemptQuery
-		f.set(&q)
-		w := keepIDs(all, f.keep, func(a dispatcher.Attempt) string { return a.ID })
-		require.NotEmpty(t, w, "filter %d", i)
-		require.Less(t, len(w), len(all), "filter %d", i)
-	}
-	for mask := range 1 << len(filters) {
-		var q dispatcher.AttemptQuery
-		var keeps []func(a dispatcher.Attempt) bool
-		for i, f := range filters {
-			if mask&(1<<i) != 0 {
-				f.set(&q)
-				keeps = append(keeps, f.keep)
-			}
-		}
-		want := keepIDs(all, func(a dispatcher.Attempt) bool {
-			for _, keep := range keeps {
-				if !keep(a) {
-					return false
-				}
-			}
-			return true
-		}, func(a dispatcher.Attempt) string { return a.ID })
-		q.Limit = 100
-		as, err := s.SearchAttempts(ctx, q)
-		require.NoError(t, err)
-		require.Equal(t, want, ids(as, func(a dispatcher.Attempt) string { return a.ID }), "%+v", q)
-
-		q.Limit = 4
-		paged := []string{}
-		for range 100 {
-			as, err := s.SearchAttempts(ctx, q)
-			require.NoError(t, err)
-			paged = append(paged, ids(as, func(a dispatcher.Attempt) string { return a.ID })...)
-			if len(as) < 4 {
-				break
-			}
-			q.After = as[len(as)-1].ID
-		}
-		require.Equal(t, want, paged, "pages of %+v", q)
-	}
+	checkFilterCombinations(t, all, filters, func(a dispatcher.Attempt) string { return a.ID },
+		func(q *dispatcher.AttemptQuery, limit int, after string) { q.Limit, q.After = limit, after },
+		func(q dispatcher.AttemptQuery) ([]dispatcher.Attempt, error) { return s.SearchAttempts(ctx, q) })
 }
 
 // searchedAttemptsFixture fans two events out to ep_a1, ep_a2 (of acme)

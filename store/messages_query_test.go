@@ -164,11 +164,7 @@ func testListMessagesCombinations(t *testing.T, db backend) {
 	all := attemptedMessagesFixture(t, s, base)
 
 	since, until := base.Add(2*time.Minute), base.Add(8*time.Minute)
-	type filter struct {
-		set  func(q *dispatcher.MessageQuery)
-		keep func(m dispatcher.Message) bool
-	}
-	filters := []filter{
+	filters := []queryFilter[dispatcher.MessageQuery, dispatcher.Message]{
 		{func(q *dispatcher.MessageQuery) { q.PartnerID = "acme" }, func(m dispatcher.Message) bool { return m.PartnerID == "acme" }},
 		{func(q *dispatcher.MessageQuery) { q.EndpointID = "ep_a2" }, func(m dispatcher.Message) bool { return m.EndpointID == "ep_a2" }},
 		{func(q *dispatcher.MessageQuery) { q.EventType = "shipment.delivered" }, func(m dispatcher.Message) bool { return m.EventType == "shipment.delivered" }},
@@ -178,50 +174,9 @@ func testListMessagesCombinations(t *testing.T, db backend) {
 		{func(q *dispatcher.MessageQuery) { q.Since = &since }, func(m dispatcher.Message) bool { return !m.CreatedAt.Before(since) }},
 		{func(q *dispatcher.MessageQuery) { q.Until = &until }, func(m dispatcher.Message) bool { return m.CreatedAt.Before(until) }},
 	}
-	// Each filter alone selects some but not all.
-	for i, f := range filters {
-		var q dispatcher.MessageQuery
-		f.set(&q)
-		w := keepIDs(all, f.keep, func(m dispatcher.Message) string { return m.ID })
-		require.NotEmpty(t, w, "filter %d", i)
-		require.Less(t, len(w), len(all), "filter %d", i)
-	}
-	// Every combination, read whole and in pages of 4.
-	for mask := range 1 << len(filters) {
-		var q dispatcher.MessageQuery
-		var keeps []func(m dispatcher.Message) bool
-		for i, f := range filters {
-			if mask&(1<<i) != 0 {
-				f.set(&q)
-				keeps = append(keeps, f.keep)
-			}
-		}
-		want := keepIDs(all, func(m dispatcher.Message) bool {
-			for _, keep := range keeps {
-				if !keep(m) {
-					return false
-				}
-			}
-			return true
-		}, func(m dispatcher.Message) string { return m.ID })
-		q.Limit = 100
-		ms, err := s.ListMessages(ctx, q)
-		require.NoError(t, err)
-		require.Equal(t, want, ids(ms, func(m dispatcher.Message) string { return m.ID }), "%+v", q)
-
-		q.Limit = 4
-		paged := []string{}
-		for range 100 {
-			ms, err := s.ListMessages(ctx, q)
-			require.NoError(t, err)
-			paged = append(paged, ids(ms, func(m dispatcher.Message) string { return m.ID })...)
-			if len(ms) < 4 {
-				break
-			}
-			q.After = ms[len(ms)-1].ID
-		}
-		require.Equal(t, want, paged, "pages of %+v", q)
-	}
+	checkFilterCombinations(t, all, filters, func(m dispatcher.Message) string { return m.ID },
+		func(q *dispatcher.MessageQuery, limit int, after string) { q.Limit, q.After = limit, after },
+		func(q dispatcher.MessageQuery) ([]dispatcher.Message, error) { return s.ListMessages(ctx, q) })
 }
 
 // attemptedMessagesFixture stores the messages of 10 queried events and

@@ -192,3 +192,65 @@ func ids[T, K any](items []T, key func(T) K) []K {
 	}
 	return out
 }
+
+// queryFilter sets one filter on a query of type Q and tells which items
+// of type T it keeps.
+type queryFilter[Q, T any] struct {
+	set  func(q *Q)
+	keep func(T) bool
+}
+
+// checkFilterCombinations checks that each of filters alone keeps some but
+// not all of all, and that list answers every combination of them with
+// exactly the items that all of its filters keep, in all's order, read
+// whole (a limit of 100) and in pages of 4. page sets a query's limit and
+// cursor; id names an item.
+func checkFilterCombinations[Q, T any](t *testing.T, all []T, filters []queryFilter[Q, T], id func(T) string,
+	page func(q *Q, limit int, after string), list func(q Q) ([]T, error)) {
+	t.Helper()
+	// Each filter alone selects some but not all.
+	for i, f := range filters {
+		var q Q
+		f.set(&q)
+		w := keepIDs(all, f.keep, id)
+		require.NotEmpty(t, w, "filter %d", i)
+		require.Less(t, len(w), len(all), "filter %d", i)
+	}
+	// Every combination, read whole and in pages of 4.
+	for mask := range 1 << len(filters) {
+		var q Q
+		var keeps []func(T) bool
+		for i, f := range filters {
+			if mask&(1<<i) != 0 {
+				f.set(&q)
+				keeps = append(keeps, f.keep)
+			}
+		}
+		want := keepIDs(all, func(item T) bool {
+			for _, keep := range keeps {
+				if !keep(item) {
+					return false
+				}
+			}
+			return true
+		}, id)
+		page(&q, 100, "")
+		items, err := list(q)
+		require.NoError(t, err)
+		require.Equal(t, want, ids(items, id), "%+v", q)
+
+		paged := []string{}
+		after := ""
+		for range 100 {
+			page(&q, 4, after)
+			items, err := list(q)
+			require.NoError(t, err)
+			paged = append(paged, ids(items, id)...)
+			if len(items) < 4 {
+				break
+			}
+			after = id(items[len(items)-1])
+		}
+		require.Equal(t, want, paged, "pages of %+v", q)
+	}
+}
