@@ -1,0 +1,69 @@
+// Package harness drives shiphook from outside, as its operators and
+// partners do: it runs shiphook's binary as child processes, calls its
+// API, and receives its webhooks on 127.0.0.1, verifying every signature
+// and counting what arrived. The benchmark tool (cmd/shiphook-bench) and
+// the fault suite (cmd/shiphook-chaos) are built on it.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Output runs bin with args, env (its whole environment) and dir, and
+// returns what it printed, stdout and stderr together.
+func Output(ctx context.Context, bin string, env []string, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env, cmd.Dir = env, dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// FreePort returns a TCP port that nothing listened on a moment ago on
+// 127.0.0.1.
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Tail returns the last n lines of the file at path.
+func Tail(path string, n int) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// Sleep waits for d, or until ctx ends, which it returns as an error.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// NewSecret returns a Standard Webhooks secret: whsec_ and the base64 of
+// 32 random bytes.
+func NewSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
