@@ -443,7 +443,7 @@ func runPass(ctx context.Context, name string, c passConfig, o *options, rcv *ha
 			break
 		}
 	}
-	info.logLines = p.logSummary()
+	info.logLines = harness.CountLogMessages(p.logPath)
 	if err := p.close(stderr); err != nil && info.err == nil {
 		info.err = fmt.Errorf("cleanup: %w", err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -398,35 +397,6 @@ func (p *pass) alive() error { return p.proc.Alive() }
 
 func (p *pass) waitHealthy(ctx context.Context, limit time.Duration) error {
 	return harness.WaitHealthy(ctx, p.api.HTTP, p.api.Base+"/healthz", p.proc, limit)
-}
-
-// logSummary counts the lines shiphook logged (at warn and above) by
-// message, for the report.
-func (p *pass) logSummary() map[string]int {
-	f, err := os.Open(p.logPath)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	out := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		msg := line
-		if i := strings.Index(line, "msg="); i >= 0 {
-			msg = line[i+4:]
-			if strings.HasPrefix(msg, `"`) {
-				if j := strings.Index(msg[1:], `"`); j >= 0 {
-					msg = msg[1 : j+1]
-				}
-			} else if j := strings.IndexByte(msg, ' '); j >= 0 {
-				msg = msg[:j]
-			}
-		}
-		out[msg]++
-	}
-	return out
 }
 
 // isCommand reports whether process pid runs the program name.

@@ -6,12 +6,14 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,4 +68,31 @@ func NewSecret() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// CountLogMessages counts the lines of a shiphook log (text format) by
+// their message, msg=; a line without one counts whole.
+func CountLogMessages(path string) map[string]int {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := map[string]int{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		msg := line
+		if i := strings.Index(line, "msg="); i >= 0 {
+			msg = line[i+4:]
+			if q, err := strconv.QuotedPrefix(msg); err == nil {
+				msg, _ = strconv.Unquote(q)
+			} else if j := strings.IndexByte(msg, ' '); j >= 0 {
+				msg = msg[:j]
+			}
+		}
+		out[msg]++
+	}
+	return out
 }

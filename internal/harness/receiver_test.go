@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -131,4 +133,15 @@ func TestSleep(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled)
+}
+
+func TestCountLogMessages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shiphook.log")
+	require.NoError(t, os.WriteFile(path, []byte(`time=2026-12-06T07:32:30.579Z level=WARN msg=reconcile err="find events: unavailable"
+time=2026-12-06T07:32:30.580Z level=WARN msg="Could not remove task id=d:1 type=\"deliver\"" err=x
+time=2026-12-06T07:32:31.579Z level=WARN msg=reconcile err="find events: unavailable"
+shiphook dev worker started
+`), 0o644))
+	require.Equal(t, map[string]int{"reconcile": 2, `Could not remove task id=d:1 type="deliver"`: 1, "shiphook dev worker started": 1}, CountLogMessages(path))
+	require.Nil(t, CountLogMessages(filepath.Join(t.TempDir(), "none.log")))
 }
