@@ -355,12 +355,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	bin, err := filepath.Abs(o.shiphook)
+	bin, err := harness.Binary(o.shiphook)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("shiphook binary: %w (build it with make build)", err)
 	}
 	rep := &report{started: time.Now(), opts: o, machine: readMachine()}
 	if o.goBench != "" {

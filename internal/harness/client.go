@@ -14,6 +14,10 @@ import (
 type Client struct {
 	Base, Key string
 	HTTP      *http.Client
+	// Observe, if not nil, is told of every request that Send (and so Do,
+	// Post and Call) makes: its answer, or the error of one that got
+	// none.
+	Observe func(ctx context.Context, method, path string, a Answer, err error)
 }
 
 // NewClient returns a client of the API at base (such as
@@ -40,6 +44,14 @@ type Answer struct {
 // Send sends body (none if nil) to path and returns the answer. The error
 // is that of the request, when it got no answer.
 func (c *Client) Send(ctx context.Context, method, path string, body []byte) (Answer, error) {
+	a, err := c.send(ctx, method, path, body)
+	if c.Observe != nil {
+		c.Observe(ctx, method, path, a, err)
+	}
+	return a, err
+}
+
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (Answer, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

@@ -10,14 +10,30 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
+
+// Binary returns the absolute path of the shiphook binary at path, or an
+// error that says to build it.
+func Binary(path string) (string, error) {
+	bin, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("shiphook binary: %w (build it with make build)", err)
+	}
+	return bin, nil
+}
 
 // Output runs bin with args, env (its whole environment) and dir, and
 // returns what it printed, stdout and stderr together.
@@ -70,8 +86,13 @@ func NewSecret() string {
 	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
+// stdLogTime is the date and time of a line of Go's standard logger, as
+// go-redis logs, after its prefix.
+var stdLogTime = regexp.MustCompile(`^(\S+: )?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(\.\d+)? `)
+
 // CountLogMessages counts the lines of a shiphook log (text format) by
-// their message, msg=; a line without one counts whole.
+// their message, msg=; a line without one counts whole, less the date
+// and time of Go's standard logger.
 func CountLogMessages(path string) map[string]int {
 	f, err := os.Open(path)
 	if err != nil {
@@ -83,7 +104,7 @@ func CountLogMessages(path string) map[string]int {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		msg := line
+		msg := stdLogTime.ReplaceAllString(line, "$1")
 		if i := strings.Index(line, "msg="); i >= 0 {
 			msg = line[i+4:]
 			if q, err := strconv.QuotedPrefix(msg); err == nil {

@@ -35,6 +35,7 @@ type Receiver struct {
 	mu        sync.Mutex
 	srv       *http.Server
 	mode      Mode
+	latency   time.Duration
 	endpoints map[string]*receiverEndpoint // path → endpoint
 
 	// Stray counts the requests to a path that is no endpoint, Invalid
@@ -97,6 +98,14 @@ func (r *Receiver) SetMode(mode Mode) error {
 	return nil
 }
 
+// SetLatency makes the receiver take d to answer each delivery it takes,
+// as a partner's server does its work; zero at first.
+func (r *Receiver) SetLatency(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latency = d
+}
+
 // Close stops the receiver, dropping its connections.
 func (r *Receiver) Close() {
 	r.mu.Lock()
@@ -151,7 +160,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
-	ep, mode := r.endpoints[req.URL.Path], r.mode
+	ep, mode, latency := r.endpoints[req.URL.Path], r.mode, r.latency
 	r.mu.Unlock()
 	switch mode {
 	case Up:
@@ -188,6 +197,10 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if r.failing(ep, messageID) {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
+	}
+	if latency > 0 {
+		// A sender that gives up meanwhile may well send it again.
+		time.Sleep(latency)
 	}
 	var sent int64
 	if b.Data.SentAtNS != "" {

@@ -128,6 +128,18 @@ func TestReceiverFailsFirst(t *testing.T) {
 	require.Equal(t, 2, v.Arrivals, "answered 500: not taken")
 }
 
+func TestReceiverLatency(t *testing.T) {
+	rcv := startTestReceiver(t)
+	secret := NewSecret()
+	tl := NewTally()
+	require.NoError(t, rcv.Add("/slow", secret, tl))
+	rcv.SetLatency(200 * time.Millisecond)
+	start := time.Now()
+	require.Equal(t, http.StatusNoContent, deliver(t, http.DefaultClient, rcv, "/slow", secret, "msg_1", "evt_1"))
+	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
+	require.Equal(t, 1, tl.Unique())
+}
+
 func TestSleep(t *testing.T) {
 	require.NoError(t, Sleep(context.Background(), time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,8 +152,11 @@ func TestCountLogMessages(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(`time=2026-12-06T07:32:30.579Z level=WARN msg=reconcile err="find events: unavailable"
 time=2026-12-06T07:32:30.580Z level=WARN msg="Could not remove task id=d:1 type=\"deliver\"" err=x
 time=2026-12-06T07:32:31.579Z level=WARN msg=reconcile err="find events: unavailable"
+redis: 2026/12/06 07:35:59 pool.go:770: redis: connection pool: failed to dial
+redis: 2026/12/06 07:36:00 pool.go:770: redis: connection pool: failed to dial
 shiphook dev worker started
 `), 0o644))
-	require.Equal(t, map[string]int{"reconcile": 2, `Could not remove task id=d:1 type="deliver"`: 1, "shiphook dev worker started": 1}, CountLogMessages(path))
+	require.Equal(t, map[string]int{"reconcile": 2, `Could not remove task id=d:1 type="deliver"`: 1, "shiphook dev worker started": 1,
+		"redis: pool.go:770: redis: connection pool: failed to dial": 2}, CountLogMessages(path))
 	require.Nil(t, CountLogMessages(filepath.Join(t.TempDir(), "none.log")))
 }
