@@ -64,7 +64,8 @@ func (s *suite) check(ctx context.Context, res *results) *report {
 		accepted: len(accepted), retried: retried, gaveUp: gaveUp}
 	r.lost, r.expected = s.missing(accepted)
 	r.lostDetail = s.lostDetail(ctx, accepted)
-	r.add("nothing lost", r.lost == 0, "%d of %d deliveries of accepted events never arrived", r.lost, r.expected)
+	r.add("nothing lost", r.lost == 0, "%d of %d deliveries of accepted events had not arrived when the drain's limit (%s) passed; where the first stand is listed under Deliveries",
+		r.lost, r.expected, s.opts.drainLimit)
 	r.add("every event accepted in the end", gaveUp == 0, "%d events were still refused %s after the load", gaveUp, retriesAfterLoad)
 
 	v := s.tally.View()

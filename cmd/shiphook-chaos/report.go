@@ -33,7 +33,8 @@ func (r *report) print(w io.Writer) {
 	dupShare := 100 * float64(r.duplicates) / float64(max(1, r.deliveries))
 	fmt.Fprintf(w, "\nKills:       %d SIGKILLs of workers\n", r.kills)
 	fmt.Fprintf(w, "Events:      %d accepted (%d sent more than once), %d never accepted\n", r.accepted, r.retried, r.gaveUp)
-	fmt.Fprintf(w, "Deliveries:  %d expected, %d lost; %d of events never answered 202\n", r.expected, r.lost, r.deliveries-(r.expected-r.lost))
+	fmt.Fprintf(w, "Deliveries:  %d expected, %d lost (not arrived within the drain's limit); %d of events never answered 202\n",
+		r.expected, r.lost, r.deliveries-(r.expected-r.lost))
 	for _, l := range r.lostDetail {
 		fmt.Fprintf(w, "               %s\n", l)
 	}
