@@ -30,7 +30,9 @@ var shiphookSettings = []string{
 	// breaker: at least 10 (the default) within 10 s, half of them
 	// failed. The endpoints that fail get several a second; the schedule
 	// endpoint fails 3 of each message's 4 attempts, a message every
-	// 20 s, which must not open its breaker.
+	// 10 s: at most 3 of a message's attempts fall in one window, and
+	// seldom more than 2 messages', shared by the workers, which must
+	// not open its breaker.
 	"SHIPHOOK_BREAKER_WINDOW=10s",
 	"SHIPHOOK_BREAKER_OPEN_FOR=5s",
 	"SHIPHOOK_SHUTDOWN_TIMEOUT=5s",

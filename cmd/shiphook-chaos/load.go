@@ -117,7 +117,7 @@ func newPublisher(a *harness.Client, partners []string, rate int) *publisher {
 
 // scheduledPeriodSeconds is how often the load has an event for the
 // schedule endpoint.
-const scheduledPeriodSeconds = 20
+const scheduledPeriodSeconds = 10
 
 // event renders event i.
 func (p *publisher) event(i int) []byte {
