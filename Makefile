@@ -20,6 +20,12 @@ BENCHOUT ?= bin/benchmarks.md
 GOBENCH = test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem \
 	$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) ./signing ./dispatcher ./subscriptions
 
+# The fault suite's form: long (make chaos) or short (make chaos
+# CHAOS=short, as make test runs it); CHAOSFLAGS adds flags of
+# bin/shiphook-chaos -h.
+CHAOS ?= long
+CHAOSFLAGS ?=
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -48,8 +54,15 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check build-all cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, fuzz, then run every test against real PostgreSQL, Redis, Chromium and Node.js
+test: vet fmt-check build-all cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, fuzz, run every test against real PostgreSQL, Redis, Chromium and Node.js, then the fault suite's short form
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory chaos CHAOS=short
+
+.PHONY: chaos
+chaos: build ## Run the fault suite: kill workers, flush and restart Redis, restart PostgreSQL, break endpoints (about 6 min; CHAOS=short: about 2)
+	$(GO) build -o bin/shiphook-chaos ./cmd/shiphook-chaos
+	bash deploy/dev/test-services.sh --binaries ./bin/shiphook-chaos -shiphook bin/shiphook \
+		$(if $(filter short,$(CHAOS)),-short,$(if $(filter long,$(CHAOS)),,$(error CHAOS must be long or short))) $(CHAOSFLAGS)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
