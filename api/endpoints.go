@@ -23,11 +23,13 @@ func withBreaker(ctx context.Context, b subscriptions.BreakerStates, e *subscrip
 	return nil
 }
 
-// EndpointWithSecret is the answer to creating an endpoint: the endpoint
-// and its signing secret.
+// EndpointWithSecret is the answer to creating an endpoint: the endpoint,
+// its signing secret and its custom header values in full, which every
+// later answer masks.
 type EndpointWithSecret struct {
 	subscriptions.Endpoint
-	Secret string `json:"secret"`
+	Secret  string            `json:"secret"`
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 type endpointCreator interface {
@@ -59,7 +61,7 @@ func CreateEndpoint(st endpointCreator, dest *subscriptions.Destinations, n subs
 			return
 		}
 		n.Changed(ctx, p.ID)
-		c.PureJSON(http.StatusCreated, EndpointWithSecret{Endpoint: e, Secret: e.Secret})
+		c.PureJSON(http.StatusCreated, EndpointWithSecret{Endpoint: e, Secret: e.Secret, Headers: e.Headers})
 	}
 }
 
