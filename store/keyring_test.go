@@ -97,3 +97,15 @@ func TestKeyringSealOpen(t *testing.T) {
 
 	require.Equal(t, "whsec_abc", store.SealValue(nil, "whsec_abc", where), "without a keyring nothing is sealed")
 }
+
+// BenchmarkKeyringOpen opens one sealed signing secret: what reading an
+// endpoint costs more than before encryption, once per sealed value.
+func BenchmarkKeyringOpen(b *testing.B) {
+	k := mustKeyring(store.NewEncryptionKey() + "," + store.NewEncryptionKey())
+	sealed := store.SealValue(k, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "endpoint ep_01jx secret")
+	for b.Loop() {
+		if _, err := store.OpenValue(k, sealed, "endpoint ep_01jx secret"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
