@@ -55,7 +55,7 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check build-all cc-check chromium-check fuzz ## Vet, check formatting, compile everything, fuzz, then run every test against real PostgreSQL, Redis and Chromium
+test: vet fmt-check build-all cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, fuzz, then run every test against real PostgreSQL, Redis, Chromium and Node.js
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
 
 .PHONY: fuzz
@@ -67,7 +67,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 	done
 
 .PHONY: test-short
-test-short: chromium-check ## Run the tests in -short mode, without the race detector
+test-short: chromium-check node-check ## Run the tests in -short mode, without the race detector
 	bash deploy/dev/test-services.sh $(GO) test -short -count=1 $(TESTFLAGS) ./...
 
 .PHONY: vet
@@ -129,6 +129,24 @@ chromium-check:
 			rm -f "$$log"; \
 		else \
 			echo "The console's browser tests need Chromium: install it (Debian: apt-get install chromium), or set SHIPHOOK_TEST_CHROMIUM to a Chromium binary"; exit 1; \
+		fi; \
+	fi
+
+# node-check makes sure the end-to-end test of v1a signatures can run
+# Node.js, whose own crypto module verifies a real delivery. As root on
+# Debian it installs nodejs; elsewhere it says what is missing.
+.PHONY: node-check
+node-check:
+	@if ! command -v node >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing nodejs for the v1a signature test"; \
+			log=$$(mktemp) && \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y -qq --no-install-recommends nodejs; } >"$$log" 2>&1 || \
+				{ cat "$$log"; rm -f "$$log"; exit 1; }; \
+			rm -f "$$log"; \
+		else \
+			echo "The v1a signature test needs Node.js 18 or later: install it (Debian: apt-get install nodejs)"; exit 1; \
 		fi; \
 	fi
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/shiphook/shiphook/signing"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -23,22 +24,14 @@ func withBreaker(ctx context.Context, b subscriptions.BreakerStates, e *subscrip
 	return nil
 }
 
-// EndpointWithSecret is the answer to creating an endpoint: the endpoint,
-// its signing secret and its custom header values in full, which every
-// later answer masks.
-type EndpointWithSecret struct {
-	subscriptions.Endpoint
-	Secret  string            `json:"secret"`
-	Headers map[string]string `json:"headers,omitempty"`
-}
-
 type endpointCreator interface {
 	partnerGetter
 	CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) error
 }
 
 // CreateEndpoint handles POST /v1/partners/{partner_id}/endpoints; its URL
-// is checked against dest.
+// is checked against dest. It answers the endpoint with what verifies its
+// deliveries (subscriptions.CreatedEndpoint).
 func CreateEndpoint(st endpointCreator, dest *subscriptions.Destinations, n subscriptions.Notifier) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ctx := c.Request.Context()
@@ -52,6 +45,10 @@ func CreateEndpoint(st endpointCreator, dest *subscriptions.Destinations, n subs
 			abort(c, err)
 			return
 		}
+		if err := mayBringKey(c, in.Secret); err != nil {
+			abort(c, err)
+			return
+		}
 		e, err := subscriptions.NewEndpoint(ctx, dest, p.ID, in)
 		if err == nil {
 			err = st.CreateEndpoint(ctx, e)
@@ -61,7 +58,8 @@ func CreateEndpoint(st endpointCreator, dest *subscriptions.Destinations, n subs
 			return
 		}
 		n.Changed(ctx, p.ID)
-		c.PureJSON(http.StatusCreated, EndpointWithSecret{Endpoint: e, Secret: e.Secret, Headers: e.Headers})
+		created, err := subscriptions.Created(e)
+		respond(c, http.StatusCreated, created, err)
 	}
 }
 
@@ -176,17 +174,37 @@ func DeleteEndpoint(st endpointDeleter, n subscriptions.Notifier) gin.HandlerFun
 	}
 }
 
-// GetSecret handles GET …/endpoints/{endpoint_id}/secret.
+// mayBringKey refuses a whsk_ private key that a partner key brings: only
+// shiphook, and an admin who brings one, may hold what signs a v1a
+// endpoint's deliveries; a partner that held it could sign deliveries
+// itself. A partner leaves the secret out and shiphook makes the key pair.
+func mayBringKey(c *gin.Context, secret string) error {
+	if principalOf(c).Role != subscriptions.RoleAdmin && signing.SchemeOf(secret) == signing.V1a {
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: "secret",
+			Message: "a partner key may not bring a whsk_ private key: leave secret out and shiphook makes the key pair, showing only its whpk_ public key"}
+	}
+	return nil
+}
+
+// GetSecret handles GET …/endpoints/{endpoint_id}/secret: what verifies
+// the endpoint's deliveries (subscriptions.Secrets), never a whsk_ private
+// key.
 func GetSecret(st endpointGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		e, err := visibleEndpoint(c, st)
-		respond(c, http.StatusOK, subscriptions.SecretsOf(e, time.Now()), err)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		s, err := subscriptions.SecretsOf(e, time.Now())
+		respond(c, http.StatusOK, s, err)
 	}
 }
 
 // RotateSecret handles POST …/endpoints/{endpoint_id}/secret/rotate
-// {"secret"?, "grace_seconds"?} (the body may be left out): a new secret
-// signs from now on, and the old one beside it for the grace period.
+// {"signature_scheme"?, "secret"?, "grace_seconds"?} (the body may be left
+// out): a new secret signs from now on, and the old one beside it for the
+// grace period. It answers as GetSecret does.
 func RotateSecret(st endpointUpdater, n subscriptions.Notifier) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		e, err := visibleEndpoint(c, st)
@@ -201,6 +219,10 @@ func RotateSecret(st endpointUpdater, n subscriptions.Notifier) gin.HandlerFunc 
 				return
 			}
 		}
+		if err := mayBringKey(c, in.Secret); err != nil {
+			abort(c, err)
+			return
+		}
 		now := time.Now().UTC()
 		err = in.Rotate(&e, now)
 		if err == nil {
@@ -211,6 +233,7 @@ func RotateSecret(st endpointUpdater, n subscriptions.Notifier) gin.HandlerFunc 
 			return
 		}
 		n.Changed(c.Request.Context(), e.PartnerID)
-		c.PureJSON(http.StatusOK, subscriptions.SecretsOf(e, now))
+		s, err := subscriptions.SecretsOf(e, now)
+		respond(c, http.StatusOK, s, err)
 	}
 }

@@ -25,11 +25,12 @@ import (
 type fakeStore struct {
 	Store
 
-	mu       sync.Mutex
-	keys     map[string]subscriptions.APIKey // by hash
-	partners map[string]subscriptions.Partner
-	messages []dispatcher.Message
-	events   []dispatcher.Event
+	mu        sync.Mutex
+	keys      map[string]subscriptions.APIKey // by hash
+	partners  map[string]subscriptions.Partner
+	endpoints map[string]subscriptions.Endpoint
+	messages  []dispatcher.Message
+	events    []dispatcher.Event
 	// failPartners, when set, is what ListPartners fails with; failKeys,
 	// APIKeyByHash; failInserts, InsertEvents.
 	failPartners, failKeys, failInserts error
@@ -100,6 +101,73 @@ func (f *fakeStore) MissingPartners(_ context.Context, ids []string) ([]string, 
 		}
 	}
 	return missing, nil
+}
+
+func (f *fakeStore) Endpoint(_ context.Context, id string) (subscriptions.Endpoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.endpoints[id]
+	if !ok {
+		return subscriptions.Endpoint{}, subscriptions.ErrNotFound
+	}
+	return e, nil
+}
+
+func (f *fakeStore) CreateEndpoint(_ context.Context, e subscriptions.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.endpoints[e.ID]; ok {
+		return subscriptions.ErrConflict
+	}
+	f.endpoints[e.ID] = e
+	return nil
+}
+
+func (f *fakeStore) UpdateEndpoint(_ context.Context, e subscriptions.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.endpoints[e.ID]; !ok {
+		return subscriptions.ErrNotFound
+	}
+	f.endpoints[e.ID] = e
+	return nil
+}
+
+// ListEndpoints returns partnerID's endpoints by id after page.After, as
+// the stores do.
+func (f *fakeStore) ListEndpoints(_ context.Context, partnerID string, page subscriptions.Page) ([]subscriptions.Endpoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []subscriptions.Endpoint
+	for _, e := range f.endpoints {
+		if e.PartnerID == partnerID && e.ID > page.After {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b subscriptions.Endpoint) int { return strings.Compare(a.ID, b.ID) })
+	return out[:min(len(out), page.Limit)], nil
+}
+
+// endpoint returns the stored endpoint id, as the store keeps it.
+func (f *fakeStore) endpoint(t *testing.T, id string) subscriptions.Endpoint {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.endpoints[id]
+	require.True(t, ok, "endpoint %s is stored", id)
+	return e
+}
+
+// fakeNotifier records the partners whose endpoints changed.
+type fakeNotifier struct {
+	mu       sync.Mutex
+	partners []string
+}
+
+func (n *fakeNotifier) Changed(_ context.Context, partnerID string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.partners = append(n.partners, partnerID)
 }
 
 func (f *fakeStore) Message(_ context.Context, id string) (dispatcher.Message, error) {
@@ -187,7 +255,8 @@ func newTestAPI(t testing.TB) testAPI {
 	t.Helper()
 	now := time.Date(2026, 11, 26, 14, 5, 0, 0, time.UTC)
 	st := &fakeStore{
-		keys: map[string]subscriptions.APIKey{},
+		keys:      map[string]subscriptions.APIKey{},
+		endpoints: map[string]subscriptions.Endpoint{},
 		partners: map[string]subscriptions.Partner{
 			partnerIDA: {ID: partnerIDA, Name: "Acme", Access: subscriptions.AccessParty, CreatedAt: now, UpdatedAt: now},
 			partnerIDG: {ID: partnerIDG, Name: "Globex", Access: subscriptions.AccessParty, CreatedAt: now, UpdatedAt: now},
@@ -206,10 +275,11 @@ func newTestAPI(t testing.TB) testAPI {
 	}
 	q := &fakeQueue{}
 	h := New(Deps{
-		Store:  st,
-		Auth:   subscriptions.NewAuth(st),
-		Ingest: dispatcher.Ingest{Store: st, Partners: st, Queue: q},
-		Ready:  []Dependency{{Name: "database", Check: func(context.Context) error { return nil }}},
+		Store:    st,
+		Auth:     subscriptions.NewAuth(st),
+		Notifier: &fakeNotifier{},
+		Ingest:   dispatcher.Ingest{Store: st, Partners: st, Queue: q},
+		Ready:    []Dependency{{Name: "database", Check: func(context.Context) error { return nil }}},
 	})
 	return testAPI{Handler: h, store: st, queue: q}
 }

@@ -72,6 +72,81 @@ func ValidSecret(s string) error {
 	return nil
 }
 
+// NewKey returns a new signing secret of scheme: a whsec_ secret
+// (NewSecret) for V1, a whsk_ private key (the secret of NewKeyPair) for
+// V1a. Returns an error for any other scheme.
+func NewKey(scheme Scheme) (string, error) {
+	switch scheme {
+	case V1:
+		return NewSecret(), nil
+	case V1a:
+		secret, _, err := NewKeyPair()
+		return secret, err
+	default:
+		return "", fmt.Errorf("signing: unknown scheme %q", scheme)
+	}
+}
+
+// SchemeOf returns the scheme that secret signs with, as Sign reads it: V1a
+// for a "whsk_" private key, V1 for anything else.
+func SchemeOf(secret string) Scheme {
+	if strings.HasPrefix(secret, privateKeyPrefix) {
+		return V1a
+	}
+	return V1
+}
+
+// ValidSigningKey checks a key that an operator supplies to sign with: a
+// whsec_ secret as ValidSecret accepts it, or a whsk_ private key (the
+// standard base64, with padding, of a 32-byte ed25519 seed or of a 64-byte
+// private key whose public half belongs to its seed). A whpk_ public key,
+// which cannot sign, is refused with an error that says so. The error says
+// what is wrong without repeating the key.
+func ValidSigningKey(s string) error {
+	switch {
+	case strings.HasPrefix(s, privateKeyPrefix):
+		_, err := privateKey(s[len(privateKeyPrefix):])
+		return err
+	case strings.HasPrefix(s, publicKeyPrefix):
+		return errors.New("a whpk_ public key cannot sign: give the whsk_ private key, or none and one is made")
+	case strings.HasPrefix(s, secretPrefix):
+		return ValidSecret(s)
+	default:
+		return errors.New("secret must start with " + secretPrefix + " (scheme v1) or " + privateKeyPrefix + " (scheme v1a)")
+	}
+}
+
+// ValidVerifyingKey checks a key that a receiver verifies with: a whsec_
+// secret as ValidSecret accepts it, or a whpk_ public key (the standard
+// base64 of a 32-byte ed25519 public key). A whsk_ private key, which has
+// no place at a receiver, is refused. The error does not repeat the key.
+func ValidVerifyingKey(s string) error {
+	switch {
+	case strings.HasPrefix(s, publicKeyPrefix):
+		_, err := publicKey(s[len(publicKeyPrefix):])
+		return err
+	case strings.HasPrefix(s, privateKeyPrefix):
+		return errPrivVerify
+	default:
+		return ValidSecret(s)
+	}
+}
+
+// PublicKeyOf returns the whpk_ public key that verifies what the whsk_
+// private key secret signs. Returns an error, which does not repeat the
+// key, if secret is not a well-formed whsk_ key.
+func PublicKeyOf(secret string) (string, error) {
+	enc, ok := strings.CutPrefix(secret, privateKeyPrefix)
+	if !ok {
+		return "", errors.New("signing: not a " + privateKeyPrefix + " private key")
+	}
+	priv, err := privateKey(enc)
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	return publicKeyPrefix + b64.EncodeToString(priv.Public().(ed25519.PublicKey)), nil
+}
+
 var (
 	errNoSecret    = errors.New("no secret given")
 	errEmptySecret = errors.New("secret is empty")

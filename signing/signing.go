@@ -33,10 +33,22 @@ const (
 	headerSignature = "webhook-signature"
 )
 
-// Signature schemes.
+// Scheme is a Standard Webhooks signature scheme: the name before the
+// comma of each webhook-signature entry.
+type Scheme string
+
 const (
-	schemeHMAC    = "v1"
-	schemeEd25519 = "v1a"
+	// V1 is HMAC-SHA256 under a symmetric whsec_ secret, which the sender
+	// and the receiver share.
+	V1 Scheme = "v1"
+	// V1a is ed25519: the sender signs with a whsk_ private key, which it
+	// alone holds, and receivers verify with its whpk_ public key.
+	V1a Scheme = "v1a"
+)
+
+const (
+	schemeHMAC    = string(V1)
+	schemeEd25519 = string(V1a)
 )
 
 // Lengths of the padded base64 encodings of a v1 and a v1a signature.

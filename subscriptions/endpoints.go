@@ -8,21 +8,21 @@ import (
 	"github.com/shiphook/shiphook/signing"
 )
 
-// DefaultSecretGrace is how long a rotated-out secret keeps signing.
-const DefaultSecretGrace = 24 * time.Hour
-
-// maxSecretGrace bounds the grace period a rotation may ask for.
-const maxSecretGrace = 7 * 24 * time.Hour
-
 // EndpointInput is an endpoint as created or changed through the API; a
-// field left out stays as it is. Secret is only taken on creation.
+// field left out stays as it is. SignatureScheme and Secret are only taken
+// on creation (a rotation changes them afterwards).
 type EndpointInput struct {
 	URL         *string   `json:"url"`
 	Description *string   `json:"description"`
 	EventTypes  *[]string `json:"event_types"`
 	Filter      *Filter   `json:"filter"`
 	Disabled    *bool     `json:"disabled"`
-	Secret      string    `json:"secret"`
+	// SignatureScheme is v1 (HMAC-SHA256 under a whsec_ secret, the
+	// default) or v1a (ed25519 under a whsk_ private key); left out, it
+	// follows from Secret when that is given.
+	SignatureScheme signing.Scheme `json:"signature_scheme"`
+	// Secret is the key to sign with, whsec_ or whsk_; made when empty.
+	Secret string `json:"secret"`
 	optionsInput
 }
 
@@ -73,21 +73,19 @@ func (in EndpointInput) apply(ctx context.Context, dest *Destinations, e *Endpoi
 }
 
 // NewEndpoint returns the endpoint of partnerID that in describes, with a
-// fresh id and, unless in brings one, a generated secret; it is not stored.
-// Its URL is required and checked against dest. Returns a *FieldError for
-// bad input.
+// fresh id and, unless in brings one, a generated secret of in's signature
+// scheme (v1 by default); it is not stored. Its URL is required and checked
+// against dest. Returns a *FieldError for bad input.
 func NewEndpoint(ctx context.Context, dest *Destinations, partnerID string, in EndpointInput) (Endpoint, error) {
 	if in.URL == nil {
 		return Endpoint{}, Fieldf("url", "is required")
 	}
-	if err := checkSecret("secret", in.Secret); err != nil {
+	secret, err := signingKey(in.SignatureScheme, in.Secret, signing.V1)
+	if err != nil {
 		return Endpoint{}, err
 	}
 	now := time.Now().UTC()
-	e := Endpoint{ID: NewID("ep"), PartnerID: partnerID, EventTypes: []string{}, Filter: Filter{}, Secret: in.Secret, CreatedAt: now, UpdatedAt: now}
-	if e.Secret == "" {
-		e.Secret = signing.NewSecret()
-	}
+	e := Endpoint{ID: NewID("ep"), PartnerID: partnerID, EventTypes: []string{}, Filter: Filter{}, Secret: secret, CreatedAt: now, UpdatedAt: now}
 	if err := in.apply(ctx, dest, &e); err != nil {
 		return Endpoint{}, err
 	}
@@ -97,11 +95,14 @@ func NewEndpoint(ctx context.Context, dest *Destinations, partnerID string, in E
 // Update applies in to e, stamping UpdatedAt with now; it is not stored.
 // enabled reports that e was disabled and is enabled again: its failure
 // streak then starts anew, and its kept messages are to be resumed.
-// Returns a *FieldError for bad input, or if in brings a secret (rotate it
-// instead).
+// Returns a *FieldError for bad input, or if in brings a secret or a
+// signature scheme other than e's (rotate the secret instead).
 func (in EndpointInput) Update(ctx context.Context, dest *Destinations, e *Endpoint, now time.Time) (enabled bool, err error) {
 	if in.Secret != "" {
 		return false, Fieldf("secret", "change the secret with POST …/secret/rotate")
+	}
+	if in.SignatureScheme != "" && in.SignatureScheme != e.Scheme() {
+		return false, Fieldf("signature_scheme", "change the signature scheme with POST …/secret/rotate, which takes a signature_scheme")
 	}
 	wasDisabled := e.Disabled
 	if err := in.apply(ctx, dest, e); err != nil {
@@ -113,53 +114,4 @@ func (in EndpointInput) Update(ctx context.Context, dest *Destinations, e *Endpo
 		e.FailingSince = nil // a fresh start: the auto-disable window counts anew
 	}
 	return enabled, nil
-}
-
-// Secrets is the answer to revealing or rotating an endpoint's secret.
-type Secrets struct {
-	Secret                  string     `json:"secret"`
-	PreviousSecret          string     `json:"previous_secret,omitempty"`
-	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
-}
-
-// SecretsOf returns e's secrets as they sign at now: the previous one only
-// while its grace period lasts.
-func SecretsOf(e Endpoint, now time.Time) Secrets {
-	s := Secrets{Secret: e.Secret}
-	if e.PreviousSecretExpiresAt != nil && now.Before(*e.PreviousSecretExpiresAt) {
-		s.PreviousSecret, s.PreviousSecretExpiresAt = e.PreviousSecret, e.PreviousSecretExpiresAt
-	}
-	return s
-}
-
-// RotateInput asks for a secret rotation.
-type RotateInput struct {
-	// Secret is the new secret; generated when empty.
-	Secret string `json:"secret"`
-	// GraceSeconds is how long the old secret keeps signing (default 86400).
-	GraceSeconds *int64 `json:"grace_seconds"`
-}
-
-// Rotate gives e a new secret as of now, the old one signing beside it for
-// the grace period; rotating again within the grace period drops the
-// oldest secret. e is not stored. Returns a *FieldError for bad input.
-func (in RotateInput) Rotate(e *Endpoint, now time.Time) error {
-	if err := checkSecret("secret", in.Secret); err != nil {
-		return err
-	}
-	grace := DefaultSecretGrace
-	if in.GraceSeconds != nil {
-		grace = time.Duration(*in.GraceSeconds) * time.Second
-		if grace < 0 || grace > maxSecretGrace {
-			return Fieldf("grace_seconds", "must be from 0 to %d (7 days)", int64(maxSecretGrace/time.Second))
-		}
-	}
-	expires := now.Add(grace)
-	e.PreviousSecret, e.PreviousSecretExpiresAt = e.Secret, &expires
-	e.Secret = in.Secret
-	if e.Secret == "" {
-		e.Secret = signing.NewSecret()
-	}
-	e.UpdatedAt = now
-	return nil
 }

@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/shiphook/shiphook/signing"
 )
 
 var partnerIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
@@ -137,16 +135,4 @@ func CreateKey(ctx context.Context, st KeyCreator, in KeyInput) (CreatedKey, err
 		return CreatedKey{}, err
 	}
 	return CreatedKey{APIKey: k, Key: key}, nil
-}
-
-// checkSecret accepts an empty secret (one is generated) or one an
-// operator brings, in the form signing accepts.
-func checkSecret(field, s string) error {
-	if s == "" {
-		return nil
-	}
-	if err := signing.ValidSecret(s); err != nil {
-		return Fieldf(field, "%v", err)
-	}
-	return nil
 }

@@ -43,8 +43,11 @@ type Endpoint struct {
 	// DisabledReason says why shiphook disabled the endpoint ("gone" after a
 	// 410); empty when a person disabled it or it is enabled.
 	DisabledReason string `json:"disabled_reason,omitempty"`
-	// Secret signs every delivery. PreviousSecret, while PreviousSecretExpiresAt
-	// is in the future, signs beside it (secret rotation).
+	// Secret signs every delivery: a whsec_ secret (scheme v1) or a whsk_
+	// ed25519 private key (scheme v1a; see Scheme). PreviousSecret, while
+	// PreviousSecretExpiresAt is in the future, signs beside it (secret
+	// rotation), in its own scheme. The API never shows a whsk_ key, only
+	// its whpk_ public key (see SecretsOf).
 	Secret                  string     `json:"-"`
 	PreviousSecret          string     `json:"-"`
 	PreviousSecretExpiresAt *time.Time `json:"-"`
@@ -103,12 +106,18 @@ type BreakerState struct {
 
 // ActiveSecrets returns the secrets that sign a delivery made at now: the
 // current one first, then the previous one while its grace period lasts.
+// Each signs in its own scheme (a whsec_ secret v1, a whsk_ key v1a).
 func (e Endpoint) ActiveSecrets(now time.Time) []string {
 	s := []string{e.Secret}
-	if e.PreviousSecret != "" && e.PreviousSecretExpiresAt != nil && now.Before(*e.PreviousSecretExpiresAt) {
+	if e.previousSigns(now) {
 		s = append(s, e.PreviousSecret)
 	}
 	return s
+}
+
+// previousSigns reports whether e's previous secret still signs at now.
+func (e Endpoint) previousSigns(now time.Time) bool {
+	return e.PreviousSecret != "" && e.PreviousSecretExpiresAt != nil && now.Before(*e.PreviousSecretExpiresAt)
 }
 
 // Role is what an API key may do.

@@ -490,6 +490,7 @@ func partnerChangesEndpoint(t *testing.T, b *browser, secret string) {
 	)
 	b.click(`//button[normalize-space()='Save endpoint']`)
 	b.waitText(".notice", "Endpoint saved")
+	b.waitText("main", "Custom headers") // the details, loaded after the notice
 	details := b.text("main")
 	require.Contains(t, details, "Acme receiver, arrivals")
 	require.Contains(t, details, "shipment.milestone.arrived")

@@ -21,35 +21,47 @@ import (
 const headerToken = "tok-0123456789-secret-value"
 
 type sealedEndpointOut struct {
-	ID      string            `json:"id"`
-	Secret  string            `json:"secret"`
-	Headers map[string]string `json:"headers"`
+	ID        string            `json:"id"`
+	Secret    string            `json:"secret"`
+	PublicKey string            `json:"public_key"`
+	Headers   map[string]string `json:"headers"`
 }
 
 // createSealedEndpoint creates an endpoint of acme at the receiver's path
-// with a custom header, checks that the answer shows the secret and the
-// header in full, and tells the receiver the secret.
-func createSealedEndpoint(t *testing.T, s *server, rcv *receiver, path string) sealedEndpointOut {
+// with a custom header, signing with scheme (v1 or v1a), checks that the
+// answer shows the header in full, and tells the receiver what verifies
+// its deliveries: the secret (v1) or the public key (v1a).
+func createSealedEndpoint(t *testing.T, s *server, rcv *receiver, path, scheme string) sealedEndpointOut {
 	t.Helper()
 	var ep sealedEndpointOut
 	require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners/acme/endpoints", adminKey,
-		map[string]any{"url": rcv.URL + path, "headers": map[string]string{"X-Partner-Token": headerToken}}, &ep))
-	require.True(t, strings.HasPrefix(ep.Secret, "whsec_"), ep.Secret)
+		map[string]any{"url": rcv.URL + path, "signature_scheme": scheme, "headers": map[string]string{"X-Partner-Token": headerToken}}, &ep))
 	require.Equal(t, map[string]string{"X-Partner-Token": headerToken}, ep.Headers, "the create answer shows the headers once")
+	if scheme == "v1a" {
+		require.True(t, strings.HasPrefix(ep.PublicKey, "whpk_"), ep.PublicKey)
+		rcv.setSecret(path, ep.PublicKey)
+		return ep
+	}
+	require.True(t, strings.HasPrefix(ep.Secret, "whsec_"), ep.Secret)
 	rcv.setSecret(path, ep.Secret)
 	return ep
 }
 
-// requireDelivered posts one event for acme and waits for it at path,
-// signed with the endpoint's secret and carrying its custom header.
-func requireDelivered(t *testing.T, s *server, rcv *receiver, path string) {
+// requireDelivered posts one event for acme and waits for it at each of
+// paths, signed with the endpoint's key and carrying its custom header.
+func requireDelivered(t *testing.T, s *server, rcv *receiver, paths ...string) {
 	t.Helper()
-	before := len(rcv.byPath(path))
+	before := map[string]int{}
+	for _, path := range paths {
+		before[path] = len(rcv.byPath(path))
+	}
 	postEvents(t, s, 1)
-	require.Eventually(t, func() bool { return len(rcv.byPath(path)) == before+1 }, 15*time.Second, 20*time.Millisecond,
-		"no delivery at %s", path)
-	require.Empty(t, rcv.invalidSignatures(), "every delivery verifies with the endpoint's secret")
-	require.Equal(t, headerToken, rcv.headersOf(path).Get("X-Partner-Token"))
+	for _, path := range paths {
+		require.Eventually(t, func() bool { return len(rcv.byPath(path)) == before[path]+1 }, 15*time.Second, 20*time.Millisecond,
+			"no delivery at %s", path)
+		require.Equal(t, headerToken, rcv.headersOf(path).Get("X-Partner-Token"))
+	}
+	require.Empty(t, rcv.invalidSignatures(), "every delivery verifies with the endpoint's key")
 }
 
 // rawEndpoint returns the secret, previous_secret and options columns of
@@ -69,12 +81,16 @@ func rawEndpoint(t *testing.T, databaseURL, id string) string {
 }
 
 // requireSealed checks that the columns of endpoint ep hold neither its
-// secret nor its header value, and are sealed by the key with id keyID.
+// signing key (a whsec_ secret or a whsk_ private key) nor its header
+// value, and are sealed by the key with id keyID.
 func requireSealed(t *testing.T, databaseURL string, ep sealedEndpointOut, keyID string) {
 	t.Helper()
 	raw := rawEndpoint(t, databaseURL, ep.ID)
-	require.NotContains(t, raw, ep.Secret)
-	require.NotContains(t, raw, strings.TrimPrefix(ep.Secret, "whsec_"))
+	if ep.Secret != "" {
+		require.NotContains(t, raw, strings.TrimPrefix(ep.Secret, "whsec_"))
+	}
+	require.NotContains(t, raw, "whsec_")
+	require.NotContains(t, raw, "whsk_")
 	require.NotContains(t, raw, headerToken)
 	require.Equal(t, 2, strings.Count(raw, "enc:v1:"+keyID+":"), "secret and header sealed by key %s: %s", keyID, raw)
 }
@@ -136,18 +152,21 @@ func TestEncryptionAtRest(t *testing.T) {
 			keyID := keyIDOf(t, keys)
 			createPartners(t, s, "acme", "globex")
 			rcv := newReceiver(t)
-			ep := createSealedEndpoint(t, s, rcv, "/sealed")
-			requireSealed(t, dbURL, ep, keyID)
-			requireDelivered(t, s, rcv, "/sealed")
-			requireMasked(t, s, ep)
-			requireDelivered(t, s, rcv, "/sealed")
-			requireSealed(t, dbURL, ep, keyID)
+			v1 := createSealedEndpoint(t, s, rcv, "/sealed", "v1")
+			v1a := createSealedEndpoint(t, s, rcv, "/sealed-v1a", "v1a")
+			for _, ep := range []sealedEndpointOut{v1, v1a} {
+				requireSealed(t, dbURL, ep, keyID)
+			}
+			requireDelivered(t, s, rcv, "/sealed", "/sealed-v1a")
+			requireMasked(t, s, v1)
+			requireDelivered(t, s, rcv, "/sealed", "/sealed-v1a")
+			requireSealed(t, dbURL, v1, keyID)
 
 			if shape == "embedded" {
 				// A second start keeps the key.
 				s.stop()
 				s = startServer(t, "serve", env)
-				requireDelivered(t, s, rcv, "/sealed")
+				requireDelivered(t, s, rcv, "/sealed", "/sealed-v1a")
 			}
 		})
 	}
@@ -184,7 +203,7 @@ func TestEncryptionKeyRotation(t *testing.T) {
 	api, worker := startServer(t, "api", env), startServer(t, "worker", env)
 	createPartners(t, api, "acme", "globex")
 	rcv := newReceiver(t)
-	ep := createSealedEndpoint(t, api, rcv, "/rotated")
+	ep := createSealedEndpoint(t, api, rcv, "/rotated", "v1")
 	requireDelivered(t, api, rcv, "/rotated")
 	requireSealed(t, env["DATABASE_URL"], ep, keyIDOf(t, oldKey))
 	api.stop()
@@ -227,7 +246,7 @@ func TestEncryptionKeyFileRotation(t *testing.T) {
 	s := startServer(t, "serve", env)
 	createPartners(t, s, "acme", "globex")
 	rcv := newReceiver(t)
-	ep := createSealedEndpoint(t, s, rcv, "/file")
+	ep := createSealedEndpoint(t, s, rcv, "/file", "v1a")
 	s.stop()
 
 	keyPath := "shiphook-data/" + keyFileName

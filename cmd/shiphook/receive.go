@@ -15,22 +15,23 @@ import (
 )
 
 // runReceive is "shiphook receive": a small webhook receiver for trying
-// shiphook out. It verifies each delivery's signature with the given
-// secrets, prints it, and answers 204 (or 401 for a bad signature).
+// shiphook out. It verifies each delivery's signature with the given keys
+// (an endpoint's whsec_ secret for v1, its whpk_ public key for v1a),
+// prints it, and answers 204 (or 401 for a bad signature).
 func runReceive(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("shiphook receive", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
-	secrets := fs.String("secret", getenv("SHIPHOOK_RECEIVE_SECRET"), "the endpoint's signing secret(s), comma-separated ($SHIPHOOK_RECEIVE_SECRET)")
+	secrets := fs.String("secret", getenv("SHIPHOOK_RECEIVE_SECRET"), "the endpoint's whsec_ secret or whpk_ public key, several comma-separated ($SHIPHOOK_RECEIVE_SECRET)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *secrets == "" {
-		return errors.New("receive: give the endpoint's signing secret with --secret whsec_…")
+		return errors.New("receive: give the endpoint's signing secret with --secret whsec_… (or its public key, --secret whpk_…)")
 	}
 	keys := strings.Split(*secrets, ",")
 	for _, k := range keys {
-		if err := signing.ValidSecret(k); err != nil {
+		if err := signing.ValidVerifyingKey(k); err != nil {
 			return fmt.Errorf("receive: %w", err)
 		}
 	}

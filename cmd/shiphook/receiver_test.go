@@ -6,20 +6,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/shiphook/shiphook/signing"
 )
 
 // receiver is a partner's webhook endpoint: it verifies every signature
-// with the Standard Webhooks library and records what arrived, by path.
+// and records what arrived, by path. A whsec_ secret is checked with the
+// Standard Webhooks library (v1); a whpk_ public key, which that library
+// does not know, with package signing (v1a; v1a_test.go checks those
+// signatures with an independent verifier too).
 type receiver struct {
 	*httptest.Server
 
 	mu       sync.Mutex
-	secrets  map[string]string          // path → signing secret
+	secrets  map[string]string          // path → signing secret or public key
 	answer   map[string]func(n int) int // path → status for the nth arrival of a message
 	arrivals map[string]int             // message id → arrivals
 	accepted []delivery                 // deliveries answered 2xx
@@ -57,10 +63,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	path := req.URL.Path
 	r.mu.Lock()
-	wh, err := standardwebhooks.NewWebhook(r.secrets[path])
-	if err == nil {
-		err = wh.Verify(body, req.Header)
-	}
+	err = verifyDelivery(r.secrets[path], body, req.Header)
 	if err != nil {
 		r.invalid = append(r.invalid, path)
 		r.mu.Unlock()
@@ -99,6 +102,19 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(`{"ok":true}`))
+}
+
+// verifyDelivery checks a delivery's signature with key: a whsec_ secret
+// or a whpk_ public key.
+func verifyDelivery(key string, body []byte, h http.Header) error {
+	if strings.HasPrefix(key, "whpk_") {
+		return signing.Verify(body, h, time.Now(), 0, key)
+	}
+	wh, err := standardwebhooks.NewWebhook(key)
+	if err != nil {
+		return err
+	}
+	return wh.Verify(body, h)
 }
 
 // peakOf returns the most requests answered at once at path.

@@ -64,6 +64,8 @@ export async function show(ctx) {
   }, 'Delete');
 
   const health = healthCard(ctx, pid, eid);
+  // scheme shows the endpoint's signature scheme; a rotation may change it.
+  const scheme = h('span', { id: 'endpoint-scheme' }, schemes[ep.signature_scheme] || ep.signature_scheme);
   holder.replaceChildren(
     pageHeader({
       crumbs: [...crumbs(ctx, pid), shortText(ep.id)],
@@ -75,14 +77,20 @@ export async function show(ctx) {
     actionOut,
     h('div', { class: 'grid-2' },
       h('div', null, health, testCard(ctx, pid, eid, health.reload), recoverCard(ctx, pid, eid, health.reload)),
-      h('div', null, detailsCard(ep, here), secretCard(pid, eid), resendCard(pid, eid))));
+      h('div', null, detailsCard(ep, here, scheme), secretCard(pid, eid, ep, scheme), resendCard(pid, eid))));
 }
+
+// schemes names each signature scheme for people.
+const schemes = {
+  v1: 'v1 — HMAC-SHA256, a secret shared with the receivers',
+  v1a: 'v1a — ed25519, receivers verify with a public key',
+};
 
 function shortText(id) {
   return h('span', { class: 'mono' }, id);
 }
 
-function detailsCard(ep, here) {
+function detailsCard(ep, here, scheme) {
   const filter = Object.entries(ep.filter || {});
   const headers = Object.entries(ep.headers || {});
   const logs = `/partners/${enc(ep.partner_id)}`;
@@ -99,6 +107,7 @@ function detailsCard(ep, here) {
     ['Timeout', ep.timeout_seconds ? `${ep.timeout_seconds} s` : h('span', { class: 'muted' }, 'server default')],
     ['Max. concurrency', ep.max_concurrency || h('span', { class: 'muted' }, 'server default')],
     ['Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : h('span', { class: 'muted' }, 'none')],
+    ['Signature scheme', scheme],
     ['Custom headers', headers.length
       ? h('div', null, headers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)))
       : h('span', { class: 'muted' }, 'None')],
@@ -150,28 +159,49 @@ function healthCard(ctx, pid, eid) {
   return el;
 }
 
-function secretCard(pid, eid) {
+// secretCard reveals and rotates what signs the endpoint's deliveries. A
+// v1 endpoint shows its secret, which its receivers share; a v1a endpoint
+// only the public key its receivers verify with: the API never gives out
+// the private key. scheme is the details card's scheme, kept up to date.
+function secretCard(pid, eid, ep, scheme) {
   const out = h('div');
-  const show = (s, fresh) => {
+  const copyButton = (text) => {
     const copy = h('button', {
       type: 'button',
       class: 'small',
       onclick: async () => {
         try {
-          await navigator.clipboard.writeText(s.secret);
+          await navigator.clipboard.writeText(text);
           copy.textContent = 'Copied';
         } catch {
           copy.textContent = 'Select and copy';
         }
       },
     }, 'Copy');
+    return copy;
+  };
+  const show = (s, fresh) => {
+    const v1a = s.signature_scheme === 'v1a';
+    const key = v1a ? s.public_key : s.secret;
+    scheme.textContent = schemes[s.signature_scheme] || s.signature_scheme;
+    reveal.textContent = revealLabel(s.signature_scheme);
+    const previous = s.previous_public_key
+      ? ['The previous key also signs until ', when(s.previous_secret_expires_at), '; it verifies with public key ', h('code', null, s.previous_public_key), '.']
+      : s.previous_secret
+        ? ['Previous secret ', h('code', null, s.previous_secret), ' is still used until ', when(s.previous_secret_expires_at), '.']
+        : null;
     fill(out,
-      fresh ? notice('Secret rotated. New deliveries are signed with the new secret and, until it expires, the previous one too, so receivers can switch over.') : null,
-      h('div', { class: 'secret' }, h('code', { id: 'endpoint-secret' }, s.secret), copy,
+      fresh
+        ? notice(v1a || s.previous_public_key
+          ? 'Key rotated. New deliveries are signed with the new key and, until the previous one expires, with both, so receivers can switch over.'
+          : 'Secret rotated. New deliveries are signed with the new secret and, until it expires, the previous one too, so receivers can switch over.')
+        : null,
+      h('div', { class: 'secret' },
+        h('span', { class: 'muted' }, v1a ? 'Public key' : 'Secret'),
+        h('code', { id: v1a ? 'endpoint-public-key' : 'endpoint-secret' }, key), copyButton(key),
         h('button', { type: 'button', class: 'small', onclick: () => out.replaceChildren() }, 'Hide')),
-      s.previous_secret
-        ? h('p', { class: 'muted' }, 'Previous secret ', h('code', null, s.previous_secret), ' is still used until ', when(s.previous_secret_expires_at), '.')
-        : null);
+      v1a ? h('p', { class: 'hint' }, 'Signed with an ed25519 private key that only shiphook holds (Standard Webhooks v1a).') : null,
+      previous ? h('p', { class: 'muted' }, previous) : null);
   };
   const reveal = h('button', {
     type: 'button',
@@ -179,25 +209,34 @@ function secretCard(pid, eid) {
       try {
         show(await get(path`/partners/${pid}/endpoints/${eid}/secret`), false);
       } catch (err) {
-        out.replaceChildren(errorState(err, 'Could not reveal the secret'));
+        out.replaceChildren(errorState(err, 'Could not reveal the key'));
       }
     },
-  }, 'Reveal secret');
+  }, revealLabel(ep.signature_scheme));
+  const next = select('signature_scheme', Object.entries(schemes), ep.signature_scheme);
+  next.id = 'rotate-scheme';
   const rotate = h('button', {
     type: 'button',
     onclick: async () => {
-      if (!window.confirm('Rotate the signing secret of this endpoint? The current secret stays valid for a grace period.')) return;
+      if (!window.confirm('Rotate the signing key of this endpoint? The current key keeps signing for a grace period.')) return;
       try {
-        show(await post(path`/partners/${pid}/endpoints/${eid}/secret/rotate`, {}), true);
+        show(await post(path`/partners/${pid}/endpoints/${eid}/secret/rotate`, { signature_scheme: next.value }), true);
       } catch (err) {
-        out.replaceChildren(errorState(err, 'The secret was not rotated'));
+        out.replaceChildren(errorState(err, 'The key was not rotated'));
       }
     },
   }, 'Rotate secret');
-  return card('Signing secret',
-    h('p', { class: 'card-intro' }, 'Receivers verify the webhook-signature header with this secret (Standard Webhooks).'),
-    h('div', { class: 'actions' }, reveal, rotate),
-    out);
+  return card('Signing key',
+    h('p', { class: 'card-intro' }, 'Receivers verify the webhook-signature header (Standard Webhooks) with the secret of a v1 endpoint, or with the public key of a v1a one.'),
+    h('div', { class: 'actions' }, reveal),
+    out,
+    h('h3', null, 'Rotation'),
+    field('Scheme of the new key', next, 'A rotation may switch the scheme; during the grace period deliveries carry both signatures.'),
+    h('div', { class: 'actions' }, rotate));
+}
+
+function revealLabel(scheme) {
+  return scheme === 'v1a' ? 'Show public key' : 'Reveal secret';
 }
 
 // watchMessage shows the status of message id in el until it settles
@@ -418,8 +457,11 @@ async function endpointForm(ctx, pid, ep) {
           const made = await post(path`/partners/${pid}/endpoints`, body);
           ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(made.id)}`, {
             notice: {
-              text: h('span', null, 'Endpoint created. Its signing secret is ', h('code', null, made.secret),
-                '. Receivers use it to verify signatures; it can be revealed again on this page.'),
+              text: made.signature_scheme === 'v1a'
+                ? h('span', null, 'Endpoint created. Its public key is ', h('code', null, made.public_key),
+                  '. Receivers use it to verify signatures (v1a, ed25519); only shiphook holds the private key. It can be shown again on this page.')
+                : h('span', null, 'Endpoint created. Its signing secret is ', h('code', null, made.secret),
+                  '. Receivers use it to verify signatures; it can be revealed again on this page.'),
             },
           });
         }
@@ -432,6 +474,8 @@ async function endpointForm(ctx, pid, ep) {
   field('URL', h('input', { type: 'url', name: 'url', required: true, value: ep?.url || '', placeholder: 'https://partner.example.com/webhooks/shiphook' }),
     'Where shiphook POSTs the webhooks. Redirects are not followed.'),
   field('Description', h('input', { type: 'text', name: 'description', value: ep?.description || '', maxlength: 1000 })),
+  ep ? null : field('Signature scheme', select('signature_scheme', Object.entries(schemes), 'v1'),
+    'v1 signs with a secret the receivers share; v1a with a private key only shiphook holds, verified with its public key. A secret rotation can switch it later.'),
   h('fieldset', { class: 'field', dataset: { field: 'event_types' } },
     h('legend', null, 'Event types'),
     typesError ? errorState(typesError, 'Could not load the event catalog') : null,
@@ -474,6 +518,7 @@ function readForm(form) {
     headers: {},
     disabled: fd.get('disabled') === 'on',
   };
+  if (fd.has('signature_scheme')) body.signature_scheme = fd.get('signature_scheme');
   for (const k of filterKeys) {
     const vs = list(fd.get(`filter.${k}`));
     if (vs.length) body.filter[k] = vs;
