@@ -417,6 +417,9 @@ func TestConsolePartner(t *testing.T) {
 	const typ = "shipment.milestone.arrived"
 	partnerSendsTestEvent(t, b, rcv, typ)
 	partnerChangesEndpoint(t, b, secret)
+	// Once the page has settled, a test event carries the header the edit kept.
+	b.open(b.path())
+	b.waitText("main", "Custom headers")
 	partnerSendsTestEvent(t, b, rcv, typ)
 	partnerFindsDelivery(t, b, typ)
 	partnerMeetsLimits(t, b)
