@@ -37,18 +37,25 @@ build: ## Build bin/shiphook, stamped with the version from git describe
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shiphook ./cmd/shiphook
 
 .PHONY: run
-run: build ## Run shiphook serve on the embedded defaults, with a saved admin key
+run: build ## Run shiphook serve on the embedded defaults, with a saved admin key and encryption key
 	@mkdir -p shiphook-data
 	@if [ ! -s shiphook-data/admin.key ]; then \
 		(umask 077 && ./bin/shiphook gen-key > shiphook-data/admin.key.new) && \
 		mv shiphook-data/admin.key.new shiphook-data/admin.key || \
 		{ rm -f shiphook-data/admin.key.new; exit 1; }; \
 	fi
+	@if [ -z "$$SHIPHOOK_ENCRYPTION_KEY" ] && [ ! -s shiphook-data/encryption.key ]; then \
+		(umask 077 && ./bin/shiphook gen-encryption-key > shiphook-data/encryption.key.new) && \
+		mv shiphook-data/encryption.key.new shiphook-data/encryption.key || \
+		{ rm -f shiphook-data/encryption.key.new; exit 1; }; \
+	fi
 	@chmod 600 shiphook-data/admin.key
 	@key=$$(cat shiphook-data/admin.key) && \
 		echo "Admin key: $$key" && \
 		echo 'To use it from another shell: export SHIPHOOK_KEY=$$(cat shiphook-data/admin.key)' && \
 		SHIPHOOK_ADMIN_KEY=$$key && export SHIPHOOK_ADMIN_KEY && \
+		SHIPHOOK_ENCRYPTION_KEY=$${SHIPHOOK_ENCRYPTION_KEY:-$$(cat shiphook-data/encryption.key)} && \
+		export SHIPHOOK_ENCRYPTION_KEY && \
 		SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS=$${SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS:-loopback} && \
 		export SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS && \
 		exec ./bin/shiphook serve

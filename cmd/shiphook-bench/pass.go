@@ -108,6 +108,11 @@ func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer)
 		return nil, fmt.Errorf("generate an admin key: %w", err)
 	}
 	key = strings.TrimSpace(key)
+	// PostgreSQL needs the key given; SQLite would make its own.
+	encryptionKey, err := harness.Output(ctx, c.bin, nil, "", "gen-encryption-key")
+	if err != nil {
+		return nil, fmt.Errorf("generate an encryption key: %w", err)
+	}
 	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
@@ -118,6 +123,7 @@ func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer)
 		"HOME=" + p.dir,
 		"SHIPHOOK_ADDR=" + addr,
 		"SHIPHOOK_ADMIN_KEY=" + key,
+		"SHIPHOOK_ENCRYPTION_KEY=" + strings.TrimSpace(encryptionKey),
 		"SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS=loopback",
 		"SHIPHOOK_LOG_LEVEL=warn",
 		"SHIPHOOK_SHUTDOWN_TIMEOUT=5s",

@@ -74,7 +74,14 @@ func startCluster(ctx context.Context, bin, dir string, env []string) (*cluster,
 		return nil, fmt.Errorf("generate an admin key: %w: %s", err, key)
 	}
 	key = strings.TrimSpace(key)
-	c := &cluster{bin: bin, dir: dir, env: slices.Concat(env, []string{"SHIPHOOK_ADMIN_KEY=" + key})}
+	encryptionKey, err := harness.Output(ctx, bin, nil, dir, "gen-encryption-key")
+	if err != nil {
+		return nil, fmt.Errorf("generate an encryption key: %w: %s", err, encryptionKey)
+	}
+	c := &cluster{bin: bin, dir: dir, env: slices.Concat(env, []string{
+		"SHIPHOOK_ADMIN_KEY=" + key,
+		"SHIPHOOK_ENCRYPTION_KEY=" + strings.TrimSpace(encryptionKey),
+	})}
 	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	out, err := harness.Output(mctx, bin, c.env, dir, "migrate")
 	cancel()
