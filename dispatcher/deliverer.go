@@ -203,11 +203,11 @@ func (d *deliverer) leaveGate(ctx context.Context, endpointID string, adm *admis
 
 // admitNext gives back an admission of endpoint id to the gate, with
 // slot, the cap slot in Redis that goes with it, if any. The first in line
-// for it takes both and goes in a sender goroutine (scheduler.send); one
-// that waited too long is rescheduled through Redis instead, and the
-// admission passes on. When every sender is busy, the admission stalls
-// (inproc.Gate.Stall) until the next of them ends, which takes it up. A
-// slot nobody takes is freed.
+// for it takes both and goes in a sender goroutine (scheduler.send); those
+// before it in line that waited too long are passed over, and rescheduled
+// through Redis once the admission has gone on (rescheduleLate). When
+// every sender is busy, the admission stalls (inproc.Gate.Stall) until
+// the next of them ends, which takes it up. A slot nobody takes is freed.
 func (d *deliverer) admitNext(ctx context.Context, id string, slot capSlot) {
 	ctx = context.WithoutCancel(ctx)
 	freeSlot := func() {
@@ -216,6 +216,8 @@ func (d *deliverer) admitNext(ctx context.Context, id string, slot capSlot) {
 			slot = capSlot{}
 		}
 	}
+	var late []deliveryTask
+	defer func() { d.rescheduleLate(ctx, late) }()
 	for {
 		dt, waited, ok := d.scheduler.gate.Pass(id)
 		if !ok {
@@ -226,19 +228,34 @@ func (d *deliverer) admitNext(ctx context.Context, id string, slot capSlot) {
 				return
 			}
 		}
-		if waited <= min(gateWait, d.reconcileGrace/2) {
-			if d.scheduler.send(admittedTask{dt: dt, slot: slot}) {
-				return
-			}
-			if d.scheduler.gate.Stall(id, dt, waited) {
-				freeSlot()
-				return
-			}
+		if waited > min(gateWait, d.reconcileGrace/2) {
+			late = append(late, dt)
+			continue
 		}
-		if err := d.reschedule(ctx, dt, atCap()); err != nil {
-			d.scheduler.retryDelivery(ctx, dt, err)
+		if d.scheduler.send(admittedTask{dt: dt, slot: slot}) {
+			return
 		}
+		if d.scheduler.gate.Stall(id, dt, waited) {
+			freeSlot()
+			return
+		}
+		late = append(late, dt)
 	}
+}
+
+// rescheduleLate reschedules through Redis the deliveries that waited in
+// the gate too long. admitNext passes them over and leaves them to this,
+// after the admission went on: were each rescheduled, a round trip or two,
+// before the admission passed to the next in line, a long line would keep
+// the admission rescheduling, and the longer it did, the more of those
+// behind would wait too long in turn, until none went at all.
+func (d *deliverer) rescheduleLate(ctx context.Context, late []deliveryTask) {
+	_ = inParallel(len(late), func(i int) error {
+		if err := d.reschedule(ctx, late[i], atCap()); err != nil {
+			d.scheduler.retryDelivery(ctx, late[i], err)
+		}
+		return nil
+	})
 }
 
 // unclaimTask unclaims the message of dt if it came claimed, when
