@@ -20,6 +20,12 @@ BENCHOUT ?= bin/benchmarks.md
 GOBENCH = test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem \
 	$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) ./signing ./dispatcher ./subscriptions
 
+# The fault suite's form: long (make chaos) or short (make chaos
+# CHAOS=short, as make test runs it); CHAOSFLAGS adds flags of
+# bin/shiphook-chaos -h.
+CHAOS ?= long
+CHAOSFLAGS ?=
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -31,25 +37,39 @@ build: ## Build bin/shiphook, stamped with the version from git describe
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shiphook ./cmd/shiphook
 
 .PHONY: run
-run: build ## Run shiphook serve on the embedded defaults, with a saved admin key
+run: build ## Run shiphook serve on the embedded defaults, with a saved admin key and encryption key
 	@mkdir -p shiphook-data
 	@if [ ! -s shiphook-data/admin.key ]; then \
 		(umask 077 && ./bin/shiphook gen-key > shiphook-data/admin.key.new) && \
 		mv shiphook-data/admin.key.new shiphook-data/admin.key || \
 		{ rm -f shiphook-data/admin.key.new; exit 1; }; \
 	fi
+	@if [ -z "$$SHIPHOOK_ENCRYPTION_KEY" ] && [ ! -s shiphook-data/encryption.key ]; then \
+		(umask 077 && ./bin/shiphook gen-encryption-key > shiphook-data/encryption.key.new) && \
+		mv shiphook-data/encryption.key.new shiphook-data/encryption.key || \
+		{ rm -f shiphook-data/encryption.key.new; exit 1; }; \
+	fi
 	@chmod 600 shiphook-data/admin.key
 	@key=$$(cat shiphook-data/admin.key) && \
 		echo "Admin key: $$key" && \
 		echo 'To use it from another shell: export SHIPHOOK_KEY=$$(cat shiphook-data/admin.key)' && \
 		SHIPHOOK_ADMIN_KEY=$$key && export SHIPHOOK_ADMIN_KEY && \
+		SHIPHOOK_ENCRYPTION_KEY=$${SHIPHOOK_ENCRYPTION_KEY:-$$(cat shiphook-data/encryption.key)} && \
+		export SHIPHOOK_ENCRYPTION_KEY && \
 		SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS=$${SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS:-loopback} && \
 		export SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS && \
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check build-all cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, fuzz, then run every test against real PostgreSQL, Redis, Chromium and Node.js
+test: vet fmt-check build-all cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, fuzz, run every test against real PostgreSQL, Redis, Chromium and Node.js, then the fault suite's short form
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory chaos CHAOS=short
+
+.PHONY: chaos
+chaos: build ## Run the fault suite: kill workers, flush and restart Redis, restart PostgreSQL, break endpoints (about 6 min; CHAOS=short: about 2)
+	$(GO) build -o bin/shiphook-chaos ./cmd/shiphook-chaos
+	bash deploy/dev/test-services.sh --binaries ./bin/shiphook-chaos -shiphook bin/shiphook \
+		$(if $(filter short,$(CHAOS)),-short,$(if $(filter long,$(CHAOS)),,$(error CHAOS must be long or short))) $(CHAOSFLAGS)
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/signing"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // publicURL is an endpoint URL that needs no DNS and no allow-list.
@@ -213,4 +214,43 @@ func TestSecretOfAnotherPartner(t *testing.T) {
 		requireError(t, status, body, http.StatusNotFound, "not_found", "")
 	}
 	require.Equal(t, before, a.store.endpoint(t, id))
+}
+
+// TestHeaderValuesMasked checks that an endpoint's custom header values are
+// shown in full only in the answer that creates it, and masked in every
+// later one; and that a PATCH giving them back as shown keeps them.
+func TestHeaderValuesMasked(t *testing.T) {
+	a := newTestAPI(t)
+	const token = "tok-0123456789-secret-value"
+	headers := map[string]any{"X-Partner-Token": token, "X-Account": "1234"}
+	status, raw, created := a.doRaw(t, "POST", "/v1/partners/acme/endpoints", acmeKey,
+		map[string]any{"url": publicURL, "headers": headers})
+	require.Equal(t, http.StatusCreated, status, raw)
+	require.Equal(t, headers, created["headers"], "the create answer shows them once")
+	id := created["id"].(string)
+	base := "/v1/partners/acme/endpoints/" + id
+
+	masked := map[string]any{"X-Partner-Token": "••••••alue", "X-Account": "••••••"}
+	requireMasked := func(raw string, got any) {
+		t.Helper()
+		require.NotContains(t, raw, token)
+		require.NotContains(t, raw, "1234")
+		require.Equal(t, masked, got)
+	}
+	for _, key := range []string{acmeKey, adminKey} {
+		status, raw, ep := a.doRaw(t, "GET", base, key, nil)
+		require.Equal(t, http.StatusOK, status, raw)
+		requireMasked(raw, ep["headers"])
+		status, raw, list := a.doRaw(t, "GET", "/v1/partners/acme/endpoints", key, nil)
+		require.Equal(t, http.StatusOK, status, raw)
+		requireMasked(raw, list["data"].([]any)[0].(map[string]any)["headers"])
+	}
+
+	// Sent back as shown, with one value changed: the other is kept.
+	status, raw, patched := a.doRaw(t, "PATCH", base, acmeKey,
+		map[string]any{"headers": map[string]any{"X-Partner-Token": "••••••alue", "X-Account": "5678"}})
+	require.Equal(t, http.StatusOK, status, raw)
+	require.Equal(t, map[string]any{"X-Partner-Token": "••••••alue", "X-Account": "••••••"}, patched["headers"])
+	require.NotContains(t, raw, "5678")
+	require.Equal(t, subscriptions.Headers{"X-Partner-Token": token, "X-Account": "5678"}, a.store.endpoint(t, id).Headers)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -65,8 +66,10 @@ func triggerOf(dt deliveryTask) string {
 // deliver signs and posts p's message, records the attempt and what
 // follows from it: the next attempt scheduled, the endpoint's health, an
 // operational event. answered hears of the attempt as soon as it is made,
-// before it is recorded. It returns an error only when nothing was
-// recorded.
+// before it is recorded. An attempt whose claim was lost meanwhile
+// (ErrClaimLost) is dropped with a warning, and nothing follows from it.
+// It returns an error only when nothing was recorded and the message may
+// still be this claim's.
 func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func(Attempt)) error {
 	ev, err := d.events.get(ctx, p.m.EventID)
 	if err != nil {
@@ -94,7 +97,15 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	// A failed probe's message, too, waits for its next attempt by the
 	// retry schedule: should the breaker still be open then, it is held.
 	o := d.outcome(&a, resp)
-	if err := d.store.RecordAttempt(context.WithoutCancel(ctx), a, o); err != nil {
+	err = d.store.RecordAttempt(context.WithoutCancel(ctx), a, o)
+	if errors.Is(err, ErrClaimLost) {
+		// The lease ran out before the answer came and another claim took
+		// the message: the message is that claim's to record and schedule.
+		logWarn(ctx, "attempt made after its claim was lost; not recorded", "message_id", p.m.ID, "attempt", a.Number,
+			"status_code", a.StatusCode, "error_class", string(a.ErrorClass), "duration_ms", a.DurationMS)
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("record attempt %d of %s: %w", a.Number, p.m.ID, err)
 	}
 	ctx = context.WithoutCancel(ctx)

@@ -20,6 +20,7 @@ package dispatcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/shiphook/shiphook/subscriptions"
@@ -129,6 +130,11 @@ type Attempt struct {
 	Error           string            `json:"error,omitempty"`
 }
 
+// ErrClaimLost is RecordAttempt's answer when the message is no longer
+// held by the claim that made the attempt: its lease ran out and another
+// claim took it, or its attempt was recorded already. Nothing was stored.
+var ErrClaimLost = errors.New("the message is no longer held by the claim that made the attempt")
+
 // Outcome is how an attempt leaves its message.
 type Outcome struct {
 	Status        Status
@@ -214,7 +220,11 @@ type Store interface {
 	// until leaseUntil. ok is false if it was not in that state.
 	ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (m Message, ok bool, err error)
 	// RecordAttempt stores a and applies the outcome to its message (status,
-	// attempts+1, next attempt), in one transaction.
+	// attempts+1, next attempt), in one transaction, if the message is still
+	// held by the claim that made a: delivering, with a.Number-1 attempts
+	// made (the fence); a zero a.Number names no claim and is recorded as
+	// the message's next attempt, unfenced. Returns ErrClaimLost if the
+	// message is not so held, ErrNotFound if it does not exist.
 	RecordAttempt(ctx context.Context, a Attempt, o Outcome) error
 	// DeferMessage moves the next attempt of a message that is pending with
 	// attempts attempts made to at, without spending an attempt. ok is false

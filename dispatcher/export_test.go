@@ -81,3 +81,10 @@ func StartReconciler(w *Worker) (stop func()) {
 	w.reconciler.start(ctx)
 	return func() { cancel(); w.reconciler.shutdown() }
 }
+
+// DeliverClaimed makes the attempt of m, which the caller claimed, to ep
+// and records it, as the deliverer does once the endpoint's guard lets it
+// go; it returns the deliverer's answer.
+func DeliverClaimed(ctx context.Context, w *Worker, ep subscriptions.Endpoint, m Message) error {
+	return w.deliverer.deliver(ctx, plannedAttempt{ep: ep, m: m, trigger: triggerScheduled}, func(Attempt) {})
+}

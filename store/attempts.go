@@ -22,9 +22,12 @@ const attemptColumns = `id, message_id, endpoint_id, partner_id, number, trigger
 // RecordAttempt stores a and applies o to its message: status, attempts+1,
 // next attempt (now, for pending without one; none for held), lease
 // cleared, and a's StatusCode and ErrorClass as its last ones; in one
-// transaction. A zero a.Number is taken as the message's attempt count
-// after this one; empty EndpointID and PartnerID are the message's.
-// Returns ErrNotFound if the message does not exist.
+// transaction. A positive a.Number names the claim that made the attempt:
+// the record lands only while the message is delivering with a.Number-1
+// attempts made (fenced). A zero a.Number names no claim: the attempt is
+// the message's next, whatever its state. Empty EndpointID and PartnerID
+// are the message's. Returns dispatcher.ErrClaimLost if the fence keeps
+// the record out, ErrNotFound if the message does not exist.
 func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) (err error) {
 	defer s.unavailable(&err)
 	if a.ID == "" {
@@ -42,64 +45,104 @@ func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispa
 	return err
 }
 
+// errNotRecorded says that a record's UPDATE found no message to apply
+// it to: none, or none its fence lets in (notRecorded tells which).
+var errNotRecorded = errors.New("not recorded")
+
 // recordOne records one attempt: on PostgreSQL with one statement, on
 // SQLite in a transaction.
 func (s *Store) recordOne(ctx context.Context, r record) error {
 	if !s.d.updateInWith {
-		return s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+		err := s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+		if errors.Is(err, errNotRecorded) {
+			return s.notRecorded(ctx, r.a)
+		}
+		return err
 	}
 	query, args := recordStatement(r, time.Now())
 	var id string
 	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return notFound(err, "message "+r.a.MessageID)
+		return s.notRecorded(ctx, r.a)
 	case err != nil:
 		return s.classify(err, "attempt "+r.a.ID)
 	}
 	return nil
 }
 
+// notRecorded explains why attempt a was not recorded: ErrNotFound if its
+// message does not exist, else dispatcher.ErrClaimLost.
+func (s *Store) notRecorded(ctx context.Context, a dispatcher.Attempt) error {
+	var one int
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM messages WHERE id = ?`), a.MessageID).Scan(&one)
+	if err != nil {
+		return notFound(err, "message "+a.MessageID)
+	}
+	return fmt.Errorf("attempt %d of message %s: %w", a.Number, a.MessageID, dispatcher.ErrClaimLost)
+}
+
+// recordUpdate is the UPDATE that applies an attempt with number to its
+// message, at the parameters: status, next attempt, last status code and
+// error class, now, the message's id, and, for a positive number, the
+// fence's attempt count.
+func recordUpdate(number int) string {
+	fence := ""
+	if number > 0 {
+		fence = ` AND status = 'delivering' AND attempts = ?`
+	}
+	return `UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
+		last_status_code = ?, last_error_class = ?, updated_at = ?
+		WHERE id = ?` + fence + ` RETURNING id, attempts, endpoint_id, partner_id`
+}
+
+// recordUpdateArgs returns the parameters of recordUpdate for r at now.
+func recordUpdateArgs(r record, now time.Time) []any {
+	a, o := r.a, r.o
+	args := []any{string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now), a.MessageID}
+	if a.Number > 0 {
+		args = append(args, a.Number-1)
+	}
+	return args
+}
+
 // recordStatement is the one statement that records r at now, for a
 // dialect with updateInWith: the attempt is stored only if the UPDATE finds
-// the message, and it returns the message's id then, no row otherwise.
+// the message (through the fence), and it returns the message's id then,
+// no row otherwise.
 func recordStatement(r record, now time.Time) (string, []any) {
-	a, o := r.a, r.o
+	a := r.a
 	var number any // NULL: the message's attempt count
 	if a.Number > 0 {
 		number = a.Number
 	}
-	return `WITH m AS (
-			UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
-				last_status_code = ?, last_error_class = ?, updated_at = ?
-			WHERE id = ? RETURNING id, attempts, endpoint_id, partner_id
-		)
+	return `WITH m AS (` + recordUpdate(a.Number) + `)
 		INSERT INTO attempts (` + attemptColumns + `)
 		SELECT ?, m.id, COALESCE(?, m.endpoint_id), COALESCE(?, m.partner_id), COALESCE(?, m.attempts),
 			?, ?, ?, ?, ?, ?, ?, ?, ?
 		FROM m RETURNING message_id`,
-		[]any{string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
-			a.MessageID,
+		append(recordUpdateArgs(r, now),
 			a.ID, nullString(a.EndpointID), nullString(a.PartnerID), number,
 			a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS, a.StatusCode, a.ResponseBody, r.headers,
-			string(a.ErrorClass), a.Error}
+			string(a.ErrorClass), a.Error)
 }
 
-// recordInTx records one attempt in tx (SQLite).
+// recordInTx records one attempt in tx (SQLite). Returns errNotRecorded if
+// the UPDATE found no message through the fence.
 func (s *Store) recordInTx(ctx context.Context, tx *sql.Tx, r record) error {
-	a, o := r.a, r.o
-	now := time.Now()
+	a := r.a
 	var (
+		id                    string
 		attempts              int
 		endpointID, partnerID string
 	)
-	err := tx.QueryRowContext(ctx, s.q(`UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?,
-		lease_until = NULL, last_status_code = ?, last_error_class = ?, updated_at = ?
-		WHERE id = ? RETURNING attempts, endpoint_id, partner_id`),
-		string(o.Status), dueAt(o.Status, o.NextAttemptAt, now), a.StatusCode, string(a.ErrorClass), micros(now),
-		a.MessageID).Scan(&attempts, &endpointID, &partnerID)
+	err := tx.QueryRowContext(ctx, s.q(recordUpdate(a.Number)), recordUpdateArgs(r, time.Now())...).
+		Scan(&id, &attempts, &endpointID, &partnerID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotRecorded
+	}
 	if err != nil {
-		return notFound(err, "message "+a.MessageID)
+		return fmt.Errorf("record attempt %s: %w", a.ID, err)
 	}
 	if a.Number <= 0 {
 		a.Number = attempts

@@ -19,6 +19,10 @@ import (
 func TestAttempts(t *testing.T) {
 	exercise(t, []contractTest{
 		{"RecordAttempt", testRecordAttempt},
+		{"RecordFence", testRecordFence},
+		{"RecordFenceLater", testRecordFenceLater},
+		{"RecordLeasePast", testRecordLeasePast},
+		{"RecordFenceBatch", testRecordFenceBatch},
 		{"ListAttempts", testListAttempts},
 		{"SearchAttempts", testSearchAttempts},
 	})
@@ -96,10 +100,11 @@ func testListAttempts(t *testing.T, db backend) {
 	ev := insertEvent(t, s, event("evt_1"))
 	_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
 	require.NoError(t, err)
-	for _, n := range []int{3, 1, 4, 2, 5} {
+	// Ids that sort in another order than the numbers.
+	for n := 1; n <= 5; n++ {
 		a := dispatcher.Attempt{ID: fmt.Sprintf("att%d", 10-n), MessageID: "msg1", Number: n, Trigger: "manual",
 			URL: "https://example.com", StartedAt: micro(time.Now())}
-		require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+		recordClaimed(t, s, a, dispatcher.Outcome{Status: dispatcher.StatusPending})
 	}
 	atts, err := s.ListAttempts(ctx, "msg1", subscriptions.Page{})
 	require.NoError(t, err)
@@ -175,7 +180,7 @@ func searchedAttemptsFixture(t *testing.T, s *store.Store, base time.Time) []dis
 		if a.ErrorClass != dispatcher.ErrorNone {
 			a.StatusCode, a.Error = 0, "failed"
 		}
-		require.NoError(t, s.RecordAttempt(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusPending}))
+		recordClaimed(t, s, a, dispatcher.Outcome{Status: dispatcher.StatusPending})
 		all = append(all, a)
 	}
 	slices.SortFunc(all, func(a, b dispatcher.Attempt) int { return strings.Compare(b.ID, a.ID) })
@@ -202,4 +207,142 @@ func checkWholeAttempts(t *testing.T, s *store.Store, all []dispatcher.Attempt) 
 	got, err = s.SearchAttempts(ctx, dispatcher.AttemptQuery{})
 	require.NoError(t, err)
 	require.Len(t, got, 30)
+}
+
+// recordClaimed claims a's message with a.Number-1 attempts made, for a
+// minute, and records a with o through the claim.
+func recordClaimed(t *testing.T, s *store.Store, a dispatcher.Attempt, o dispatcher.Outcome) {
+	t.Helper()
+	_, ok, err := s.ClaimMessage(t.Context(), a.MessageID, a.Number-1, time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok, "claim %s with %d attempts made", a.MessageID, a.Number-1)
+	require.NoError(t, s.RecordAttempt(t.Context(), a, o))
+}
+
+// fencedAttempt is attempt number of message msg, made now, that got
+// status code (0: it timed out).
+func fencedAttempt(id, msg string, number, code int) dispatcher.Attempt {
+	a := dispatcher.Attempt{ID: id, MessageID: msg, Number: number, Trigger: "scheduled", URL: "https://example.com/hook",
+		StartedAt: micro(time.Now()), DurationMS: 5, StatusCode: code}
+	if code == 0 {
+		a.DurationMS, a.ErrorClass, a.Error = 2012, dispatcher.ErrorTimeout, "context deadline exceeded"
+	}
+	return a
+}
+
+// claimTwice fans msg1 out and claims it twice with no attempt made: first
+// with a lease already past, as a worker whose answer came too late had,
+// then for a minute.
+func claimTwice(t *testing.T, s *store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	ev := insertEvent(t, s, event("evt_1"))
+	_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+	require.NoError(t, err)
+	for _, lease := range []time.Time{time.Now().Add(-time.Second), time.Now().Add(time.Minute)} {
+		_, ok, err := s.ClaimMessage(ctx, "msg1", 0, lease)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+}
+
+// checkFenced checks that msg1 holds only the attempts of ids, numbered
+// from 1, and that its state is theirs: count, status, last status code.
+func checkFenced(t *testing.T, s *store.Store, status dispatcher.Status, code int, ids ...string) {
+	t.Helper()
+	m, err := s.Message(t.Context(), "msg1")
+	require.NoError(t, err)
+	require.Equal(t, status, m.Status)
+	require.Equal(t, len(ids), m.Attempts)
+	require.Equal(t, code, m.LastStatusCode)
+	atts, err := s.ListAttempts(t.Context(), "msg1", subscriptions.Page{})
+	require.NoError(t, err)
+	var numbers, want []int
+	for i, a := range atts {
+		numbers, want = append(numbers, a.Number), append(want, i+1)
+	}
+	require.Equal(t, want, numbers)
+	require.Equal(t, ids, idsOf(atts))
+}
+
+func idsOf(atts []dispatcher.Attempt) []string {
+	return ids(atts, func(a dispatcher.Attempt) string { return a.ID })
+}
+
+func testRecordFence(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	claimTwice(t, s)
+	// The second claim's attempt is recorded; the first's, late, is not.
+	ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
+	require.NoError(t, s.RecordAttempt(ctx, fencedAttempt("att_second", "msg1", 1, 204), ok))
+	next := micro(time.Now().Add(5 * time.Second))
+	retry := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
+	err := s.RecordAttempt(ctx, fencedAttempt("att_first", "msg1", 1, 0), retry)
+	require.ErrorIs(t, err, dispatcher.ErrClaimLost)
+	require.ErrorContains(t, err, "msg1")
+	checkFenced(t, s, dispatcher.StatusSucceeded, 204, "att_second")
+	_, err = s.Attempt(ctx, "att_first")
+	require.ErrorIs(t, err, subscriptions.ErrNotFound)
+	// A message no claim holds takes no record naming a claim.
+	require.ErrorIs(t, s.RecordAttempt(ctx, fencedAttempt("att_other", "msg1", 2, 204), ok), dispatcher.ErrClaimLost)
+	require.ErrorIs(t, s.RecordAttempt(ctx, fencedAttempt("att_none", "nothing", 1, 204), ok), subscriptions.ErrNotFound)
+	checkFenced(t, s, dispatcher.StatusSucceeded, 204, "att_second")
+}
+
+func testRecordFenceLater(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	claimTwice(t, s)
+	// The second claim's attempt fails and a third claim holds the message
+	// for attempt 2 when the first claim's answer comes.
+	next := micro(time.Now().Add(-time.Second))
+	retry := dispatcher.Outcome{Status: dispatcher.StatusPending, NextAttemptAt: &next}
+	require.NoError(t, s.RecordAttempt(ctx, fencedAttempt("att_second", "msg1", 1, 503), retry))
+	_, ok, err := s.ClaimMessage(ctx, "msg1", 1, time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	succeeded := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
+	require.ErrorIs(t, s.RecordAttempt(ctx, fencedAttempt("att_first", "msg1", 1, 204), succeeded), dispatcher.ErrClaimLost)
+	m, err := s.Message(ctx, "msg1")
+	require.NoError(t, err)
+	require.Equal(t, dispatcher.StatusDelivering, m.Status, "the third claim still holds the message")
+	require.NotNil(t, m.LeaseUntil)
+	require.NoError(t, s.RecordAttempt(ctx, fencedAttempt("att_third", "msg1", 2, 204), succeeded))
+	checkFenced(t, s, dispatcher.StatusSucceeded, 204, "att_second", "att_third")
+}
+
+func testRecordLeasePast(t *testing.T, db backend) {
+	// A claim whose lease ran out, and that no other claim took over,
+	// still records its attempt.
+	s, ctx := db.setup(t)
+	ev := insertEvent(t, s, event("evt_1"))
+	_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{message("msg1", ev, endpoint("ep1", "acme"))})
+	require.NoError(t, err)
+	_, ok, err := s.ClaimMessage(ctx, "msg1", 0, time.Now().Add(-time.Second))
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, s.RecordAttempt(ctx, fencedAttempt("att_first", "msg1", 1, 204), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}))
+	checkFenced(t, s, dispatcher.StatusSucceeded, 204, "att_first")
+}
+
+func testRecordFenceBatch(t *testing.T, db backend) {
+	// In one batch, the records of two claims of one message: the first
+	// given lands, the second is fenced out; each caller learns which.
+	s, ctx := db.setup(t)
+	claimTwice(t, s)
+	next := micro(time.Now().Add(5 * time.Second))
+	errs := store.RecordBatch(ctx, s,
+		[]dispatcher.Attempt{fencedAttempt("att_second", "msg1", 1, 204), fencedAttempt("att_none", "nothing", 1, 204),
+			fencedAttempt("att_first", "msg1", 1, 0)},
+		[]dispatcher.Outcome{{Status: dispatcher.StatusSucceeded}, {Status: dispatcher.StatusSucceeded},
+			{Status: dispatcher.StatusPending, NextAttemptAt: &next}})
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], subscriptions.ErrNotFound)
+	require.ErrorIs(t, errs[2], dispatcher.ErrClaimLost)
+	checkFenced(t, s, dispatcher.StatusSucceeded, 204, "att_second")
+	// Late, alone in its batch.
+	errs = store.RecordBatch(ctx, s, []dispatcher.Attempt{fencedAttempt("att_late", "msg1", 1, 0), fencedAttempt("att_none", "nothing", 1, 204)},
+		[]dispatcher.Outcome{{Status: dispatcher.StatusPending, NextAttemptAt: &next}, {Status: dispatcher.StatusSucceeded}})
+	require.ErrorIs(t, errs[0], dispatcher.ErrClaimLost)
+	require.ErrorIs(t, errs[1], subscriptions.ErrNotFound)
+	checkFenced(t, s, dispatcher.StatusSucceeded, 204, "att_second")
 }

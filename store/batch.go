@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/shiphook/shiphook/dispatcher"
-	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // A batcher gathers the calls that many goroutines make at the same time
@@ -323,7 +322,7 @@ func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[st
 		out := make([]batchResult[struct{}], len(args))
 		for i, r := range args {
 			if !found[r.a.ID] {
-				out[i].err = notFound(sql.ErrNoRows, "message "+r.a.MessageID)
+				out[i].err = s.notRecorded(ctx, r.a)
 			}
 		}
 		return out, nil
@@ -332,7 +331,8 @@ func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[st
 
 // recordMany records attempts in one transaction, one after the other in
 // message id order (two of one message in the order given), and returns
-// the ids of the attempts stored: those of messages found.
+// the ids of the attempts stored: those of messages found through their
+// fences.
 func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool, error) {
 	sorted := make([]record, len(batch))
 	for n, i := range inOrder(len(batch), func(i int) string { return batch[i].a.MessageID }) {
@@ -343,7 +343,7 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, r := range sorted {
 				err := s.recordInTx(ctx, tx, r)
-				if errors.Is(err, subscriptions.ErrNotFound) {
+				if errors.Is(err, errNotRecorded) {
 					continue
 				}
 				if err != nil {

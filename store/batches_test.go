@@ -263,6 +263,9 @@ func checkRecordBatch(t *testing.T, s *store.Store) {
 func checkRecordBatchFault(t *testing.T, s *store.Store) {
 	t.Helper()
 	ctx := t.Context()
+	_, claimed, err := s.ClaimMessage(ctx, "msg2", 0, time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, claimed)
 	ok := dispatcher.Outcome{Status: dispatcher.StatusSucceeded}
 	errs := store.RecordBatch(ctx, s,
 		[]dispatcher.Attempt{deliveryAttempt("att_f", "msg5", 1, 200), deliveryAttempt("att_b", "msg2", 1, 200)},

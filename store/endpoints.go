@@ -16,7 +16,7 @@ import (
 // Returns ErrNotFound if its partner is gone, ErrConflict if e.ID is taken.
 func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) (err error) {
 	defer s.unavailable(&err)
-	j, err := endpointJSON(e)
+	j, err := s.endpointJSON(e)
 	if err != nil {
 		return err
 	}
@@ -24,7 +24,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) (e
 	created := nowOr(e.CreatedAt, now)
 	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		e.ID, e.PartnerID, e.URL, e.Description, j.types, j.filter, e.Disabled, e.DisabledReason,
-		e.Secret, e.PreviousSecret, nullMicros(e.PreviousSecretExpiresAt), j.options, nullMicros(e.FailingSince),
+		j.secret, j.prevSecret, nullMicros(e.PreviousSecretExpiresAt), j.options, nullMicros(e.FailingSince),
 		micros(created), micros(nowOr(e.UpdatedAt, created)))
 	if err != nil {
 		if s.d.violation(err) == foreignKeyViolation {
@@ -38,16 +38,21 @@ func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) (e
 const endpointColumns = `id, partner_id, url, description, event_types, filter, disabled, disabled_reason,
 	secret, previous_secret, previous_secret_expires_at, options, failing_since, created_at, updated_at`
 
-// endpointDocs are the JSON columns of an endpoint.
+// endpointDocs are the JSON columns of an endpoint, and its sealed
+// secrets.
 type endpointDocs struct {
 	types, filter, options string
+	secret, prevSecret     string
 }
 
-// endpointJSON encodes the JSON columns of e. Options are stored whole
-// (the Breaker state is not one of them, and is never stored); options
-// that are all zero are "{}".
-func endpointJSON(e subscriptions.Endpoint) (endpointDocs, error) {
-	j := endpointDocs{types: "[]", filter: "{}", options: "{}"}
+// endpointJSON encodes the JSON columns of e and seals its secrets and
+// header values with the store's keyring. Options are stored whole (the
+// Breaker state is not one of them, and is never stored); options that
+// are all zero are "{}".
+func (s *Store) endpointJSON(e subscriptions.Endpoint) (endpointDocs, error) {
+	j := endpointDocs{types: "[]", filter: "{}", options: "{}",
+		secret:     s.keys.seal(e.Secret, sealedAt(e.ID, "secret")),
+		prevSecret: s.keys.seal(e.PreviousSecret, sealedAt(e.ID, "previous_secret"))}
 	if len(e.EventTypes) > 0 {
 		b, err := json.Marshal(e.EventTypes)
 		if err != nil {
@@ -62,7 +67,7 @@ func endpointJSON(e subscriptions.Endpoint) (endpointDocs, error) {
 		}
 		j.filter = string(b)
 	}
-	b, err := json.Marshal(e.Options)
+	b, err := json.Marshal(storedOptions{Options: e.Options, Headers: s.keys.sealHeaders(e.ID, e.Headers)})
 	if err != nil {
 		return j, fmt.Errorf("endpoint %s: encode options: %w", e.ID, err)
 	}
@@ -84,9 +89,11 @@ func (r *endpointRow) dest() []any {
 		&r.secret, &r.prevSecret, &r.prevExpires, &r.options, &r.failingSince, &r.created, &r.updated}
 }
 
-// endpoint decodes the row. Empty event types, filter and headers come back
-// nil; so does Breaker, which is not stored.
-func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
+// endpoint decodes the row, opening its sealed values with k. Empty event
+// types, filter and headers come back nil; so does Breaker, which is not
+// stored. Returns an error wrapping ErrCannotOpen for a value k does not
+// open.
+func (r *endpointRow) endpoint(k *Keyring) (subscriptions.Endpoint, error) {
 	e := subscriptions.Endpoint{
 		ID:                      r.id.String,
 		PartnerID:               r.partnerID.String,
@@ -94,8 +101,6 @@ func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
 		Description:             r.description.String,
 		Disabled:                r.disabled.Bool,
 		DisabledReason:          r.reason.String,
-		Secret:                  r.secret.String,
-		PreviousSecret:          r.prevSecret.String,
 		PreviousSecretExpiresAt: timePtr(r.prevExpires),
 		FailingSince:            timePtr(r.failingSince),
 		CreatedAt:               fromMicros(r.created.Int64),
@@ -115,27 +120,25 @@ func (r *endpointRow) endpoint() (subscriptions.Endpoint, error) {
 		}
 		e.Filter = m
 	}
-	if o := r.options.String; o != "{}" && o != "" {
-		if err := json.Unmarshal([]byte(o), &e.Options); err != nil {
-			return e, fmt.Errorf("endpoint %s: decode options: %w", e.ID, err)
-		}
-	}
-	return e, nil
+	var err error
+	sealed := sealedRow{id: e.ID, secret: r.secret.String, prevSecret: r.prevSecret.String, options: r.options.String}
+	e.Secret, e.PreviousSecret, e.Options, err = sealed.opened(k)
+	return e, err
 }
 
-func scanEndpoint(sc scanner) (subscriptions.Endpoint, error) {
+func (s *Store) scanEndpoint(sc scanner) (subscriptions.Endpoint, error) {
 	var r endpointRow
 	if err := sc.Scan(r.dest()...); err != nil {
 		return subscriptions.Endpoint{}, err
 	}
-	return r.endpoint()
+	return r.endpoint(s.keys)
 }
 
 // Endpoint returns the endpoint with that id, whatever its partner.
 // Returns ErrNotFound.
 func (s *Store) Endpoint(ctx context.Context, id string) (_ subscriptions.Endpoint, err error) {
 	defer s.unavailable(&err)
-	e, err := scanEndpoint(s.db.QueryRowContext(ctx, s.q(`SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`), id))
+	e, err := s.scanEndpoint(s.db.QueryRowContext(ctx, s.q(`SELECT `+endpointColumns+` FROM endpoints WHERE id = ?`), id))
 	if err != nil {
 		return subscriptions.Endpoint{}, notFound(err, "endpoint "+id)
 	}
@@ -151,7 +154,7 @@ func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscr
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints of %s: %w", partnerID, err)
 	}
-	return collect(rows, scanEndpoint, "list endpoints of "+partnerID)
+	return collect(rows, s.scanEndpoint, "list endpoints of "+partnerID)
 }
 
 // UpdateEndpoint saves every field of e but CreatedAt (and Breaker, which
@@ -160,14 +163,14 @@ func (s *Store) ListEndpoints(ctx context.Context, partnerID string, page subscr
 // not exist.
 func (s *Store) UpdateEndpoint(ctx context.Context, e subscriptions.Endpoint) (err error) {
 	defer s.unavailable(&err)
-	j, err := endpointJSON(e)
+	j, err := s.endpointJSON(e)
 	if err != nil {
 		return err
 	}
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET partner_id = ?, url = ?, description = ?, event_types = ?,
 		filter = ?, disabled = ?, disabled_reason = ?, secret = ?, previous_secret = ?, previous_secret_expires_at = ?,
 		options = ?, failing_since = ?, updated_at = ? WHERE id = ?`),
-		e.PartnerID, e.URL, e.Description, j.types, j.filter, e.Disabled, e.DisabledReason, e.Secret, e.PreviousSecret,
+		e.PartnerID, e.URL, e.Description, j.types, j.filter, e.Disabled, e.DisabledReason, j.secret, j.prevSecret,
 		nullMicros(e.PreviousSecretExpiresAt), j.options, nullMicros(e.FailingSince), micros(nowOr(e.UpdatedAt, time.Now())), e.ID)
 	if err != nil {
 		if s.d.violation(err) == foreignKeyViolation {
@@ -206,8 +209,9 @@ type partnerGroup struct {
 	es []subscriptions.Endpoint
 }
 
-// readPartnerGroups reads the rows of partnerEndpointsQuery.
-func readPartnerGroups(rows *sql.Rows) ([]partnerGroup, error) {
+// readPartnerGroups reads the rows of partnerEndpointsQuery, opening the
+// endpoints' sealed values with k.
+func readPartnerGroups(rows *sql.Rows, k *Keyring) ([]partnerGroup, error) {
 	var (
 		groups []partnerGroup
 		p      partnerRow
@@ -224,7 +228,7 @@ func readPartnerGroups(rows *sql.Rows) ([]partnerGroup, error) {
 		if !e.id.Valid {
 			return nil
 		}
-		ep, err := e.endpoint()
+		ep, err := e.endpoint(k)
 		if err != nil {
 			return err
 		}
@@ -243,7 +247,7 @@ func (s *Store) PartnerEndpoints(ctx context.Context, partnerID string) (_ subsc
 	if err != nil {
 		return subscriptions.Partner{}, nil, fmt.Errorf("endpoints of %s: %w", partnerID, err)
 	}
-	groups, err := readPartnerGroups(rows)
+	groups, err := readPartnerGroups(rows, s.keys)
 	if err != nil {
 		return subscriptions.Partner{}, nil, fmt.Errorf("endpoints of %s: %w", partnerID, err)
 	}
@@ -271,7 +275,7 @@ func (s *Store) AllEndpoints(ctx context.Context, fn func(subscriptions.Partner,
 		if err != nil {
 			return fmt.Errorf("read endpoints: %w", err)
 		}
-		batch, err := readPartnerGroups(rows)
+		batch, err := readPartnerGroups(rows, s.keys)
 		if err != nil {
 			return fmt.Errorf("read endpoints: %w", err)
 		}

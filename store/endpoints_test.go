@@ -297,7 +297,7 @@ func BenchmarkAllEndpoints(b *testing.B) {
 				url = storetest.Postgres(b)
 			}
 			ctx := b.Context()
-			s, err := store.Open(ctx, url)
+			s, err := store.Open(ctx, url, store.WithKeyring(testKeys))
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = s.Close() })
 			require.NoError(b, s.Migrate(ctx))

@@ -305,3 +305,27 @@ func holds(ids []string, attempts []int, hold []bool, at time.Time) []deferral {
 	}
 	return args
 }
+
+// SetSealedBatch makes CheckSealed and Reseal read n endpoints at a time.
+func SetSealedBatch(s *Store, n int) { s.sealedBatch = n }
+
+// SealedColumns returns the secret, previous_secret and options columns of
+// endpoint id as the database holds them.
+func SealedColumns(ctx context.Context, s *Store, id string) (secret, prevSecret, options string, err error) {
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT secret, previous_secret, options FROM endpoints WHERE id = ?`), id).
+		Scan(&secret, &prevSecret, &options)
+	return secret, prevSecret, options, err
+}
+
+// SetSealedColumns writes the secret, previous_secret and options columns
+// of endpoint id as they are given.
+func SetSealedColumns(ctx context.Context, s *Store, id, secret, prevSecret, options string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE endpoints SET secret = ?, previous_secret = ?, options = ? WHERE id = ?`),
+		secret, prevSecret, options, id)
+	return err
+}
+
+// SealValue and OpenValue are the keyring's seal and open.
+func SealValue(k *Keyring, plain, where string) string { return k.seal(plain, where) }
+
+func OpenValue(k *Keyring, stored, where string) (string, error) { return k.open(stored, where) }

@@ -38,11 +38,28 @@ func (db backend) databaseURL(t *testing.T) string {
 	return storetest.SQLite(t)
 }
 
-// open opens the database at url, checks that it is of this kind, and
-// closes it when t ends.
+// testKeys seals the endpoint values of the stores that tests open.
+var testKeys = mustKeyring(store.NewEncryptionKey())
+
+func mustKeyring(keys string) *store.Keyring {
+	k, err := store.ParseKeyring(keys)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// open opens the database at url with the keyring testKeys, checks that
+// it is of this kind, and closes it when t ends.
 func (db backend) open(t *testing.T, url string) *store.Store {
 	t.Helper()
-	s, err := store.Open(t.Context(), url)
+	return db.openWith(t, url, store.WithKeyring(testKeys))
+}
+
+// openWith is open with opts instead of testKeys.
+func (db backend) openWith(t *testing.T, url string, opts ...store.Option) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.Context(), url, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	require.Equal(t, string(db), s.Dialect())

@@ -52,6 +52,11 @@ type Store struct {
 	allEndpointsBatch int
 	// eventsBatch is how many event ids MessagesOfEvents reads at a time.
 	eventsBatch int
+	// sealedBatch is how many endpoints CheckSealed and Reseal read at a
+	// time.
+	sealedBatch int
+	// keys seals the endpoint values kept secret; nil: none are sealed.
+	keys *Keyring
 
 	// inserts, fanouts, claims, records and defers batch the single-event
 	// InsertEvents, the first FanOut, ClaimMessage, RecordAttempt, and
@@ -68,7 +73,8 @@ type Store struct {
 }
 
 func newStore(db *sql.DB, d dialect) *Store {
-	s := &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch, stop: make(chan struct{})}
+	s := &Store{db: db, d: d, allEndpointsBatch: allEndpointsBatch, eventsBatch: eventsBatch, sealedBatch: sealedBatch,
+		stop: make(chan struct{})}
 	s.inserts = newBatcher(s, batchRunners, maxBatch, s.insertEventBatch)
 	s.fanouts = newBatcher(s, batchRunners, maxBatch, s.fanOutBatch)
 	s.claims = newBatcher(s, batchRunners, maxBatch, s.claimBatch)
@@ -86,9 +92,9 @@ func newStore(db *sql.DB, d dialect) *Store {
 //     with its parent directory if missing, in WAL mode with foreign keys
 //     on. sqlite::memory: is a private in-memory database.
 //
-// Open does not migrate; call Migrate. Errors name the database without its
-// password.
-func Open(ctx context.Context, databaseURL string) (*Store, error) {
+// Open does not migrate; call Migrate. opts set the store up (WithKeyring).
+// Errors name the database without its password.
+func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, error) {
 	lower := strings.ToLower(databaseURL)
 	var (
 		s   *Store
@@ -105,6 +111,9 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	for _, opt := range opts {
+		opt(s)
 	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.db.Close()
@@ -236,6 +245,18 @@ func hasOtherScheme(lower string) bool {
 		}
 	}
 	return len(scheme) > 1 // a drive letter such as c: is a path
+}
+
+// SQLiteFile returns the path of the SQLite file that databaseURL names, as
+// Open reads it (":memory:" for an in-memory database); ok is false for a
+// PostgreSQL URL or one Open refuses.
+func SQLiteFile(databaseURL string) (path string, ok bool) {
+	lower := strings.ToLower(databaseURL)
+	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") || hasOtherScheme(lower) {
+		return "", false
+	}
+	path, _, err := sqlitePath(databaseURL)
+	return path, err == nil
 }
 
 // Where names the database without its password: the URL of a PostgreSQL

@@ -2,9 +2,11 @@ package subscriptions
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // BreakerStates tells an endpoint's circuit breaker state; the dispatcher's
@@ -63,10 +65,11 @@ func (in optionsInput) apply(o *Options) error {
 		}
 	}
 	if in.Headers != nil {
-		if err := checkHeaders(*in.Headers); err != nil {
+		h := keptHeaders(*in.Headers, o.Headers)
+		if err := checkHeaders(h); err != nil {
 			return err
 		}
-		o.Headers = *in.Headers
+		o.Headers = h
 		if len(o.Headers) == 0 {
 			o.Headers = nil
 		}
@@ -90,7 +93,60 @@ func (in optionsInput) apply(o *Options) error {
 	return nil
 }
 
-func checkHeaders(h map[string]string) error {
+// Headers are an endpoint's custom headers, by name. Their JSON shows
+// each value masked (MaskHeader): an endpoint's answers show the values in
+// full only once, when it is created.
+type Headers map[string]string
+
+// MarshalJSON writes h with every value masked.
+func (h Headers) MarshalJSON() ([]byte, error) {
+	masked := make(map[string]string, len(h))
+	for k, v := range h {
+		masked[k] = MaskHeader(v)
+	}
+	return json.Marshal(masked)
+}
+
+// headerMask stands for the hidden characters of a header value.
+const headerMask = "••••••"
+
+// maskedTail is how many last characters of a value of at least
+// maskedTailFrom characters its mask shows.
+const (
+	maskedTail     = 4
+	maskedTailFrom = 16
+)
+
+// MaskHeader returns a custom header value as an endpoint's answers show
+// it: "••••••", followed by its last 4 characters when it has 16 or
+// more. An empty value stays empty.
+func MaskHeader(v string) string {
+	if v == "" {
+		return ""
+	}
+	n := utf8.RuneCountInString(v)
+	if n < maskedTailFrom {
+		return headerMask
+	}
+	r := []rune(v)
+	return headerMask + string(r[n-maskedTail:])
+}
+
+// keptHeaders returns the headers a request gives, each value given as
+// the mask of the value old has under the same name replaced by that
+// value: sending back an endpoint's headers as shown keeps them.
+func keptHeaders(given map[string]string, old Headers) Headers {
+	h := make(Headers, len(given))
+	for k, v := range given {
+		if was, ok := old[k]; ok && v == MaskHeader(was) {
+			v = was
+		}
+		h[k] = v
+	}
+	return h
+}
+
+func checkHeaders(h Headers) error {
 	if len(h) > 20 {
 		return Fieldf("headers", "at most 20 headers")
 	}

@@ -95,9 +95,10 @@ func verifier(secret string) (scheme signing.Scheme, shared, public string, err 
 	return scheme, "", public, err
 }
 
-// CreatedEndpoint is the answer to creating an endpoint: the endpoint and
-// what its receivers verify deliveries with, as SecretsOf shows it: Secret
-// for v1, PublicKey for v1a.
+// CreatedEndpoint is the answer to creating an endpoint: the endpoint,
+// what its receivers verify deliveries with, as SecretsOf shows it (Secret
+// for v1, PublicKey for v1a), and its custom header values in full, which
+// every later answer masks.
 type CreatedEndpoint struct {
 	Endpoint
 	Secret    string
@@ -114,13 +115,14 @@ func Created(e Endpoint) (CreatedEndpoint, error) {
 }
 
 // MarshalJSON encodes the endpoint as Endpoint does, with secret (v1) or
-// public_key (v1a).
+// public_key (v1a), and its header values unmasked.
 func (c CreatedEndpoint) MarshalJSON() ([]byte, error) {
 	return marshalJSON(struct {
 		endpointJSON
-		Secret    string `json:"secret,omitempty"`
-		PublicKey string `json:"public_key,omitempty"`
-	}{endpointJSON{endpointFields(c.Endpoint), c.Scheme()}, c.Secret, c.PublicKey})
+		Secret    string            `json:"secret,omitempty"`
+		PublicKey string            `json:"public_key,omitempty"`
+		Headers   map[string]string `json:"headers,omitempty"` // in full, where endpointJSON's are masked
+	}{endpointJSON{endpointFields(c.Endpoint), c.Scheme()}, c.Secret, c.PublicKey, c.Headers})
 }
 
 // RotateInput asks for a secret rotation.

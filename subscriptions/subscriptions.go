@@ -74,8 +74,8 @@ type Options struct {
 	// (default: the server's, 10).
 	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	// Headers are added to every delivery. Reserved names (webhook-*, Host,
-	// Content-Length, …) are refused when saved.
-	Headers map[string]string `json:"headers,omitempty"`
+	// Content-Length, …) are refused when saved. Their JSON masks the values.
+	Headers Headers `json:"headers,omitempty"`
 	// BreakerSettings override the server's circuit breaker settings.
 	BreakerSettings *BreakerSettings `json:"breaker_settings,omitempty"`
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/store/storetest"
@@ -45,68 +42,6 @@ func TestEventGen(t *testing.T) {
 	require.NoError(t, json.Unmarshal(g.appendEvent(nil, -1), &warm))
 	require.Equal(t, "bench-r1-warm", warm["id"])
 	require.NotContains(t, warm["data"], "sent_at_ns")
-}
-
-// deliver posts a signed delivery of event to the receiver at path.
-func deliver(t *testing.T, rcv *receiver, path, secret, msgID, eventID string) int {
-	t.Helper()
-	body := []byte(`{"type":"shipment.milestone.departed","timestamp":"2026-11-26T14:05:00Z","data":{"event_id":"` + eventID + `","sent_at_ns":"` +
-		strconv.FormatInt(time.Now().UnixNano(), 10) + `"}}`)
-	wh, err := standardwebhooks.NewWebhook(secret)
-	require.NoError(t, err)
-	now := time.Now()
-	sig, err := wh.Sign(msgID, now, body)
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, rcv.url(path), bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("webhook-id", msgID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", sig)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func TestReceiver(t *testing.T) {
-	rcv, err := startReceiver()
-	require.NoError(t, err)
-	t.Cleanup(rcv.close)
-	secret := newSecret()
-	tl := newTally()
-	require.NoError(t, rcv.add("/r/r1/0", secret, tl))
-	reached := tl.expect(2)
-
-	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_1", "evt_1"))
-	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_1", "evt_1"), "a retry is answered, and counted as a duplicate")
-	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_9", "evt_1"), "a second message for the same event and endpoint")
-	require.Equal(t, http.StatusUnauthorized, deliver(t, rcv, "/r/r1/0", newSecret(), "msg_2", "evt_2"))
-	require.Equal(t, http.StatusNotFound, deliver(t, rcv, "/r/nobody/0", secret, "msg_3", "evt_3"))
-	select {
-	case <-reached:
-		t.Fatal("complete after one unique delivery of two")
-	default:
-	}
-
-	require.NoError(t, rcv.setMode(modeUnavailable))
-	require.Equal(t, http.StatusServiceUnavailable, deliver(t, rcv, "/r/r1/0", secret, "msg_2", "evt_2"))
-	require.NoError(t, rcv.setMode(modeRefuse))
-	require.Equal(t, 0, deliver(t, rcv, "/r/r1/0", secret, "msg_2", "evt_2"), "refused")
-	require.NoError(t, rcv.setMode(modeUp))
-	require.Equal(t, http.StatusNoContent, deliver(t, rcv, "/r/r1/0", secret, "msg_2", "evt_2"))
-	<-reached
-
-	v := tl.view()
-	require.Equal(t, 2, v.unique)
-	require.Equal(t, 4, v.arrivals)
-	require.Equal(t, 3, v.messages)
-	require.Len(t, v.latencies, 2)
-	require.EqualValues(t, 1, rcv.invalid.Load())
-	require.EqualValues(t, 1, rcv.stray.Load())
-	require.EqualValues(t, 1, rcv.turnedAway.Load())
 }
 
 func TestReadGoBench(t *testing.T) {

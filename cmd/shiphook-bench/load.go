@@ -3,85 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shiphook/shiphook/internal/harness"
 )
-
-// apiClient calls shiphook's API as an admin, over kept-alive connections.
-type apiClient struct {
-	base, key string
-	client    *http.Client
-}
-
-func newAPIClient(base, key string) *apiClient {
-	tr := &http.Transport{
-		Proxy:               nil,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
-	return &apiClient{base: base, key: key, client: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
-}
-
-// post sends body to path and returns the answer's status and body.
-func (a *apiClient) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
-	return a.do(ctx, http.MethodPost, path, body)
-}
-
-func (a *apiClient) do(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, out, err
-}
-
-// call sends in as JSON and decodes a 2xx answer into out (if not nil).
-func (a *apiClient) call(ctx context.Context, method, path string, in, out any) error {
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return err
-		}
-	}
-	status, resp, err := a.do(ctx, method, path, body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if status < 200 || status > 299 {
-		return fmt.Errorf("%s %s: %d %s", method, path, status, bytes.TrimSpace(resp))
-	}
-	if out != nil {
-		if err := json.Unmarshal(resp, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-	}
-	return nil
-}
 
 // targets are the partners of one run, each with one endpoint on the
 // receiver at /r/<run>/<i>.
@@ -92,32 +23,25 @@ type targets struct {
 
 // createTargets creates n partners with one endpoint each, signed with its
 // own secret, delivering to the receiver and counted by t.
-func createTargets(ctx context.Context, a *apiClient, rcv *receiver, run string, n int, t *tally) (targets, error) {
+func createTargets(ctx context.Context, a *harness.Client, rcv *harness.Receiver, run string, n int, t *harness.Tally) (targets, error) {
 	tg := targets{run: run}
 	for i := range n {
 		id := fmt.Sprintf("bench-%s-p%d", run, i)
-		if err := a.call(ctx, http.MethodPost, "/v1/partners", map[string]any{"id": id, "name": "Bench partner " + strconv.Itoa(i)}, nil); err != nil {
+		if err := a.Call(ctx, http.MethodPost, "/v1/partners", map[string]any{"id": id, "name": "Bench partner " + strconv.Itoa(i)}, nil); err != nil {
 			return tg, err
 		}
-		secret := newSecret()
+		secret := harness.NewSecret()
 		path := fmt.Sprintf("/r/%s/%d", run, i)
-		if err := rcv.add(path, secret, t); err != nil {
+		if err := rcv.Add(path, secret, t); err != nil {
 			return tg, err
 		}
-		ep := map[string]any{"url": rcv.url(path), "event_types": []string{"shipment.milestone.*"}, "secret": secret}
-		if err := a.call(ctx, http.MethodPost, "/v1/partners/"+id+"/endpoints", ep, nil); err != nil {
+		ep := map[string]any{"url": rcv.URL(path), "event_types": []string{"shipment.milestone.*"}, "secret": secret}
+		if err := a.Call(ctx, http.MethodPost, "/v1/partners/"+id+"/endpoints", ep, nil); err != nil {
 			return tg, err
 		}
 		tg.partners = append(tg.partners, id)
 	}
 	return tg, nil
-}
-
-// newSecret returns a Standard Webhooks secret: whsec_ and 32 random bytes.
-func newSecret() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
 // eventGen renders the events of a run: milestones of shipment
@@ -240,10 +164,10 @@ func (s *publishStats) result() published {
 }
 
 // postOne posts event i and records the answer.
-func postOne(ctx context.Context, a *apiClient, g *eventGen, i int, buf []byte, st *publishStats) []byte {
+func postOne(ctx context.Context, a *harness.Client, g *eventGen, i int, buf []byte, st *publishStats) []byte {
 	buf = g.appendEvent(buf[:0], i)
 	started := time.Now()
-	status, body, err := a.post(ctx, "/v1/events", buf)
+	status, body, err := a.Post(ctx, "/v1/events", buf)
 	ended := time.Now()
 	switch {
 	case err != nil:
@@ -263,7 +187,7 @@ func postOne(ctx context.Context, a *apiClient, g *eventGen, i int, buf []byte, 
 // publishClosed posts events 0..n-1 from conc goroutines, each sending its
 // next event as soon as its previous one is answered, until all are sent
 // or limit has passed.
-func publishClosed(ctx context.Context, a *apiClient, g *eventGen, n, conc int, limit time.Duration) published {
+func publishClosed(ctx context.Context, a *harness.Client, g *eventGen, n, conc int, limit time.Duration) published {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var (
@@ -291,7 +215,7 @@ func publishClosed(ctx context.Context, a *apiClient, g *eventGen, n, conc int, 
 // at start + i/rate whatever became of the ones before (open loop), sent
 // by the first of conc goroutines that is free. Sends that find every
 // goroutine busy go out late, and are counted.
-func publishOpen(ctx context.Context, a *apiClient, g *eventGen, rate int, d time.Duration, conc int) published {
+func publishOpen(ctx context.Context, a *harness.Client, g *eventGen, rate int, d time.Duration, conc int) published {
 	n := int(d.Seconds() * float64(rate))
 	ctx, cancel := context.WithTimeout(ctx, d+2*time.Minute)
 	defer cancel()
@@ -339,7 +263,7 @@ type batchAnswer struct {
 // goroutines, until all are sent or limit has passed. last receives, in
 // order of batches, the id of the last event each batch stored (for
 // telling when fan-out is done); it may be nil.
-func publishBatches(ctx context.Context, a *apiClient, g *eventGen, n, size, conc int, limit time.Duration, last []string) published {
+func publishBatches(ctx context.Context, a *harness.Client, g *eventGen, n, size, conc int, limit time.Duration, last []string) published {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var (
@@ -365,7 +289,7 @@ func publishBatches(ctx context.Context, a *apiClient, g *eventGen, n, size, con
 				}
 				buf = append(buf, "]}"...)
 				started := time.Now()
-				status, body, err := a.post(ctx, "/v1/events/batch", buf)
+				status, body, err := a.Post(ctx, "/v1/events/batch", buf)
 				ended := time.Now()
 				count := min(n, (b+1)*size) - b*size
 				if err != nil {

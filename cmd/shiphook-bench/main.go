@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shiphook/shiphook/internal/harness"
 )
 
 func main() {
@@ -332,9 +334,9 @@ func (o *options) scenariosFor(pass string) []scenario {
 				n = o.backlogEmbed
 			}
 			events := max(1, n/o.backlogFanout)
-			down := modeUnavailable
+			down := harness.Unavailable
 			if o.backlogDown == "refuse" {
-				down = modeRefuse
+				down = harness.Refusing
 			}
 			out = append(out, scenario{kind: kind, fanout: o.backlogFanout, events: events, batch: o.batchSize, publishers: o.batchPubs,
 				down: down, hold: o.backlogHold,
@@ -353,12 +355,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	bin, err := filepath.Abs(o.shiphook)
+	bin, err := harness.Binary(o.shiphook)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("shiphook binary: %w (build it with make build)", err)
 	}
 	rep := &report{started: time.Now(), opts: o, machine: readMachine()}
 	if o.goBench != "" {
@@ -366,11 +365,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	rcv, err := startReceiver()
+	rcv, err := harness.StartReceiver()
 	if err != nil {
 		return err
 	}
-	defer rcv.close()
+	defer rcv.Close()
 
 	env := append([]string(nil), o.shiphookEnv...)
 	if o.breakerOpenFor > 0 {
@@ -387,10 +386,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rep.passes = append(rep.passes, runPass(ctx, name, passConfig{bin: bin, databaseURL: o.databaseURL, redisURL: o.redisURL, env: env}, o, rcv, rep, stderr))
 	}
 	rep.finished = time.Now()
-	rep.stray, rep.invalid = rcv.stray.Load(), rcv.invalid.Load()
-	if s, ok := rcv.lastInvalid.Load().(string); ok {
-		rep.lastInvalid = s
-	}
+	rep.stray, rep.invalid = rcv.Stray.Load(), rcv.Invalid.Load()
+	rep.lastInvalid = rcv.LastInvalid()
 
 	text := rep.markdown()
 	fmt.Fprint(stdout, text)
@@ -419,7 +416,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // runPass runs every scenario of one pass and records its rows in rep.
-func runPass(ctx context.Context, name string, c passConfig, o *options, rcv *receiver, rep *report, stderr io.Writer) passInfo {
+func runPass(ctx context.Context, name string, c passConfig, o *options, rcv *harness.Receiver, rep *report, stderr io.Writer) passInfo {
 	info := passInfo{name: name}
 	fmt.Fprintf(stderr, "[%s] starting shiphook (%s)\n", name, passTitle[name])
 	p, err := startPass(ctx, name, c, stderr)
@@ -443,7 +440,7 @@ func runPass(ctx context.Context, name string, c passConfig, o *options, rcv *re
 			break
 		}
 	}
-	info.logLines = p.logSummary()
+	info.logLines = harness.CountLogMessages(p.logPath)
 	if err := p.close(stderr); err != nil && info.err == nil {
 		info.err = fmt.Errorf("cleanup: %w", err)
 	}

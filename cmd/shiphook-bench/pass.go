@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,18 +8,17 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/shiphook/shiphook/internal/harness"
 )
 
 // Passes: the same scenarios against real servers and on the embedded
@@ -38,14 +36,11 @@ var passTitle = map[string]string{
 
 // pass is one shiphook process and the servers it uses, for one pass.
 type pass struct {
-	name string
-	dir  string // shiphook's working directory, removed afterwards
-	env  []string
-	api  *apiClient
-	cmd  *exec.Cmd
-	// exited is closed when shiphook ends; exitErr says how.
-	exited  chan struct{}
-	exitErr error
+	name    string
+	dir     string // shiphook's working directory, removed afterwards
+	env     []string
+	api     *harness.Client
+	proc    *harness.Process
 	logPath string
 	meter   cpuMeter
 
@@ -96,7 +91,7 @@ type passConfig struct {
 // startPass sets up the servers of a pass, starts shiphook serve and waits
 // until it answers /healthz. On error, what was set up is already undone.
 func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer) (_ *pass, err error) {
-	p := &pass{name: name, exited: make(chan struct{})}
+	p := &pass{name: name}
 	defer func() {
 		if err != nil {
 			_ = p.close(stderr)
@@ -108,12 +103,17 @@ func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer)
 	p.onCleanup(func(context.Context) error { return os.RemoveAll(p.dir) })
 	p.logPath = filepath.Join(p.dir, "shiphook.log")
 
-	key, err := output(ctx, c.bin, nil, "", "gen-key")
+	key, err := harness.Output(ctx, c.bin, nil, "", "gen-key")
 	if err != nil {
 		return nil, fmt.Errorf("generate an admin key: %w", err)
 	}
 	key = strings.TrimSpace(key)
-	port, err := freePort()
+	// PostgreSQL needs the key given; SQLite would make its own.
+	encryptionKey, err := harness.Output(ctx, c.bin, nil, "", "gen-encryption-key")
+	if err != nil {
+		return nil, fmt.Errorf("generate an encryption key: %w", err)
+	}
+	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +123,7 @@ func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer)
 		"HOME=" + p.dir,
 		"SHIPHOOK_ADDR=" + addr,
 		"SHIPHOOK_ADMIN_KEY=" + key,
+		"SHIPHOOK_ENCRYPTION_KEY=" + strings.TrimSpace(encryptionKey),
 		"SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS=loopback",
 		"SHIPHOOK_LOG_LEVEL=warn",
 		"SHIPHOOK_SHUTDOWN_TIMEOUT=5s",
@@ -143,7 +144,7 @@ func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer)
 	if name == passPostgres {
 		fmt.Fprintln(stderr, "shiphook migrate")
 		mctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		out, err := output(mctx, c.bin, p.env, p.dir, "migrate")
+		out, err := harness.Output(mctx, c.bin, p.env, p.dir, "migrate")
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("shiphook migrate: %w: %s", err, out)
@@ -152,11 +153,11 @@ func startPass(ctx context.Context, name string, c passConfig, stderr io.Writer)
 	if err := p.startShiphook(c.bin); err != nil {
 		return nil, err
 	}
-	p.api = newAPIClient("http://"+addr, key)
+	p.api = harness.NewClient("http://"+addr, key)
 	if err := p.waitHealthy(ctx, time.Minute); err != nil {
 		return nil, err
 	}
-	p.meter.shiphook = p.cmd.Process.Pid
+	p.meter.shiphook = p.proc.Pid()
 	return p, nil
 }
 
@@ -388,125 +389,20 @@ func (p *pass) claimRedis(ctx context.Context, redisURL string, stderr io.Writer
 // logPath. It is stopped (SIGTERM, then SIGKILL) when the pass ends, and
 // killed by the kernel should the bench die first.
 func (p *pass) startShiphook(bin string) error {
-	logFile, err := os.Create(p.logPath)
+	proc, err := harness.Start("shiphook", bin, []string{"serve"}, p.env, p.dir, p.logPath)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "serve")
-	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = p.dir, p.env, logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("start shiphook: %w", err)
-	}
-	p.cmd = cmd
-	go func() {
-		p.exitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	p.onCleanup(func(context.Context) error {
-		select {
-		case <-p.exited:
-			return nil
-		default:
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-			return nil
-		case <-time.After(20 * time.Second):
-		}
-		_ = cmd.Process.Kill()
-		<-p.exited
-		return errors.New("shiphook did not stop within 20 s of SIGTERM; killed it")
-	})
+	p.proc = proc
+	p.onCleanup(func(context.Context) error { return proc.Stop(20 * time.Second) })
 	return nil
 }
 
 // alive returns an error, with the end of shiphook's log, if it has exited.
-func (p *pass) alive() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("shiphook exited (%v); the end of its log:\n%s", p.exitErr, tail(p.logPath, 30))
-	default:
-		return nil
-	}
-}
+func (p *pass) alive() error { return p.proc.Alive() }
 
 func (p *pass) waitHealthy(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		if err := p.alive(); err != nil {
-			return err
-		}
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		req, _ := http.NewRequestWithContext(rctx, http.MethodGet, p.api.base+"/healthz", nil)
-		resp, err := p.api.client.Do(req)
-		cancel()
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("shiphook did not answer /healthz within %s; the end of its log:\n%s", limit, tail(p.logPath, 30))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// logSummary counts the lines shiphook logged (at warn and above) by
-// message, for the report.
-func (p *pass) logSummary() map[string]int {
-	f, err := os.Open(p.logPath)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	out := map[string]int{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		msg := line
-		if i := strings.Index(line, "msg="); i >= 0 {
-			msg = line[i+4:]
-			if strings.HasPrefix(msg, `"`) {
-				if j := strings.Index(msg[1:], `"`); j >= 0 {
-					msg = msg[1 : j+1]
-				}
-			} else if j := strings.IndexByte(msg, ' '); j >= 0 {
-				msg = msg[:j]
-			}
-		}
-		out[msg]++
-	}
-	return out
-}
-
-// output runs the shiphook binary and returns what it printed.
-func output(ctx context.Context, bin string, env []string, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env, cmd.Dir = env, dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return harness.WaitHealthy(ctx, p.api.HTTP, p.api.Base+"/healthz", p.proc, limit)
 }
 
 // isCommand reports whether process pid runs the program name.
@@ -522,16 +418,6 @@ func infoField(info, name string) string {
 		}
 	}
 	return ""
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // redactURL hides the password of a server URL.

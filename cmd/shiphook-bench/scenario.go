@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shiphook/shiphook/internal/harness"
 )
 
 // Scenario kinds, as named by -scenarios.
@@ -35,10 +38,10 @@ type scenario struct {
 	duration   time.Duration
 	batch      int // events per batch call
 
-	// backlog: down is how the receiver is down (modeUnavailable or
-	// modeRefuse) while the backlog builds; hold is how long the built
+	// backlog: down is how the receiver is down (harness.Unavailable or
+	// harness.Refusing) while the backlog builds; hold is how long the built
 	// backlog is kept before the receiver comes back.
-	down int
+	down harness.Mode
 	hold time.Duration
 }
 
@@ -76,7 +79,7 @@ func (r *row) missing() int { return max(0, r.expected-r.unique) }
 // runner runs scenarios against one pass.
 type runner struct {
 	p      *pass
-	rcv    *receiver
+	rcv    *harness.Receiver
 	opts   *options
 	stderr io.Writer
 	runs   int
@@ -125,14 +128,14 @@ func (rn *runner) run(ctx context.Context, s scenario) row {
 // prepare creates the run's partners and endpoints and waits until a
 // warm-up event has reached every endpoint: shiphook's matcher knows them
 // and the connections are open.
-func (rn *runner) prepare(ctx context.Context, run string, s scenario) (*tally, *eventGen, targets, error) {
-	t := newTally()
+func (rn *runner) prepare(ctx context.Context, run string, s scenario) (*harness.Tally, *eventGen, targets, error) {
+	t := harness.NewTally()
 	tg, err := createTargets(ctx, rn.p.api, rn.rcv, run, s.fanout, t)
 	if err != nil {
 		return nil, nil, tg, err
 	}
 	g := newEventGen(tg)
-	status, body, err := rn.p.api.post(ctx, "/v1/events", g.appendEvent(nil, -1))
+	status, body, err := rn.p.api.Post(ctx, "/v1/events", g.appendEvent(nil, -1))
 	if err != nil {
 		return nil, nil, tg, fmt.Errorf("post the warm-up event: %w", err)
 	}
@@ -140,14 +143,14 @@ func (rn *runner) prepare(ctx context.Context, run string, s scenario) (*tally, 
 		return nil, nil, tg, fmt.Errorf("post the warm-up event: %d %s", status, strings.TrimSpace(string(body)))
 	}
 	deadline := time.Now().Add(time.Minute)
-	for t.warmed() < s.fanout {
+	for t.Warmed() < s.fanout {
 		if err := rn.p.alive(); err != nil {
 			return nil, nil, tg, err
 		}
 		if time.Now().After(deadline) {
-			return nil, nil, tg, fmt.Errorf("the warm-up event reached %d of %d endpoints within a minute", t.warmed(), s.fanout)
+			return nil, nil, tg, fmt.Errorf("the warm-up event reached %d of %d endpoints within a minute", t.Warmed(), s.fanout)
 		}
-		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 20*time.Millisecond); err != nil {
 			return nil, nil, tg, err
 		}
 	}
@@ -188,22 +191,22 @@ func (rn *runner) flow(ctx context.Context, run string, s scenario, r *row) erro
 	after := rn.p.meter.read()
 	rn.settle(ctx)
 	r.pgAfter = rn.p.activity(ctx)
-	v := t.view()
+	v := t.View()
 	r.fill(v, before.until(after))
-	if end := v.last; !end.IsZero() && end.After(r.pub.start) {
-		r.deliveryRate = float64(v.unique) / end.Sub(r.pub.start).Seconds()
+	if end := v.Last; !end.IsZero() && end.After(r.pub.start) {
+		r.deliveryRate = float64(v.Unique) / end.Sub(r.pub.start).Seconds()
 	}
-	r.latencies = v.latencies
+	r.latencies = v.Latencies
 	rn.diagnose(ctx, tg, r)
 	return waitErr
 }
 
 // fill sets the counts and CPU of r from a tally and the CPU used.
-func (r *row) fill(v tallyView, cpu cpuUse) {
-	r.unique, r.duplicates, r.extraMessages = v.unique, v.arrivals-v.unique, v.messages-v.unique
-	r.cpu, r.cpuFor = cpu, v.unique
-	if v.unique > r.expected {
-		r.note("%d deliveries more than the events accepted call for (events stored although their request failed?)", v.unique-r.expected)
+func (r *row) fill(v harness.TallyView, cpu cpuUse) {
+	r.unique, r.duplicates, r.extraMessages = v.Unique, v.Arrivals-v.Unique, v.Messages-v.Unique
+	r.cpu, r.cpuFor = cpu, v.Unique
+	if v.Unique > r.expected {
+		r.note("%d deliveries more than the events accepted call for (events stored although their request failed?)", v.Unique-r.expected)
 	}
 	if r.extraMessages > 0 {
 		r.note("%d events reached an endpoint under more than one message id", r.extraMessages)
@@ -212,16 +215,16 @@ func (r *row) fill(v tallyView, cpu cpuUse) {
 
 // settle waits a moment after the last expected delivery, so that
 // duplicates still under way are counted.
-func (rn *runner) settle(ctx context.Context) { _ = sleep(ctx, time.Second) }
+func (rn *runner) settle(ctx context.Context) { _ = harness.Sleep(ctx, time.Second) }
 
 // await waits until want unique deliveries have arrived, nothing new has
 // arrived for stallAfter, limit has passed, or shiphook has exited.
-func (rn *runner) await(ctx context.Context, t *tally, want int, limit time.Duration) error {
-	reached := t.expect(want)
+func (rn *runner) await(ctx context.Context, t *harness.Tally, want int, limit time.Duration) error {
+	reached := t.Expect(want)
 	deadline := time.After(limit)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	last, lastAt, lastSaid := t.progress.Load(), time.Now(), time.Now()
+	last, lastAt, lastSaid := t.Progress(), time.Now(), time.Now()
 	for {
 		select {
 		case <-reached:
@@ -229,19 +232,19 @@ func (rn *runner) await(ctx context.Context, t *tally, want int, limit time.Dura
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline:
-			return fmt.Errorf("%d of %d deliveries arrived within %s", t.unique(), want, limit)
+			return fmt.Errorf("%d of %d deliveries arrived within %s", t.Unique(), want, limit)
 		case <-tick.C:
 		}
 		if err := rn.p.alive(); err != nil {
 			return err
 		}
-		if n := t.progress.Load(); n != last {
+		if n := t.Progress(); n != last {
 			last, lastAt = n, time.Now()
 		} else if time.Since(lastAt) > rn.opts.stallAfter {
-			return fmt.Errorf("%w for %s: %d of %d arrived", errStalled, rn.opts.stallAfter, t.unique(), want)
+			return fmt.Errorf("%w for %s: %d of %d arrived", errStalled, rn.opts.stallAfter, t.Unique(), want)
 		}
 		if time.Since(lastSaid) >= 10*time.Second {
-			rn.progress("  %d of %d deliveries", t.unique(), want)
+			rn.progress("  %d of %d deliveries", t.Unique(), want)
 			lastSaid = time.Now()
 		}
 	}
@@ -269,7 +272,7 @@ func (rn *runner) diagnose(ctx context.Context, tg targets, r *row) {
 					Data       []struct{ ID string } `json:"data"`
 					NextCursor *string               `json:"next_cursor"`
 				}
-				if err := rn.p.api.call(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &page); err != nil {
+				if err := rn.p.api.Call(ctx, http.MethodGet, "/v1/messages?"+q.Encode(), nil, &page); err != nil {
 					r.missingDetail = "could not list messages: " + err.Error()
 					return
 				}
@@ -304,11 +307,11 @@ func (rn *runner) backlog(ctx context.Context, run string, s scenario, r *row) e
 	if err != nil {
 		return err
 	}
-	turnedAway := rn.rcv.turnedAway.Load()
-	if err := rn.rcv.setMode(s.down); err != nil {
+	turnedAway := rn.rcv.TurnedAway.Load()
+	if err := rn.rcv.SetMode(s.down); err != nil {
 		return err
 	}
-	defer func() { _ = rn.rcv.setMode(modeUp) }()
+	defer func() { _ = rn.rcv.SetMode(harness.Up) }()
 	rss := sampleRSS(rn.p.meter.shiphook)
 	defer func() { r.peakRSS = rss.finish() }()
 	r.pgBefore = rn.p.activity(ctx)
@@ -316,23 +319,23 @@ func (rn *runner) backlog(ctx context.Context, run string, s scenario, r *row) e
 	if err != nil {
 		return err
 	}
-	b.early = t.unique()
+	b.early = t.Unique()
 
 	// Drain.
-	if err := rn.rcv.setMode(modeUp); err != nil {
+	if err := rn.rcv.SetMode(harness.Up); err != nil {
 		return err
 	}
-	b.turnedAway = rn.rcv.turnedAway.Load() - turnedAway
+	b.turnedAway = rn.rcv.TurnedAway.Load() - turnedAway
 	b.up = time.Now()
 	rn.progress("  receiver up: draining")
 	waitErr := rn.await(ctx, t, r.expected, rn.opts.drainLimit)
 	after := rn.p.meter.read()
 	rn.settle(ctx)
 	r.pgAfter = rn.p.activity(ctx)
-	v := t.view()
+	v := t.View()
 	r.fill(v, b.held.until(after))
-	if !v.first.IsZero() && v.last.After(v.first) {
-		r.deliveryRate = float64(v.unique) / v.last.Sub(v.first).Seconds()
+	if !v.First.IsZero() && v.Last.After(v.First) {
+		r.deliveryRate = float64(v.Unique) / v.Last.Sub(v.First).Seconds()
 	}
 	r.noteBacklog(s, b, v)
 	rn.diagnose(ctx, tg, r)
@@ -381,7 +384,7 @@ func (rn *runner) buildBacklog(ctx context.Context, g *eventGen, s scenario, r *
 	b.buildUse = start.until(built)
 	b.rssBuilt = rss.current()
 	rn.progress("  backlog of %d messages built in %.0f s; shiphook RSS %s; holding it %s", r.expected, b.buildUse.wall.Seconds(), fmtBytes(b.rssBuilt), s.hold)
-	if err := sleep(ctx, s.hold); err != nil {
+	if err := harness.Sleep(ctx, s.hold); err != nil {
 		return b, err
 	}
 	if err := rn.p.alive(); err != nil {
@@ -396,14 +399,14 @@ func (rn *runner) buildBacklog(ctx context.Context, g *eventGen, s scenario, r *
 // noteBacklog adds to r the notes of a backlog scenario: how it was built,
 // what the receiver turned away, shiphook's RSS and CPU while it was
 // pending, and how the drain went (v is the receiver's tally).
-func (r *row) noteBacklog(s scenario, b backlogFigures, v tallyView) {
+func (r *row) noteBacklog(s scenario, b backlogFigures, v harness.TallyView) {
 	downAs := "answering 503"
-	if s.down == modeRefuse {
+	if s.down == harness.Refusing {
 		downAs = "refusing connections"
 	}
 	r.note("backlog: %s pending messages (%s events × %d endpoints), built with the receiver %s in %.0f s, fan-out included",
 		thousands(r.expected), thousands(r.pub.accepted), s.fanout, downAs, b.buildUse.wall.Seconds())
-	if s.down == modeUnavailable {
+	if s.down == harness.Unavailable {
 		r.note("while down the receiver turned away %s attempts (the rest waited behind the endpoints' circuit breakers)", thousands(int(b.turnedAway)))
 	}
 	r.note("shiphook RSS with the backlog pending: %s once built, %s after holding it %s (the RSS column is the peak of the whole scenario)",
@@ -411,9 +414,9 @@ func (r *row) noteBacklog(s scenario, b backlogFigures, v tallyView) {
 	holdUse := b.holdUse
 	r.note("CPU while holding the backlog: shiphook %.2f cores, Redis %.2f, PostgreSQL %.2f",
 		cores(holdUse.shiphook, holdUse.wall), cores(holdUse.redis, holdUse.wall), cores(holdUse.postgres, holdUse.wall))
-	if !v.first.IsZero() {
+	if !v.First.IsZero() {
 		r.note("drain: first delivery %.1f s after the receiver came back, all %s in %.0f s from then; deliveries/s is first to last receipt",
-			v.first.Sub(b.up).Seconds(), thousands(v.unique), v.last.Sub(b.up).Seconds())
+			v.First.Sub(b.up).Seconds(), thousands(v.Unique), v.Last.Sub(b.up).Seconds())
 	}
 	if b.early > 0 {
 		r.note("%d deliveries arrived while the receiver was down (should be none)", b.early)
@@ -439,7 +442,7 @@ func (rn *runner) awaitFanout(ctx context.Context, last []string) error {
 		var ev struct {
 			FannedOutAt *time.Time `json:"fanned_out_at"`
 		}
-		if err := rn.p.api.call(ctx, http.MethodGet, "/v1/events/"+last[i], nil, &ev); err != nil {
+		if err := rn.p.api.Call(ctx, http.MethodGet, "/v1/events/"+last[i], nil, &ev); err != nil {
 			return err
 		}
 		if ev.FannedOutAt != nil {
@@ -447,23 +450,15 @@ func (rn *runner) awaitFanout(ctx context.Context, last []string) error {
 			lastProgress = time.Now()
 			continue
 		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := harness.Sleep(ctx, 200*time.Millisecond); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// errStalled says that deliveries stopped arriving before all were in.
+var errStalled = errors.New("deliveries stopped arriving")
 
 func cores(cpu, wall time.Duration) float64 {
 	if wall <= 0 {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -39,9 +40,12 @@ type config struct {
 	pprofAddr           string
 	healthAddr          string
 	logFormat           string
+	encryptionKey       string
 
 	schedule []time.Duration
 	dest     *subscriptions.Destinations
+	// keys are those of encryptionKey; nil when it is empty.
+	keys *store.Keyring
 }
 
 // defaultDatabaseURL is the embedded default: a SQLite file beside the
@@ -69,17 +73,25 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 	if cmd == "migrate" {
 		return c, nil
 	}
+	if err := c.parseKeys(); err != nil || cmd == rotateCommand {
+		return c, err
+	}
 	return c, c.check()
 }
 
 // declareFlags declares the settings that cmd uses as flags with their
-// variables: migrate only opens the database; worker opens no API port,
-// only one for its probes.
+// variables: migrate only opens the database, rotate-encryption-key also
+// reads the encryption keys; worker opens no API port, only one for its
+// probes.
 func declareFlags(f *envFlags, c *config, cmd string) {
 	f.str(&c.databaseURL, "database-url", "DATABASE_URL", "", "postgres://… for PostgreSQL; unset: a SQLite file under ./shiphook-data/")
 	f.str(&c.logLevel, "log-level", "SHIPHOOK_LOG_LEVEL", "info", "debug, info, warn or error")
 	f.str(&c.logFormat, "log-format", "SHIPHOOK_LOG_FORMAT", "text", "text or json")
 	if cmd == "migrate" {
+		return
+	}
+	f.str(&c.encryptionKey, "encryption-key", "SHIPHOOK_ENCRYPTION_KEY", "", "comma-separated keys, each the base64 of 32 bytes, that encrypt the endpoints' signing secrets and header values: the first encrypts, all decrypt; required on PostgreSQL; unset on SQLite: a key kept in encryption.key beside the database, made on first start")
+	if cmd == rotateCommand {
 		return
 	}
 	if cmd == "worker" {

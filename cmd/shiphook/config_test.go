@@ -72,10 +72,11 @@ func TestHelp(t *testing.T) {
 		cmd           string
 		lists, leaves []string
 	}{
-		{"serve", []string{"-addr", "-admin-key", "-concurrency", "-database-url"}, []string{"-health-addr"}},
-		{"api", []string{"-addr", "-admin-key", "-database-url"}, []string{"-health-addr"}},
-		{"worker", []string{"-concurrency", "-database-url", "-redis-url", "-health-addr"}, []string{"-addr", "-admin-key"}},
-		{"migrate", []string{"-database-url", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url", "-health-addr"}},
+		{"serve", []string{"-addr", "-admin-key", "-concurrency", "-database-url", "-encryption-key"}, []string{"-health-addr"}},
+		{"api", []string{"-addr", "-admin-key", "-database-url", "-encryption-key"}, []string{"-health-addr"}},
+		{"worker", []string{"-concurrency", "-database-url", "-redis-url", "-health-addr", "-encryption-key"}, []string{"-addr", "-admin-key"}},
+		{"migrate", []string{"-database-url", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url", "-health-addr", "-encryption-key"}},
+		{"rotate-encryption-key", []string{"-database-url", "-encryption-key", "-log-level"}, []string{"-addr", "-concurrency", "-redis-url"}},
 		{"receive", []string{"-addr", "-secret"}, nil},
 		{"health", []string{"-url"}, []string{"-addr", "-database-url"}},
 	} {

@@ -417,13 +417,18 @@ func TestConsolePartner(t *testing.T) {
 	const typ = "shipment.milestone.arrived"
 	partnerSendsTestEvent(t, b, rcv, typ)
 	partnerChangesEndpoint(t, b, secret)
+	// Once the page has settled, a test event carries the header the edit kept.
+	b.open(b.path())
+	b.waitText("main", "Custom headers")
+	partnerSendsTestEvent(t, b, rcv, typ)
 	partnerFindsDelivery(t, b, typ)
 	partnerMeetsLimits(t, b)
 	signOutAndTurnAwayIngestKey(t, b, s)
 }
 
-// partnerCreatesEndpoint creates an endpoint at rcv's /partner through the
-// form, reveals its secret, gives it to rcv and returns it.
+// partnerCreatesEndpoint creates an endpoint at rcv's /partner, with a
+// custom header, through the form, reveals its secret, gives it to rcv and
+// returns it. The endpoint's page shows the header's value masked.
 func partnerCreatesEndpoint(t *testing.T, b *browser, rcv *receiver) string {
 	t.Helper()
 	b.click(`//main//a[normalize-space()='New endpoint']`)
@@ -431,6 +436,7 @@ func partnerCreatesEndpoint(t *testing.T, b *browser, rcv *receiver) string {
 		chromedp.WaitVisible(chromedp.CSS(`input[name="url"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name="url"]`), rcv.URL+"/partner"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="description"]`), "Acme receiver"),
+		chromedp.SendKeys(chromedp.CSS(`textarea[name="headers"]`), "X-Partner-Token: "+headerToken),
 	)
 	b.shot("endpoint-form")
 	b.click(`//button[normalize-space()='Create endpoint']`)
@@ -444,12 +450,16 @@ func partnerCreatesEndpoint(t *testing.T, b *browser, rcv *receiver) string {
 	require.True(t, strings.HasPrefix(secret, "whsec_"), secret)
 	require.Contains(t, created, secret)
 	rcv.setSecret("/partner", secret)
+	require.Contains(t, b.text("main"), "X-Partner-Token: ••••••alue")
+	require.NotContains(t, b.text("main"), headerToken)
 	return secret
 }
 
-// partnerSendsTestEvent sends the endpoint a test event of type typ.
+// partnerSendsTestEvent sends the endpoint a test event of type typ, and
+// checks that it arrives signed, with the endpoint's custom header.
 func partnerSendsTestEvent(t *testing.T, b *browser, rcv *receiver, typ string) {
 	t.Helper()
+	before := len(rcv.byPath("/partner"))
 	b.do("choose the test event type",
 		chromedp.WaitVisible(chromedp.ID("test-type")),
 		chromedp.SetValue(chromedp.ID("test-type"), typ),
@@ -458,9 +468,10 @@ func partnerSendsTestEvent(t *testing.T, b *browser, rcv *receiver, typ string) 
 	b.waitText("#test-status", "succeeded")
 	b.shot("endpoint-page")
 	got := rcv.byPath("/partner")
-	require.Len(t, got, 1, "the receiver got the test event")
-	require.Equal(t, typ, got[0].Type)
+	require.Len(t, got, before+1, "the receiver got the test event")
+	require.Equal(t, typ, got[before].Type)
 	require.Empty(t, rcv.invalidSignatures(), "the test event is signed with the endpoint's secret")
+	require.Equal(t, headerToken, rcv.headersOf("/partner").Get("X-Partner-Token"), "the custom header is sent in full")
 }
 
 // partnerChangesEndpoint rotates the endpoint's secret, edits the
@@ -482,10 +493,12 @@ func partnerChangesEndpoint(t *testing.T, b *browser, secret string) {
 	)
 	b.click(`//button[normalize-space()='Save endpoint']`)
 	b.waitText(".notice", "Endpoint saved")
+	b.waitText("main", "Custom headers") // the details, loaded after the notice
 	details := b.text("main")
 	require.Contains(t, details, "Acme receiver, arrivals")
 	require.Contains(t, details, "shipment.milestone.arrived")
 	require.Contains(t, details, "shipment.mode is ocean or air")
+	require.Contains(t, details, "X-Partner-Token: ••••••alue", "the form kept the masked header")
 	b.click(`//main//button[normalize-space()='Disable']`)
 	b.waitText(".notice", "Endpoint disabled")
 	b.waitText("header .title-row", "disabled")

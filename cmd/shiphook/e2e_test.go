@@ -12,19 +12,22 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/store/storetest"
 )
 
 const adminKey = "shk_test_admin_key_for_the_end_to_end_test_only"
 
 // testEnv is the environment of a server under test: real PostgreSQL and
-// Redis, deliveries to loopback allowed, and a fast retry schedule.
+// Redis, a key of its own that encrypts the endpoints' secrets, deliveries
+// to loopback allowed, and a fast retry schedule.
 func testEnv(t testing.TB) map[string]string {
 	t.Helper()
 	return map[string]string{
 		"DATABASE_URL":                        storetest.Postgres(t),
 		"REDIS_URL":                           storetest.Redis(t),
 		"SHIPHOOK_ADMIN_KEY":                  adminKey,
+		"SHIPHOOK_ENCRYPTION_KEY":             store.NewEncryptionKey(),
 		"SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS": "loopback",
 		"SHIPHOOK_RETRY_SCHEDULE":             "0s,1s,1s,1s",
 		"SHIPHOOK_RECONCILE_INTERVAL":         "300ms",

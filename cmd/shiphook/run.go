@@ -32,6 +32,11 @@ Commands:
   worker    run only the delivery workers and the reconciler
   migrate   apply the database migrations and exit
   gen-key   print a new random API key (for SHIPHOOK_ADMIN_KEY)
+  gen-encryption-key
+            print a new random encryption key (for SHIPHOOK_ENCRYPTION_KEY)
+  rotate-encryption-key
+            encrypt every endpoint secret and header value with the first
+            encryption key, so that the others can be dropped
   receive   run a small webhook receiver that verifies and prints deliveries
   health    check a running shiphook's probe, for a container health check
   version   print the version
@@ -48,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
-	case "serve", "api", "worker", "migrate":
+	case "serve", "api", "worker", "migrate", rotateCommand:
 		cfg, err := parseConfig(cmd, args, getenv, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // the help asked for is printed
@@ -71,6 +76,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	case "gen-key":
 		fmt.Fprintln(stdout, subscriptions.NewKey())
+		return nil
+	case "gen-encryption-key":
+		fmt.Fprintln(stdout, store.NewEncryptionKey())
 		return nil
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "shiphook", version)
@@ -98,8 +106,10 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format %q: use text or json", c.logFormat)
 }
 
-// runService runs serve, api, worker or migrate until ctx ends. It opens
-// the store (and migrates it), connects Redis, ensures an admin key,
+// runService runs serve, api, worker, migrate or rotate-encryption-key
+// until ctx ends. It opens the store with its encryption keys (and
+// migrates it), checks that the keys open every endpoint's secrets,
+// connects Redis, ensures an admin key,
 // builds the caches, starts the delivery workers (serve, worker), the HTTP
 // server (serve, api) or the worker's probes (worker) and pprof (if
 // asked), and waits. The end of ctx, or the first of those to fail, shuts
@@ -111,14 +121,24 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	}
 	slog.SetDefault(log)
 
-	if cmd == "migrate" {
+	switch cmd {
+	case "migrate":
 		return migrateStore(ctx, c.databaseURL, stdout)
+	case rotateCommand:
+		return rotateKeys(ctx, c, stdout, log)
 	}
-	st, err := openStore(ctx, c.databaseURL, log)
+	keys, err := keyring(c.keys, c.databaseURL, log)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.databaseURL, keys, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if err := checkKeys(ctx, st, keys, log); err != nil {
+		return err
+	}
 	redisOpt, rdb, stopRedis, err := connectRedis(ctx, c.redisURL, log)
 	if err != nil {
 		return err
@@ -193,10 +213,11 @@ func migrateStore(ctx context.Context, url string, stdout io.Writer) error {
 	return nil
 }
 
-// openStore opens the database at url (the embedded SQLite file if empty).
-// A SQLite database is migrated; a PostgreSQL one must be already.
-func openStore(ctx context.Context, url string, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, databaseURL(url))
+// openStore opens the database at url (the embedded SQLite file if empty),
+// sealing the endpoints' secrets with keys. A SQLite database is migrated;
+// a PostgreSQL one must be already.
+func openStore(ctx context.Context, url string, keys *store.Keyring, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, databaseURL(url), store.WithKeyring(keys))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -14,6 +14,15 @@
 # the database (every test makes its own schema); Redis answers PING and has
 # databases 0-15 (every test claims its own database number 1-15).
 #
+# With --binaries first, no server is started: the script only makes sure
+# that PostgreSQL's and Redis's server binaries are there (installing them
+# as above), and, when root, that the postgres user exists, then runs the
+# command with SHIPHOOK_PG_BINDIR (the directory of initdb and postgres) and
+# SHIPHOOK_REDIS_SERVER (the redis-server binary) set. The fault suite uses
+# it to run servers of its own (make chaos).
+#
+#   deploy/dev/test-services.sh --binaries bin/shiphook-chaos -short
+#
 # Exits with the command's exit status.
 
 # The bash -c programs below expand their own positional arguments.
@@ -23,8 +32,13 @@ set -euo pipefail
 readonly DEFAULT_DATABASE_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 readonly DEFAULT_REDIS_URL='redis://127.0.0.1:6379'
 
+binaries_only=''
+if [[ ${1:-} == --binaries ]]; then
+	binaries_only=1
+	shift
+fi
 if [[ $# -eq 0 ]]; then
-	echo "usage: $0 COMMAND [ARG...]" >&2
+	echo "usage: $0 [--binaries] COMMAND [ARG...]" >&2
 	exit 2
 fi
 
@@ -319,6 +333,29 @@ install_packages() {
 }
 
 # --- Main -----------------------------------------------------------------------
+
+# run_with_binaries runs the command with the server binaries' paths set,
+# after installing what is missing.
+run_with_binaries() {
+	local missing=() status=0
+	pg_bindir >/dev/null || missing+=(postgresql)
+	command -v redis-server >/dev/null || missing+=(redis-server)
+	if [[ ${#missing[@]} -gt 0 ]]; then
+		install_packages "${missing[@]}"
+	fi
+	SHIPHOOK_PG_BINDIR=$(pg_bindir) || die "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found"
+	SHIPHOOK_REDIS_SERVER=$(command -v redis-server) || die "redis-server not found"
+	if is_root; then
+		ensure_postgres_user
+	fi
+	export SHIPHOOK_PG_BINDIR SHIPHOOK_REDIS_SERVER
+	"$@" || status=$?
+	exit "$status"
+}
+
+if [[ -n $binaries_only ]]; then
+	run_with_binaries "$@"
+fi
 
 SHIPHOOK_TEST_DATABASE_URL=${SHIPHOOK_TEST_DATABASE_URL:-$DEFAULT_DATABASE_URL}
 SHIPHOOK_TEST_REDIS_URL=${SHIPHOOK_TEST_REDIS_URL:-$DEFAULT_REDIS_URL}

@@ -490,7 +490,7 @@ async function endpointForm(ctx, pid, ep) {
     h('div', { class: 'row' }, filterKeys.map((k) => field(k, h('input', { type: 'text', name: `filter.${k}`, value: [ep?.filter?.[k] ?? []].flat().join(', ') })))),
     h('div', { class: 'field-error', hidden: true })),
   field('Custom headers', h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Partner-Account: 1234' },
-    Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery.'),
+    Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery. Saved values are shown masked (••••••); leave one as shown to keep it.'),
   h('div', { class: 'row' },
     field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
     field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
