@@ -80,3 +80,53 @@ func TestPostBatch(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, status)
 	require.Equal(t, "events", errorOf(t, body)["field"])
 }
+
+// TestPostEventHostileValues posts amounts, places and vocabulary values
+// that no event may carry: each is a 422 invalid_field naming the field,
+// never a 5xx, and nothing is queued.
+func TestPostEventHostileValues(t *testing.T) {
+	a := newTestAPI(t)
+	invoice := func(amount string) string {
+		return `{"type":"shipment.invoice.issued","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"SHP-1"},` +
+			`"parties":[{"partner_id":"acme","role":"consignee"}],` +
+			`"data":{"invoice_number":"INV-1","amount":` + amount + `,"currency":"EUR"}}`
+	}
+	withShipment := func(k, v string) map[string]any {
+		ev := milestone("", "acme")
+		ev["shipment"].(map[string]any)[k] = v
+		return ev
+	}
+	withRole := milestone("", "acme")
+	withRole["parties"] = []map[string]any{{"partner_id": "acme", "role": "boss"}}
+	withPlace := milestone("", "acme")
+	withPlace["data"] = map[string]any{"location": "Rotterdam"}
+	tests := []struct {
+		name    string
+		body    any
+		field   string
+		message string
+	}{
+		{"an object for an amount", invoice(`{"x":1}`), "data.amount", "must be a decimal"},
+		{"an amount past any float", invoice(`1e400`), "data.amount", "1e400 has 401 digits written out; at most 28 are allowed"},
+		{"an exponent past any bound", invoice(`-9e9999999999999999999`), "data.amount", "has too many digits written out"},
+		{"too many digits", invoice(`"123456789012345678901234567890"`), "data.amount", "has 30 digits; at most 28 are allowed"},
+		{"an amount in words", invoice(`"twelve"`), "data.amount", `"twelve" is not a decimal number`},
+		{"an array for an amount", invoice(`[1,2]`), "data.amount", "not an array"},
+		{"a boat", withShipment("mode", "boat"), "shipment.mode", "use one of ocean, air, road, rail, barge, courier, multimodal"},
+		{"a boss", withRole, "parties[0].role", "use one of shipper, consignee"},
+		{"a port by name", withShipment("origin", "Rotterdam"), "shipment.origin", "is not a UN/LOCODE"},
+		{"a carrier by name", withShipment("carrier", "Maersk Line"), "shipment.carrier", "is not a carrier code"},
+		{"a place by name", withPlace, "data.location", "is not a UN/LOCODE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := a.do(t, "POST", "/v1/events", ingestKey, tt.body)
+			require.Equal(t, http.StatusUnprocessableEntity, status, "%v", body)
+			e := errorOf(t, body)
+			require.Equal(t, "invalid_field", e["code"])
+			require.Equal(t, tt.field, e["field"], e["message"])
+			require.Contains(t, e["message"], tt.message)
+		})
+	}
+	require.Empty(t, a.queue.enqueued())
+}

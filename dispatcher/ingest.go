@@ -65,8 +65,8 @@ type eventInput struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// Party is a partner named on a shipment, with its role there (shipper,
-// consignee, carrier, agent, customs_broker, …).
+// Party is a partner named on a shipment, with its role there, one of
+// subscriptions.Roles (shipper, consignee, carrier, agent, …).
 type Party = subscriptions.Party
 
 // EventInserter stores events; Store is one.
@@ -74,8 +74,11 @@ type EventInserter interface {
 	InsertEvents(ctx context.Context, events []Event) ([]Insert, error)
 }
 
-// ParseEvent decodes and validates one event of at most MaxEventSize bytes.
-// Partner existence is checked by the caller. Errors are a
+// ParseEvent decodes and validates one event of at most MaxEventSize bytes:
+// its shipment and parties in the standard vocabularies, its data against
+// its type's schema. The event's Data is in the delivered form
+// (subscriptions.NormalizeData): amounts as decimal strings with the
+// digits given. Partner existence is checked by the caller. Errors are a
 // *subscriptions.FieldError (a string of raw or the idempotency key that
 // is not storable text among them), or a *subscriptions.Error of kind
 // TooLarge or Malformed (from subscriptions.UnmarshalJSON).
@@ -140,24 +143,39 @@ func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if data[0] != '{' {
 		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
 	}
-	if err := subscriptions.ValidateData(in.Type, data); err != nil {
+	// Stored and delivered as NormalizeData writes it: amounts as decimal
+	// strings, places as objects.
+	if ev.Data, err = subscriptions.NormalizeData(in.Type, data); err != nil {
 		return Event{}, err
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, data); err != nil {
-		return Event{}, subscriptions.Fieldf("data", "must be a JSON object")
-	}
-	ev.Data = compact.Bytes()
 	return ev, nil
 }
 
+// checkShipment checks a posted shipment: an id, and the standard
+// vocabularies for the fields given: mode one of subscriptions.Modes,
+// origin and destination UN/LOCODEs, the carrier a SCAC or IATA code. An
+// empty field is one not given.
 func checkShipment(s Shipment) error {
 	if strings.TrimSpace(s.ID) == "" {
 		return subscriptions.Fieldf("shipment.id", "is required")
 	}
-	for field, v := range map[string]string{"shipment.id": s.ID, "shipment.mode": s.Mode, "shipment.origin": s.Origin, "shipment.destination": s.Destination, "shipment.carrier": s.Carrier} {
-		if len(v) > 200 {
-			return subscriptions.Fieldf(field, "must be at most 200 characters")
+	if len(s.ID) > 200 {
+		return subscriptions.Fieldf("shipment.id", "must be at most 200 characters")
+	}
+	for _, c := range []struct {
+		field, value string
+		check        func(field, value string) error
+	}{
+		{"shipment.mode", s.Mode, subscriptions.CheckMode},
+		{"shipment.origin", s.Origin, subscriptions.CheckLocode},
+		{"shipment.destination", s.Destination, subscriptions.CheckLocode},
+		{"shipment.carrier", s.Carrier, subscriptions.CheckCarrier},
+	} {
+		if c.value == "" {
+			continue
+		}
+		if err := c.check(c.field, c.value); err != nil {
+			return err
 		}
 	}
 	if len(s.References) > 50 {
@@ -167,7 +185,8 @@ func checkShipment(s Shipment) error {
 }
 
 // checkPartyList checks the parties of a posted event: at most 50, each
-// partner once, each with a role. Their existence is checked apart.
+// partner once, each with a role of subscriptions.Roles. Their existence
+// is checked apart.
 func checkPartyList(parties []Party) error {
 	if len(parties) > 50 {
 		return subscriptions.Fieldf("parties", "at most 50 parties")
@@ -181,9 +200,10 @@ func checkPartyList(parties []Party) error {
 		case seen[p.PartnerID]:
 			return subscriptions.Fieldf(field+".partner_id", "partner %s is listed twice; name each partner once", p.PartnerID)
 		case p.Role == "":
-			return subscriptions.Fieldf(field+".role", "is required (for example shipper, consignee, carrier, agent)")
-		case len(p.Role) > 64:
-			return subscriptions.Fieldf(field+".role", "must be at most 64 characters")
+			return subscriptions.Fieldf(field+".role", "is required; use one of %s", strings.Join(subscriptions.Roles, ", "))
+		}
+		if err := subscriptions.CheckRole(field+".role", p.Role); err != nil {
+			return err
 		}
 		seen[p.PartnerID] = true
 	}

@@ -15,8 +15,10 @@ import (
 
 // FuzzParseEvent posts arbitrary bodies and Idempotency-Keys to
 // ParseEvent. An accepted event keeps every promise the ingest API makes of
-// it and parses again, re-encoded, to the same event; a refused one is a
-// typed input error, never one the API would answer 500.
+// it (its data stored in the delivered form, its shipment and parties in
+// the standard vocabularies) and parses again, re-encoded, to the same
+// event; a refused one is a typed input error, never one the API would
+// answer 500.
 func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"id":"tms-4711","type":"shipment.milestone.departed","occurred_at":"2026-11-26T14:05:00Z",`+
 		`"shipment":{"id":"SHP-4711","mode":"ocean","origin":"CNSHA","destination":"NLRTM","carrier":"MSCU","references":{"po":"PO-1"}},`+
@@ -29,6 +31,14 @@ func FuzzParseEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"shipment.created","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"S"},"extra":1}`), "")
 	f.Add([]byte(`{"type":"shipment.created","shipment":"S"}`), "")
 	f.Add([]byte(`{"type":"shipment.created"} {}`), "")
+	f.Add([]byte(`{"type":"shipment.invoice.issued","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"S","carrier":"5X"},`+
+		`"data":{"invoice_number":"INV-1","amount":12345678901234567.891,"currency":"EUR"}}`), "")
+	f.Add([]byte(`{"type":"shipment.charge.updated","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"S","mode":"courier"},`+
+		`"data":{"charges":[{"code":"A","amount":2.45237e3,"currency":"EUR"},{"code":"B","amount":"-0.10","currency":"USD"}]}}`), "")
+	f.Add([]byte(`{"type":"shipment.updated","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"S","origin":"CNSHA"},`+
+		`"data":{"routing":[{"from":"CNSHA","to":{"code":"NLRTM"},"mode":"ocean"}]}}`), "")
+	f.Add([]byte(`{"type":"shipment.milestone.arrived","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"S","mode":"boat"},`+
+		`"parties":[{"partner_id":"a","role":"boss"}],"data":{"location":"Rotterdam"}}`), "")
 	f.Add([]byte(`[]`), "")
 	f.Add([]byte(``), "")
 	for _, typ := range subscriptions.Catalog() {
@@ -103,7 +113,26 @@ func requireAcceptedEvent(t *testing.T, ev dispatcher.Event, key string) {
 	var data map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(ev.Data, &data), "data is a JSON object: %s", ev.Data)
 	require.NotNil(t, data, "data is an object, not null")
-	require.NoError(t, subscriptions.ValidateData(ev.Type, ev.Data))
+	normal, err := subscriptions.NormalizeData(ev.Type, ev.Data)
+	require.NoError(t, err)
+	require.Equal(t, string(ev.Data), string(normal), "data is stored as deliveries carry it")
+	require.Equal(t, string(ev.Data), string(subscriptions.DeliveredData(ev.Type, ev.Data)))
+	for _, check := range []struct {
+		field, value string
+		check        func(field, value string) error
+	}{
+		{"shipment.mode", ev.Shipment.Mode, subscriptions.CheckMode},
+		{"shipment.origin", ev.Shipment.Origin, subscriptions.CheckLocode},
+		{"shipment.destination", ev.Shipment.Destination, subscriptions.CheckLocode},
+		{"shipment.carrier", ev.Shipment.Carrier, subscriptions.CheckCarrier},
+	} {
+		if check.value != "" {
+			require.NoError(t, check.check(check.field, check.value))
+		}
+	}
+	for _, p := range ev.Parties {
+		require.NoError(t, subscriptions.CheckRole("role", p.Role))
+	}
 }
 
 // repost encodes ev as a source system posts it.

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // payload renders the body delivered for ev to a partner with role:
 // {"type", "timestamp", "data": {"event_id", "shipment", "role", …data}}.
 // The list of parties is never included; neither is an empty shipment (an
-// operational event has none) or an empty role.
+// operational event has none) or an empty role. Data is delivered as
+// subscriptions.DeliveredData has it: amounts stored as numbers, before
+// they were decimal strings, are delivered as decimal strings too.
 func payload(ev Event, role string) ([]byte, error) {
 	var shipment []byte
 	if ev.Shipment.ID != "" {
@@ -36,7 +40,7 @@ func payload(ev Event, role string) ([]byte, error) {
 		writeJSONString(&b, role)
 	}
 	// ev.Data is a compact JSON object: splice its members in.
-	inner := bytes.TrimSpace(ev.Data)
+	inner := bytes.TrimSpace(subscriptions.DeliveredData(ev.Type, ev.Data))
 	if len(inner) > 2 {
 		b.WriteByte(',')
 		b.Write(inner[1 : len(inner)-1])

@@ -73,38 +73,73 @@ func ExampleData(typ string) (json.RawMessage, bool) {
 }
 
 // ValidateData checks that data (the event's "data" object) holds none of
-// the reservedDataKeys and meets the schema of type typ. Returns a
-// *FieldError whose Field is "data" or "data.<path>"
-// (such as "data.invoice_number") and whose message a person can act on,
-// or, for a type not in the catalog, a *FieldError with Field "type" that
-// also wraps ErrUnknownType.
+// the reservedDataKeys and meets the schema of type typ, as NormalizeData
+// does, without returning the data. Returns a *FieldError whose Field is
+// "data" or "data.<path>" (such as "data.invoice_number") and whose
+// message a person can act on, or, for a type not in the catalog, a
+// *FieldError with Field "type" that also wraps ErrUnknownType.
 //
 // When data breaks several rules, the error reports one of them, always the
 // same one for the same input: the one whose Field sorts first. Paths into
 // arrays use brackets: "data.routing[1].mode". ValidateData is safe for
 // concurrent use; the schemas are compiled once, on first use.
 func ValidateData(typ string, data json.RawMessage) error {
+	_, err := NormalizeData(typ, data)
+	return err
+}
+
+// NormalizeData checks data as ValidateData says and returns it as
+// deliveries carry it: compact, every decimal (an amount) as a decimal
+// string with its digits as given, every place given by its UN/LOCODE
+// alone as the object {"code": …}, and every other byte as given. Errors
+// are those of ValidateData. Safe for concurrent use.
+func NormalizeData(typ string, data json.RawMessage) (json.RawMessage, error) {
 	c := loadCatalog()
 	e, ok := c.byName[typ]
 	if !ok {
-		return unknownType("type", typ)
+		return nil, unknownType("type", typ)
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	var compact bytes.Buffer
+	compact.Grow(len(data))
+	if err := json.Compact(&compact, data); err != nil {
+		return nil, Fieldf("data", "is not valid JSON: %v", err)
+	}
+	out, errs := rewrite(compact.Bytes(), e.shape)
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
 	if err != nil {
-		return Fieldf("data", "is not valid JSON: %v", err)
+		return nil, Fieldf("data", "is not valid JSON: %v", err)
 	}
 	if k := reservedKey(v); k != "" {
-		return Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
+		return nil, Fieldf("data."+k, "is set by shiphook in every delivery; leave it out of data")
 	}
-	err = e.schema.Validate(v)
-	if err == nil {
-		return nil
+	if err := e.schema.Validate(v); err != nil {
+		var verr *jsonschema.ValidationError
+		if !errors.As(err, &verr) {
+			return nil, fmt.Errorf("validate %s data: %w", typ, err)
+		}
+		errs = append(errs, c.fieldError(verr, v))
 	}
-	var verr *jsonschema.ValidationError
-	if !errors.As(err, &verr) {
-		return fmt.Errorf("validate %s data: %w", typ, err)
+	if len(errs) > 0 {
+		// The rewriter's errors come first, so that of two errors about
+		// one field, its own, the more precise, is reported.
+		return nil, slices.MinFunc(errs, func(a, b *FieldError) int { return strings.Compare(a.Field, b.Field) })
 	}
-	return c.fieldError(verr, v)
+	return out, nil
+}
+
+// DeliveredData returns the data of a stored event of type typ as a
+// delivery carries it. Events stored before decimals were written as
+// strings may hold them as JSON numbers: those become decimal strings, as
+// NormalizeData writes them now, and a number that is not a decimal
+// within MaxDecimalDigits stays as stored. Data already in that form, as
+// all data stored since is, comes back as is, not copied.
+func DeliveredData(typ string, data json.RawMessage) json.RawMessage {
+	e, ok := loadCatalog().byName[typ]
+	if !ok || !e.decimals {
+		return data
+	}
+	out, _ := rewrite(data, e.shape)
+	return out
 }
 
 // ValidPattern checks entry i of an endpoint's event_types: p must be an
@@ -183,6 +218,10 @@ type catalog struct {
 type catalogEntry struct {
 	typ    EventType
 	schema *jsonschema.Schema
+	// shape says where the data's decimals and places are; decimals
+	// whether it has any decimal.
+	shape    *shape
+	decimals bool
 }
 
 // schemaURL is the base URL under which a type's schema is compiled; it
@@ -226,6 +265,7 @@ func buildCatalog(defs []typeDef) (*catalog, error) {
 	comp := jsonschema.NewCompiler()
 	comp.DefaultDraft(jsonschema.Draft2020)
 	comp.AssertFormat()
+	comp.RegisterFormat(&jsonschema.Format{Name: decimalFormat, Validate: validateDecimal})
 	c := &catalog{byName: map[string]*catalogEntry{}, nodes: map[string]*jsonschema.Schema{}}
 	for _, d := range defs {
 		if _, dup := c.byName[d.name]; dup {
@@ -250,11 +290,13 @@ func buildCatalog(defs []typeDef) (*catalog, error) {
 			return nil, fmt.Errorf("%s: %w", d.name, err)
 		}
 		c.index(sch)
-		example, err := c.checkExample(sch, d.example)
+		sh := shapeOf(sch)
+		example, err := c.checkExample(sch, sh, d.example)
 		if err != nil {
 			return nil, fmt.Errorf("%s: example: %w", d.name, err)
 		}
-		e := &catalogEntry{typ: EventType{Name: d.name, Description: d.description, Schema: raw, Example: example}, schema: sch}
+		e := &catalogEntry{typ: EventType{Name: d.name, Description: d.description, Schema: raw, Example: example},
+			schema: sch, shape: sh, decimals: sh.hasDecimal()}
 		c.byName[d.name] = e
 		c.sorted = append(c.sorted, e)
 	}
@@ -263,11 +305,17 @@ func buildCatalog(defs []typeDef) (*catalog, error) {
 }
 
 // checkExample returns example compacted, after checking that it is an
-// object without reserved keys that sch accepts. sch must be indexed.
-func (c *catalog) checkExample(sch *jsonschema.Schema, example string) (json.RawMessage, error) {
+// object without reserved keys that sch accepts, already in the form
+// deliveries carry (sh leaves it unchanged). sch must be indexed.
+func (c *catalog) checkExample(sch *jsonschema.Schema, sh *shape, example string) (json.RawMessage, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, []byte(example)); err != nil {
 		return nil, fmt.Errorf("not valid JSON: %w", err)
+	}
+	if out, errs := rewrite(buf.Bytes(), sh); len(errs) > 0 {
+		return nil, errs[0]
+	} else if !bytes.Equal(out, buf.Bytes()) {
+		return nil, fmt.Errorf("show data as deliveries carry it, amounts as decimal strings and places as objects: %s", out)
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(buf.Bytes(), &fields); err != nil || fields == nil {
@@ -347,20 +395,28 @@ func (c *catalog) describe(e *jsonschema.ValidationError, v any) *FieldError {
 	node := c.nodes[e.SchemaURL]
 	hint := ""
 	if node != nil && node.Description != "" {
-		hint = " (" + strings.TrimSuffix(node.Description, ".") + ")"
+		hint = " (" + firstSentence(node.Description) + ")"
 	}
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
 		missing := slices.Min(k.Missing)
 		hint = ""
 		if node != nil && node.Properties[missing] != nil && node.Properties[missing].Description != "" {
-			hint = " (" + strings.TrimSuffix(node.Properties[missing].Description, ".") + ")"
+			hint = " (" + firstSentence(node.Properties[missing].Description) + ")"
 		}
 		return Fieldf(field+"."+missing, "is required%s", hint)
 	case *kind.Type:
+		if node != nil && node.Format != nil && node.Format.Name == decimalFormat {
+			return Fieldf(field, "must be a decimal, given as a JSON number or a string such as \"2452.37\", not %s", typeName(k.Got))
+		}
+		if node != nil && isPlace(node) {
+			return Fieldf(field, "must be a place, given as an object with its \"code\" and \"name\" or as its UN/LOCODE such as \"NLRTM\", not %s", typeName(k.Got))
+		}
 		return Fieldf(field, "must be %s, not %s", typeNames(k.Want), typeName(k.Got))
 	case *kind.Format:
 		switch k.Want {
+		case decimalFormat:
+			return Fieldf(field, "%s %v", display(k.Got), k.Err)
 		case "date-time":
 			return Fieldf(field, "%s is not an RFC 3339 date-time such as 2026-11-26T14:05:00Z", display(k.Got))
 		case "date":
@@ -398,6 +454,13 @@ func (c *catalog) describe(e *jsonschema.ValidationError, v any) *FieldError {
 		return Fieldf(field, "does not match any allowed form%s", hint)
 	}
 	return Fieldf(field, "%s%s", e.ErrorKind.LocalizedString(printer), hint)
+}
+
+// firstSentence returns the first sentence of a description, without its
+// full stop, to quote in a message.
+func firstSentence(description string) string {
+	first, _, _ := strings.Cut(description, ". ")
+	return strings.TrimSuffix(first, ".")
 }
 
 // fieldPath turns an instance location into "data.a.b[2].c", looking at

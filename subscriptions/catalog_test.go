@@ -94,7 +94,8 @@ func TestCatalogSchemasCompile(t *testing.T) {
 func checkSchemaNode(t *testing.T, path string, node map[string]any, top bool) {
 	t.Helper()
 	require.NotEmpty(t, node["description"], "%s has no description", path)
-	if node["type"] == "object" {
+	types, _ := node["type"].([]any)
+	if node["type"] == "object" || slices.Contains(types, any("object")) {
 		require.Equal(t, true, node["additionalProperties"], "%s must accept extra fields", path)
 		props, _ := node["properties"].(map[string]any)
 		for name, p := range props {
@@ -165,10 +166,10 @@ func TestBuildCatalogChecksExamples(t *testing.T) {
 	def := func(example string) []typeDef {
 		return []typeDef{{"test.invoice", "A test type.", object("Test data.", schema{
 			"invoice_number": text("Number of the invoice."),
-			"amount":         number("Amount."),
+			"amount":         decimal("Amount."),
 		}, "invoice_number"), example}}
 	}
-	_, err := buildCatalog(def(`{"invoice_number": "INV-1", "amount": 10}`))
+	_, err := buildCatalog(def(`{"invoice_number": "INV-1", "amount": "10.00"}`))
 	require.NoError(t, err)
 
 	tests := []struct{ name, example, message string }{
@@ -178,8 +179,9 @@ func TestBuildCatalogChecksExamples(t *testing.T) {
 		{"null", `null`, "not a JSON object"},
 		{"empty object", `{}`, "empty"},
 		{"reserved key", `{"invoice_number": "INV-1", "shipment": {"id": "S1"}}`, `"shipment"`},
-		{"invalid", `{"invoice_number": "INV-1", "amount": "10.00"}`, "data.amount: must be a number, not a string"},
-		{"missing required field", `{"amount": 10}`, "data.invoice_number: is required"},
+		{"invalid", `{"invoice_number": "INV-1", "amount": "10,00"}`, `data.amount: "10,00" is not a decimal number`},
+		{"missing required field", `{"amount": "10"}`, "data.invoice_number: is required"},
+		{"not as delivered", `{"invoice_number": "INV-1", "amount": 10}`, `amounts as decimal strings and places as objects: {"invoice_number":"INV-1","amount":"10"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -220,7 +222,7 @@ func TestValidateDataRejects(t *testing.T) {
 		message         string // wanted substring of FieldError.Message
 	}{
 		{"missing required field", "shipment.invoice.issued", `{"amount": 10, "currency": "EUR"}`, "data.invoice_number", "is required (Number of the invoice)"},
-		{"wrong type", "shipment.invoice.issued", `{"invoice_number": "1", "amount": "10.00", "currency": "EUR"}`, "data.amount", "must be a number, not a string"},
+		{"wrong type", "shipment.invoice.issued", `{"invoice_number": "1", "amount": {"x": 1}, "currency": "EUR"}`, "data.amount", `must be a decimal, given as a JSON number or a string such as "2452.37", not an object`},
 		{"bad currency", "shipment.invoice.issued", `{"invoice_number": "1", "amount": 10, "currency": "eur"}`, "data.currency", `"eur" does not have the expected form (ISO 4217 currency code`},
 		{"bad currency in an array", "shipment.charge.updated", `{"charges": [{"code": "FRT", "amount": 1, "currency": "USD"}, {"code": "THC", "amount": 2, "currency": "EURO"}]}`, "data.charges[1].currency", "ISO 4217"},
 		{"bad date", "shipment.invoice.issued", `{"invoice_number": "1", "amount": 10, "currency": "EUR", "due_date": "31/12/2026"}`, "data.due_date", "is not a date such as 2026-11-26"},
@@ -246,7 +248,7 @@ func TestValidateDataRejects(t *testing.T) {
 		{"data not JSON", "shipment.created", `{"eta": `, "data", "is not valid JSON"},
 		{"reserved key, even where the schema is silent", "shipment.milestone.departed", `{"location": {"code": "CNSHA"}, "role": "shipper"}`, "data.role", "is set by shiphook in every delivery"},
 		{"reserved key before the schema's own rules", "shipment.milestone.departed", `{"event_id": "evt_1"}`, "data.event_id", "leave it out of data"},
-		{"several problems, first field reported", "shipment.invoice.issued", `{"currency": "eu", "amount": "x"}`, "data.amount", "must be a number"},
+		{"several problems, first field reported", "shipment.invoice.issued", `{"currency": "eu", "amount": "x"}`, "data.amount", `"x" is not a decimal number`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package subscriptions
 // This file holds the event type catalog's data: the schema builders and
 // every type's schema, description and example.
 
+import "strconv"
+
 // schema is a JSON Schema under construction.
 type schema = map[string]any
 
@@ -35,8 +37,13 @@ func webURL(description string) schema {
 	return schema{"type": "string", "format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://", "description": description}
 }
 
-func number(description string) schema {
-	return schema{"type": "number", "description": description}
+// decimal is an amount of money: a JSON number or a decimal string,
+// delivered as a decimal string (decimal.go). The pattern states the
+// string's form; NormalizeData checks both forms in full.
+func decimal(description string) schema {
+	return schema{"type": []string{"string", "number"}, "format": decimalFormat,
+		"pattern":     `^-?(0|[1-9][0-9]*)(\.[0-9]+)?$`,
+		"description": description + " A decimal: a JSON number, or a string such as \"2452.37\" (an optional \"-\", digits, an optional fraction after a \".\"), of at most " + strconv.Itoa(MaxDecimalDigits) + " digits; delivered as a string with the digits exactly as given."}
 }
 
 func oneOf(description string, values ...string) schema {
@@ -51,15 +58,23 @@ func currency() schema {
 	return schema{"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 currency code: three capital letters, such as EUR or USD."}
 }
 
+// locodePattern is the form of a UN/LOCODE (IsLocode).
+const locodePattern = "^[A-Z]{2}[A-Z2-9]{3}$"
+
 func locode(description string) schema {
-	return schema{"type": "string", "pattern": "^[A-Z]{2}[A-Z2-9]{3}$", "description": description}
+	return schema{"type": "string", "pattern": locodePattern, "description": description}
 }
 
+// location is a place: an object with its UN/LOCODE, its name or both,
+// or its UN/LOCODE alone as a string, which is delivered as the object
+// {"code": …} (shape.go).
 func location(description string) schema {
-	s := object(description, schema{
+	s := object(description+" An object with the place's code and name, or its UN/LOCODE alone as a string such as \"NLRTM\", delivered as {\"code\": \"NLRTM\"}.", schema{
 		"code": locode("UN/LOCODE of the place: a two-letter country code and three letters or digits 2-9, such as NLRTM for Rotterdam."),
 		"name": text("Name of the place as a person would write it, such as \"Port of Rotterdam\" or a warehouse's name."),
 	})
+	s["type"] = []string{"object", "string"}
+	s["pattern"] = locodePattern
 	s["anyOf"] = []schema{{"required": []string{"code"}}, {"required": []string{"name"}}}
 	return s
 }
@@ -80,7 +95,7 @@ func eventTypes() []typeDef {
 	leg := object("One leg of the route.", transport(schema{
 		"from": location("Where the leg starts."),
 		"to":   location("Where the leg ends."),
-		"mode": oneOf("How the cargo travels on this leg.", "ocean", "air", "road", "rail", "barge"),
+		"mode": oneOf("How the cargo travels on this leg.", LegModes...),
 		"etd":  dateTime("Estimated time of departure from the start of the leg."),
 		"eta":  dateTime("Estimated time of arrival at the end of the leg."),
 	}), "from", "to", "mode")
@@ -138,26 +153,26 @@ func eventTypes() []typeDef {
 				"charges": arrayOf("The charges; an empty list means no charges.", object("One charge.", schema{
 					"code":        text("Charge code of the source system, such as FRT for freight or THC for terminal handling."),
 					"description": text("What the charge is for."),
-					"amount":      number("Amount in the currency, negative for a credit."),
+					"amount":      decimal("Amount in the currency, negative for a credit."),
 					"currency":    currency(),
 				}, "code", "amount", "currency")),
 			}, "charges"),
 			`{"charges": [
-				{"code": "FRT", "description": "Ocean freight CNSHA-NLRTM, 1 x 40' HC", "amount": 1850, "currency": "USD"},
-				{"code": "BAF", "description": "Bunker adjustment factor", "amount": 312, "currency": "USD"},
-				{"code": "THC", "description": "Terminal handling at Rotterdam", "amount": 245, "currency": "EUR"},
-				{"code": "DOC", "description": "Documentation fee", "amount": 45, "currency": "EUR"},
-				{"code": "DEM", "description": "Demurrage waived by the carrier", "amount": -120, "currency": "EUR"}
+				{"code": "FRT", "description": "Ocean freight CNSHA-NLRTM, 1 x 40' HC", "amount": "1850.00", "currency": "USD"},
+				{"code": "BAF", "description": "Bunker adjustment factor", "amount": "312.00", "currency": "USD"},
+				{"code": "THC", "description": "Terminal handling at Rotterdam", "amount": "245.50", "currency": "EUR"},
+				{"code": "DOC", "description": "Documentation fee", "amount": "45.00", "currency": "EUR"},
+				{"code": "DEM", "description": "Demurrage waived by the carrier", "amount": "-120.00", "currency": "EUR"}
 			]}`},
 		{"shipment.invoice.issued", "An invoice for the shipment was issued.",
 			object("The invoice."+dataNote, schema{
 				"invoice_number": text("Number of the invoice."),
-				"amount":         number("Total amount of the invoice in its currency."),
+				"amount":         decimal("Total amount of the invoice in its currency."),
 				"currency":       currency(),
 				"due_date":       date("Date by which the invoice must be paid, such as 2026-11-30."),
 				"url":            webURL("Where the invoice can be downloaded: an absolute http or https URL."),
 			}, "invoice_number", "amount", "currency"),
-			`{"invoice_number": "INV-2026-004812", "amount": 2452.37, "currency": "EUR", "due_date": "2026-12-31",
+			`{"invoice_number": "INV-2026-004812", "amount": "2452.37", "currency": "EUR", "due_date": "2026-12-31",
 				"url": "https://docs.example.com/invoices/INV-2026-004812.pdf"}`},
 		{"shiphook.endpoint.disabled", operationalPrefix + " when it disables an endpoint: after failing continuously for the auto-disable window, or at once after the endpoint answered 410 Gone.",
 			object("The endpoint that was disabled and why.", schema{

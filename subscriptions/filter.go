@@ -46,7 +46,11 @@ func (f Filter) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string][]string(f))
 }
 
-// Validate returns a *FieldError naming the first unknown key or empty value.
+// Validate returns a *FieldError naming the first unknown key, or the
+// key of the first value that is empty or outside the key's vocabulary:
+// shipment.mode one of Modes, role one of Roles, shipment.origin and
+// shipment.destination UN/LOCODEs, shipment.carrier a carrier code, each
+// ignoring case as Matches does.
 func (f Filter) Validate() error {
 	keys := make([]string, 0, len(f))
 	for k := range f {
@@ -67,6 +71,9 @@ func (f Filter) Validate() error {
 		for _, v := range f[k] {
 			if v == "" {
 				return &FieldError{Field: "filter." + k, Message: "values must not be empty"}
+			}
+			if err := checkFilterValue("filter."+k, k, v); err != nil {
+				return err
 			}
 		}
 	}

@@ -54,7 +54,7 @@ type eventGen struct {
 	occurred string
 }
 
-var roles = []string{"consignee", "shipper", "carrier", "agent", "customs_broker", "notify"}
+var roles = []string{"consignee", "shipper", "carrier", "agent", "customs_broker", "notify_party"}
 
 func newEventGen(tg targets) *eventGen {
 	ps := make([]map[string]string, len(tg.partners))

@@ -106,7 +106,7 @@ func newPublisher(a *harness.Client, partners []string, rate int) *publisher {
 		PartnerID string `json:"partner_id"`
 		Role      string `json:"role"`
 	}
-	roles := []string{"consignee", "shipper", "carrier", "agent", "customs_broker", "notify"}
+	roles := []string{"consignee", "shipper", "carrier", "agent", "customs_broker", "notify_party"}
 	ps := make([]party, len(partners))
 	for i, id := range partners {
 		ps[i] = party{id, roles[i%len(roles)]}

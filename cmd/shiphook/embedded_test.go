@@ -133,6 +133,16 @@ func badEvents() []badEvent {
 			ev["type"] = "shipment.invoice.issued"
 			ev["data"] = map[string]any{"invoice_number": "INV-1", "amount": 10, "currency": "euro"}
 		}), 422, "invalid_field", "data.currency"},
+		{"an object for an amount", mutatedEvent(func(ev map[string]any) {
+			ev["type"] = "shipment.invoice.issued"
+			ev["data"] = map[string]any{"invoice_number": "INV-1", "amount": map[string]any{"x": 1}, "currency": "EUR"}
+		}), 422, "invalid_field", "data.amount"},
+		{"an amount beyond any float", `{"type":"shipment.invoice.issued","occurred_at":"2026-11-26T14:05:00Z","shipment":{"id":"SHP-1"},` +
+			`"data":{"invoice_number":"INV-1","amount":1e400,"currency":"EUR"}}`, 422, "invalid_field", "data.amount"},
+		{"a mode out of the vocabulary", mutatedEvent(func(ev map[string]any) { ev["shipment"].(map[string]any)["mode"] = "boat" }), 422, "invalid_field", "shipment.mode"},
+		{"a role out of the vocabulary", mutatedEvent(func(ev map[string]any) {
+			ev["parties"] = []map[string]any{{"partner_id": "acme", "role": "boss"}}
+		}), 422, "invalid_field", "parties[0].role"},
 		{"reserved data key", mutatedEvent(func(ev map[string]any) { ev["data"].(map[string]any)["role"] = "x" }), 422, "invalid_field", "data.role"},
 		{"unknown field", mutatedEvent(func(ev map[string]any) { ev["shipmentt"] = map[string]any{} }), 422, "invalid_field", "shipmentt"},
 		{"wrong JSON type", mutatedEvent(func(ev map[string]any) { ev["parties"] = "acme" }), 422, "invalid_field", "parties"},
