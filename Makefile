@@ -100,6 +100,10 @@ bench: build ## Run the end-to-end benchmarks and the Go benchmarks; print a mar
 	./bin/shiphook-bench -shiphook bin/shiphook -gobench bin/gobench.txt -gobench-cmd "go $(strip $(GOBENCH))" \
 		-out $(BENCHOUT) $(BENCHFLAGS)
 
+.PHONY: idle-cpu
+idle-cpu: build ## Measure the CPU shiphook uses while idle: serve embedded, serve on PostgreSQL and Redis, api + worker (a minute each)
+	bash deploy/dev/test-services.sh bash deploy/dev/idle-cpu.sh bin/shiphook
+
 .PHONY: fmt
 fmt: ## Format every Go file with gofmt
 	$(GOFMT) -l -w .

@@ -20,11 +20,13 @@ const (
 	DefaultLease = 2 * time.Minute
 	// DefaultConcurrency sizes a worker process's task handlers.
 	DefaultConcurrency = 200
-	// DefaultPollInterval is how often an idle asynq server asks Redis for
-	// work. Each of a worker's three servers then makes about 200 small
-	// requests a second while idle, and a task that finds its queue's
-	// server asleep waits a few milliseconds for the next poll.
+	// DefaultPollInterval is how long an asynq server waits at least,
+	// after a poll of Redis that found no work, before the next: a task
+	// queued meanwhile waits up to that for it.
 	DefaultPollInterval = 5 * time.Millisecond
+	// DefaultIdlePoll is how long an asynq server whose queue is empty
+	// waits for the doorbell before it asks Redis again all the same.
+	DefaultIdlePoll = time.Second
 	// DefaultShutdownTimeout is how long in-flight deliveries may finish on
 	// shutdown.
 	DefaultShutdownTimeout = 20 * time.Second
@@ -80,10 +82,13 @@ type Config struct {
 	// times as many that waited for an endpoint at its cap; fan-outs run a
 	// quarter as many each way. Each endpoint stays within its own cap.
 	Concurrency int
-	// PollInterval is how often an idle worker asks Redis for work
-	// (default DefaultPollInterval); it bounds the latency of an idle
-	// system.
+	// PollInterval is how long an asynq server waits at least, after a
+	// poll that found no work, before the next (default
+	// DefaultPollInterval); it bounds the latency of work queued in Redis
+	// while the server waits. The next poll waits further, until the
+	// doorbell rings or IdlePoll passes (default DefaultIdlePoll).
 	PollInterval time.Duration
+	IdlePoll     time.Duration
 	// ShutdownTimeout is how long in-flight deliveries may finish on
 	// shutdown before they are returned to the queue (default
 	// DefaultShutdownTimeout).
@@ -124,6 +129,7 @@ func (c Config) withDefaults() Config {
 	orDefault(&c.Lease, DefaultLease)
 	orDefault(&c.Concurrency, DefaultConcurrency)
 	orDefault(&c.PollInterval, DefaultPollInterval)
+	orDefault(&c.IdlePoll, DefaultIdlePoll)
 	orDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	orDefault(&c.ReconcileInterval, DefaultReconcileInterval)
 	orDefault(&c.ReconcileGrace, DefaultReconcileGrace)

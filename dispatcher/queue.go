@@ -36,9 +36,11 @@ const fanoutTimeout = time.Minute
 // reconciler after a crash, say) is a no-op while the first is still queued.
 //
 // While a Worker runs in the same process, work that is due now goes to
-// the lanes of its scheduler instead, as long as they have room.
+// the lanes of its scheduler instead, as long as they have room. Work due
+// now that goes to Redis rings the doorbell of its queue (doorbell.go).
 type Queue struct {
 	client *asynq.Client
+	bell   *doorbell
 	// taskTimeout bounds how long one delivery task may run.
 	taskTimeout time.Duration
 
@@ -47,10 +49,10 @@ type Queue struct {
 	deliveries *inproc.Lane[deliveryTask]
 }
 
-// NewQueue returns a Queue on client. taskTimeout is the attempt timeout
-// plus a margin for signing and recording.
-func NewQueue(client *asynq.Client, taskTimeout time.Duration) *Queue {
-	return &Queue{client: client, taskTimeout: taskTimeout}
+// NewQueue returns a Queue on rdb, which asynq shares. taskTimeout is the
+// attempt timeout plus a margin for signing and recording.
+func NewQueue(rdb redis.UniversalClient, taskTimeout time.Duration) *Queue {
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), bell: newDoorbell(rdb), taskTimeout: taskTimeout}
 }
 
 // attach makes the lanes of a running Worker's scheduler this Queue's
@@ -96,6 +98,9 @@ func (q *Queue) remoteFanout(ctx context.Context, eventIDs ...string) error {
 		_, err := q.client.EnqueueContext(ctx, t, asynq.TaskID("f:"+id), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(fanoutTimeout))
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return fmt.Errorf("enqueue fan-out of %s: %w", id, err)
+		}
+		if err == nil {
+			q.bell.ring(queueFanout)
 		}
 		return nil
 	})
@@ -240,15 +245,19 @@ func (q *Queue) remoteDelivery(ctx context.Context, dt deliveryTask, at time.Tim
 		taskID += ":m"
 	}
 	opts := []asynq.Option{asynq.TaskID(taskID), asynq.Queue(queueDeliver), asynq.MaxRetry(20), asynq.Timeout(q.taskTimeout)}
-	if at.After(time.Now()) {
+	due := !at.After(time.Now())
+	if !due {
 		// asynq keeps whole seconds, and runs a task once its second has
 		// begun: it is given the second after at, lest the attempt come
-		// before its time.
+		// before its time. Its server's forwarder rings when it is due.
 		opts = append(opts, asynq.ProcessAt(ceilSecond(at)))
 	}
 	_, err := q.client.EnqueueContext(ctx, asynq.NewTask(taskDeliver, []byte(dt.payload())), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue delivery of %s (attempt %d): %w", dt.ID, dt.Attempts+1, err)
+	}
+	if err == nil && due {
+		q.bell.ring(queueDeliver)
 	}
 	return nil
 }
@@ -268,6 +277,9 @@ func (q *Queue) EnqueueRecover(ctx context.Context, jobID string) error {
 		asynq.TaskID("r:"+jobID), asynq.Queue(queueFanout), asynq.MaxRetry(20), asynq.Timeout(30*time.Minute))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue recovery job %s: %w", jobID, redisUnavailable(err))
+	}
+	if err == nil {
+		q.bell.ring(queueFanout)
 	}
 	return nil
 }

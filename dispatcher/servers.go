@@ -12,10 +12,17 @@ import (
 // for fan-outs and recovery jobs, deliveryLoops for deliveries. Fan-out
 // and delivery each get servers of their own: an asynq server takes tasks
 // off Redis one at a time, in one loop, and one loop for both would bound
-// them together by its round trips.
+// them together by its round trips. While its queue is empty, each server
+// waits for the doorbell between its polls (poll.go, doorbell.go).
 type servers struct {
-	list []*asynq.Server
-	mux  *asynq.ServeMux
+	list    []*asynq.Server
+	pollers []*poller
+	mux     *asynq.ServeMux
+	bell    *doorbell
+	// stopping, closed at shutdown, ends the pollers' waits; unlisten
+	// ends the subscription to other processes' rings.
+	stopping chan struct{}
+	unlisten func()
 }
 
 // deliveryLoops is how many asynq servers take delivery tasks.
@@ -25,26 +32,32 @@ const deliveryLoops = 2
 // fan-outs and cfg.Concurrency for deliveries, which hand each task to
 // mux.
 func newServers(cfg Config, fanoutConcurrency int, mux *asynq.ServeMux) *servers {
-	s := &servers{mux: mux}
-	s.list = append(s.list, newServer(cfg, map[string]int{queueFanout: 1}, fanoutConcurrency))
+	s := &servers{mux: mux, bell: newDoorbell(nil), stopping: make(chan struct{})}
+	if cfg.Queue != nil {
+		s.bell = cfg.Queue.bell
+	}
+	s.add(cfg, queueFanout, fanoutConcurrency)
 	for range deliveryLoops {
-		s.list = append(s.list, newServer(cfg, map[string]int{queueDeliver: 1}, max(cfg.Concurrency/deliveryLoops, 1)))
+		s.add(cfg, queueDeliver, max(cfg.Concurrency/deliveryLoops, 1))
 	}
 	return s
 }
 
-// newServer returns an asynq server of queues with concurrency handlers.
-func newServer(cfg Config, queues map[string]int, concurrency int) *asynq.Server {
-	return asynq.NewServer(cfg.Redis, asynq.Config{
+// add adds an asynq server of queue with concurrency handlers, and its
+// poller.
+func (s *servers) add(cfg Config, queue string, concurrency int) {
+	p := newPoller(s.bell, queue, cfg.IdlePoll, s.stopping)
+	s.pollers = append(s.pollers, p)
+	s.list = append(s.list, asynq.NewServer(pollerConn{RedisConnOpt: cfg.Redis, poller: p}, asynq.Config{
 		Concurrency:              concurrency,
-		Queues:                   queues,
+		Queues:                   map[string]int{queue: 1},
 		TaskCheckInterval:        cfg.PollInterval,
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		RetryDelayFunc:           infraRetryDelay,
 		Logger:                   asynqLogger{cfg.Logger},
 		LogLevel:                 asynq.WarnLevel,
-	})
+	}))
 }
 
 // infraRetryDelay spaces out the retries of a task that failed for a reason
@@ -53,14 +66,17 @@ func infraRetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
 	return min(time.Second<<min(n, 6), time.Minute)
 }
 
-// start starts every server. Should one fail to start, those started are
-// shut down again and the error returned.
+// start listens to the doorbell, then starts every server. Should one fail
+// to start, those started are shut down again and the error returned.
 func (s *servers) start() error {
+	s.unlisten = s.bell.listen()
 	for i, srv := range s.list {
 		if err := srv.Start(s.mux); err != nil {
+			close(s.stopping)
 			for _, started := range s.list[:i] {
 				started.Shutdown()
 			}
+			s.unlisten()
 			return fmt.Errorf("start workers: %w", err)
 		}
 	}
@@ -71,6 +87,8 @@ func (s *servers) start() error {
 // each gives its handlers ShutdownTimeout to finish, then puts their
 // tasks back in Redis and returns without waiting for them.
 func (s *servers) shutdown() {
+	close(s.stopping)
+	defer s.unlisten()
 	var wg sync.WaitGroup
 	for _, srv := range s.list {
 		wg.Go(srv.Shutdown)

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
@@ -18,7 +17,7 @@ import (
 func TestRedisUnreachable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}) // nothing listens there
 	t.Cleanup(func() { _ = rdb.Close() })
-	err := dispatcher.NewQueue(asynq.NewClientFromRedisClient(rdb), time.Minute).EnqueueRecover(t.Context(), "rec_1")
+	err := dispatcher.NewQueue(rdb, time.Minute).EnqueueRecover(t.Context(), "rec_1")
 	require.ErrorIs(t, err, subscriptions.ErrUnavailable)
 
 	_, err = dispatcher.NewGuard(rdb, dispatcher.GuardConfig{}).BreakerState(t.Context(), "ep_1")

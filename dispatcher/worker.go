@@ -20,7 +20,8 @@ import (
 //   - scheduler (scheduler.go) runs work due now within the process, on
 //     its lanes and gate, without a round trip to Redis;
 //   - servers (servers.go) take fan-out, delivery and recovery tasks off
-//     Redis;
+//     Redis, waiting for the doorbell while there are none (poll.go,
+//     doorbell.go);
 //   - reconciler (reconciler.go) queues again the work Redis lost;
 //   - retention (retention.go) purges old attempts and payloads;
 //   - waker (waker.go) wakes the messages held behind open breakers;

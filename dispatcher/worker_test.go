@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -16,7 +17,7 @@ import (
 
 // workerDeps returns what a Worker needs, on a SQLite database and a Redis
 // database of the test's own, and an inspector of that Redis.
-func workerDeps(t *testing.T) (*store.Store, asynq.RedisConnOpt, *asynq.Client, *asynq.Inspector) {
+func workerDeps(t *testing.T) (*store.Store, asynq.RedisConnOpt, redis.UniversalClient, *asynq.Inspector) {
 	t.Helper()
 	st, err := store.Open(t.Context(), storetest.SQLite(t))
 	require.NoError(t, err)
@@ -24,7 +25,7 @@ func workerDeps(t *testing.T) (*store.Store, asynq.RedisConnOpt, *asynq.Client, 
 	require.NoError(t, st.Migrate(t.Context()))
 	redisOpt, err := asynq.ParseRedisURI(storetest.Redis(t))
 	require.NoError(t, err)
-	client := asynq.NewClient(redisOpt)
+	client := redisOpt.MakeRedisClient().(redis.UniversalClient)
 	t.Cleanup(func() { client.Close() })
 	inspector := asynq.NewInspector(redisOpt)
 	t.Cleanup(func() { inspector.Close() })

@@ -155,8 +155,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	if cmd != "api" {
 		index = subscriptions.NewIndex()
 	}
-	p, closeParts := newParts(st, redisOpt, rdb, newCaches(st, rdb, index, c.eventCacheMB), c)
-	defer closeParts()
+	p := newParts(st, redisOpt, rdb, newCaches(st, rdb, index, c.eventCacheMB), c)
 
 	g := newGroup(ctx)
 	defer g.stop()
@@ -301,14 +300,13 @@ type parts struct {
 }
 
 // newParts builds the queue and the endpoints' guard over rdb, to share
-// with cs. The returned function closes the queue's client.
-func newParts(st *store.Store, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, cs caches, c config) (parts, func()) {
-	aclient := asynq.NewClientFromRedisClient(rdb)
+// with cs.
+func newParts(st *store.Store, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, cs caches, c config) parts {
 	return parts{
 		st: st, rdb: rdb, redisOpt: redisOpt, caches: cs,
-		queue: dispatcher.NewQueue(aclient, 2*time.Minute),
+		queue: dispatcher.NewQueue(rdb, 2*time.Minute),
 		guard: dispatcher.NewGuard(rdb, dispatcher.GuardConfig{Breaker: c.breaker, MaxConcurrency: c.endpointConcurrency, Lease: c.lease}),
-	}, func() { _ = aclient.Close() }
+	}
 }
 
 // startWorkers loads the endpoints and starts their sync and the delivery

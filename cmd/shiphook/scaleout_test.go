@@ -43,6 +43,33 @@ func TestSplitAPIAndWorkers(t *testing.T) {
 	}
 }
 
+// TestSplitDeliversAfterIdle checks that workers left idle, their asynq
+// servers asleep between polls, take up work the API queues in Redis, and
+// a retry once it is due: an event posted after a quiet spell reaches its
+// endpoint, whose first answer is a 500, on its second attempt.
+func TestSplitDeliversAfterIdle(t *testing.T) {
+	env := testEnv(t)
+	migrate(t, env)
+	api := startServer(t, "api", env)
+	startServer(t, "worker", env)
+	rcv := newReceiver(t)
+	for _, id := range []string{"acme", "globex"} {
+		require.Equal(t, http.StatusCreated, call(t, "POST", api.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil))
+	}
+	createEndpoint(t, api, rcv, adminKey, "acme", "/quiet", map[string]any{})
+	rcv.setAnswer("/quiet", func(n int) int {
+		if n == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+
+	time.Sleep(3 * time.Second) // longer than the idle servers' wait between polls
+	require.Equal(t, http.StatusAccepted, call(t, "POST", api.URL+"/v1/events", adminKey, event(1, ""), nil))
+	require.Eventually(t, func() bool { return len(rcv.byPath("/quiet")) == 1 }, 30*time.Second, 20*time.Millisecond)
+	require.Equal(t, 2, rcv.total(), "delivered on its second attempt")
+}
+
 // TestGracefulShutdown checks both ways an in-flight delivery ends when the
 // process is told to stop: it finishes within the shutdown timeout, or it
 // is returned to the queue and made after the restart.
