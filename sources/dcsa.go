@@ -162,30 +162,21 @@ func decodeDCSAEvent(raw json.RawMessage) (*dcsaEvent, error) {
 	return &e, nil
 }
 
-// jsonKind names the kind of the JSON value raw.
+// jsonKind names the kind of raw, one JSON value without spaces around it.
 func jsonKind(raw []byte) string {
-	switch c := firstByte(raw); {
-	case c == '{':
+	switch raw[0] {
+	case '{':
 		return "an object"
-	case c == '[':
+	case '[':
 		return "an array"
-	case c == '"':
+	case '"':
 		return "a string"
-	case c == 't' || c == 'f':
+	case 't', 'f':
 		return "a boolean"
-	case c == 'n':
+	case 'n':
 		return "null"
-	default:
-		return "a number"
 	}
-}
-
-func firstByte(raw []byte) byte {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return 0
-	}
-	return raw[0]
+	return "a number"
 }
 
 // goKind words the JSON a Go kind decodes from.
