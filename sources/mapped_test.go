@@ -6,23 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // wmsMapping turns a payload of a warehouse system into a milestone, its
-// type looked up in the status table.
-const wmsMapping = `{
-  id: .msg_id,
-  type: (.status | code("status")),
-  occurred_at: .ts,
-  shipment: {references: {purchase_orders: [.order]}},
-  data: {location: {code: .warehouse}, description: "Received at the warehouse"}
-}`
+// type looked up in the status table; it is the example of
+// docs/mapped-sources.md.
+const wmsMapping = `select(.status != "PING")          # heartbeats mean nothing to partners
+| {
+    id: .msg_id,
+    type: (.status | code("status")),
+    occurred_at: .ts,
+    shipment: {references: {purchase_orders: [.order]}},
+    data: {location: {code: .warehouse}, description: "Received at the warehouse"}
+  }`
 
 var wmsCodes = map[string]map[string]string{
 	"status": {"RCV": "shipment.milestone.received", "DSP": "shipment.milestone.departed"},
@@ -230,8 +234,8 @@ func TestMappedOutputMustBeEvents(t *testing.T) {
 }
 
 func TestMappedZeroEventsIsNoError(t *testing.T) {
-	m := compile(t, `select(.status != "PING") | {type: (.status | code("status"))}`, wmsCodes)
-	items := translate(t, m, `[{"status":"PING"},{"status":"RCV"}]`)
+	m := compile(t, wmsMapping, wmsCodes)
+	items := translate(t, m, `[{"status":"PING"},`+wmsPayload+`]`)
 	require.Len(t, items, 2)
 	require.NoError(t, items[0].Err)
 	require.Empty(t, items[0].Events)
@@ -360,4 +364,23 @@ select(.status != "PING")
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/payload")
+}
+
+func TestMappedIsSafeForConcurrentUse(t *testing.T) {
+	m := compile(t, `.amount |= . | .type = (.status | code("status")) | .n = $codes.status.RCV`, wmsCodes)
+	body := []byte(`[{"status":"RCV","amount":2452.37},{"status":"DSP","amount":"1.10"}]`)
+	want := translate(t, m, string(body))
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				items, err := m.Translate(context.Background(), body)
+				if !assert.NoError(t, err) || !assert.Equal(t, want, items) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	require.JSONEq(t, `{"amount":2452.37,"n":"shipment.milestone.received","status":"RCV","type":"shipment.milestone.received"}`, string(want[0].Events[0]))
 }
