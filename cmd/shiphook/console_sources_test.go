@@ -33,12 +33,24 @@ const (
 
 // TestConsoleSources walks an admin through a mapped source's items (a
 // failed one found by its status, read in its original form and replayed
-// once the mapping is fixed), an event's origin, the unresolved events
-// and a registered shipment found by a reference; then a partner opens a
-// shipment it is party to and one it is not.
+// once the mapping is fixed), an event's origin, the unresolved events,
+// a DCSA source's callback and a registered shipment found by a
+// reference; then a partner opens a shipment it is party to and one it is
+// not. It runs on SQLite and on PostgreSQL.
 func TestConsoleSources(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		consoleSources(t, consoleEnv(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		env := testEnv(t)
+		migrate(t, env)
+		consoleSources(t, env)
+	})
+}
+
+func consoleSources(t *testing.T, env map[string]string) {
 	b := newBrowser(t)
-	s := startServer(t, "serve", consoleEnv(t))
+	s := startServer(t, "serve", env)
 	b.base = s.URL
 	createPartners(t, s, "acme", "globex")
 	src := seedWarehouse(t, s)
@@ -54,6 +66,7 @@ func TestConsoleSources(t *testing.T) {
 	b.waitText("#source-program", `code("status")`)
 	b.waitText(".list-footer", "Showing 3 items")
 	require.Contains(t, b.text("#source-url"), "/v1/sources/"+src+"/events", "the source's page says where its system posts")
+	require.Contains(t, b.text("#source-codes"), "shipment.milestone.received", "and shows its code tables")
 	b.shot("source")
 
 	adminFindsUnmappedItem(t, b)
@@ -61,8 +74,24 @@ func TestConsoleSources(t *testing.T) {
 	adminTriesMapping(t, b)
 	adminFollowsItemToEvent(t, b)
 	adminReadsUnresolved(t, b)
+	adminReadsDCSACallback(t, b, s)
 	adminOpensShipment(t, b, s)
 	partnerOpensShipments(t, b, s)
+}
+
+// adminReadsDCSACallback creates a DCSA source and finds on its page the
+// callback URL and the secret to give the carrier.
+func adminReadsDCSACallback(t *testing.T, b *browser, s *server) {
+	t.Helper()
+	var dcsa struct{ ID, Secret string }
+	require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/sources", adminKey, map[string]any{"name": "Carrier", "format": "dcsa-tnt-2.2"}, &dcsa))
+	b.open("/sources/" + dcsa.ID)
+	b.waitText("main", "Callback URL")
+	require.Equal(t, s.URL+"/v1/sources/"+dcsa.ID+"/events", b.text("#source-url"))
+	b.click(`//button[normalize-space()='Reveal secret']`)
+	b.waitText("#source-secret", dcsa.Secret)
+	b.waitText("main", "No items yet")
+	b.shot("source-dcsa")
 }
 
 // seedWarehouse registers SHP-100 (acme shipper, globex consignee) and

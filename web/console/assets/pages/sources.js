@@ -5,7 +5,7 @@
 
 import { get, post, path } from '../api.js';
 import {
-  h, link, idLink, when, badge, pageHeader, pagedTable, pagedList, emptyState, errorState, kv, card, loading,
+  h, link, idLink, when, badge, pageHeader, table, pagedTable, pagedList, emptyState, errorState, kv, card, loading,
   code, notice, field, select, showFieldError, buttonLink, base,
 } from '../dom.js';
 
@@ -176,9 +176,12 @@ function secretBox(s) {
 function codeTables(codes) {
   const names = Object.keys(codes || {}).sort();
   if (!names.length) return h('p', { class: 'muted' }, 'No code tables.');
-  return h('div', { class: 'code-tables' }, names.map((n) => h('div', null,
+  return h('div', { class: 'code-tables', id: 'source-codes' }, names.map((n) => h('div', null,
     h('div', { class: 'mono' }, `$codes.${n}`),
-    h('dl', { class: 'kv' }, Object.entries(codes[n]).map(([k, v]) => [h('dt', { class: 'mono' }, k), h('dd', { class: 'mono' }, v)])))));
+    table([
+      { label: 'Code', cell: ([k]) => h('span', { class: 'mono' }, k) },
+      { label: 'Value', cell: ([, v]) => h('span', { class: 'mono' }, v) },
+    ], Object.entries(codes[n]).sort(([a], [b]) => a.localeCompare(b))))));
 }
 
 // mappingTest runs the source's mapping over a payload pasted in, and
@@ -199,7 +202,7 @@ function mappingTest(ctx, s) {
       }
       try {
         const r = await post(path`/sources/${s.id}/mapping/test`, { payload: body }, { signal: ctx.signal });
-        out.append(r.items.map((it, i) => h('div', { class: 'tested-item' },
+        out.append(...r.items.map((it, i) => h('div', { class: 'tested-item' },
           h('div', { class: 'chips' }, h('strong', null, `Item ${i + 1}`), itemBadge(it.status)),
           itemError(it.error),
           it.events.length ? [h('h3', null, it.events.length === 1 ? 'Event' : `${it.events.length} events`), it.events.map((ev) => code(ev))]
