@@ -279,6 +279,7 @@ func partnerOpensShipments(t *testing.T, b *browser, s *server) {
 	t.Helper()
 	key := partnerKey(t, s, "acme")
 	b.click(`//button[normalize-space()='Sign out']`)
+	b.waitText("main", "Signed out")
 	b.open("/shipments/SHP-100")
 	b.signIn(key)
 	b.waitText("#shipment-references", "PO-4711")
