@@ -75,17 +75,39 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	if len(events) == 0 {
 		return []dispatcher.Insert{}, nil
 	}
-	now := time.Now()
-	args := make([]any, 0, len(events)*eventInsertColumns)
-	messages := 0
+	events, args, messages, err := encodeEvents(events, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if s.oneStatement(len(events), messages) {
+		// One statement stores them all or none: no transaction to open.
+		return s.insertEvents(ctx, s.db, events, args)
+	}
+	var out []dispatcher.Insert
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.insertEvents(ctx, tx, events, args)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// encodeEvents returns the column values of events, eventInsertColumns
+// for each, and events with their messages filled in, and how many
+// messages they have.
+func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Event, args []any, messages int, _ error) {
+	args = make([]any, 0, len(events)*eventInsertColumns)
 	for i, e := range events {
 		if e.ID == "" {
-			return nil, errors.New("insert event: the event has no id")
+			return nil, nil, 0, errors.New("insert event: the event has no id")
 		}
 		if len(e.Messages) > 0 {
 			msgs, err := fillMessages(e.ID, e.Messages, now)
 			if err != nil {
-				return nil, err
+				return nil, nil, 0, err
 			}
 			if messages == 0 {
 				events = slices.Clone(events)
@@ -95,30 +117,17 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 		}
 		shipment, err := json.Marshal(e.Shipment)
 		if err != nil {
-			return nil, fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
+			return nil, nil, 0, fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
 		}
 		parties, err := json.Marshal(e.Parties)
 		if err != nil {
-			return nil, fmt.Errorf("event %s: encode parties: %w", e.ID, err)
+			return nil, nil, 0, fmt.Errorf("event %s: encode parties: %w", e.ID, err)
 		}
 		args = append(args, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
 			micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
 			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), nullString(e.SourceItemID), e.Shipment.ID)
 	}
-	if s.oneStatement(len(events), messages) {
-		// One statement stores them all or none: no transaction to open.
-		return s.insertEvents(ctx, s.db, events, args)
-	}
-	var out []dispatcher.Insert
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = s.insertEvents(ctx, tx, events, args)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return events, args, messages, nil
 }
 
 // eventMessagesMax is the most messages that InsertEvents stores in the
