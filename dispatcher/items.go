@@ -245,3 +245,12 @@ func itemErrorOf(err error, prefix string) *ItemError {
 	}
 	return &ItemError{Code: "untranslatable", Message: err.Error()}
 }
+
+// CheckItem tells what Items would make of it, storing nothing: its status
+// and error as far as the item itself decides them (whether the partners
+// its events name exist is not looked up).
+func CheckItem(it sources.Item) (ItemStatus, *ItemError) {
+	p := pending{events: it.Events, err: it.Err}
+	p.check()
+	return p.row.Status, p.row.Error
+}
