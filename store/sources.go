@@ -243,3 +243,69 @@ func (s *Store) ListSourceItems(ctx context.Context, q dispatcher.ItemQuery) (_ 
 	}
 	return collect(rows, scanItem, "list source items")
 }
+
+// sourceSecret is a source's id and its secret as stored.
+type sourceSecret struct{ id, secret string }
+
+// sourceSecrets reads every source that has a secret. Sources are few (one
+// per system that posts): they are read at once.
+func (s *Store) sourceSecrets(ctx context.Context) ([]sourceSecret, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, secret FROM sources WHERE secret <> '' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read source secrets: %w", err)
+	}
+	return collect(rows, func(sc scanner) (sourceSecret, error) {
+		var r sourceSecret
+		err := sc.Scan(&r.id, &r.secret)
+		return r, err
+	}, "read source secrets")
+}
+
+// checkSources opens every source's secret and counts those Reseal would
+// rewrite. Returns an error wrapping ErrCannotOpen, naming the source, at
+// the first that no key opens.
+func (s *Store) checkSources(ctx context.Context) (n, stale int, err error) {
+	secrets, err := s.sourceSecrets(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range secrets {
+		if _, err := s.keys.open(r.secret, sourceSecretAt(r.id)); err != nil {
+			return n, stale, fmt.Errorf("source %s secret: %w", r.id, err)
+		}
+		n++
+		if !s.keys.current(r.secret) {
+			stale++
+		}
+	}
+	return n, stale, nil
+}
+
+// resealSources seals every source secret not sealed by the keyring's
+// first key with it, writing a source only if its secret is still as it
+// was read, and returns how many it rewrote.
+func (s *Store) resealSources(ctx context.Context) (int, error) {
+	secrets, err := s.sourceSecrets(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range secrets {
+		if s.keys.current(r.secret) {
+			continue
+		}
+		plain, err := s.keys.open(r.secret, sourceSecretAt(r.id))
+		if err != nil {
+			return n, fmt.Errorf("source %s secret: %w", r.id, err)
+		}
+		res, err := s.db.ExecContext(ctx, s.q(`UPDATE sources SET secret = ? WHERE id = ? AND secret = ?`),
+			s.keys.seal(plain, sourceSecretAt(r.id)), r.id, r.secret)
+		if err != nil {
+			return n, fmt.Errorf("reseal source %s: %w", r.id, err)
+		}
+		if changed, err := res.RowsAffected(); err == nil && changed > 0 {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -20,6 +20,7 @@ func TestSources(t *testing.T) {
 	exercise(t, []contractTest{
 		{"CRUD", testSourcesCRUD},
 		{"SecretSealed", testSourceSecretSealed},
+		{"SecretResealed", testSourceSecretResealed},
 		{"Items", testSourceItems},
 		{"BoundKeys", testBoundKeys},
 	})
@@ -180,4 +181,37 @@ func testBoundKeys(t *testing.T, db backend) {
 	require.NoError(t, s.DeleteSource(ctx, "src_a"))
 	_, err = s.APIKeyByHash(ctx, k.Hash)
 	require.ErrorIs(t, err, subscriptions.ErrNotFound)
+}
+
+// A source's secret is counted by CheckSealed and sealed again by Reseal
+// with a new first key, after which the new key alone opens it.
+func testSourceSecretResealed(t *testing.T, db backend) {
+	t.Parallel()
+	url := db.databaseURL(t)
+	oldKey, newKey := store.NewEncryptionKey(), store.NewEncryptionKey()
+	s := db.openWith(t, url, store.WithKeyring(mustKeyring(oldKey)))
+	ctx := t.Context()
+	require.NoError(t, s.Migrate(ctx))
+	src := source("src_d", sources.FormatDCSA)
+	require.NoError(t, s.CreateSource(ctx, src))
+	require.NoError(t, s.CreateSource(ctx, source("src_p", sources.FormatShiphook)))
+
+	_, err := db.openWith(t, url, store.WithKeyring(mustKeyring(newKey))).CheckSealed(ctx)
+	require.ErrorIs(t, err, store.ErrCannotOpen)
+	require.Contains(t, err.Error(), "source src_d")
+
+	both := db.openWith(t, url, store.WithKeyring(mustKeyring(newKey+","+oldKey)))
+	c, err := both.CheckSealed(ctx)
+	require.NoError(t, err)
+	require.Equal(t, store.SealCheck{Sources: 1, StaleSources: 1}, c)
+	res, err := both.Reseal(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.SourcesRewritten)
+
+	got, err := db.openWith(t, url, store.WithKeyring(mustKeyring(newKey))).Source(ctx, "src_d")
+	require.NoError(t, err)
+	require.Equal(t, src.Secret, got.Secret)
+	c, err = both.CheckSealed(ctx)
+	require.NoError(t, err)
+	require.Zero(t, c.StaleSources)
 }
