@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/dispatcher"
 )
 
 // TestSourcesEndToEnd runs the real server on PostgreSQL and on SQLite
@@ -100,6 +103,11 @@ func checkSources(t *testing.T, env map[string]string) {
 	require.Equal(t, http.StatusForbidden, call(t, "POST", s.URL+"/v1/sources/"+tms.ID+"/events", partnerKey(t, s, "acme"), arrived, nil))
 	require.Equal(t, http.StatusNotFound, call(t, "POST", s.URL+"/v1/sources/src_none/events", adminKey, arrived, nil))
 	require.Equal(t, http.StatusBadRequest, call(t, "POST", s.URL+"/v1/sources/"+tms.ID+"/events", adminKey, "not json", nil))
+	huge := `["` + strings.Repeat("x", dispatcher.MaxBatchBody) + `"]`
+	require.Equal(t, http.StatusRequestEntityTooLarge, call(t, "POST", s.URL+"/v1/sources/"+tms.ID+"/events", adminKey, huge, nil))
+	var tmsItems listOut[sourceItemOut]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/sources/"+tms.ID+"/items", adminKey, nil, &tmsItems))
+	require.Len(t, tmsItems.Data, 1, "a body refused as a whole stores no item")
 	require.Equal(t, http.StatusUnprocessableEntity, call(t, "POST", s.URL+"/v1/sources", adminKey, map[string]any{"format": "edi"}, nil))
 	require.Equal(t, http.StatusBadRequest, call(t, "POST", s.URL+"/v1/sources", adminKey,
 		map[string]any{"format": "mapped", "mapping": map[string]any{"program": "{id: .msg_id"}}, nil))
