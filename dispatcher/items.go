@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shiphook/shiphook/sources"
@@ -94,8 +95,12 @@ func (in Ingest) Items(ctx context.Context, sourceID string, items []sources.Ite
 	now := time.Now().UTC()
 	ps := make([]pending, len(items))
 	for i, it := range items {
+		original := it.Original
+		if len(original) == 0 {
+			original = json.RawMessage("null")
+		}
 		ps[i] = pending{
-			row:    SourceItem{ID: subscriptions.NewID("itm"), SourceID: sourceID, ReceivedAt: now, Original: it.Original},
+			row:    SourceItem{ID: subscriptions.NewID("itm"), SourceID: sourceID, ReceivedAt: now, Original: original},
 			events: it.Events, err: it.Err,
 		}
 	}
@@ -225,7 +230,8 @@ func itemResults(rows []SourceItem, evs []Event, res []Insert) []ItemResult {
 	return out
 }
 
-// itemErrorOf is err as an item shows it, its field prefixed with prefix.
+// itemErrorOf is err as an item shows it, its field prefixed with prefix
+// (an error of no field names what prefix names).
 // An error of unknown kind (a translator's own) is shown with code
 // untranslatable and its text.
 func itemErrorOf(err error, prefix string) *ItemError {
@@ -237,9 +243,10 @@ func itemErrorOf(err error, prefix string) *ItemError {
 	case errors.As(err, &fe):
 		return &ItemError{Code: "invalid_field", Message: fe.Message, Field: prefix + fe.Field}
 	case errors.As(err, &de):
-		e := &ItemError{Code: de.Code, Message: de.Message}
-		if de.Field != "" {
-			e.Field = prefix + de.Field
+		e := &ItemError{Code: de.Code, Message: de.Message, Field: prefix + de.Field}
+		if de.Field == "" {
+			// The whole of it: events[i] itself.
+			e.Field = strings.TrimSuffix(prefix, ".")
 		}
 		return e
 	}
