@@ -105,16 +105,35 @@ func ListEvents(st eventLister) gin.HandlerFunc {
 
 type eventGetter interface {
 	Event(ctx context.Context, id string) (dispatcher.Event, error)
+	SourceItem(ctx context.Context, id string) (dispatcher.SourceItem, error)
 }
 
-// GetEvent handles GET /v1/events/{event_id} (admin).
+// shownEvent is an event as an admin sees it: with the source item it
+// came from, original included, if it came through a source.
+type shownEvent struct {
+	dispatcher.Event
+	SourceItem *dispatcher.SourceItem `json:"source_item,omitempty"`
+}
+
+// GetEvent handles GET /v1/events/{event_id} (admin): the event, and the
+// source item it came from (while its source exists).
 func GetEvent(st eventGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ev, err := st.Event(c.Request.Context(), c.Param("event_id"))
 		if errors.Is(err, subscriptions.ErrNotFound) {
 			err = notFound("event %s not found", c.Param("event_id"))
 		}
-		respond(c, http.StatusOK, ev, err)
+		out := shownEvent{Event: ev}
+		if err == nil && ev.SourceItemID != "" {
+			it, ierr := st.SourceItem(c.Request.Context(), ev.SourceItemID)
+			switch {
+			case ierr == nil:
+				out.SourceItem = &it
+			case !errors.Is(ierr, subscriptions.ErrNotFound):
+				err = ierr
+			}
+		}
+		respond(c, http.StatusOK, out, err)
 	}
 }
 

@@ -53,6 +53,10 @@ type Event struct {
 	FannedOutAt *time.Time `json:"fanned_out_at"`
 	// PurgedAt is set once retention emptied Data.
 	PurgedAt *time.Time `json:"purged_at,omitempty"`
+	// SourceItemID is the source item the event came from, if it came
+	// through a source (POST /v1/sources/{id}/events). Not encoded: the
+	// original is shown to admins only, by GET /v1/events/{id}.
+	SourceItemID string `json:"-"`
 	// Messages, given to InsertEvents only, are the event's fan-out: they
 	// are stored with the event if it is stored, and not if it is skipped
 	// as a repeat. Give FannedOutAt with them. Nothing reads them back.

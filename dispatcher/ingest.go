@@ -52,6 +52,9 @@ type Ingest struct {
 	// cache: stored events are handed over so that fan-out need not read
 	// them back. Nil otherwise.
 	Events *EventCache
+	// ItemStore stores the items of sources' payloads with their events
+	// (Ingest.Items); Store is one.
+	ItemStore ItemSaver
 }
 
 // eventInput is an event as posted. Fields are parsed by hand afterwards so
@@ -363,20 +366,33 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	if len(store) == 0 {
 		return results, nil
 	}
-	res, err := in.Store.InsertEvents(ctx, store)
+	res, err := in.store(ctx, store, in.Store.InsertEvents)
+	if err != nil {
+		return nil, err
+	}
+	for j, r := range res {
+		results[storeAt[j]].Accepted = Accepted{ID: r.ID, Duplicate: !r.Created}
+	}
+	return results, nil
+}
+
+// store stores evs, checked and naming partners that exist, with insert,
+// and schedules the fan-out of those it created. Results are those of
+// insert, in the order of evs. Batch and the items of a source share it.
+func (in Ingest) store(ctx context.Context, evs []Event, insert func(context.Context, []Event) ([]Insert, error)) ([]Insert, error) {
+	res, err := insert(ctx, evs)
 	if err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}
 	var created []string
 	for j, r := range res {
-		results[storeAt[j]].Accepted = Accepted{ID: r.ID, Duplicate: !r.Created}
 		if r.Created {
-			in.Events.Put(store[j])
+			in.Events.Put(evs[j])
 			created = append(created, r.ID)
 		}
 	}
 	if len(created) > 0 {
 		in.enqueue(ctx, created...)
 	}
-	return results, nil
+	return res, nil
 }

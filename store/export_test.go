@@ -329,3 +329,10 @@ func SetSealedColumns(ctx context.Context, s *Store, id, secret, prevSecret, opt
 func SealValue(k *Keyring, plain, where string) string { return k.seal(plain, where) }
 
 func OpenValue(k *Keyring, stored, where string) (string, error) { return k.open(stored, where) }
+
+// SourceSecretColumn returns the secret column of source id, as stored.
+func SourceSecretColumn(ctx context.Context, s *Store, id string) (string, error) {
+	var secret string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT secret FROM sources WHERE id = ?`), id).Scan(&secret)
+	return secret, err
+}
