@@ -187,15 +187,8 @@ func (s *Store) LookupShipments(ctx context.Context, ids []string, refs []subscr
 		want[id] = true
 	}
 	for start := 0; start < len(refs); start += lookupBatch {
-		batch := refs[start:min(start+lookupBatch, len(refs))]
-		where := make([]string, len(batch))
-		args := make([]any, 0, 2*len(batch))
-		for i, r := range batch {
-			where[i] = "(value = ? AND kind = ?)"
-			args = append(args, r.Value, r.Kind)
-		}
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT value, kind, shipment_id FROM shipment_references WHERE `+
-			strings.Join(where, " OR ")+` ORDER BY shipment_id`), args...)
+		query, args := referencesQuery(refs[start:min(start+lookupBatch, len(refs))])
+		rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 		if err != nil {
 			return out, fmt.Errorf("look up references: %w", err)
 		}
@@ -232,6 +225,19 @@ func (s *Store) LookupShipments(ctx context.Context, ids []string, refs []subscr
 		}
 	}
 	return out, nil
+}
+
+// referencesQuery returns the statement that finds the shipments of refs,
+// and its arguments: a descent of shipment_references' primary key
+// (value, kind, shipment_id) per reference.
+func referencesQuery(refs []subscriptions.Reference) (string, []any) {
+	where := make([]string, len(refs))
+	args := make([]any, 0, 2*len(refs))
+	for i, r := range refs {
+		where[i] = "(value = ? AND kind = ?)"
+		args = append(args, r.Value, r.Kind)
+	}
+	return `SELECT value, kind, shipment_id FROM shipment_references WHERE ` + strings.Join(where, " OR ") + ` ORDER BY shipment_id`, args
 }
 
 // UnresolvedEvents returns up to limit unresolved events with an id after
