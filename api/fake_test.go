@@ -38,6 +38,10 @@ type fakeStore struct {
 	pages []subscriptions.Page
 	// queries are the queries ListMessages was asked.
 	queries []dispatcher.MessageQuery
+	// shipments are the registered shipments (shipments_test.go).
+	shipments map[string]dispatcher.RegisteredShipment
+	// eventQueries are the queries ListEvents was asked.
+	eventQueries []dispatcher.EventQuery
 }
 
 func (f *fakeStore) APIKeyByHash(_ context.Context, hash string) (subscriptions.APIKey, error) {
