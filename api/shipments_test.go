@@ -88,7 +88,9 @@ func TestPutShipment(t *testing.T) {
 		{func(b map[string]any) { b["mode"] = "boat" }, "mode", "not a transport mode"},
 		{func(b map[string]any) { b["origin"] = "Shanghai" }, "origin", "UN/LOCODE"},
 		{func(b map[string]any) { b["parties"] = []any{map[string]any{"partner_id": "acme", "role": "owner"}} }, "parties[0].role", "not a party role"},
-		{func(b map[string]any) { b["parties"] = []any{map[string]any{"partner_id": "nobody", "role": "shipper"}} }, "parties[0].partner_id", "does not exist"},
+		{func(b map[string]any) {
+			b["parties"] = []any{map[string]any{"partner_id": "nobody", "role": "shipper"}}
+		}, "parties[0].partner_id", "does not exist"},
 		{func(b map[string]any) { b["color"] = "red" }, "color", "unknown field"},
 	} {
 		in := map[string]any{}
