@@ -53,7 +53,7 @@ func (f *fakeStore) ListEvents(_ context.Context, q dispatcher.EventQuery) ([]di
 	f.eventQueries = append(f.eventQueries, q)
 	var out []dispatcher.Event
 	for _, e := range f.events {
-		if q.Status == "" || e.Status() == q.Status {
+		if q.Status == "" || e.Status == q.Status {
 			out = append(out, e)
 		}
 	}

@@ -59,34 +59,20 @@ type Event struct {
 	// once the event is resolved (resolve.go). An event given with a
 	// shipment id is never unresolved.
 	Unresolved *Unresolved `json:"unresolved,omitempty"`
+	// Status is EventUnresolved while Unresolved is set, EventResolved
+	// otherwise, as the store reads it and resolution sets it.
+	Status string `json:"status,omitempty"`
 	// Messages, given to InsertEvents only, are the event's fan-out: they
 	// are stored with the event if it is stored, and not if it is skipped
 	// as a repeat. Give FannedOutAt with them. Nothing reads them back.
 	Messages []Message `json:"-"`
 }
 
-// The status of an event, as its JSON shows it (Event.Status).
+// The status of an event (Event.Status).
 const (
 	EventResolved   = "resolved"   // its shipment is known: given by id, or resolved from its references
 	EventUnresolved = "unresolved" // its references match no registered shipment, or several
 )
-
-// Status returns EventUnresolved or EventResolved.
-func (e Event) Status() string {
-	if e.Unresolved != nil {
-		return EventUnresolved
-	}
-	return EventResolved
-}
-
-// MarshalJSON adds the event's "status" to its fields.
-func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	return json.Marshal(struct {
-		plain
-		Status string `json:"status"`
-	}{plain(e), e.Status()})
-}
 
 // Why an event is unresolved (Unresolved.Reason).
 const (

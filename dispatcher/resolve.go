@@ -52,11 +52,11 @@ func resolveShipments(ctx context.Context, reg shipmentLookup, evs []*Event) err
 		}
 	}
 	for _, ev := range evs {
+		ev.Unresolved, ev.Status = nil, EventResolved
 		if ev.Shipment.ID == "" {
-			ev.Unresolved = nil
 			id, un := match(ev.Shipment.References, found.ByReference)
 			if un != nil {
-				ev.Unresolved = un
+				ev.Unresolved, ev.Status = un, EventUnresolved
 				continue
 			}
 			ev.Shipment.ID = id

@@ -324,7 +324,9 @@ func scanEvent(sc scanner) (dispatcher.Event, error) {
 	if err != nil {
 		return e, err
 	}
+	e.Status = dispatcher.EventResolved
 	if unresolved.Valid {
+		e.Status = dispatcher.EventUnresolved
 		e.Unresolved = new(dispatcher.Unresolved)
 		if err := json.Unmarshal([]byte(unresolved.String), e.Unresolved); err != nil {
 			return e, fmt.Errorf("event %s: decode unresolved: %w", e.ID, err)

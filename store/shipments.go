@@ -254,8 +254,9 @@ func (s *Store) UnresolvedEvents(ctx context.Context, after string, limit int) (
 
 // ResolveEvents stores, in one transaction, the shipment and parties of
 // events resolved since they were stored unresolved, makes them resolved
-// and not fanned out. An event no longer unresolved is left as it is.
-// Returns the ids of those it changed.
+// and not fanned out, and gives the messages they have their shipment id.
+// An event no longer unresolved is left as it is. Returns the ids of those
+// it changed.
 func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []string, err error) {
 	defer s.unavailable(&err)
 	var ids []string
@@ -274,9 +275,15 @@ func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []
 			if err != nil {
 				return fmt.Errorf("resolve event %s: %w", e.ID, err)
 			}
-			if n, err := res.RowsAffected(); err == nil && n == 1 {
-				ids = append(ids, e.ID)
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				continue
 			}
+			// The messages it had, to partners with access all, are of
+			// the shipment now too (ListMessages by shipment).
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET shipment_id = ? WHERE event_id = ?`), e.Shipment.ID, e.ID); err != nil {
+				return fmt.Errorf("resolve the messages of event %s: %w", e.ID, err)
+			}
+			ids = append(ids, e.ID)
 		}
 		return nil
 	})

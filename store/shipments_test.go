@@ -145,7 +145,7 @@ func testUnresolvedEvents(t *testing.T, db backend) {
 	got, err := s.Event(ctx, "evt_2")
 	require.NoError(t, err)
 	require.Equal(t, un.Unresolved, got.Unresolved)
-	require.Equal(t, dispatcher.EventUnresolved, got.Status())
+	require.Equal(t, dispatcher.EventUnresolved, got.Status)
 	list, err := s.ListEvents(ctx, dispatcher.EventQuery{Status: dispatcher.EventUnresolved})
 	require.NoError(t, err)
 	require.Equal(t, []string{"evt_2"}, eventIDs(list))

@@ -107,4 +107,21 @@ func checkRegistry(t *testing.T, env map[string]string) {
 	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/events/"+lost.ID, adminKey, nil, &got))
 	require.Equal(t, "resolved", got["status"])
 	require.Equal(t, "SHP-R2", got["shipment"].(map[string]any)["id"])
+
+	// The shipment's timeline holds the event, with its three deliveries.
+	var timeline struct {
+		Events []struct {
+			ID         string           `json:"id"`
+			Status     string           `json:"status"`
+			Deliveries []map[string]any `json:"deliveries"`
+		} `json:"events"`
+	}
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/shipments/SHP-R2/timeline", adminKey, nil, &timeline))
+	require.Len(t, timeline.Events, 1)
+	require.Equal(t, lost.ID, timeline.Events[0].ID)
+	require.Equal(t, "resolved", timeline.Events[0].Status)
+	require.Len(t, timeline.Events[0].Deliveries, 3)
+	var msgs listOut[messageOut]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/messages?shipment_id=SHP-R2", adminKey, nil, &msgs))
+	require.Len(t, msgs.Data, 3, "erp's message, made while the event was unresolved, is of the shipment too")
 }
