@@ -284,8 +284,10 @@ type Accepted struct {
 	Duplicate bool `json:"duplicate"`
 }
 
-// Post checks one event as posted, raw with the Idempotency-Key given, and
-// returns once it is committed. While delivery workers run in this process,
+// Post checks one event as posted, raw with the Idempotency-Key given,
+// resolves its shipment against the registry (resolve.go; an event whose
+// references name no one shipment is stored unresolved), and returns once
+// it is committed. While delivery workers run in this process,
 // its messages are committed with it, and their deliveries scheduled;
 // otherwise its fan-out is scheduled. The reconciler makes sure that either
 // happens even if Redis, or this process, loses it. Returns the errors of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -51,15 +50,11 @@ func (s *Store) PutShipment(ctx context.Context, sh dispatcher.RegisteredShipmen
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	sh.CreatedAt, sh.UpdatedAt = now, now
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		old, err := scanShipment(tx.QueryRowContext(ctx, s.q(`SELECT `+shipmentColumns+` FROM shipments WHERE id = ?`), sh.ID))
-		switch {
-		case err == nil:
-			sh.CreatedAt = old.CreatedAt
-		case errors.Is(err, sql.ErrNoRows):
-			created = true
-		default:
-			return fmt.Errorf("read shipment %s: %w", sh.ID, err)
+		old, isNew, err := s.lockShipment(ctx, tx, sh.ID, now)
+		if err != nil {
+			return err
 		}
+		sh.CreatedAt, created = old.CreatedAt, isNew
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM shipment_references WHERE shipment_id = ?`), sh.ID); err != nil {
 			return fmt.Errorf("delete references of shipment %s: %w", sh.ID, err)
 		}
@@ -69,6 +64,32 @@ func (s *Store) PutShipment(ctx context.Context, sh dispatcher.RegisteredShipmen
 		return dispatcher.RegisteredShipment{}, false, err
 	}
 	return sh, created, nil
+}
+
+// lockShipment registers the shipment id, empty, unless it is, and reads
+// it in tx, locking its row in PostgreSQL until tx ends: concurrent writes
+// of one shipment, each of which reads it first, then follow one another,
+// and none loses what another added (SQLite runs one write transaction at
+// a time). created is whether it was not registered before.
+func (s *Store) lockShipment(ctx context.Context, tx *sql.Tx, id string, now time.Time) (_ dispatcher.RegisteredShipment, created bool, err error) {
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO shipments (id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+		id, micros(now), micros(now))
+	if err != nil {
+		return dispatcher.RegisteredShipment{}, false, fmt.Errorf("register shipment %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return dispatcher.RegisteredShipment{}, false, err
+	}
+	query := `SELECT ` + shipmentColumns + ` FROM shipments WHERE id = ?`
+	if s.d.name == postgres.name {
+		query += ` FOR UPDATE`
+	}
+	sh, err := scanShipment(tx.QueryRowContext(ctx, s.q(query), id))
+	if err != nil {
+		return sh, false, fmt.Errorf("read shipment %s: %w", id, err)
+	}
+	return sh, n == 1, nil
 }
 
 // writeShipment upserts sh's row and adds its references.
@@ -105,21 +126,18 @@ func (s *Store) writeShipment(ctx context.Context, tx *sql.Tx, sh dispatcher.Reg
 // transaction, in order: a shipment not registered is stored as given;
 // for one registered, the attributes given replace its own, references
 // and parties are added (a party registered keeps its role), nothing is
-// removed.
+// removed. Concurrent calls for one shipment follow one another
+// (lockShipment).
 func (s *Store) MergeShipments(ctx context.Context, list []dispatcher.RegisteredShipment) (err error) {
 	defer s.unavailable(&err)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		for _, sh := range list {
-			old, err := scanShipment(tx.QueryRowContext(ctx, s.q(`SELECT `+shipmentColumns+` FROM shipments WHERE id = ?`), sh.ID))
-			sh.CreatedAt, sh.UpdatedAt = now, now
-			switch {
-			case err == nil:
-				sh = merged(old, sh, now)
-			case !errors.Is(err, sql.ErrNoRows):
-				return fmt.Errorf("read shipment %s: %w", sh.ID, err)
+			old, _, err := s.lockShipment(ctx, tx, sh.ID, now)
+			if err != nil {
+				return err
 			}
-			if err := s.writeShipment(ctx, tx, sh); err != nil {
+			if err := s.writeShipment(ctx, tx, merged(old, sh, now)); err != nil {
 				return err
 			}
 		}
