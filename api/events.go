@@ -94,11 +94,17 @@ type eventLister interface {
 
 // ListEvents handles GET /v1/events (admin): events newest first, with the
 // filters type (exact, or a prefix wildcard such as shiphook.* for
-// shiphook's own operational events) and shipment_id.
+// shiphook's own operational events), shipment_id and status (resolved or
+// unresolved).
 func ListEvents(st eventLister) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		status := c.Query("status")
+		if status != "" && status != dispatcher.EventResolved && status != dispatcher.EventUnresolved {
+			abort(c, subscriptions.Fieldf("status", "%q is not an event status; use resolved or unresolved", status))
+			return
+		}
 		listWith(c, func(page subscriptions.Page) ([]dispatcher.Event, error) {
-			return st.ListEvents(c.Request.Context(), dispatcher.EventQuery{Type: c.Query("type"), ShipmentID: c.Query("shipment_id"), Page: page})
+			return st.ListEvents(c.Request.Context(), dispatcher.EventQuery{Type: c.Query("type"), ShipmentID: c.Query("shipment_id"), Status: status, Page: page})
 		}, func(e dispatcher.Event) string { return e.ID })
 	}
 }

@@ -42,6 +42,10 @@ type fakeStore struct {
 	// sources and items (sources_test.go), by id.
 	sources map[string]sources.Source
 	items   []dispatcher.SourceItem
+	// shipments are the registered shipments (shipments_test.go).
+	shipments map[string]dispatcher.RegisteredShipment
+	// eventQueries are the queries ListEvents was asked.
+	eventQueries []dispatcher.EventQuery
 }
 
 func (f *fakeStore) APIKeyByHash(_ context.Context, hash string) (subscriptions.APIKey, error) {

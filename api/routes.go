@@ -117,6 +117,9 @@ func New(d Deps) http.Handler {
 	v1.GET("/partners/:partner_id/attempts", partnerOrAdmin, SearchPartnerAttempts(st))
 	v1.GET("/attempts/:attempt_id", partnerOrAdmin, GetAttempt(st, d.UserAgent))
 
+	v1.PUT("/shipments/:shipment_id", ingestOrAdmin, PutShipment(st))
+	v1.GET("/shipments", partnerOrAdmin, FindShipments(st))
+	v1.GET("/shipments/:shipment_id", partnerOrAdmin, GetShipment(st))
 	v1.GET("/shipments/:shipment_id/timeline", partnerOrAdmin, GetTimeline(st))
 	return r
 }

@@ -17,11 +17,11 @@ import (
 // their messages or without, and reading them back.
 
 const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipment, parties, data, created_at, fanned_out_at,
-	purged_at, source_item_id`
+	purged_at, source_item_id, unresolved`
 
 // eventInsertColumns is the number of columns InsertEvents writes:
 // eventColumns and shipment_id.
-const eventInsertColumns = 13
+const eventInsertColumns = 14
 
 // eventInsertBatch is how many events one INSERT statement carries: 5,200
 // parameters, well below either database's limit (65,535 in PostgreSQL,
@@ -123,9 +123,17 @@ func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Even
 		if err != nil {
 			return nil, nil, 0, fmt.Errorf("event %s: encode parties: %w", e.ID, err)
 		}
+		var unresolved any
+		if e.Unresolved != nil {
+			b, err := json.Marshal(e.Unresolved)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("event %s: encode unresolved: %w", e.ID, err)
+			}
+			unresolved = string(b)
+		}
 		args = append(args, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
 			micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
-			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), nullString(e.SourceItemID), e.Shipment.ID)
+			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), nullString(e.SourceItemID), unresolved, e.Shipment.ID)
 	}
 	return events, args, messages, nil
 }
@@ -319,10 +327,19 @@ func scanEvent(sc scanner) (dispatcher.Event, error) {
 		shipment, parties, data string
 		occurred, created       int64
 		fannedOut, purged       sql.NullInt64
+		unresolved              sql.NullString
 	)
-	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut, &purged, &itemID)
+	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut, &purged, &itemID, &unresolved)
 	if err != nil {
 		return e, err
+	}
+	e.Status = dispatcher.EventResolved
+	if unresolved.Valid {
+		e.Status = dispatcher.EventUnresolved
+		e.Unresolved = new(dispatcher.Unresolved)
+		if err := json.Unmarshal([]byte(unresolved.String), e.Unresolved); err != nil {
+			return e, fmt.Errorf("event %s: decode unresolved: %w", e.ID, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(shipment), &e.Shipment); err != nil {
 		return e, fmt.Errorf("event %s: decode shipment: %w", e.ID, err)
@@ -355,7 +372,9 @@ func (s *Store) Event(ctx context.Context, id string) (_ dispatcher.Event, err e
 // wildcard ending in ".*" that matches the types that start with the part
 // before the "*" and go on past it ("a.b.*" matches "a.b.x", not "a.b"),
 // as an endpoint's event types do; empty or "*" matches every type.
-// q.ShipmentID, when not empty, is the shipment's exact id.
+// q.ShipmentID, when not empty, is the shipment's exact id; q.Status,
+// when not empty, the events' status (unresolved ones are read from
+// events_unresolved).
 func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) (_ []dispatcher.Event, err error) {
 	defer s.unavailable(&err)
 	var (
@@ -376,6 +395,12 @@ func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) (_ []di
 	if q.ShipmentID != "" {
 		where = append(where, "shipment_id = ?")
 		args = append(args, q.ShipmentID)
+	}
+	switch q.Status {
+	case dispatcher.EventUnresolved:
+		where = append(where, "unresolved IS NOT NULL")
+	case dispatcher.EventResolved:
+		where = append(where, "unresolved IS NULL")
 	}
 	if q.After != "" {
 		where = append(where, "id < ?")
