@@ -32,8 +32,8 @@ const (
 )
 
 // TestConsoleSources walks an admin through a mapped source's items (a
-// failed one found by its status, read in its original form and replayed
-// once the mapping is fixed), an event's origin, the unresolved events,
+// failed one found by its status and read in its original form; the
+// mapping tried, fixed and saved; the item replayed), an event's origin, the unresolved events,
 // a DCSA source's callback and a registered shipment found by a
 // reference; then a partner opens a shipment it is party to and one it is
 // not. It runs on SQLite and on PostgreSQL.
@@ -70,8 +70,8 @@ func consoleSources(t *testing.T, env map[string]string) {
 	b.shot("source")
 
 	adminFindsUnmappedItem(t, b)
-	adminReplaysItem(t, b, s, src)
-	adminTriesMapping(t, b)
+	adminFixesMapping(t, b)
+	adminReplaysItem(t, b)
 	adminFollowsItemToEvent(t, b)
 	adminReadsUnresolved(t, b)
 	adminReadsDCSACallback(t, b, s)
@@ -158,15 +158,45 @@ func adminFindsUnmappedItem(t *testing.T, b *browser) {
 	b.shot("source-item-unmapped")
 }
 
-// adminReplaysItem adds the missing code to the mapping and replays the
-// unmapped item, which becomes accepted with one event.
-func adminReplaysItem(t *testing.T, b *browser, s *server, src string) {
+// adminFixesMapping tries the mapping on a payload with the status XX,
+// which fails, adds XX to the code table in the form, tries again, which
+// works, and saves the mapping.
+func adminFixesMapping(t *testing.T, b *browser) {
 	t.Helper()
-	require.Equal(t, http.StatusOK, call(t, "PATCH", s.URL+"/v1/sources/"+src, adminKey, map[string]any{
-		"mapping": map[string]any{"program": warehouseProgram, "codes": map[string]any{"status": map[string]string{
-			"RCV": "shipment.milestone.received", "DSP": "shipment.milestone.departed", "XX": "shipment.milestone.departed",
-		}}},
-	}, nil))
+	b.click(`//summary[normalize-space()='Try or change the mapping']`)
+	b.do("paste a payload",
+		chromedp.WaitVisible(chromedp.ID("mapping-payload")),
+		chromedp.SetValue(chromedp.ID("mapping-payload"),
+			`[{"msg_id": "W-9", "status": "RCV", "ts": "2026-12-01T08:00:00Z", "order": "PO-1", "warehouse": "NLRTM"},`+
+				`{"msg_id": "W-10", "status": "XX", "ts": "2026-12-01T08:00:00Z", "order": "PO-1", "warehouse": "NLRTM"}]`),
+	)
+	b.click(`//button[normalize-space()='Try the mapping']`)
+	b.waitText("#mapping-result", "Item 2")
+	result := b.text("#mapping-result")
+	require.Contains(t, result, `"type": "shipment.milestone.received"`, "the first payload becomes an event")
+	require.Contains(t, result, `"purchase_orders": [`)
+	require.Contains(t, result, `no entry for "XX"`, "the second fails on its code")
+	b.shot("source-mapping-test")
+
+	b.do("add XX to the code table",
+		chromedp.SetValue(chromedp.ID("mapping-codes"),
+			`{"status": {"RCV": "shipment.milestone.received", "DSP": "shipment.milestone.departed", "XX": "shipment.milestone.departed"}}`))
+	b.click(`//button[normalize-space()='Try the mapping']`)
+	b.waitText("#mapping-result", "shipment.milestone.departed")
+	result = b.text("#mapping-result")
+	require.NotContains(t, result, "unmapped", "both payloads translate with the edited table:\n%s", result)
+	b.click(`//button[normalize-space()='Save mapping']`)
+	b.waitText(".notice", "Mapping saved")
+	b.waitText("#source-codes", "XX")
+	require.Contains(t, b.path(), "?status=unmapped", "the page keeps its filter")
+}
+
+// adminReplaysItem replays the unmapped item, which becomes accepted with
+// one event now that the mapping knows its status.
+func adminReplaysItem(t *testing.T, b *browser) {
+	t.Helper()
+	b.waitText(".list-footer", "Showing 1 item")
+	b.click(".item-list details.item summary")
 	b.click(`//details[@open]//button[normalize-space()='Replay']`)
 	b.waitText(".item-list details.item .notice", "Replayed: accepted, 1 event")
 	require.Equal(t, []string{"accepted"}, itemsOnPage(b))
@@ -176,26 +206,6 @@ func adminReplaysItem(t *testing.T, b *browser, s *server, src string) {
 
 	b.open(b.path()) // the list, loaded again, has nothing unmapped left
 	b.waitText("main", "No unmapped items")
-}
-
-// adminTriesMapping pastes a payload into the mapping test and sees what
-// it becomes, and that a code the table lacks is an error.
-func adminTriesMapping(t *testing.T, b *browser) {
-	t.Helper()
-	b.click(`//summary[normalize-space()='Try the mapping']`)
-	b.do("paste a payload",
-		chromedp.WaitVisible(chromedp.ID("mapping-payload")),
-		chromedp.SetValue(chromedp.ID("mapping-payload"),
-			`[{"msg_id": "W-9", "status": "RCV", "ts": "2026-12-01T08:00:00Z", "order": "PO-1", "warehouse": "NLRTM"},`+
-				`{"msg_id": "W-10", "status": "ZZ", "ts": "2026-12-01T08:00:00Z", "order": "PO-1", "warehouse": "NLRTM"}]`),
-	)
-	b.click(`//button[normalize-space()='Try the mapping']`)
-	b.waitText("#mapping-result", "Item 2")
-	result := b.text("#mapping-result")
-	require.Contains(t, result, `"type": "shipment.milestone.received"`, "the first payload becomes an event")
-	require.Contains(t, result, `"purchase_orders": [`)
-	require.Contains(t, result, `no entry for "ZZ"`, "the second fails on its code")
-	b.shot("source-mapping-test")
 }
 
 // adminFollowsItemToEvent opens the accepted W-1 and follows it to its

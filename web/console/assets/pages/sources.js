@@ -3,7 +3,7 @@
 // the original as sent, what it became, and a replay for those that
 // failed.
 
-import { get, post, path } from '../api.js';
+import { get, post, patch, request, path } from '../api.js';
 import {
   h, link, idLink, when, badge, pageHeader, table, pagedTable, pagedList, emptyState, errorState, kv, card, loading,
   code, notice, field, select, showFieldError, buttonLink, base,
@@ -48,11 +48,25 @@ export async function list(ctx) {
       columns: [
         { label: 'Source', cell: (s) => [link(`/sources/${enc(s.id)}`, s.name || s.id), h('span', { class: 'sub mono' }, s.id)] },
         { label: 'Format', cell: (s) => badge(formatWords[s.format] || s.format, s.format === 'shiphook' ? '' : 'info') },
+        { label: 'Last item', cell: (s) => lastItem(ctx, s), class: 'nowrap' },
         { label: 'Created', cell: (s) => when(s.created_at), class: 'nowrap' },
-        { label: 'Updated', cell: (s) => when(s.updated_at), class: 'nowrap' },
         { label: '', cell: (s) => h('span', { class: 'actions' }, link(`/sources/${enc(s.id)}?status=unmapped`, 'Unmapped'), link(`/sources/${enc(s.id)}?status=rejected`, 'Rejected')) },
       ],
     }));
+}
+
+// lastItem shows when the source's newest item came and its status; the
+// API's list of sources does not say, so each row asks for one item.
+function lastItem(ctx, s) {
+  const el = h('span', { class: 'muted' }, '…');
+  get(path`/sources/${s.id}/items`, { limit: 1 }, { signal: ctx.signal }).then((r) => {
+    const it = r.data[0];
+    el.className = 'chips';
+    el.replaceChildren(...(it ? [when(it.received_at), itemBadge(it.status)] : [h('span', { class: 'muted' }, 'none yet')]));
+  }, (err) => {
+    if (err.name !== 'AbortError') el.replaceChildren(h('span', { class: 'muted', title: err.message }, 'unknown'));
+  });
+  return el;
 }
 
 function createForm(ctx) {
@@ -184,38 +198,75 @@ function codeTables(codes) {
     ], Object.entries(codes[n]).sort(([a], [b]) => a.localeCompare(b))))));
 }
 
-// mappingTest runs the source's mapping over a payload pasted in, and
-// shows what each item becomes; nothing is stored.
+// mappingTest runs a mapping (the source's, or one edited here) over a
+// payload pasted in and shows what each item becomes; nothing is stored
+// until "Save mapping".
 function mappingTest(ctx, s) {
+  const m = s.mapping || { program: '' };
+  const program = h('textarea', { name: 'mapping.program', id: 'mapping-program', rows: 8, value: m.program });
+  const codes = h('textarea', { name: 'mapping.codes', id: 'mapping-codes', rows: 6, value: JSON.stringify(m.codes || {}, null, 2) });
   const payload = h('textarea', { name: 'payload', id: 'mapping-payload', rows: 6, placeholder: '{"msg_id": "W-1", "status": "RCV", …}' });
   const out = h('div', { id: 'mapping-result' });
+  // mapping returns the mapping in the form, or shows why it cannot.
+  const mapping = (what) => {
+    try {
+      return { program: program.value, codes: JSON.parse(codes.value || '{}') };
+    } catch (err) {
+      out.replaceChildren(errorState({ message: `The code tables are not JSON: ${err.message}`, field: 'mapping.codes' }, what));
+      return null;
+    }
+  };
+  const fail = (err, what) => {
+    if (err.name === 'AbortError') return;
+    showFieldError(form, err);
+    out.replaceChildren(errorState(err, what));
+  };
+  const save = h('button', {
+    type: 'button',
+    onclick: async () => {
+      const mp = mapping('The mapping was not saved');
+      if (!mp) return;
+      try {
+        await patch(path`/sources/${s.id}`, { mapping: mp }, { signal: ctx.signal });
+      } catch (err) {
+        fail(err, 'The mapping was not saved');
+        return;
+      }
+      ctx.navigate(`/sources/${enc(s.id)}${location.search}`, { replace: true, notice: { text: 'Mapping saved. Replay the items that failed to translate them with it.' } });
+    },
+  }, 'Save mapping');
   const form = h('form', {
     onsubmit: async (e) => {
       e.preventDefault();
       out.replaceChildren();
-      let body;
+      const mp = mapping('Nothing was translated');
+      if (!mp) return;
       try {
-        body = JSON.parse(payload.value);
+        JSON.parse(payload.value);
       } catch (err) {
         out.append(errorState({ message: `The payload is not JSON: ${err.message}`, field: 'payload' }, 'Nothing was translated'));
         return;
       }
+      let r;
       try {
-        const r = await post(path`/sources/${s.id}/mapping/test`, { payload: body }, { signal: ctx.signal });
-        out.append(...r.items.map((it, i) => h('div', { class: 'tested-item' },
-          h('div', { class: 'chips' }, h('strong', null, `Item ${i + 1}`), itemBadge(it.status)),
-          itemError(it.error),
-          it.events.length ? [h('h3', null, it.events.length === 1 ? 'Event' : `${it.events.length} events`), it.events.map((ev) => code(ev))]
-            : h('p', { class: 'muted' }, 'No event.'))));
+        // The payload goes as typed, so that its numbers keep their digits.
+        r = await request('POST', path`/sources/${s.id}/mapping/test`, { raw: `{"mapping": ${JSON.stringify(mp)}, "payload": ${payload.value}}`, signal: ctx.signal });
       } catch (err) {
-        if (err.name === 'AbortError') return;
-        showFieldError(form, err);
-        out.append(errorState(err, 'Nothing was translated'));
+        fail(err, 'Nothing was translated');
+        return;
       }
+      out.append(...r.items.map((it, i) => h('div', { class: 'tested-item' },
+        h('div', { class: 'chips' }, h('strong', null, `Item ${i + 1}`), itemBadge(it.status)),
+        itemError(it.error),
+        it.events.length ? [h('h3', null, it.events.length === 1 ? 'Event' : `${it.events.length} events`), it.events.map((ev) => code(ev))]
+          : h('p', { class: 'muted' }, 'No event.'))));
     },
-  }, field('Payload', payload, 'One payload as the source sends it, or an array of them.'),
-  h('button', { type: 'submit' }, 'Try the mapping'), out);
-  return h('details', { class: 'card' }, h('summary', null, 'Try the mapping'), form);
+  },
+  h('p', { class: 'card-intro' }, 'Run the mapping over a payload to see what it becomes. Edit the program or the code tables to try a fix; nothing changes until you save.'),
+  h('div', { class: 'grid-2' }, field('Program (jq)', program), field('Code tables (JSON)', codes, 'Table name → code → value, read as $codes.')),
+  field('Payload', payload, 'One payload as the source sends it, or an array of them.'),
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Try the mapping'), save), out);
+  return h('details', { class: 'card' }, h('summary', null, 'Try or change the mapping'), form);
 }
 
 function itemError(e) {
