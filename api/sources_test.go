@@ -235,6 +235,8 @@ func TestSourceAuth(t *testing.T) {
 	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
 	status, body = a.do(t, "POST", "/v1/events/batch", "shk_bound", map[string]any{"events": []any{milestone("tms-1", "acme")}})
 	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
+	status, body = a.do(t, "PUT", "/v1/shipments/SHP-1", "shk_bound", map[string]any{"mode": "ocean"})
+	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
 	require.Empty(t, a.store.storedItems())
 	require.Empty(t, a.store.storedEvents())
 
