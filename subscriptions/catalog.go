@@ -231,7 +231,7 @@ const schemaURL = "urn:shiphook:event-type:"
 // loadCatalog builds and compiles the catalog on first use. It panics if a
 // schema does not compile, which the package's tests rule out.
 var loadCatalog = sync.OnceValue(func() *catalog {
-	c, err := buildCatalog(eventTypes())
+	c, err := buildCatalog(slices.Concat(eventTypes(), equipmentTypes(), documentTypes()))
 	if err != nil {
 		panic("subscriptions: event type catalog: " + err.Error())
 	}

@@ -70,8 +70,9 @@ func locode(description string) schema {
 // {"code": …} (shape.go).
 func location(description string) schema {
 	s := object(description+" An object with the place's code and name, or its UN/LOCODE alone as a string such as \"NLRTM\", delivered as {\"code\": \"NLRTM\"}.", schema{
-		"code": locode("UN/LOCODE of the place: a two-letter country code and three letters or digits 2-9, such as NLRTM for Rotterdam."),
-		"name": text("Name of the place as a person would write it, such as \"Port of Rotterdam\" or a warehouse's name."),
+		"code":     locode("UN/LOCODE of the place: a two-letter country code and three letters or digits 2-9, such as NLRTM for Rotterdam."),
+		"name":     text("Name of the place as a person would write it, such as \"Port of Rotterdam\" or a warehouse's name."),
+		"facility": text("Code of the terminal, depot or other facility at the place, without the UN/LOCODE, as the source gives it, such as the SMDG terminal code \"ECTDE\"."),
 	})
 	s["type"] = []string{"object", "string"}
 	s["pattern"] = locodePattern
@@ -83,6 +84,7 @@ func location(description string) schema {
 // cargo.
 func transport(props schema) schema {
 	props["vessel"] = text("Name of the vessel carrying the cargo, for ocean and barge transport.")
+	props["vessel_imo"] = schema{"type": "string", "pattern": "^[0-9]{7}$", "description": "IMO number of the vessel: seven digits, such as 9703291."}
 	props["voyage"] = text("Voyage number of the vessel.")
 	props["flight"] = text("Flight number, such as LH8400, for air transport.")
 	return props
@@ -123,7 +125,7 @@ func eventTypes() []typeDef {
 				]
 			}`},
 		{"shipment.updated", "The transport plan of a shipment changed: routing, estimated times, vessel, voyage or flight. data carries the new values of what changed.",
-			plan("The new values of the fields that changed; every field is optional."),
+			withProps(plan("The new values of the fields that changed; every field is optional."), updateProps()),
 			`{
 				"eta": "2026-12-27T09:00:00Z",
 				"vessel": "MSC MAYA",
