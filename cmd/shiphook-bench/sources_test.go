@@ -1,9 +1,7 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
+	"context"
 	"encoding/json"
 	"regexp"
 	"strconv"
@@ -12,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/sources"
 )
 
 func TestContainerNumbers(t *testing.T) {
@@ -111,15 +111,44 @@ func TestDCSANotification(t *testing.T) {
 
 	key := []byte("0123456789abcdef0123456789abcdef")
 	sig := dcsaSignature(key, body)
-	mac := hmac.New(sha256.New, key)
-	mac.Write(body)
-	require.Equal(t, "sha256="+hex.EncodeToString(mac.Sum(nil)), sig)
+	require.True(t, sources.VerifyDCSASignature(key, body, sig))
+	require.False(t, sources.VerifyDCSASignature([]byte("another key of 32 bytes, not it!"), body, sig))
+
+	// shiphook translates every event into the milestone the batch
+	// scenario posts, named by its booking and container.
+	items, err := sources.TranslateDCSA(body)
+	require.NoError(t, err)
+	require.Len(t, items, 100)
+	for k, it := range items {
+		i := 200 + k
+		require.NoError(t, it.Err, "event %d", i)
+		require.Len(t, it.Events, 1)
+		var ev canonicalShape
+		require.NoError(t, json.Unmarshal(it.Events[0], &ev))
+		require.Equal(t, map[bool]string{true: "shipment.milestone.departed", false: "shipment.milestone.arrived"}[i%2 == 0], ev.Type)
+		require.Equal(t, "dcsa:"+g.dcsaEventID(i), ev.ID)
+		require.Empty(t, ev.Shipment.ID)
+		require.Equal(t, map[string]any{"booking": g.booking(i), "containers": []any{g.container(i)}}, ev.Shipment.References)
+		require.Equal(t, "CNSHA", ev.Data["location"].(map[string]any)["code"])
+	}
+}
+
+// canonicalShape is what the tests read of a canonical event.
+type canonicalShape struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Shipment struct {
+		ID         string         `json:"id"`
+		References map[string]any `json:"references"`
+	} `json:"shipment"`
+	Data map[string]any `json:"data"`
 }
 
 func TestWMSBatch(t *testing.T) {
 	g := newSourceGen("r5", 5, targets{run: "r5", partners: []string{"bench-r5-p0"}})
+	body := g.wmsBatch(0, 100)
 	var ps []map[string]string
-	require.NoError(t, json.Unmarshal(g.wmsBatch(0, 100), &ps))
+	require.NoError(t, json.Unmarshal(body, &ps))
 	require.Len(t, ps, 100)
 	ids := map[string]bool{}
 	for i, p := range ps {
@@ -133,6 +162,25 @@ func TestWMSBatch(t *testing.T) {
 		require.WithinDuration(t, time.Now(), time.Unix(0, sent), time.Minute)
 	}
 	require.True(t, strings.HasPrefix(ps[99]["msg_id"], "WMS-r5-"))
+
+	// The mapped source's mapping makes of each the milestone the batch
+	// scenario posts, named by its booking and container, with the
+	// publisher's clock.
+	m, err := sources.CompileMapping(wmsProgram, wmsCodes)
+	require.NoError(t, err)
+	items, err := m.Translate(context.Background(), body)
+	require.NoError(t, err)
+	require.Len(t, items, 100)
+	for i, it := range items {
+		require.NoError(t, it.Err, "payload %d", i)
+		require.Len(t, it.Events, 1)
+		var ev canonicalShape
+		require.NoError(t, json.Unmarshal(it.Events[0], &ev))
+		require.Equal(t, map[bool]string{true: "shipment.milestone.departed", false: "shipment.milestone.arrived"}[i%2 == 0], ev.Type)
+		require.Equal(t, ps[i]["msg_id"], ev.ID)
+		require.Equal(t, map[string]any{"booking": g.booking(i), "containers": []any{g.container(i)}}, ev.Shipment.References)
+		require.Equal(t, ps[i]["sent_at_ns"], ev.Data["sent_at_ns"])
+	}
 }
 
 func TestSourceComparison(t *testing.T) {
