@@ -333,6 +333,9 @@ func (rn *runner) diagnose(ctx context.Context, tg targets, r *row) {
 	if calls >= 400 {
 		parts = append(parts, "(counted from the first 400 pages only)")
 	}
+	if r.scenario.source != "" {
+		parts = append(parts, rn.unresolved(ctx))
+	}
 	r.missingDetail = strings.Join(parts, ", ")
 }
 

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -396,4 +397,30 @@ func publishSource(ctx context.Context, a *harness.Client, src *source, n, size,
 	return inBatches(ctx, n, size, conc, limit, func(ctx context.Context, _, lo, hi int, st *publishStats) {
 		src.post(ctx, a, lo, hi, st)
 	})
+}
+
+// unresolved says how many events shiphook holds unresolved (no
+// registered shipment matched their references), counted from the first
+// 40 pages of GET /v1/events?status=unresolved.
+func (rn *runner) unresolved(ctx context.Context) string {
+	n, cursor := 0, ""
+	for range 40 {
+		q := url.Values{"status": {"unresolved"}, "limit": {"250"}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		var page struct {
+			Data       []json.RawMessage `json:"data"`
+			NextCursor *string           `json:"next_cursor"`
+		}
+		if err := rn.p.api.Call(ctx, http.MethodGet, "/v1/events?"+q.Encode(), nil, &page); err != nil {
+			return "could not count the unresolved events: " + err.Error()
+		}
+		n += len(page.Data)
+		if page.NextCursor == nil {
+			return fmt.Sprintf("%d events unresolved (no registered shipment matched their references)", n)
+		}
+		cursor = *page.NextCursor
+	}
+	return fmt.Sprintf("at least %d events unresolved (no registered shipment matched their references)", n)
 }
