@@ -10,7 +10,7 @@ RACE ?= -race
 # How long make fuzz (and so make test) runs each fuzz target.
 FUZZTIME ?= 10s
 # The fuzz targets, each as package:target; go test -fuzz takes one at a time.
-FUZZ = ./dispatcher:FuzzParseEvent ./subscriptions:FuzzNormalizeData ./subscriptions:FuzzFilter ./api:FuzzCursor ./signing:FuzzVerify
+FUZZ = ./dispatcher:FuzzParseEvent ./subscriptions:FuzzNormalizeData ./subscriptions:FuzzFilter ./api:FuzzCursor ./signing:FuzzVerify ./sources:FuzzTranslateDCSA ./sources:FuzzMappedTranslate
 # Extra flags for the benchmark tool, e.g. make bench BENCHFLAGS=-quick;
 # bin/shiphook-bench -h lists them.
 BENCHFLAGS ?=

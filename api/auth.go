@@ -25,21 +25,38 @@ const principalKey = "shiphook.principal"
 // unavailable when the store could not be reached, never 401.
 func authenticate(keys principals) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if !ok || key == "" {
-			abort(c, errorf(http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'"))
-			return
-		}
-		p, err := keys.Principal(c.Request.Context(), strings.TrimSpace(key))
-		if errors.Is(err, subscriptions.ErrNotFound) {
-			abort(c, errorf(http.StatusUnauthorized, "unauthorized", "the API key is not valid"))
-			return
-		}
+		p, err := principalFrom(c, keys)
 		if err != nil {
 			abort(c, err)
 			return
 		}
 		c.Set(principalKey, p)
+		c.Next()
+	}
+}
+
+// principalFrom returns who holds the request's bearer key, or the error
+// authenticate answers.
+func principalFrom(c *gin.Context, keys principals) (subscriptions.Principal, error) {
+	key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || key == "" {
+		return subscriptions.Principal{}, errorf(http.StatusUnauthorized, "unauthorized", "send an API key as 'Authorization: Bearer <key>'")
+	}
+	p, err := keys.Principal(c.Request.Context(), strings.TrimSpace(key))
+	if errors.Is(err, subscriptions.ErrNotFound) {
+		return p, errorf(http.StatusUnauthorized, "unauthorized", "the API key is not valid")
+	}
+	return p, err
+}
+
+// unbound answers 403 to an ingest key bound to a source: it posts to
+// that source only.
+func unbound() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if p := principalOf(c); p.SourceID != "" {
+			abort(c, errorf(http.StatusForbidden, "forbidden", "this key is bound to source %s; post to /v1/sources/%s/events", p.SourceID, p.SourceID))
+			return
+		}
 		c.Next()
 	}
 }
@@ -69,6 +86,6 @@ func principalOf(c *gin.Context) subscriptions.Principal {
 func Me() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principalOf(c)
-		c.PureJSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID})
+		c.PureJSON(http.StatusOK, gin.H{"key_id": p.KeyID, "role": p.Role, "partner_id": p.PartnerID, "source_id": p.SourceID})
 	}
 }

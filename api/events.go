@@ -94,27 +94,52 @@ type eventLister interface {
 
 // ListEvents handles GET /v1/events (admin): events newest first, with the
 // filters type (exact, or a prefix wildcard such as shiphook.* for
-// shiphook's own operational events) and shipment_id.
+// shiphook's own operational events), shipment_id and status (resolved or
+// unresolved).
 func ListEvents(st eventLister) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		status := c.Query("status")
+		if status != "" && status != dispatcher.EventResolved && status != dispatcher.EventUnresolved {
+			abort(c, subscriptions.Fieldf("status", "%q is not an event status; use resolved or unresolved", status))
+			return
+		}
 		listWith(c, func(page subscriptions.Page) ([]dispatcher.Event, error) {
-			return st.ListEvents(c.Request.Context(), dispatcher.EventQuery{Type: c.Query("type"), ShipmentID: c.Query("shipment_id"), Page: page})
+			return st.ListEvents(c.Request.Context(), dispatcher.EventQuery{Type: c.Query("type"), ShipmentID: c.Query("shipment_id"), Status: status, Page: page})
 		}, func(e dispatcher.Event) string { return e.ID })
 	}
 }
 
 type eventGetter interface {
 	Event(ctx context.Context, id string) (dispatcher.Event, error)
+	SourceItem(ctx context.Context, id string) (dispatcher.SourceItem, error)
 }
 
-// GetEvent handles GET /v1/events/{event_id} (admin).
+// shownEvent is an event as an admin sees it: with the source item it
+// came from, original included, if it came through a source.
+type shownEvent struct {
+	dispatcher.Event
+	SourceItem *dispatcher.SourceItem `json:"source_item,omitempty"`
+}
+
+// GetEvent handles GET /v1/events/{event_id} (admin): the event, and the
+// source item it came from (while its source exists).
 func GetEvent(st eventGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ev, err := st.Event(c.Request.Context(), c.Param("event_id"))
 		if errors.Is(err, subscriptions.ErrNotFound) {
 			err = notFound("event %s not found", c.Param("event_id"))
 		}
-		respond(c, http.StatusOK, ev, err)
+		out := shownEvent{Event: ev}
+		if err == nil && ev.SourceItemID != "" {
+			it, ierr := st.SourceItem(c.Request.Context(), ev.SourceItemID)
+			switch {
+			case ierr == nil:
+				out.SourceItem = &it
+			case !errors.Is(ierr, subscriptions.ErrNotFound):
+				err = ierr
+			}
+		}
+		respond(c, http.StatusOK, out, err)
 	}
 }
 

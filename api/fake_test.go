@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/sources"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -38,6 +39,13 @@ type fakeStore struct {
 	pages []subscriptions.Page
 	// queries are the queries ListMessages was asked.
 	queries []dispatcher.MessageQuery
+	// sources and items (sources_test.go), by id.
+	sources map[string]sources.Source
+	items   []dispatcher.SourceItem
+	// shipments are the registered shipments (shipments_test.go).
+	shipments map[string]dispatcher.RegisteredShipment
+	// eventQueries are the queries ListEvents was asked.
+	eventQueries []dispatcher.EventQuery
 }
 
 func (f *fakeStore) APIKeyByHash(_ context.Context, hash string) (subscriptions.APIKey, error) {
@@ -256,6 +264,7 @@ func newTestAPI(t testing.TB) testAPI {
 	now := time.Date(2026, 11, 26, 14, 5, 0, 0, time.UTC)
 	st := &fakeStore{
 		keys:      map[string]subscriptions.APIKey{},
+		sources:   map[string]sources.Source{},
 		endpoints: map[string]subscriptions.Endpoint{},
 		partners: map[string]subscriptions.Partner{
 			partnerIDA: {ID: partnerIDA, Name: "Acme", Access: subscriptions.AccessParty, CreatedAt: now, UpdatedAt: now},
@@ -278,7 +287,7 @@ func newTestAPI(t testing.TB) testAPI {
 		Store:    st,
 		Auth:     subscriptions.NewAuth(st),
 		Notifier: &fakeNotifier{},
-		Ingest:   dispatcher.Ingest{Store: st, Partners: st, Queue: q},
+		Ingest:   dispatcher.Ingest{Store: st, Partners: st, Queue: q, ItemStore: st},
 		Ready:    []Dependency{{Name: "database", Check: func(context.Context) error { return nil }}},
 	})
 	return testAPI{Handler: h, store: st, queue: q}

@@ -26,14 +26,15 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// Shipment identifies the shipment an event is about.
+// Shipment identifies the shipment an event is about: by its id, or, on
+// an event that is unresolved, by its references alone.
 type Shipment struct {
-	ID          string            `json:"id"`
-	Mode        string            `json:"mode,omitempty"`
-	Origin      string            `json:"origin,omitempty"`
-	Destination string            `json:"destination,omitempty"`
-	Carrier     string            `json:"carrier,omitempty"`
-	References  map[string]string `json:"references,omitempty"`
+	ID          string                   `json:"id,omitempty"`
+	Mode        string                   `json:"mode,omitempty"`
+	Origin      string                   `json:"origin,omitempty"`
+	Destination string                   `json:"destination,omitempty"`
+	Carrier     string                   `json:"carrier,omitempty"`
+	References  subscriptions.References `json:"references,omitzero"`
 }
 
 // Event is one shipment change as accepted by the ingest API.
@@ -53,10 +54,46 @@ type Event struct {
 	FannedOutAt *time.Time `json:"fanned_out_at"`
 	// PurgedAt is set once retention emptied Data.
 	PurgedAt *time.Time `json:"purged_at,omitempty"`
+	// SourceItemID is the source item the event came from, if it came
+	// through a source (POST /v1/sources/{id}/events). Not encoded: the
+	// original is shown to admins only, by GET /v1/events/{id}.
+	SourceItemID string `json:"-"`
+	// Unresolved, on an event that named its shipment by references that
+	// matched no registered shipment or several, says which and why; nil
+	// once the event is resolved (resolve.go). An event given with a
+	// shipment id is never unresolved.
+	Unresolved *Unresolved `json:"unresolved,omitempty"`
+	// Status is EventUnresolved while Unresolved is set, EventResolved
+	// otherwise, as the store reads it and resolution sets it.
+	Status string `json:"status,omitempty"`
 	// Messages, given to InsertEvents only, are the event's fan-out: they
 	// are stored with the event if it is stored, and not if it is skipped
 	// as a repeat. Give FannedOutAt with them. Nothing reads them back.
 	Messages []Message `json:"-"`
+}
+
+// The status of an event (Event.Status).
+const (
+	EventResolved   = "resolved"   // its shipment is known: given by id, or resolved from its references
+	EventUnresolved = "unresolved" // its references match no registered shipment, or several
+)
+
+// Why an event is unresolved (Unresolved.Reason).
+const (
+	ReasonNoMatch   = "no_match"  // none of its references is registered
+	ReasonAmbiguous = "ambiguous" // its references name more than one shipment
+)
+
+// Unresolved says why an event's references did not resolve to one
+// registered shipment.
+type Unresolved struct {
+	// Reason is ReasonNoMatch or ReasonAmbiguous.
+	Reason string `json:"reason"`
+	// References are those of the event that failed: all of them for
+	// no_match, those that matched for ambiguous.
+	References subscriptions.References `json:"references"`
+	// Shipments, when ambiguous, are the registered shipments they name.
+	Shipments []string `json:"shipments,omitempty"`
 }
 
 // Status is where a message stands.
@@ -203,6 +240,8 @@ type RecoverJob struct {
 // Store keeps events, messages and attempts. Both database implementations
 // satisfy it; see package store.
 type Store interface {
+	// Registry keeps the registered shipments and resolves events.
+	Registry
 	// InsertEvents stores events in one transaction, skipping those whose
 	// SourceID or IdempotencyKey was seen before, and the Messages of those
 	// it stores. Results are in order.
@@ -325,5 +364,7 @@ type EventQuery struct {
 	// Type is an exact type, or a prefix wildcard such as "shiphook.*".
 	Type       string
 	ShipmentID string
+	// Status is EventResolved, EventUnresolved, or empty for both.
+	Status string
 	subscriptions.Page
 }

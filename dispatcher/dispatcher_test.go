@@ -73,7 +73,7 @@ func TestParseSchedule(t *testing.T) {
 func TestPayload(t *testing.T) {
 	ev := Event{
 		ID: "evt_1", Type: "shipment.milestone.delivered", OccurredAt: time.Date(2026, 11, 26, 14, 5, 0, 0, time.UTC),
-		Shipment: Shipment{ID: "SHP-1", Mode: "ocean", References: map[string]string{"po": "PO-7"}},
+		Shipment: Shipment{ID: "SHP-1", Mode: "ocean", References: subscriptions.References{PurchaseOrders: []string{"PO-7"}}},
 		Parties:  []Party{{PartnerID: "acme", Role: "consignee"}, {PartnerID: "globex", Role: "shipper"}},
 		Data:     json.RawMessage(`{"location":{"code":"NLRTM"},"signed_by":"J. \"Jo\" Doe"}`),
 	}
@@ -86,7 +86,7 @@ func TestPayload(t *testing.T) {
 		"timestamp": "2026-11-26T14:05:00Z",
 		"data": map[string]any{
 			"event_id":  "evt_1",
-			"shipment":  map[string]any{"id": "SHP-1", "mode": "ocean", "references": map[string]any{"po": "PO-7"}},
+			"shipment":  map[string]any{"id": "SHP-1", "mode": "ocean", "references": map[string]any{"purchase_orders": []any{"PO-7"}}},
 			"role":      "consignee",
 			"location":  map[string]any{"code": "NLRTM"},
 			"signed_by": `J. "Jo" Doe`,
@@ -97,7 +97,7 @@ func TestPayload(t *testing.T) {
 	ev.Data = json.RawMessage(`{}`)
 	body, err = payload(ev, roleOf(ev, "erp"))
 	require.NoError(t, err)
-	require.JSONEq(t, `{"type":"shipment.milestone.delivered","timestamp":"2026-11-26T14:05:00Z","data":{"event_id":"evt_1","shipment":{"id":"SHP-1","mode":"ocean","references":{"po":"PO-7"}}}}`, string(body))
+	require.JSONEq(t, `{"type":"shipment.milestone.delivered","timestamp":"2026-11-26T14:05:00Z","data":{"event_id":"evt_1","shipment":{"id":"SHP-1","mode":"ocean","references":{"purchase_orders":["PO-7"]}}}}`, string(body))
 }
 
 func TestClassify(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // EventCache keeps recent events in memory, so that fan-out and the
@@ -76,9 +78,11 @@ func (c *EventCache) Get(id string) (Event, bool) {
 	return ev, true
 }
 
-// Put keeps ev, without its Messages, unless it alone is over the budget.
+// Put keeps ev, without its Messages, unless it alone is over the budget
+// or it is unresolved: an unresolved event changes when it is resolved
+// (Registry.ResolveEvents), and every process then reads it anew.
 func (c *EventCache) Put(ev Event) {
-	if c == nil || c.max <= 0 {
+	if c == nil || c.max <= 0 || ev.Unresolved != nil {
 		return
 	}
 	encoded := encodeEvent(ev)
@@ -137,15 +141,16 @@ func entrySize(id string, encoded []byte) int {
 // copy; then its times, as seconds and nanoseconds; then its data.
 func encodeEvent(ev Event) []byte {
 	sh := ev.Shipment
+	refs := sh.References.List()
 	strs := []string{ev.ID, ev.SourceID, ev.IdempotencyKey, ev.Type, sh.ID, sh.Mode, sh.Origin, sh.Destination, sh.Carrier}
 	// The exact size, so that the cache holds no spare room.
-	n := 4 + uvarintLen(countOf(sh.References)) + uvarintLen(countOf(ev.Parties)) +
+	n := 4 + uvarintLen(countOf(refs)) + uvarintLen(countOf(ev.Parties)) +
 		timeLen(ev.OccurredAt) + timeLen(ev.CreatedAt) + 1 + len(ev.Data)
 	for _, s := range strs {
 		n += stringLen(s)
 	}
-	for k, v := range sh.References {
-		n += stringLen(k) + stringLen(v)
+	for _, r := range refs {
+		n += stringLen(r.Kind) + stringLen(r.Value)
 	}
 	for _, p := range ev.Parties {
 		n += stringLen(p.PartnerID) + stringLen(p.Role)
@@ -161,9 +166,9 @@ func encodeEvent(ev Event) []byte {
 		b = appendString(b, s)
 	}
 	// A count is one more than the number of items, 0 for nil.
-	b = binary.AppendUvarint(b, countOf(sh.References))
-	for k, v := range sh.References {
-		b = appendString(appendString(b, k), v)
+	b = binary.AppendUvarint(b, countOf(refs))
+	for _, r := range refs {
+		b = appendString(appendString(b, r.Kind), r.Value)
 	}
 	b = binary.AppendUvarint(b, countOf(ev.Parties))
 	for _, p := range ev.Parties {
@@ -194,7 +199,7 @@ func encodeEvent(ev Event) []byte {
 
 // countOf is how encodeEvent writes the size of the references or the
 // parties: one more than the number of items, 0 for nil.
-func countOf[T map[string]string | []Party](items T) uint64 {
+func countOf[T []subscriptions.Reference | []Party](items T) uint64 {
 	if items == nil {
 		return 0
 	}
@@ -248,11 +253,11 @@ func decodeEvent(b []byte) (Event, error) {
 	}
 	// Each item takes at least two bytes: a count past that is bad.
 	if refs := d.count(); refs > 0 && !d.tooMany(refs-1) {
-		sh.References = make(map[string]string, refs-1)
-		for range refs - 1 {
-			key := d.string()
-			sh.References[key] = d.string()
+		list := make([]subscriptions.Reference, refs-1)
+		for i := range list {
+			list[i] = subscriptions.Reference{Kind: d.string(), Value: d.string()}
 		}
+		sh.References = subscriptions.ReferencesOf(list)
 	}
 	if parties := d.count(); parties > 0 && !d.tooMany(parties-1) {
 		ev.Parties = make([]Party, parties-1)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // sized returns an event whose data makes its entry take n bytes.
@@ -108,13 +110,13 @@ func TestEventCacheKeepsEveryField(t *testing.T) {
 			ID: "evt_1", SourceID: "tms-42", IdempotencyKey: "key-" + long, Type: "shipment.milestone.departed",
 			OccurredAt: at("2026-11-26T14:05:00.123456789Z"), CreatedAt: at("2026-11-26T14:05:01Z"),
 			Shipment: Shipment{ID: "SHP-1", Mode: "ocean", Origin: "CNSHA", Destination: "NLRTM", Carrier: "MSCU",
-				References: map[string]string{"bl": "MSCU1234567", "po": long}},
+				References: subscriptions.References{BillOfLading: "MSCU1234567", PurchaseOrders: []string{long}}},
 			Parties:     []Party{{PartnerID: "prt_a", Role: "shipper"}, {PartnerID: "prt_b", Role: "consignee"}},
 			Data:        json.RawMessage(`{"location":{"code":"CNSHA"},"note":"` + long + `"}`),
 			FannedOutAt: &fanned, PurgedAt: &purged,
 		},
 		// Nil and empty are told apart; zero and far times survive.
-		{ID: "evt_2", Type: "shipment.created", Parties: []Party{}, Shipment: Shipment{ID: "SHP-2", References: map[string]string{}}, Data: json.RawMessage(`{}`)},
+		{ID: "evt_2", Type: "shipment.created", Parties: []Party{}, Shipment: Shipment{ID: "SHP-2"}, Data: json.RawMessage(`{}`)},
 		{ID: "evt_3", Type: "shipment.created", OccurredAt: at("9999-12-31T23:59:59.999999999Z"), CreatedAt: at("1970-01-01T00:00:00Z")},
 	}
 	c := NewEventCache(1 << 20)

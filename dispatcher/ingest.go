@@ -52,6 +52,41 @@ type Ingest struct {
 	// cache: stored events are handed over so that fan-out need not read
 	// them back. Nil otherwise.
 	Events *EventCache
+	// ItemStore stores the items of sources' payloads with their events
+	// (Ingest.Items); Store is one.
+	ItemStore ItemSaver
+	// Registry resolves the shipments events name (resolve.go) and keeps
+	// up with the shipment.created and shipment.updated events; nil
+	// resolves nothing, and events named by references alone are stored
+	// unresolved.
+	Registry Resolver
+}
+
+// Resolver is what ingest needs of the shipment registry; Registry is
+// one.
+type Resolver interface {
+	shipmentLookup
+	MergeShipments(ctx context.Context, s []RegisteredShipment) error
+}
+
+// resolve resolves the shipments of evs (resolveShipments) and registers
+// what those of types shipment.created and shipment.updated say of
+// theirs, before they are stored: a failure stores nothing, and the
+// source's retry does it all again.
+func (in Ingest) resolve(ctx context.Context, evs []*Event) error {
+	if err := resolveShipments(ctx, in.Registry, evs); err != nil {
+		return err
+	}
+	var given []Event
+	for _, ev := range evs {
+		given = append(given, *ev)
+	}
+	if reg := registrations(given); len(reg) > 0 && in.Registry != nil {
+		if err := in.Registry.MergeShipments(ctx, reg); err != nil {
+			return fmt.Errorf("register shipments: %w", err)
+		}
+	}
+	return nil
 }
 
 // eventInput is an event as posted. Fields are parsed by hand afterwards so
@@ -60,9 +95,20 @@ type eventInput struct {
 	ID         string          `json:"id"`
 	Type       string          `json:"type"`
 	OccurredAt string          `json:"occurred_at"`
-	Shipment   *Shipment       `json:"shipment"`
+	Shipment   *eventShipment  `json:"shipment"`
 	Parties    []Party         `json:"parties"`
 	Data       json.RawMessage `json:"data"`
+}
+
+// eventShipment is an event's shipment as posted; its references are
+// parsed by subscriptions.ParseReferences.
+type eventShipment struct {
+	ID          string          `json:"id"`
+	Mode        string          `json:"mode"`
+	Origin      string          `json:"origin"`
+	Destination string          `json:"destination"`
+	Carrier     string          `json:"carrier"`
+	References  json.RawMessage `json:"references"`
 }
 
 // Party is a partner named on a shipment, with its role there, one of
@@ -125,8 +171,7 @@ func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	if in.Shipment == nil {
 		return Event{}, subscriptions.Fieldf("shipment", "is required")
 	}
-	ev.Shipment = *in.Shipment
-	if err := checkShipment(ev.Shipment); err != nil {
+	if ev.Shipment, err = parseShipment(*in.Shipment); err != nil {
 		return Event{}, err
 	}
 	if err := checkPartyList(in.Parties); err != nil {
@@ -151,37 +196,26 @@ func ParseEvent(raw []byte, idempotencyKey string) (Event, error) {
 	return ev, nil
 }
 
-// checkShipment checks a posted shipment: an id, and the standard
-// vocabularies for the fields given: mode one of subscriptions.Modes,
-// origin and destination UN/LOCODEs, the carrier a SCAC or IATA code. An
-// empty field is one not given.
-func checkShipment(s Shipment) error {
+// parseShipment checks a posted shipment: an id or references (or both),
+// and the standard vocabularies for the fields given: mode one of
+// subscriptions.Modes, origin and destination UN/LOCODEs, the carrier a
+// SCAC or IATA code. An empty field is one not given.
+func parseShipment(in eventShipment) (Shipment, error) {
+	s := Shipment{ID: in.ID, Mode: in.Mode, Origin: in.Origin, Destination: in.Destination, Carrier: in.Carrier}
+	refs, err := subscriptions.ParseReferences("shipment.references", in.References)
+	if err != nil {
+		return Shipment{}, err
+	}
+	s.References = refs
 	if strings.TrimSpace(s.ID) == "" {
-		return subscriptions.Fieldf("shipment.id", "is required")
+		if s.ID != "" || refs.IsZero() {
+			return Shipment{}, subscriptions.Fieldf("shipment.id", "shipment.id or shipment.references is required")
+		}
 	}
 	if len(s.ID) > 200 {
-		return subscriptions.Fieldf("shipment.id", "must be at most 200 characters")
+		return Shipment{}, subscriptions.Fieldf("shipment.id", "must be at most 200 characters")
 	}
-	for _, c := range []struct {
-		field, value string
-		check        func(field, value string) error
-	}{
-		{"shipment.mode", s.Mode, subscriptions.CheckMode},
-		{"shipment.origin", s.Origin, subscriptions.CheckLocode},
-		{"shipment.destination", s.Destination, subscriptions.CheckLocode},
-		{"shipment.carrier", s.Carrier, subscriptions.CheckCarrier},
-	} {
-		if c.value == "" {
-			continue
-		}
-		if err := c.check(c.field, c.value); err != nil {
-			return err
-		}
-	}
-	if len(s.References) > 50 {
-		return subscriptions.Fieldf("shipment.references", "at most 50 references")
-	}
-	return nil
+	return s, checkAttributes("shipment.", s)
 }
 
 // checkPartyList checks the parties of a posted event: at most 50, each
@@ -253,8 +287,10 @@ type Accepted struct {
 	Duplicate bool `json:"duplicate"`
 }
 
-// Post checks one event as posted, raw with the Idempotency-Key given, and
-// returns once it is committed. While delivery workers run in this process,
+// Post checks one event as posted, raw with the Idempotency-Key given,
+// resolves its shipment against the registry (resolve.go; an event whose
+// references name no one shipment is stored unresolved), and returns once
+// it is committed. While delivery workers run in this process,
 // its messages are committed with it, and their deliveries scheduled;
 // otherwise its fan-out is scheduled. The reconciler makes sure that either
 // happens even if Redis, or this process, loses it. Returns the errors of
@@ -270,6 +306,9 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 		err = missingParty(ev, missing)
 	}
 	if err != nil {
+		return Accepted{}, err
+	}
+	if err := in.resolve(ctx, []*Event{&ev}); err != nil {
 		return Accepted{}, err
 	}
 	schedule, here := in.fanOutHere(&ev)
@@ -363,20 +402,40 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	if len(store) == 0 {
 		return results, nil
 	}
-	res, err := in.Store.InsertEvents(ctx, store)
+	res, err := in.store(ctx, store, in.Store.InsertEvents)
+	if err != nil {
+		return nil, err
+	}
+	for j, r := range res {
+		results[storeAt[j]].Accepted = Accepted{ID: r.ID, Duplicate: !r.Created}
+	}
+	return results, nil
+}
+
+// store stores evs, checked and naming partners that exist, with insert,
+// and schedules the fan-out of those it created. Results are those of
+// insert, in the order of evs. Batch and the items of a source share it.
+func (in Ingest) store(ctx context.Context, evs []Event, insert func(context.Context, []Event) ([]Insert, error)) ([]Insert, error) {
+	resolving := make([]*Event, len(evs))
+	for i := range evs {
+		resolving[i] = &evs[i]
+	}
+	if err := in.resolve(ctx, resolving); err != nil {
+		return nil, err
+	}
+	res, err := insert(ctx, evs)
 	if err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}
 	var created []string
 	for j, r := range res {
-		results[storeAt[j]].Accepted = Accepted{ID: r.ID, Duplicate: !r.Created}
 		if r.Created {
-			in.Events.Put(store[j])
+			in.Events.Put(evs[j])
 			created = append(created, r.ID)
 		}
 	}
 	if len(created) > 0 {
 		in.enqueue(ctx, created...)
 	}
-	return results, nil
+	return res, nil
 }

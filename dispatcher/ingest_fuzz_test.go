@@ -100,7 +100,7 @@ func requireAcceptedEvent(t *testing.T, ev dispatcher.Event, key string) {
 	require.Equal(t, time.UTC, ev.OccurredAt.Location())
 	require.True(t, ev.OccurredAt.Year() >= 1970 && ev.OccurredAt.Year() <= 9999, ev.OccurredAt)
 	require.NotEmpty(t, strings.TrimSpace(ev.Shipment.ID))
-	require.LessOrEqual(t, len(ev.Shipment.References), 50)
+	require.LessOrEqual(t, len(ev.Shipment.References.List()), 50)
 	require.NotNil(t, ev.Parties, "no parties is [], not null")
 	require.LessOrEqual(t, len(ev.Parties), 50)
 	seen := map[string]bool{}

@@ -12,12 +12,13 @@ import (
 // payload renders the body delivered for ev to a partner with role:
 // {"type", "timestamp", "data": {"event_id", "shipment", "role", …data}}.
 // The list of parties is never included; neither is an empty shipment (an
-// operational event has none) or an empty role. Data is delivered as
+// operational event has none) or an empty role. An unresolved event's
+// shipment is its references alone. Data is delivered as
 // subscriptions.DeliveredData has it: amounts stored as numbers, before
 // they were decimal strings, are delivered as decimal strings too.
 func payload(ev Event, role string) ([]byte, error) {
 	var shipment []byte
-	if ev.Shipment.ID != "" {
+	if ev.Shipment.ID != "" || !ev.Shipment.References.IsZero() {
 		var err error
 		if shipment, err = json.Marshal(ev.Shipment); err != nil {
 			return nil, fmt.Errorf("encode shipment: %w", err)

@@ -13,6 +13,9 @@ type reconcilerStore interface {
 	UnfannedEvents(ctx context.Context, before time.Time, limit int) ([]string, error)
 	DueMessages(ctx context.Context, before time.Time, limit int) ([]Message, error)
 	StaleRecoverJobs(ctx context.Context, before time.Time, limit int) ([]string, error)
+	shipmentLookup
+	UnresolvedEvents(ctx context.Context, after string, limit int) ([]Event, error)
+	ResolveEvents(ctx context.Context, evs []Event) ([]string, error)
 }
 
 // The reconciler re-enqueues, every interval, the events not yet fanned
@@ -30,7 +33,14 @@ type reconciler struct {
 	// turned is when the loop started or last ended a pass, failed or
 	// not, in Unix nanoseconds; 0 before start.
 	turned atomic.Int64
+	// unresolvedAfter is the id of the last unresolved event the last
+	// pass read, "" to start from the first; only the loop's goroutine
+	// (or a Reconcile call) uses it.
+	unresolvedAfter string
 }
+
+// resolveBatch is how many unresolved events a pass reads.
+const resolveBatch = 500
 
 // start reconciles every interval until ctx ends.
 func (r *reconciler) start(ctx context.Context) {
@@ -94,8 +104,55 @@ func (r *reconciler) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := r.resolve(ctx); err != nil {
+		return err
+	}
 	if len(ids)+len(due) > 0 {
 		logInfo(ctx, "reconciler re-enqueued lost work", "events", len(ids), "messages", len(due))
 	}
 	return nil
+}
+
+// resolve reads a batch of unresolved events, from where the last pass
+// stopped (from the first again once it read the last), resolves them
+// against the registry as ingest does, and stores those that now name one
+// registered shipment (Registry.ResolveEvents), which makes them not
+// fanned out: their fan-out, queued here and found again by the next
+// passes until it is done, gives a message to every endpoint that has
+// none for the event yet, so the parties get it, and an endpoint of a
+// partner with access all that had it already does not get it again.
+func (r *reconciler) resolve(ctx context.Context) error {
+	evs, err := r.store.UnresolvedEvents(ctx, r.unresolvedAfter, resolveBatch)
+	if err != nil {
+		return fmt.Errorf("find unresolved events: %w", err)
+	}
+	r.unresolvedAfter = ""
+	if len(evs) == resolveBatch {
+		r.unresolvedAfter = evs[len(evs)-1].ID
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	ptrs := make([]*Event, len(evs))
+	for i := range evs {
+		ptrs[i] = &evs[i]
+	}
+	if err := resolveShipments(ctx, r.store, ptrs); err != nil {
+		return err
+	}
+	resolved := evs[:0]
+	for _, ev := range evs {
+		if ev.Unresolved == nil {
+			resolved = append(resolved, ev)
+		}
+	}
+	if len(resolved) == 0 {
+		return nil
+	}
+	ids, err := r.store.ResolveEvents(ctx, resolved)
+	if err != nil {
+		return fmt.Errorf("store resolved events: %w", err)
+	}
+	logInfo(ctx, "reconciler resolved events", "events", len(ids))
+	return r.queue.remoteFanout(ctx, ids...)
 }

@@ -115,7 +115,7 @@ func (r Replay) SendTest(ctx context.Context, ep subscriptions.Endpoint, typ str
 	now := time.Now().UTC()
 	ev := Event{
 		ID: subscriptions.NewID("evt"), Type: typ, OccurredAt: now, CreatedAt: now,
-		Shipment: Shipment{ID: "TEST-" + strconv.FormatInt(now.UnixMilli(), 36), Mode: "ocean", Origin: "CNSHA", Destination: "NLRTM", References: map[string]string{"test": "true"}},
+		Shipment: Shipment{ID: "TEST-" + strconv.FormatInt(now.UnixMilli(), 36), Mode: "ocean", Origin: "CNSHA", Destination: "NLRTM", References: subscriptions.References{CustomerReferences: []string{"test"}}},
 		Parties:  []Party{{PartnerID: ep.PartnerID, Role: "test"}},
 		Data:     example,
 	}

@@ -11,14 +11,17 @@ import (
 
 // This file implements the API keys of subscriptions.Store.
 
-// CreateAPIKey stores k with its Hash; an empty PartnerID is stored as none,
-// a zero CreatedAt as now. Returns ErrConflict if the id or hash is taken,
-// ErrNotFound if its partner does not exist.
+// CreateAPIKey stores k with its Hash; an empty PartnerID or SourceID is
+// stored as none, a zero CreatedAt as now. Returns ErrConflict if the id
+// or hash is taken, ErrNotFound if its partner or source does not exist.
 func (s *Store) CreateAPIKey(ctx context.Context, k subscriptions.APIKey) (err error) {
 	defer s.unavailable(&err)
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
-		k.ID, string(k.Role), nullString(k.PartnerID), k.Name, k.Hash, micros(nowOr(k.CreatedAt, time.Now())))
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		k.ID, string(k.Role), nullString(k.PartnerID), k.Name, k.Hash, micros(nowOr(k.CreatedAt, time.Now())), nullString(k.SourceID))
 	if err != nil {
+		if s.d.violation(err) == foreignKeyViolation && k.SourceID != "" {
+			return fmt.Errorf("api key %s: source %s: %w", k.ID, k.SourceID, subscriptions.ErrNotFound)
+		}
 		if s.d.violation(err) == foreignKeyViolation {
 			return fmt.Errorf("api key %s: partner %s: %w", k.ID, k.PartnerID, subscriptions.ErrNotFound)
 		}
@@ -27,19 +30,20 @@ func (s *Store) CreateAPIKey(ctx context.Context, k subscriptions.APIKey) (err e
 	return nil
 }
 
-const apiKeyColumns = `id, role, partner_id, name, hash, created_at`
+const apiKeyColumns = `id, role, partner_id, name, hash, created_at, source_id`
 
 func scanAPIKey(sc scanner) (subscriptions.APIKey, error) {
 	var (
 		k         subscriptions.APIKey
 		role      string
 		partnerID sql.NullString
+		sourceID  sql.NullString
 		created   int64
 	)
-	if err := sc.Scan(&k.ID, &role, &partnerID, &k.Name, &k.Hash, &created); err != nil {
+	if err := sc.Scan(&k.ID, &role, &partnerID, &k.Name, &k.Hash, &created, &sourceID); err != nil {
 		return k, err
 	}
-	k.Role, k.PartnerID, k.CreatedAt = subscriptions.Role(role), partnerID.String, fromMicros(created)
+	k.Role, k.PartnerID, k.SourceID, k.CreatedAt = subscriptions.Role(role), partnerID.String, sourceID.String, fromMicros(created)
 	return k, nil
 }
 

@@ -17,13 +17,13 @@ import (
 // their messages or without, and reading them back.
 
 const eventColumns = `id, source_id, idempotency_key, type, occurred_at, shipment, parties, data, created_at, fanned_out_at,
-	purged_at`
+	purged_at, source_item_id, unresolved`
 
 // eventInsertColumns is the number of columns InsertEvents writes:
 // eventColumns and shipment_id.
-const eventInsertColumns = 12
+const eventInsertColumns = 14
 
-// eventInsertBatch is how many events one INSERT statement carries: 4,800
+// eventInsertBatch is how many events one INSERT statement carries: 5,200
 // parameters, well below either database's limit (65,535 in PostgreSQL,
 // 32,766 in SQLite).
 const eventInsertBatch = 400
@@ -75,17 +75,39 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	if len(events) == 0 {
 		return []dispatcher.Insert{}, nil
 	}
-	now := time.Now()
-	args := make([]any, 0, len(events)*eventInsertColumns)
-	messages := 0
+	events, args, messages, err := encodeEvents(events, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if s.oneStatement(len(events), messages) {
+		// One statement stores them all or none: no transaction to open.
+		return s.insertEvents(ctx, s.db, events, args)
+	}
+	var out []dispatcher.Insert
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.insertEvents(ctx, tx, events, args)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// encodeEvents returns the column values of events, eventInsertColumns
+// for each, and events with their messages filled in, and how many
+// messages they have.
+func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Event, args []any, messages int, _ error) {
+	args = make([]any, 0, len(events)*eventInsertColumns)
 	for i, e := range events {
 		if e.ID == "" {
-			return nil, errors.New("insert event: the event has no id")
+			return nil, nil, 0, errors.New("insert event: the event has no id")
 		}
 		if len(e.Messages) > 0 {
 			msgs, err := fillMessages(e.ID, e.Messages, now)
 			if err != nil {
-				return nil, err
+				return nil, nil, 0, err
 			}
 			if messages == 0 {
 				events = slices.Clone(events)
@@ -95,30 +117,25 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 		}
 		shipment, err := json.Marshal(e.Shipment)
 		if err != nil {
-			return nil, fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
+			return nil, nil, 0, fmt.Errorf("event %s: encode shipment: %w", e.ID, err)
 		}
 		parties, err := json.Marshal(e.Parties)
 		if err != nil {
-			return nil, fmt.Errorf("event %s: encode parties: %w", e.ID, err)
+			return nil, nil, 0, fmt.Errorf("event %s: encode parties: %w", e.ID, err)
+		}
+		var unresolved any
+		if e.Unresolved != nil {
+			b, err := json.Marshal(e.Unresolved)
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("event %s: encode unresolved: %w", e.ID, err)
+			}
+			unresolved = string(b)
 		}
 		args = append(args, e.ID, nullString(e.SourceID), nullString(e.IdempotencyKey), e.Type,
 			micros(e.OccurredAt), string(shipment), string(parties), string(e.Data),
-			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), e.Shipment.ID)
+			micros(nowOr(e.CreatedAt, now)), nullMicros(e.FannedOutAt), nullMicros(e.PurgedAt), nullString(e.SourceItemID), unresolved, e.Shipment.ID)
 	}
-	if s.oneStatement(len(events), messages) {
-		// One statement stores them all or none: no transaction to open.
-		return s.insertEvents(ctx, s.db, events, args)
-	}
-	var out []dispatcher.Insert
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = s.insertEvents(ctx, tx, events, args)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return events, args, messages, nil
 }
 
 // eventMessagesMax is the most messages that InsertEvents stores in the
@@ -306,14 +323,23 @@ func (s *Store) existingEvent(ctx context.Context, db querier, events []dispatch
 func scanEvent(sc scanner) (dispatcher.Event, error) {
 	var (
 		e                       dispatcher.Event
-		sourceID, key           sql.NullString
+		sourceID, key, itemID   sql.NullString
 		shipment, parties, data string
 		occurred, created       int64
 		fannedOut, purged       sql.NullInt64
+		unresolved              sql.NullString
 	)
-	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut, &purged)
+	err := sc.Scan(&e.ID, &sourceID, &key, &e.Type, &occurred, &shipment, &parties, &data, &created, &fannedOut, &purged, &itemID, &unresolved)
 	if err != nil {
 		return e, err
+	}
+	e.Status = dispatcher.EventResolved
+	if unresolved.Valid {
+		e.Status = dispatcher.EventUnresolved
+		e.Unresolved = new(dispatcher.Unresolved)
+		if err := json.Unmarshal([]byte(unresolved.String), e.Unresolved); err != nil {
+			return e, fmt.Errorf("event %s: decode unresolved: %w", e.ID, err)
+		}
 	}
 	if err := json.Unmarshal([]byte(shipment), &e.Shipment); err != nil {
 		return e, fmt.Errorf("event %s: decode shipment: %w", e.ID, err)
@@ -324,7 +350,7 @@ func scanEvent(sc scanner) (dispatcher.Event, error) {
 	if data != "" {
 		e.Data = json.RawMessage(data)
 	}
-	e.SourceID, e.IdempotencyKey = sourceID.String, key.String
+	e.SourceID, e.IdempotencyKey, e.SourceItemID = sourceID.String, key.String, itemID.String
 	e.OccurredAt, e.CreatedAt, e.FannedOutAt = fromMicros(occurred), fromMicros(created), timePtr(fannedOut)
 	e.PurgedAt = timePtr(purged)
 	return e, nil
@@ -346,7 +372,9 @@ func (s *Store) Event(ctx context.Context, id string) (_ dispatcher.Event, err e
 // wildcard ending in ".*" that matches the types that start with the part
 // before the "*" and go on past it ("a.b.*" matches "a.b.x", not "a.b"),
 // as an endpoint's event types do; empty or "*" matches every type.
-// q.ShipmentID, when not empty, is the shipment's exact id.
+// q.ShipmentID, when not empty, is the shipment's exact id; q.Status,
+// when not empty, the events' status (unresolved ones are read from
+// events_unresolved).
 func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) (_ []dispatcher.Event, err error) {
 	defer s.unavailable(&err)
 	var (
@@ -367,6 +395,12 @@ func (s *Store) ListEvents(ctx context.Context, q dispatcher.EventQuery) (_ []di
 	if q.ShipmentID != "" {
 		where = append(where, "shipment_id = ?")
 		args = append(args, q.ShipmentID)
+	}
+	switch q.Status {
+	case dispatcher.EventUnresolved:
+		where = append(where, "unresolved IS NOT NULL")
+	case dispatcher.EventResolved:
+		where = append(where, "unresolved IS NULL")
 	}
 	if q.After != "" {
 		where = append(where, "id < ?")

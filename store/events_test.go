@@ -324,7 +324,7 @@ func testEventRoundTrip(t *testing.T, db backend) {
 	e := event("evt_1")
 	e.SourceID, e.IdempotencyKey = "src", "idem"
 	e.Shipment = dispatcher.Shipment{ID: "shp_1", Mode: "ocean", Origin: "CNSHA", Destination: "NLRTM", Carrier: "MAEU",
-		References: map[string]string{"po": "4711", "bl": "MAEU123"}}
+		References: subscriptions.References{PurchaseOrders: []string{"4711"}, BillOfLading: "MAEU123"}}
 	e.Parties = []dispatcher.Party{{PartnerID: "acme", Role: "consignee"}, {PartnerID: "beta", Role: "carrier"}}
 	e.Data = json.RawMessage(`{"z": 1, "a": [1.50, 2e3, "ü"], "nested": {"k": null}}`)
 	// A time zone and nanoseconds: stored to the microsecond, read as UTC.

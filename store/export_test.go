@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // SetAllEndpointsBatch makes AllEndpoints read n partners at a time, so that
@@ -329,3 +330,27 @@ func SetSealedColumns(ctx context.Context, s *Store, id, secret, prevSecret, opt
 func SealValue(k *Keyring, plain, where string) string { return k.seal(plain, where) }
 
 func OpenValue(k *Keyring, stored, where string) (string, error) { return k.open(stored, where) }
+
+// SourceSecretColumn returns the secret column of source id, as stored.
+func SourceSecretColumn(ctx context.Context, s *Store, id string) (string, error) {
+	var secret string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT secret FROM sources WHERE id = ?`), id).Scan(&secret)
+	return secret, err
+}
+
+// ReferencesPlan returns how the database runs LookupShipments' look-up of
+// refs: the details of EXPLAIN QUERY PLAN (SQLite) or the lines of
+// EXPLAIN (PostgreSQL), joined by "; ".
+func ReferencesPlan(ctx context.Context, s *Store, refs []subscriptions.Reference) (string, error) {
+	query, args := referencesQuery(refs)
+	if s.d.name == sqliteDialect.name {
+		return sqlitePlan(ctx, s, query, args)
+	}
+	return postgresPlan(ctx, s, "EXPLAIN", query, args, false)
+}
+
+// Exec runs a statement on s's database, for tests that fill it fast.
+func Exec(ctx context.Context, s *Store, query string) error {
+	_, err := s.db.ExecContext(ctx, query)
+	return err
+}

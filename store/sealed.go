@@ -161,14 +161,28 @@ type SealCheck struct {
 	// Stale is how many of them keep a value in plain text, or sealed by a
 	// key other than the first: Reseal seals them with the first.
 	Stale int
+	// Sources and StaleSources count the sources with a secret (DCSA
+	// sources) in the same way.
+	Sources, StaleSources int
 }
 
-// CheckSealed opens every endpoint's secrets and header values with the
-// store's keyring, a batch at a time, and counts the endpoints that
-// Reseal would rewrite. Returns an error wrapping ErrCannotOpen, naming
-// the endpoint and its field, at the first value that no key opens.
+// CheckSealed opens every endpoint's secrets and header values, and every
+// source's secret, with the store's keyring, a batch of endpoints at a
+// time, and counts the endpoints and sources that Reseal would rewrite.
+// Returns an error wrapping ErrCannotOpen, naming the endpoint or source
+// and its field, at the first value that no key opens.
 func (s *Store) CheckSealed(ctx context.Context) (_ SealCheck, err error) {
 	defer s.unavailable(&err)
+	c, err := s.checkEndpoints(ctx)
+	if err != nil {
+		return c, err
+	}
+	c.Sources, c.StaleSources, err = s.checkSources(ctx)
+	return c, err
+}
+
+// checkEndpoints is CheckSealed's part for endpoints.
+func (s *Store) checkEndpoints(ctx context.Context) (SealCheck, error) {
 	var c SealCheck
 	for after := ""; ; {
 		rows, err := s.sealedRows(ctx, s.db, after, s.sealedBatch)
@@ -204,11 +218,13 @@ type Resealed struct {
 	// else between Reseal's read and its write, and left as they were
 	// written; running Reseal again checks them.
 	Changed int
+	// SourcesRewritten is how many source secrets were sealed again.
+	SourcesRewritten int
 }
 
 // Reseal seals every endpoint's secrets and header values that are in
 // plain text, or sealed by a key other than the keyring's first, with the
-// first key; it leaves values sealed by the first key alone, so it may run
+// first key, and so every source's secret; it leaves values sealed by the first key alone, so it may run
 // again at any time and then rewrites only what is left. It works a batch
 // of endpoints per transaction, and writes an endpoint only if it is still
 // as it was read. Returns an error wrapping ErrCannotOpen, naming the
@@ -216,6 +232,16 @@ type Resealed struct {
 // stay done.
 func (s *Store) Reseal(ctx context.Context) (_ Resealed, err error) {
 	defer s.unavailable(&err)
+	res, err := s.resealEndpoints(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.SourcesRewritten, err = s.resealSources(ctx)
+	return res, err
+}
+
+// resealEndpoints is Reseal's part for endpoints.
+func (s *Store) resealEndpoints(ctx context.Context) (Resealed, error) {
 	var res Resealed
 	for after := ""; ; {
 		var rows []sealedRow

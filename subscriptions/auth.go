@@ -35,6 +35,9 @@ type Principal struct {
 	KeyID     string
 	Role      Role
 	PartnerID string // set for RolePartner
+	// SourceID, set for an ingest key bound to a source, is the one
+	// source it may post to.
+	SourceID string
 }
 
 // SeesPartner reports whether p may see partner id's resources.
@@ -71,7 +74,7 @@ func (a *Auth) Principal(ctx context.Context, key string) (Principal, error) {
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{KeyID: k.ID, Role: k.Role, PartnerID: k.PartnerID}, nil
+	return Principal{KeyID: k.ID, Role: k.Role, PartnerID: k.PartnerID, SourceID: k.SourceID}, nil
 }
 
 func (a *Auth) lookup(ctx context.Context, key string) (APIKey, error) {

@@ -91,7 +91,9 @@ func (in PartnerInput) Update(p *Partner, now time.Time) error {
 type KeyInput struct {
 	Role      Role   `json:"role"`
 	PartnerID string `json:"partner_id"`
-	Name      string `json:"name"`
+	// SourceID binds an ingest key to one source.
+	SourceID string `json:"source_id"`
+	Name     string `json:"name"`
 }
 
 // CreatedKey is the answer to creating an API key: the only time the key
@@ -108,9 +110,13 @@ type KeyCreator interface {
 }
 
 // CreateKey makes and stores a new API key as in asks: a partner key names
-// an existing partner, the others none. Returns a *FieldError for bad
-// input.
+// an existing partner, the others none; an ingest key may name an
+// existing source, to which it is then bound. Returns a *FieldError for
+// bad input.
 func CreateKey(ctx context.Context, st KeyCreator, in KeyInput) (CreatedKey, error) {
+	if in.SourceID != "" && in.Role != RoleIngest {
+		return CreatedKey{}, Fieldf("source_id", "only an ingest key is bound to a source")
+	}
 	switch in.Role {
 	case RoleAdmin, RoleIngest:
 		if in.PartnerID != "" {
@@ -130,8 +136,11 @@ func CreateKey(ctx context.Context, st KeyCreator, in KeyInput) (CreatedKey, err
 		return CreatedKey{}, Fieldf("role", "must be admin, ingest or partner")
 	}
 	key := NewKey()
-	k := APIKey{ID: NewID("key"), Role: in.Role, PartnerID: in.PartnerID, Name: in.Name, Hash: HashKey(key), CreatedAt: time.Now().UTC()}
+	k := APIKey{ID: NewID("key"), Role: in.Role, PartnerID: in.PartnerID, SourceID: in.SourceID, Name: in.Name, Hash: HashKey(key), CreatedAt: time.Now().UTC()}
 	if err := st.CreateAPIKey(ctx, k); err != nil {
+		if in.SourceID != "" && errors.Is(err, ErrNotFound) {
+			err = Fieldf("source_id", "source %s does not exist", in.SourceID)
+		}
 		return CreatedKey{}, err
 	}
 	return CreatedKey{APIKey: k, Key: key}, nil

@@ -131,9 +131,12 @@ const (
 
 // APIKey is a stored key. Only the SHA-256 hash of the key is kept.
 type APIKey struct {
-	ID        string    `json:"id"`
-	Role      Role      `json:"role"`
-	PartnerID string    `json:"partner_id,omitempty"`
+	ID        string `json:"id"`
+	Role      Role   `json:"role"`
+	PartnerID string `json:"partner_id,omitempty"`
+	// SourceID binds an ingest key to one source: it may then post to
+	// POST /v1/sources/{source_id}/events only.
+	SourceID  string    `json:"source_id,omitempty"`
 	Name      string    `json:"name,omitempty"`
 	Hash      string    `json:"-"`
 	CreatedAt time.Time `json:"created_at"`
@@ -201,7 +204,8 @@ type Store interface {
 	// false if it was disabled already.
 	DisableEndpoint(ctx context.Context, id, reason string) (changed bool, err error)
 
-	// CreateAPIKey stores k (with its Hash).
+	// CreateAPIKey stores k (with its Hash). Returns ErrNotFound if its
+	// partner or source does not exist.
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	// APIKeyByHash returns ErrNotFound if no key has that hash.
 	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)

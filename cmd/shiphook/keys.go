@@ -118,10 +118,10 @@ func writeKeyFile(path string) (made bool, err error) {
 	return err == nil, err
 }
 
-// checkKeys checks that the keys of st open every sealed endpoint value,
-// so that a process with a wrong or missing key stops at start rather than
-// at its first delivery, and warns of values that a rotation would seal
-// anew.
+// checkKeys checks that the keys of st open every sealed endpoint value
+// and source secret, so that a process with a wrong or missing key stops
+// at start rather than at its first delivery, and warns of values that a
+// rotation would seal anew.
 func checkKeys(ctx context.Context, st *store.Store, keys *store.Keyring, log *slog.Logger) error {
 	c, err := st.CheckSealed(ctx)
 	if err != nil {
@@ -130,10 +130,10 @@ func checkKeys(ctx context.Context, st *store.Store, keys *store.Keyring, log *s
 		}
 		return fmt.Errorf("check the encryption keys: %w", err)
 	}
-	log.Info("endpoint secrets and header values are encrypted", "key", keys.IDs()[0], "keys", len(keys.IDs()), "endpoints", c.Endpoints)
-	if c.Stale > 0 {
+	log.Info("endpoint secrets and header values are encrypted", "key", keys.IDs()[0], "keys", len(keys.IDs()), "endpoints", c.Endpoints, "sources", c.Sources)
+	if c.Stale > 0 || c.StaleSources > 0 {
 		log.Warn("some endpoints keep secrets or header values in plain text or sealed by an older key: run shiphook "+rotateCommand,
-			"endpoints", c.Stale, "key", keys.IDs()[0])
+			"endpoints", c.Stale, "sources", c.StaleSources, "key", keys.IDs()[0])
 	}
 	return nil
 }
@@ -156,6 +156,9 @@ func rotateKeys(ctx context.Context, c config, stdout io.Writer, log *slog.Logge
 		return fmt.Errorf("reseal endpoints (%d rewritten before): %w", res.Rewritten, err)
 	}
 	fmt.Fprintf(stdout, "resealed %d of %d endpoints with encryption key %s\n", res.Rewritten, res.Endpoints, keys.IDs()[0])
+	if res.SourcesRewritten > 0 {
+		fmt.Fprintf(stdout, "resealed %d source secrets with encryption key %s\n", res.SourcesRewritten, keys.IDs()[0])
+	}
 	if res.Changed > 0 {
 		fmt.Fprintf(stdout, "%d endpoints were changed meanwhile and kept as written: run %s again to check them\n", res.Changed, rotateCommand)
 	}
