@@ -11,7 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/dispatcher"
 	"github.com/shiphook/shiphook/sources"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 func TestContainerNumbers(t *testing.T) {
@@ -25,6 +27,7 @@ func TestContainerNumbers(t *testing.T) {
 		c := g.container(i)
 		require.Regexp(t, `^BD[A-Z]U[0-9]{7}$`, c)
 		require.Equal(t, containerCheckDigit(c), c[10], c)
+		require.NoError(t, subscriptions.CheckContainer("containers[0]", c))
 		require.False(t, seen[c], "%s given twice", c)
 		seen[c] = true
 	}
@@ -48,6 +51,13 @@ func TestShipmentRegistration(t *testing.T) {
 	require.Len(t, s.Parties, 1)
 	require.Equal(t, "bench-r1-p0", s.Parties[0].PartnerID, "the parties of the batch scenario's events")
 	require.Equal(t, "CNSHA", s.Origin)
+
+	// shiphook takes it as it is.
+	reg, err := dispatcher.ParseShipment(g.shipmentID(5), g.shipment(5))
+	require.NoError(t, err)
+	require.Equal(t, "BK-r1-5", reg.References.Booking)
+	require.Equal(t, []string{g.container(5)}, reg.References.Containers)
+	require.Equal(t, "bench-r1-p0", reg.Parties[0].PartnerID)
 }
 
 // dcsaShape is a TransportEvent as the DCSA Track & Trace 2.2
