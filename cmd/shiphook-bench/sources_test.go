@@ -214,14 +214,16 @@ func TestSourceComparison(t *testing.T) {
 	}
 	require.Contains(t, r.sourceComparison(4)[0], "-batch-size 100 compares like with like")
 	require.NotContains(t, r.sourceComparison(2)[0], "like with like")
+	// Rounds together: DCSA 1.1 s over 2,000 events against batch
+	// ingest's 0.9 s over 2,000.
 	v, met := r.sourceGoal(passPostgres)
-	require.Equal(t, "DCSA 1.20×, mapped 1.20×, DCSA 1.25×", v)
-	require.True(t, met)
-
-	r.rows[2].cpu = cpu(700 * time.Millisecond)
-	v, met = r.sourceGoal(passPostgres)
-	require.Equal(t, "DCSA 1.20×, mapped 1.40×, DCSA 1.25×", v)
+	require.Equal(t, "DCSA 1.22× (1.20×, 1.25×), mapped 1.33×", v)
 	require.False(t, met)
+
+	r.rows[2].cpu = cpu(500 * time.Millisecond)
+	v, met = r.sourceGoal(passPostgres)
+	require.Equal(t, "DCSA 1.22× (1.20×, 1.25×), mapped 1.11×", v)
+	require.True(t, met)
 	v, _ = r.sourceGoal(passEmbedded)
 	require.Empty(t, v)
 }
