@@ -66,21 +66,7 @@ func New(d Deps) http.Handler {
 	v1.GET("/events", admin, ListEvents(st))
 	v1.GET("/events/:event_id", admin, GetEvent(st))
 
-	// A source's payloads: a DCSA source's are authenticated by their
-	// signature, not an API key (sourceAuth), and its callback URL is
-	// checked with an unauthenticated HEAD.
-	r.HEAD("/v1/sources/:source_id/events", storableParams(), SourceHead(st))
-	r.POST("/v1/sources/:source_id/events", storableParams(), sourceAuth(st, d.Auth), PostSourceEvents(d.Ingest))
-	v1.POST("/sources", admin, CreateSource(st))
-	v1.GET("/sources", admin, ListSources(st))
-	v1.GET("/sources/:source_id", admin, GetSource(st))
-	v1.PATCH("/sources/:source_id", admin, UpdateSource(st))
-	v1.DELETE("/sources/:source_id", admin, DeleteSource(st))
-	v1.GET("/sources/:source_id/secret", admin, GetSourceSecret(st))
-	v1.POST("/sources/:source_id/mapping/test", admin, TestMapping(st))
-	v1.GET("/sources/:source_id/items", admin, ListSourceItems(st))
-	v1.GET("/sources/:source_id/items/:item_id", admin, GetSourceItem(st))
-	v1.POST("/sources/:source_id/items/:item_id/replay", admin, ReplaySourceItem(st, d.Ingest))
+	sourceRoutes(r, v1, d, admin)
 
 	v1.POST("/api-keys", admin, CreateAPIKey(st))
 	v1.GET("/api-keys", admin, ListAPIKeys(st))
@@ -117,11 +103,33 @@ func New(d Deps) http.Handler {
 	v1.GET("/partners/:partner_id/attempts", partnerOrAdmin, SearchPartnerAttempts(st))
 	v1.GET("/attempts/:attempt_id", partnerOrAdmin, GetAttempt(st, d.UserAgent))
 
-	v1.PUT("/shipments/:shipment_id", ingestOrAdmin, PutShipment(st))
+	v1.PUT("/shipments/:shipment_id", ingestOrAdmin, unbound(), PutShipment(st))
 	v1.GET("/shipments", partnerOrAdmin, FindShipments(st))
 	v1.GET("/shipments/:shipment_id", partnerOrAdmin, GetShipment(st))
 	v1.GET("/shipments/:shipment_id/timeline", partnerOrAdmin, GetTimeline(st))
 	return r
+}
+
+// sourceRoutes adds the routes of sources and their payloads to New's
+// table: r for those a DCSA source's signature authenticates, v1 for the
+// rest.
+func sourceRoutes(r *gin.Engine, v1 *gin.RouterGroup, d Deps, admin gin.HandlerFunc) {
+	st := d.Store
+	// A source's payloads: a DCSA source's are authenticated by their
+	// signature, not an API key (sourceAuth), and its callback URL is
+	// checked with an unauthenticated HEAD.
+	r.HEAD("/v1/sources/:source_id/events", storableParams(), SourceHead(st))
+	r.POST("/v1/sources/:source_id/events", storableParams(), sourceAuth(st, d.Auth), PostSourceEvents(d.Ingest))
+	v1.POST("/sources", admin, CreateSource(st))
+	v1.GET("/sources", admin, ListSources(st))
+	v1.GET("/sources/:source_id", admin, GetSource(st))
+	v1.PATCH("/sources/:source_id", admin, UpdateSource(st))
+	v1.DELETE("/sources/:source_id", admin, DeleteSource(st))
+	v1.GET("/sources/:source_id/secret", admin, GetSourceSecret(st))
+	v1.POST("/sources/:source_id/mapping/test", admin, TestMapping(st))
+	v1.GET("/sources/:source_id/items", admin, ListSourceItems(st))
+	v1.GET("/sources/:source_id/items/:item_id", admin, GetSourceItem(st))
+	v1.POST("/sources/:source_id/items/:item_id/replay", admin, ReplaySourceItem(st, d.Ingest))
 }
 
 // Probes returns the HTTP surface of a process that serves no API (a

@@ -96,6 +96,7 @@ func TestSourceInputErrors(t *testing.T) {
 		{"secret on a shiphook source", map[string]any{"format": "shiphook", "secret": "c2VjcmV0c2VjcmV0c2VjcmV0"}, 422, "invalid_field", "secret"},
 		{"secret not base64", map[string]any{"format": "dcsa-tnt-2.2", "secret": "not base64!"}, 422, "invalid_field", "secret"},
 		{"unknown field", map[string]any{"format": "shiphook", "colour": "red"}, 422, "invalid_field", "colour"},
+		{"id not in the alphabet", map[string]any{"id": "Maersk T&T", "format": "shiphook"}, 422, "invalid_field", "id"},
 		{"not JSON", "{", 400, "invalid_json", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +106,13 @@ func TestSourceInputErrors(t *testing.T) {
 	}
 	status, body := a.do(t, "POST", "/v1/sources", acmeKey, map[string]any{"format": "shiphook"})
 	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
+	status, body = a.do(t, "POST", "/v1/sources", adminKey, map[string]any{"id": "maersk", "format": "dcsa-tnt-2.2"})
+	require.Equal(t, http.StatusCreated, status, "%v", body)
+	require.Equal(t, "maersk", body["id"], "the id given is the source's")
+	status, body = a.do(t, "POST", "/v1/sources", adminKey, map[string]any{"id": "maersk", "format": "shiphook"})
+	require.Equal(t, http.StatusConflict, status, "an id taken: %v", body)
+	status, body = a.do(t, "PATCH", "/v1/sources/maersk", adminKey, map[string]any{"id": "msc"})
+	requireError(t, status, body, 422, "invalid_field", "id")
 	status, body = a.do(t, "GET", "/v1/sources", ingestKey, nil)
 	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
 }
@@ -226,6 +234,8 @@ func TestSourceAuth(t *testing.T) {
 	status, body = a.do(t, "POST", "/v1/events", "shk_bound", milestone("tms-1", "acme"))
 	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
 	status, body = a.do(t, "POST", "/v1/events/batch", "shk_bound", map[string]any{"events": []any{milestone("tms-1", "acme")}})
+	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
+	status, body = a.do(t, "PUT", "/v1/shipments/SHP-1", "shk_bound", map[string]any{"mode": "ocean"})
 	requireError(t, status, body, http.StatusForbidden, "forbidden", "")
 	require.Empty(t, a.store.storedItems())
 	require.Empty(t, a.store.storedEvents())

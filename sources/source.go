@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"regexp"
 	"strings"
 	"time"
 
@@ -58,6 +59,9 @@ type MappingSpec struct {
 // Input is a source as created or changed through the API; a field left
 // out stays as it is. Format is taken on creation only.
 type Input struct {
+	// ID, given only on creation, is the source's id: 1 to 64 characters
+	// of a-z, 0-9, _ and -. Made (src_…) when not given.
+	ID      string       `json:"id"`
 	Name    *string      `json:"name"`
 	Format  Format       `json:"format"`
 	Mapping *MappingSpec `json:"mapping"`
@@ -73,7 +77,11 @@ type Created struct {
 	Secret string `json:"secret,omitempty"`
 }
 
-// NewSource returns the source that in describes, with a fresh id; it is
+// idPattern is what a source id given on creation must match: as a
+// partner's id.
+var idPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// NewSource returns the source that in describes, with the id given or a fresh one; it is
 // not stored. A mapped source's mapping is compiled. Returns a
 // *subscriptions.FieldError for bad input, or a *subscriptions.Error of
 // kind Malformed, code invalid_mapping, for a program that does not
@@ -90,7 +98,12 @@ func NewSource(in Input) (Source, error) {
 		return Source{}, subscriptions.Fieldf("mapping", "a mapped source needs a mapping: {\"program\": \"<jq>\", \"codes\": {…}}")
 	}
 	now := time.Now().UTC()
-	s := Source{ID: subscriptions.NewID("src"), Format: in.Format, CreatedAt: now, UpdatedAt: now}
+	s := Source{ID: in.ID, Format: in.Format, CreatedAt: now, UpdatedAt: now}
+	if s.ID == "" {
+		s.ID = subscriptions.NewID("src")
+	} else if !idPattern.MatchString(s.ID) {
+		return Source{}, subscriptions.Fieldf("id", "must be 1 to 64 characters of a-z, 0-9, _ and -")
+	}
 	if in.Format == FormatDCSA && in.Secret == nil {
 		s.Secret = NewSecret()
 	}
@@ -106,6 +119,9 @@ func NewSource(in Input) (Source, error) {
 func (in Input) Update(s *Source, now time.Time) error {
 	if in.Format != "" && in.Format != s.Format {
 		return subscriptions.Fieldf("format", "a source's format cannot change; create a new source")
+	}
+	if in.ID != "" && in.ID != s.ID {
+		return subscriptions.Fieldf("id", "a source's id cannot change")
 	}
 	if err := in.apply(s); err != nil {
 		return err

@@ -264,6 +264,53 @@ type batchAnswer struct {
 // order of batches, the id of the last event each batch stored (for
 // telling when fan-out is done); it may be nil.
 func publishBatches(ctx context.Context, a *harness.Client, g *eventGen, n, size, conc int, limit time.Duration, last []string) published {
+	return inBatches(ctx, n, size, conc, limit, func(ctx context.Context, b, lo, hi int, st *publishStats) {
+		buf := append([]byte(nil), `{"events":[`...)
+		for i := lo; i < hi; i++ {
+			if i > lo {
+				buf = append(buf, ',')
+			}
+			buf = g.appendEvent(buf, i)
+		}
+		buf = append(buf, "]}"...)
+		started := time.Now()
+		status, body, err := a.Post(ctx, "/v1/events/batch", buf)
+		ended := time.Now()
+		if err != nil {
+			if ctx.Err() == nil {
+				st.add(0, 0, hi-lo, err.Error(), started, ended)
+			}
+			return
+		}
+		var ans batchAnswer
+		if status != http.StatusOK || json.Unmarshal(body, &ans) != nil {
+			st.add(0, 0, hi-lo, fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)), started, ended)
+			return
+		}
+		var acc, dup, bad int
+		var errText string
+		for _, it := range ans.Data {
+			switch {
+			case it.Status == http.StatusAccepted && it.Duplicate:
+				dup++
+			case it.Status == http.StatusAccepted:
+				acc++
+				if last != nil {
+					last[b] = it.ID
+				}
+			default:
+				bad++
+				errText = fmt.Sprintf("batch item: status %d", it.Status)
+			}
+		}
+		st.add(acc, dup, bad, errText, started, ended)
+	})
+}
+
+// inBatches calls send for batches 0..⌈n/size⌉-1 from conc goroutines,
+// each batch b with its events lo..hi-1, until all are sent or limit has
+// passed, and returns what send recorded.
+func inBatches(ctx context.Context, n, size, conc int, limit time.Duration, send func(ctx context.Context, b, lo, hi int, st *publishStats)) published {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var (
@@ -274,52 +321,12 @@ func publishBatches(ctx context.Context, a *harness.Client, g *eventGen, n, size
 	batches := (n + size - 1) / size
 	for range conc {
 		wg.Go(func() {
-			var buf []byte
 			for ctx.Err() == nil {
 				b := int(next.Add(1) - 1)
 				if b >= batches {
 					return
 				}
-				buf = append(buf[:0], `{"events":[`...)
-				for i := b * size; i < min(n, (b+1)*size); i++ {
-					if i > b*size {
-						buf = append(buf, ',')
-					}
-					buf = g.appendEvent(buf, i)
-				}
-				buf = append(buf, "]}"...)
-				started := time.Now()
-				status, body, err := a.Post(ctx, "/v1/events/batch", buf)
-				ended := time.Now()
-				count := min(n, (b+1)*size) - b*size
-				if err != nil {
-					if ctx.Err() == nil {
-						st.add(0, 0, count, err.Error(), started, ended)
-					}
-					continue
-				}
-				var ans batchAnswer
-				if status != http.StatusOK || json.Unmarshal(body, &ans) != nil {
-					st.add(0, 0, count, fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)), started, ended)
-					continue
-				}
-				var acc, dup, bad int
-				var errText string
-				for _, it := range ans.Data {
-					switch {
-					case it.Status == http.StatusAccepted && it.Duplicate:
-						dup++
-					case it.Status == http.StatusAccepted:
-						acc++
-						if last != nil {
-							last[b] = it.ID
-						}
-					default:
-						bad++
-						errText = fmt.Sprintf("batch item: status %d", it.Status)
-					}
-				}
-				st.add(acc, dup, bad, errText, started, ended)
+				send(ctx, b, b*size, min(n, (b+1)*size), &st)
 			}
 		})
 	}

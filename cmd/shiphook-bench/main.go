@@ -83,6 +83,7 @@ type options struct {
 	batchEvents    int
 	batchSize      int
 	batchPubs      int
+	sourceBatch    int
 	backlog        int
 	backlogEmbed   int
 	embeddedScale  float64
@@ -194,6 +195,7 @@ func (o *options) declare(fs *flag.FlagSet, getenv func(string) string) *listFla
 	fs.IntVar(&o.batchEvents, "batch-events", 50000, "batch ingest: events to publish")
 	fs.IntVar(&o.batchSize, "batch-size", 500, "batch ingest and backlog: events per batch call (shiphook takes at most 500)")
 	fs.IntVar(&o.batchPubs, "batch-publishers", 4, "batch ingest and backlog: concurrent batch calls")
+	fs.IntVar(&o.sourceBatch, "source-batch-size", 100, "batch ingest through a source (batch-dcsa, batch-mapped): events per call, of -batch-events, from -batch-publishers callers (a source takes at most 500)")
 	fs.IntVar(&o.backlog, "backlog", 200000, "backlog: pending messages to pile up on PostgreSQL and Redis (use 1000000 for the full target)")
 	fs.IntVar(&o.backlogEmbed, "backlog-embedded", 2000, "backlog: pending messages to pile up on the embedded pass")
 	fs.Float64Var(&o.embeddedScale, "embedded-scale", 0.02, "the embedded pass publishes this share of the events of the other scenarios (and offers its fixed rate for this share of the time): it is much slower")
@@ -260,6 +262,8 @@ func (o *options) validate() error {
 		return errors.New("event counts and publishers must be at least 1")
 	case o.batchSize < 1 || o.batchSize > 500:
 		return errors.New("-batch-size: from 1 to 500")
+	case o.sourceBatch < 1 || o.sourceBatch > 500:
+		return errors.New("-source-batch-size: from 1 to 500")
 	case o.rate < 1 || o.rate > 1_000_000 || o.rateFor < time.Second:
 		return errors.New("-rate must be at least 1 and -rate-for at least 1s")
 	case o.backlog < 1 || o.backlogEmbed < 1 || o.backlogFanout < 1 || o.backlogFanout > 50:
@@ -328,6 +332,14 @@ func (o *options) scenariosFor(pass string) []scenario {
 			n := scale(o.batchEvents)
 			out = append(out, scenario{kind: kind, fanout: 1, events: n, batch: o.batchSize, publishers: o.batchPubs,
 				title: fmt.Sprintf("batch ingest, %s events, %d per call, %d callers, fan-out ×1", thousands(n), o.batchSize, o.batchPubs)})
+		case scenarioBatchDCSA, scenarioBatchMapped:
+			n := scale(o.batchEvents)
+			format, via := formatDCSA, "DCSA T&T 2.2 notifications"
+			if kind == scenarioBatchMapped {
+				format, via = formatMapped, "a mapped source"
+			}
+			out = append(out, scenario{kind: kind, fanout: 1, events: n, batch: o.sourceBatch, publishers: o.batchPubs, source: format,
+				title: fmt.Sprintf("batch ingest through %s, %s events, %d per call, %d callers, fan-out ×1", via, thousands(n), o.sourceBatch, o.batchPubs)})
 		case scenarioBacklog:
 			n := o.backlog
 			if pass == passEmbedded {

@@ -206,15 +206,15 @@ func (f footnotes) write(w func(string, ...any)) {
 func (r *report) results(w func(string, ...any), notes *footnotes) {
 	w("| Pass | Scenario | Events accepted | Events/s accepted | Deliveries/s | p50 | p90 | p99 | max | CPU s/1k deliveries: shiphook | Redis | PostgreSQL | bench tool | Other load | New PG connections | Peak RSS shiphook | Deliveries: expected / unique / dup / missing | Notes |\n")
 	w("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
-	for _, row := range r.rows {
-		w("%s\n", row.resultLine(notes))
+	for i, row := range r.rows {
+		w("%s\n", row.resultLine(notes, r.sourceComparison(i)...))
 	}
 	w("\n")
 }
 
-// resultLine is row's line of the results table; the notes it refers to
-// are added to notes.
-func (r *row) resultLine(notes *footnotes) string {
+// resultLine is row's line of the results table; the notes it refers to,
+// its own and then extra, are added to notes.
+func (r *row) resultLine(notes *footnotes, extra ...string) string {
 	lat := []string{"—", "—", "—", "—"}
 	if len(r.latencies) > 0 {
 		s := slices.Clone(r.latencies)
@@ -244,7 +244,7 @@ func (r *row) resultLine(notes *footnotes) string {
 		per(r.cpu.shiphook), redisCPU, pgCPU, per(r.cpu.itself), other, conns,
 		fmtBytes(r.peakRSS),
 		thousands(r.expected), thousands(r.unique), thousands(r.duplicates), thousands(r.missing()), r.verdict(),
-		strings.Join(r.noteRefs(notes), " "))
+		strings.Join(r.noteRefs(notes, extra...), " "))
 }
 
 // cpuPer1k is d in CPU seconds per 1,000 deliveries, or "—" when the row
@@ -256,16 +256,16 @@ func (r *row) cpuPer1k(d time.Duration) string {
 	return fmt.Sprintf("%.2f", d.Seconds()*1000/float64(r.cpuFor))
 }
 
-// noteRefs adds the notes of row to notes and returns the references to
-// them.
-func (r *row) noteRefs(notes *footnotes) []string {
+// noteRefs adds the notes of row, then extra, to notes and returns the
+// references to them.
+func (r *row) noteRefs(notes *footnotes, extra ...string) []string {
 	var refs []string
 	if r.pgBefore.ok && r.pgAfter.ok {
 		if n := r.pgAfter.others - r.pgBefore.others; n > 100 {
 			refs = append(refs, notes.ref(fmt.Sprintf("PostgreSQL also ran %s transactions for other databases meanwhile; its CPU figure includes that work", thousands(int(n)))))
 		}
 	}
-	for _, n := range r.notes {
+	for _, n := range append(slices.Clip(r.notes), extra...) {
 		refs = append(refs, notes.ref(n))
 	}
 	if r.missingDetail != "" {

@@ -53,6 +53,7 @@ func (r *report) goals() []goal {
 		{"fan-out ×1 ≥ 5,000 deliveries/s", r.rateGoal(scenarioFanout1, 5000, deliveriesPerSecond)},
 		{"at 1,000 events/s offered: p50 ≤ 5 ms, p99 ≤ 25 ms", r.latencyGoal},
 		{"batch ingest ≥ 20,000 events/s accepted", r.rateGoal(scenarioBatch, 20000, eventsPerSecond)},
+		{"ingest through a source (DCSA, mapped) ≤ 1.3× the shiphook CPU per event of batch ingest", r.sourceGoal},
 		{"single-event ingest ≥ 5,000 events/s", r.rateGoal(scenarioFanout1, 5000, eventsPerSecond)},
 		{"1,000,000 pending messages with shiphook RSS < 256 MiB", r.backlogRSSGoal},
 		{"backlog drains at full speed (as fast as fan-out ×10 delivers)", r.drainGoal},

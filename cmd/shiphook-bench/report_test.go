@@ -26,6 +26,12 @@ func published4s(n int) published {
 	return published{accepted: n, start: reportStart, end: reportStart.Add(4 * time.Second)}
 }
 
+// withShiphook is cpu with shiphook's CPU set to d.
+func withShiphook(cpu cpuUse, d time.Duration) cpuUse {
+	cpu.shiphook = d
+	return cpu
+}
+
 // fullReport has something in every part of the report: two passes, one
 // that failed, rows that met their targets and rows that did not, notes of
 // every kind and Go benchmarks.
@@ -59,8 +65,14 @@ func fullReport() *report {
 				expected: 200000, unique: 200000},
 			{pass: passPostgres, scenario: scenario{kind: scenarioRate, title: "500 events/s for 5 s", rate: 500}, pub: published4s(2500),
 				deliveryRate: 500, latencies: latencies[:5], cpu: cpu, cpuFor: 2500, expected: 2500, unique: 2500},
-			{pass: passPostgres, scenario: scenario{kind: scenarioBatch, title: "batch ingest"}, pub: published4s(100000),
+			{pass: passPostgres, scenario: scenario{kind: scenarioBatch, title: "batch ingest", batch: 100}, pub: published4s(100000),
 				deliveryRate: 9000, cpu: cpu, cpuFor: 100000, expected: 100000, unique: 100000},
+			{pass: passPostgres, scenario: scenario{kind: scenarioBatchDCSA, title: "batch ingest through DCSA", batch: 100, source: formatDCSA},
+				pub: published4s(100000), deliveryRate: 8000, cpu: withShiphook(cpu, 3300*time.Millisecond), cpuFor: 100000,
+				expected: 100000, unique: 100000, notes: []string{"through a dcsa-tnt-2.2 source"}},
+			{pass: passPostgres, scenario: scenario{kind: scenarioBatchMapped, title: "batch ingest through a mapped source", batch: 50, source: formatMapped},
+				pub: published4s(100000), deliveryRate: 7000, cpu: withShiphook(cpu, 4200*time.Millisecond), cpuFor: 100000,
+				expected: 100000, unique: 100000},
 			{pass: passPostgres, scenario: scenario{kind: scenarioBacklog, title: "backlog"}, pub: published4s(100000),
 				deliveryRate: 7900, cpu: cpu, cpuFor: 999995, peakRSS: 200 << 20, expected: 1_000_000, unique: 999995,
 				missingDetail: "5 pending", notes: []string{"backlog: 1,000,000 pending messages"}},

@@ -20,10 +20,14 @@ const (
 	scenarioFanout10 = "fanout10"
 	scenarioRate     = "rate"
 	scenarioBatch    = "batch"
-	scenarioBacklog  = "backlog"
+	// The batch scenario's events, through a DCSA source and through a
+	// mapped source (sources.go).
+	scenarioBatchDCSA   = "batch-dcsa"
+	scenarioBatchMapped = "batch-mapped"
+	scenarioBacklog     = "backlog"
 )
 
-var allScenarios = []string{scenarioFanout1, scenarioFanout10, scenarioRate, scenarioBatch, scenarioBacklog}
+var allScenarios = []string{scenarioFanout1, scenarioFanout10, scenarioRate, scenarioBatch, scenarioBatchDCSA, scenarioBatchMapped, scenarioBacklog}
 
 // scenario is one row of the table: how events are published and to how
 // many endpoints each goes.
@@ -37,6 +41,9 @@ type scenario struct {
 	rate       int // open loop: events a second …
 	duration   time.Duration
 	batch      int // events per batch call
+	// source is the format of the source the events are posted to (the
+	// source scenarios); empty posts canonical events.
+	source string
 
 	// backlog: down is how the receiver is down (harness.Unavailable or
 	// harness.Refusing) while the backlog builds; hold is how long the built
@@ -163,12 +170,20 @@ func (rn *runner) flow(ctx context.Context, run string, s scenario, r *row) erro
 	if err != nil {
 		return err
 	}
+	var src *source
+	if s.source != "" {
+		if src, err = rn.setUpSource(ctx, run, s, tg, r); err != nil {
+			return err
+		}
+	}
 	rss := sampleRSS(rn.p.meter.shiphook)
 	defer func() { r.peakRSS = rss.finish() }()
 	r.pgBefore = rn.p.activity(ctx)
 	before := rn.p.meter.read()
 
 	switch a := rn.p.api; {
+	case src != nil:
+		r.pub = publishSource(ctx, a, src, s.events, s.batch, s.publishers, rn.opts.publishLimit)
 	case s.rate > 0:
 		r.pub = publishOpen(ctx, a, g, s.rate, s.duration, s.publishers)
 	case s.batch > 0:
@@ -199,6 +214,27 @@ func (rn *runner) flow(ctx context.Context, run string, s scenario, r *row) erro
 	r.latencies = v.Latencies
 	rn.diagnose(ctx, tg, r)
 	return waitErr
+}
+
+// setUpSource creates the source of a source scenario and registers the
+// shipments its events name, with the parties of tg: setup, before the
+// measured window.
+func (rn *runner) setUpSource(ctx context.Context, run string, s scenario, tg targets, r *row) (*source, error) {
+	g := newSourceGen(run, rn.runs, tg)
+	src, err := createSource(ctx, rn.p.api, s.source, g)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := registerShipments(ctx, rn.p.api, g, s.events, 2*s.publishers); err != nil {
+		return nil, fmt.Errorf("register the shipments: %w", err)
+	}
+	took := time.Since(start)
+	rn.progress("  registered %d shipments in %.1f s", s.events, took.Seconds())
+	r.note("through a %s source, %d events a call; %s shipments registered beforehand (PUT /v1/shipments, %.0f s, outside the measured window), "+
+		"each event resolved to one by its booking and container and given its parties; the batch scenario's events name shipment.id and go through "+
+		"the same registry look-up, by id (their shipments are not registered)", s.source, s.batch, thousands(s.events), took.Seconds())
+	return src, nil
 }
 
 // fill sets the counts and CPU of r from a tally and the CPU used.
@@ -296,6 +332,9 @@ func (rn *runner) diagnose(ctx context.Context, tg targets, r *row) {
 	}
 	if calls >= 400 {
 		parts = append(parts, "(counted from the first 400 pages only)")
+	}
+	if r.scenario.source != "" {
+		parts = append(parts, rn.unresolved(ctx))
 	}
 	r.missingDetail = strings.Join(parts, ", ")
 }

@@ -44,14 +44,20 @@ type Answer struct {
 // Send sends body (none if nil) to path and returns the answer. The error
 // is that of the request, when it got no answer.
 func (c *Client) Send(ctx context.Context, method, path string, body []byte) (Answer, error) {
-	a, err := c.send(ctx, method, path, body)
+	return c.SendWith(ctx, method, path, body, nil)
+}
+
+// SendWith is Send with the headers of header added to the request, such
+// as a signature of the body.
+func (c *Client) SendWith(ctx context.Context, method, path string, body []byte, header http.Header) (Answer, error) {
+	a, err := c.send(ctx, method, path, body, header)
 	if c.Observe != nil {
 		c.Observe(ctx, method, path, a, err)
 	}
 	return a, err
 }
 
-func (c *Client) send(ctx context.Context, method, path string, body []byte) (Answer, error) {
+func (c *Client) send(ctx context.Context, method, path string, body []byte, header http.Header) (Answer, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -63,6 +69,9 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte) (An
 	req.Header.Set("Authorization", "Bearer "+c.Key)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

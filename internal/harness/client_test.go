@@ -16,6 +16,10 @@ func TestClient(t *testing.T) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
+		if r.URL.Path == "/signed" && r.Header.Get("Notification-Signature") != "sha256=ab" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		if r.URL.Path == "/busy" {
 			w.Header().Set("Retry-After", "5")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -41,5 +45,11 @@ func TestClient(t *testing.T) {
 	var se *StatusError
 	require.True(t, errors.As(err, &se))
 	require.Equal(t, http.StatusServiceUnavailable, se.Status)
-	require.Equal(t, []int{200, 503, 503}, seen)
+	a, err = c.SendWith(ctx, http.MethodPost, "/signed", []byte(`[]`), http.Header{"Notification-Signature": {"sha256=ab"}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, a.Status, "the header given was sent, beside the key")
+	a, err = c.Send(ctx, http.MethodPost, "/signed", []byte(`[]`))
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, a.Status)
+	require.Equal(t, []int{200, 503, 503, 200, 401}, seen)
 }
