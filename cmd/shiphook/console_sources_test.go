@@ -39,17 +39,17 @@ const (
 // not. It runs on SQLite and on PostgreSQL.
 func TestConsoleSources(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		consoleSources(t, consoleEnv(t))
+		b := newBrowser(t) // before consoleEnv changes directory
+		consoleSources(t, b, consoleEnv(t))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		env := testEnv(t)
 		migrate(t, env)
-		consoleSources(t, env)
+		consoleSources(t, newBrowser(t), env)
 	})
 }
 
-func consoleSources(t *testing.T, env map[string]string) {
-	b := newBrowser(t)
+func consoleSources(t *testing.T, b *browser, env map[string]string) {
 	s := startServer(t, "serve", env)
 	b.base = s.URL
 	createPartners(t, s, "acme", "globex")
@@ -59,7 +59,9 @@ func consoleSources(t *testing.T, env map[string]string) {
 	b.signIn(adminKey)
 	require.Equal(t, "/sources", b.path())
 	b.waitText("main table tbody", "Warehouse Rotterdam")
-	require.Contains(t, b.text("main table tbody"), "mapped")
+	require.Contains(t, b.text("main table tbody"), "mapped (jq program)")
+	b.do("wait for the last item", chromedp.WaitVisible(chromedp.CSS("main table tbody td:nth-child(3) .badge")))
+	require.Contains(t, []string{"accepted", "unmapped"}, b.text("main table tbody td:nth-child(3) .badge"))
 	b.shot("sources")
 
 	b.click(`//main//a[normalize-space()='Warehouse Rotterdam']`)
@@ -79,17 +81,27 @@ func consoleSources(t *testing.T, env map[string]string) {
 	partnerOpensShipments(t, b, s)
 }
 
-// adminReadsDCSACallback creates a DCSA source and finds on its page the
-// callback URL and the secret to give the carrier.
+// adminReadsDCSACallback creates a DCSA source with the form and finds on
+// its page the callback URL and the secret to give the carrier.
 func adminReadsDCSACallback(t *testing.T, b *browser, s *server) {
 	t.Helper()
-	var dcsa struct{ ID, Secret string }
-	require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/sources", adminKey, map[string]any{"name": "Carrier", "format": "dcsa-tnt-2.2"}, &dcsa))
-	b.open("/sources/" + dcsa.ID)
+	b.open("/sources")
+	b.click(`//summary[normalize-space()='New source']`)
+	b.do("fill in the source form",
+		chromedp.WaitVisible(chromedp.CSS(`input[name="name"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "Carrier"),
+		chromedp.SetValue(chromedp.CSS(`select[name="format"]`), "dcsa-tnt-2.2"),
+	)
+	b.click(`//button[normalize-space()='Create source']`)
+	b.waitText(".notice", "Source Carrier created")
 	b.waitText("main", "Callback URL")
-	require.Equal(t, s.URL+"/v1/sources/"+dcsa.ID+"/events", b.text("#source-url"))
+	id := strings.TrimPrefix(b.path(), "/sources/")
+	require.True(t, strings.HasPrefix(id, "src_"), id)
+	require.Equal(t, s.URL+"/v1/sources/"+id+"/events", b.text("#source-url"))
+	var secret struct{ Secret string }
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/sources/"+id+"/secret", adminKey, nil, &secret))
 	b.click(`//button[normalize-space()='Reveal secret']`)
-	b.waitText("#source-secret", dcsa.Secret)
+	b.waitText("#source-secret", secret.Secret)
 	b.waitText("main", "No items yet")
 	b.shot("source-dcsa")
 }
