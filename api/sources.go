@@ -278,13 +278,13 @@ type itemLister interface {
 
 // ListSourceItems handles GET /v1/sources/{source_id}/items (admin): the
 // source's items, newest first, with their originals; ?status= keeps
-// those of one status (accepted, ignored, rejected, unmapped).
+// those of one status (accepted, ignored, rejected, unmapped, unresolved).
 func ListSourceItems(st itemLister) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		s, err := sourceOf(c, st)
 		status := dispatcher.ItemStatus(c.Query("status"))
 		if err == nil && status != "" && !slices.Contains(dispatcher.ItemStatuses, status) {
-			err = subscriptions.Fieldf("status", "unknown status %q; use accepted, ignored, rejected or unmapped", status)
+			err = subscriptions.Fieldf("status", "unknown status %q; use accepted, ignored, rejected, unmapped or unresolved", status)
 		}
 		if err != nil {
 			abort(c, err)
