@@ -17,8 +17,8 @@ BENCHFLAGS ?=
 # Where make bench writes its report, besides printing it.
 BENCHOUT ?= bin/benchmarks.md
 # The Go benchmarks of the hot pieces that make bench runs and reports.
-GOBENCH = test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData' -benchmem \
-	$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) ./signing ./dispatcher ./subscriptions
+GOBENCH = test -run '^$$' -bench 'Sign|Payload|ParseEvent|Match100k|ValidateData|ResolveReference|MappedTranslate' -benchmem \
+	$(if $(findstring -quick,$(BENCHFLAGS)),-benchtime 200ms) ./signing ./dispatcher ./subscriptions ./store ./sources
 
 # The fault suite's form: long (make chaos) or short (make chaos
 # CHAOS=short, as make test runs it); CHAOSFLAGS adds flags of
@@ -94,7 +94,7 @@ build-all: ## Compile every package and command, the benchmark tool included
 .PHONY: bench
 bench: build ## Run the end-to-end benchmarks and the Go benchmarks; print a markdown report (BENCHFLAGS=-quick: about a minute)
 	$(GO) build -o bin/shiphook-bench ./cmd/shiphook-bench
-	@echo "Go benchmarks: signing, payload, event parsing, matching, data validation" >&2
+	@echo "Go benchmarks: signing, payload, event parsing, matching, data validation, reference resolution at 1,000,000 shipments, mapping" >&2
 	@$(GO) $(GOBENCH) > bin/gobench.txt 2>&1; \
 		status=$$?; cat bin/gobench.txt >&2; exit $$status
 	./bin/shiphook-bench -shiphook bin/shiphook -gobench bin/gobench.txt -gobench-cmd "go $(strip $(GOBENCH))" \

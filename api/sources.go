@@ -223,7 +223,10 @@ func itemAnswer(r dispatcher.ItemResult) ItemAnswer {
 // notification must carry a valid Notification-Signature (401
 // invalid_signature otherwise, and nothing is stored). The answer is 200
 // with one result per item, in order; a 4xx only if the body as a whole
-// cannot be read.
+// cannot be read. A DCSA source answers 204 with no body once the items
+// are stored, also when some events could not be translated (they are
+// items with their error): the DCSA callback expects 204, and the
+// publisher would gain nothing by sending the same events again.
 func PostSourceEvents(in itemIngest) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		v, _ := c.Get(sourceKey)
@@ -242,6 +245,10 @@ func PostSourceEvents(in itemIngest) gin.HandlerFunc {
 		}
 		if err != nil {
 			abort(c, err)
+			return
+		}
+		if s.Format == sources.FormatDCSA {
+			c.Status(http.StatusNoContent)
 			return
 		}
 		out := make([]ItemAnswer, len(results))
@@ -271,13 +278,13 @@ type itemLister interface {
 
 // ListSourceItems handles GET /v1/sources/{source_id}/items (admin): the
 // source's items, newest first, with their originals; ?status= keeps
-// those of one status (accepted, ignored, rejected, unmapped).
+// those of one status (accepted, ignored, rejected, unmapped, unresolved).
 func ListSourceItems(st itemLister) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		s, err := sourceOf(c, st)
 		status := dispatcher.ItemStatus(c.Query("status"))
 		if err == nil && status != "" && !slices.Contains(dispatcher.ItemStatuses, status) {
-			err = subscriptions.Fieldf("status", "unknown status %q; use accepted, ignored, rejected or unmapped", status)
+			err = subscriptions.Fieldf("status", "unknown status %q; use accepted, ignored, rejected, unmapped or unresolved", status)
 		}
 		if err != nil {
 			abort(c, err)

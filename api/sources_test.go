@@ -304,6 +304,17 @@ const dcsaArrival = `[{"eventID": "5e51e72c-d872-11ea-811c-0f8f10a32ea1", "event
     "location": {"UNLocationCode": "NLRTM"},
     "vessel": {"vesselIMONumber": "9321483", "vesselName": "Emma Maersk", "vesselFlag": "DK"}}}]`
 
+// postDCSA posts body, signed under the base64 secret, to a DCSA source's
+// path and returns the status and the answer's body.
+func postDCSA(t *testing.T, a testAPI, path, secret, body string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest("POST", path, strings.NewReader(body))
+	req.Header.Set("Notification-Signature", sign(t, secret, []byte(body)))
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, req)
+	return w.Code, w.Body.String()
+}
+
 func TestPostDCSASource(t *testing.T) {
 	a := newTestAPI(t)
 	src := a.createSource(t, map[string]any{"format": "dcsa-tnt-2.2"})
@@ -328,12 +339,23 @@ func TestPostDCSASource(t *testing.T) {
 	status, body := a.send(t, req)
 	requireError(t, status, body, http.StatusUnauthorized, "invalid_signature", "")
 
-	status, body = post(sign(t, src["secret"].(string), []byte(dcsaArrival)))
-	require.Equal(t, http.StatusOK, status, "%v", body)
-	require.Len(t, itemsOf(t, body), 1)
+	status, raw := postDCSA(t, a, path, src["secret"].(string), dcsaArrival)
+	require.Equal(t, http.StatusNoContent, status, "the DCSA callback's answer: %s", raw)
+	require.Empty(t, raw)
 	stored := a.store.storedItems()
 	require.Len(t, stored, 1)
 	require.Contains(t, string(stored[0].Original), "5e51e72c-d872-11ea-811c-0f8f10a32ea1", "the DCSA event is kept as sent")
+
+	// An event that cannot be translated is kept with its error, and the
+	// notification is answered 204 all the same.
+	operations := `[{"eventID": "0f1c6a44-9d3a-4a4e-9f9b-2a9a3f0e2b11", "eventType": "OPERATIONS",
+	  "eventClassifierCode": "ACT", "eventDateTime": "2026-11-26T14:05:00Z"}]`
+	status, raw = postDCSA(t, a, path, src["secret"].(string), operations)
+	require.Equal(t, http.StatusNoContent, status, raw)
+	stored = a.store.storedItems()
+	require.Len(t, stored, 2)
+	require.Equal(t, dispatcher.ItemUnmapped, stored[1].Status)
+	require.NotNil(t, stored[1].Error)
 
 	// The callback check: HEAD without a key.
 	status, _ = a.do(t, "HEAD", path, "", nil)

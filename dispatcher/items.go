@@ -26,10 +26,14 @@ const (
 	ItemRejected ItemStatus = "rejected"
 	// ItemUnmapped: it could not be translated.
 	ItemUnmapped ItemStatus = "unmapped"
+	// ItemUnresolved: its events were stored, but one of them names no
+	// one registered shipment and is unresolved; the item becomes
+	// accepted once the reconciler resolves them all.
+	ItemUnresolved ItemStatus = "unresolved"
 )
 
 // ItemStatuses lists every ItemStatus.
-var ItemStatuses = []ItemStatus{ItemAccepted, ItemIgnored, ItemRejected, ItemUnmapped}
+var ItemStatuses = []ItemStatus{ItemAccepted, ItemIgnored, ItemRejected, ItemUnmapped, ItemUnresolved}
 
 // ItemError is why an item was rejected or unmapped, as the API shows an
 // error: a stable code, a message, and the field at fault relative to the
@@ -175,12 +179,29 @@ func (in Ingest) ingestItems(ctx context.Context, ps []pending) ([]ItemResult, e
 		rows[i] = ps[i].row
 	}
 	res, err := in.store(ctx, evs, func(ctx context.Context, evs []Event) ([]Insert, error) {
+		markUnresolved(rows, evs)
 		return in.ItemStore.SaveSourceItems(ctx, rows, evs)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return itemResults(rows, evs, res), nil
+}
+
+// markUnresolved makes unresolved the accepted rows that an event of evs,
+// resolved against the registry, names and that is unresolved.
+func markUnresolved(rows []SourceItem, evs []Event) {
+	unresolved := map[string]bool{}
+	for _, ev := range evs {
+		if ev.Unresolved != nil {
+			unresolved[ev.SourceItemID] = true
+		}
+	}
+	for i := range rows {
+		if rows[i].Status == ItemAccepted && unresolved[rows[i].ID] {
+			rows[i].Status = ItemUnresolved
+		}
+	}
 }
 
 // check sets p's status from what it was translated into, and returns its

@@ -2,10 +2,12 @@ package dispatcher
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/sources"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -168,4 +170,44 @@ func TestIngestResolves(t *testing.T) {
 	require.Len(t, reg.merged, 1)
 	require.Equal(t, "SHP-1", reg.merged[0].ID)
 	require.Equal(t, "SHP-2", ins.events[3].Shipment.ID)
+}
+
+// fakeItemSaver keeps the items and events it is given.
+type fakeItemSaver struct {
+	fakeInserter
+	items []SourceItem
+}
+
+func (f *fakeItemSaver) SaveSourceItems(ctx context.Context, items []SourceItem, evs []Event) ([]Insert, error) {
+	f.items = append(f.items, items...)
+	return f.InsertEvents(ctx, evs)
+}
+
+// TestItemsUnresolved checks that an item whose events were stored but
+// one of which names no registered shipment is unresolved, as stored and
+// as answered, and that one whose events all resolved is accepted.
+func TestItemsUnresolved(t *testing.T) {
+	saver := &fakeItemSaver{}
+	in := Ingest{Store: saver, ItemStore: saver, Partners: allPartners{}, Queue: noQueue{}, Registry: registry()}
+	byRef := func(id string, refs map[string]any) json.RawMessage {
+		return postedEvent(t, "shipment.milestone.arrived", `{"location":{"code":"NLRTM"}}`, func(ev map[string]any) {
+			ev["id"], ev["shipment"], ev["parties"] = id, map[string]any{"references": refs}, []any{}
+		})
+	}
+	known, unknown := map[string]any{"booking": "BK1"}, map[string]any{"containers": []string{"CSQU3054383"}}
+	res, err := in.Items(t.Context(), "src_1", []sources.Item{
+		{Original: json.RawMessage(`1`), Events: []json.RawMessage{byRef("e1", known)}},
+		{Original: json.RawMessage(`2`), Events: []json.RawMessage{byRef("e2", unknown)}},
+		{Original: json.RawMessage(`3`), Events: []json.RawMessage{byRef("e3", known), byRef("e4", unknown)}},
+	})
+	require.NoError(t, err)
+	want := []ItemStatus{ItemAccepted, ItemUnresolved, ItemUnresolved}
+	for i, r := range res {
+		require.Equal(t, want[i], r.Item.Status, "item %d", i)
+		require.Equal(t, want[i], saver.items[i].Status, "item %d as stored", i)
+		require.Nil(t, r.Item.Error, "an unresolved item is no error")
+	}
+	require.Len(t, saver.events, 4, "the events of an unresolved item are stored")
+	require.Equal(t, "SHP-1", saver.events[0].Shipment.ID)
+	require.Equal(t, ReasonNoMatch, saver.events[1].Unresolved.Reason)
 }

@@ -33,6 +33,9 @@ type dialect struct {
 	// returns, for a subquery with a LIMIT that picks a batch of rows to
 	// change by id.
 	inSubquery func(column, subquery string) string
+	// jsonStrings is a subquery that returns the strings of the JSON
+	// array of text in column, one row each.
+	jsonStrings func(column string) string
 	// lockSkipping ends a SELECT that picks rows to change in the same
 	// statement: it locks them, passing over rows another transaction has
 	// locked (PostgreSQL). SQLite, which writes one transaction at a time,
@@ -106,6 +109,9 @@ var postgres = dialect{
 		// limit, does that.
 		return column + " = ANY (ARRAY(" + subquery + "))"
 	},
+	jsonStrings: func(column string) string {
+		return "SELECT jsonb_array_elements_text(" + column + "::jsonb)"
+	},
 	lockSkipping: " FOR UPDATE SKIP LOCKED",
 	updateInWith: true,
 	pipeline:     true,
@@ -139,6 +145,9 @@ var sqliteDialect = dialect{
 		// SQLite runs the subquery once into a temporary table and looks
 		// each value up in the primary key.
 		return column + " IN (" + subquery + ")"
+	},
+	jsonStrings: func(column string) string {
+		return "SELECT value FROM json_each(" + column + ")"
 	},
 }
 

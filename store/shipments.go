@@ -273,8 +273,9 @@ func (s *Store) UnresolvedEvents(ctx context.Context, after string, limit int) (
 // ResolveEvents stores, in one transaction, the shipment and parties of
 // events resolved since they were stored unresolved, makes them resolved
 // and not fanned out, and gives the messages they have their shipment id.
-// An event no longer unresolved is left as it is. Returns the ids of those
-// it changed.
+// The source item an event came from, if it is unresolved, becomes
+// accepted once none of its events is unresolved. An event no longer
+// unresolved is left as it is. Returns the ids of those it changed.
 func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []string, err error) {
 	defer s.unavailable(&err)
 	var ids []string
@@ -301,6 +302,9 @@ func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET shipment_id = ? WHERE event_id = ?`), e.Shipment.ID, e.ID); err != nil {
 				return fmt.Errorf("resolve the messages of event %s: %w", e.ID, err)
 			}
+			if _, err := tx.ExecContext(ctx, s.q(resolveItemQuery(s.d)), e.ID); err != nil {
+				return fmt.Errorf("resolve the source item of event %s: %w", e.ID, err)
+			}
 			ids = append(ids, e.ID)
 		}
 		return nil
@@ -309,4 +313,15 @@ func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []
 		return nil, err
 	}
 	return ids, nil
+}
+
+// resolveItemQuery is the statement, in the dialect d, that makes the
+// unresolved source item of the event it is given accepted, if none of
+// the item's events (event_ids, each read by the events' primary key) is
+// unresolved any more.
+func resolveItemQuery(d dialect) string {
+	return `UPDATE source_items SET status = '` + string(dispatcher.ItemAccepted) + `'
+		WHERE id = (SELECT source_item_id FROM events WHERE id = ?) AND status = '` + string(dispatcher.ItemUnresolved) + `'
+		AND NOT EXISTS (SELECT 1 FROM events o WHERE o.unresolved IS NOT NULL
+			AND o.id IN (` + d.jsonStrings("source_items.event_ids") + `))`
 }

@@ -148,12 +148,7 @@ func (s *Store) SaveSourceItems(ctx context.Context, items []dispatcher.SourceIt
 		for j, r := range out {
 			ids[events[j].SourceItemID] = append(ids[events[j].SourceItemID], r.ID)
 		}
-		for _, it := range items {
-			if err := s.saveItem(ctx, tx, it, ids[it.ID]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.saveItems(ctx, tx, items, ids)
 	})
 	if err != nil {
 		return nil, err
@@ -164,28 +159,37 @@ func (s *Store) SaveSourceItems(ctx context.Context, items []dispatcher.SourceIt
 	return out, nil
 }
 
-// saveItem stores it, with eventIDs, or replaces the one with its id.
-func (s *Store) saveItem(ctx context.Context, tx *sql.Tx, it dispatcher.SourceItem, eventIDs []string) error {
-	if eventIDs == nil {
-		eventIDs = []string{}
+// saveItems stores items, each with its event ids from ids, or replaces
+// those whose ids are stored, in one statement.
+func (s *Store) saveItems(ctx context.Context, tx *sql.Tx, items []dispatcher.SourceItem, ids map[string][]string) error {
+	if len(items) == 0 {
+		return nil
 	}
-	ids, err := json.Marshal(eventIDs)
-	if err != nil {
-		return fmt.Errorf("item %s: encode event ids: %w", it.ID, err)
-	}
-	var itemErr any
-	if it.Error != nil {
-		b, err := json.Marshal(it.Error)
-		if err != nil {
-			return fmt.Errorf("item %s: encode error: %w", it.ID, err)
+	args := make([]any, 0, len(items)*7)
+	for _, it := range items {
+		eventIDs := ids[it.ID]
+		if eventIDs == nil {
+			eventIDs = []string{}
 		}
-		itemErr = string(b)
+		encoded, err := json.Marshal(eventIDs)
+		if err != nil {
+			return fmt.Errorf("item %s: encode event ids: %w", it.ID, err)
+		}
+		var itemErr any
+		if it.Error != nil {
+			b, err := json.Marshal(it.Error)
+			if err != nil {
+				return fmt.Errorf("item %s: encode error: %w", it.ID, err)
+			}
+			itemErr = string(b)
+		}
+		args = append(args, it.ID, it.SourceID, micros(it.ReceivedAt), string(it.Status), itemErr, string(it.Original), string(encoded))
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO source_items (`+itemColumns+`) VALUES (`+placeholders(7)+`)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, event_ids = excluded.event_ids`),
-		it.ID, it.SourceID, micros(it.ReceivedAt), string(it.Status), itemErr, string(it.Original), string(ids))
+	rows := strings.TrimSuffix(strings.Repeat("("+placeholders(7)+"), ", len(items)), ", ")
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO source_items (`+itemColumns+`) VALUES `+rows+`
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, event_ids = excluded.event_ids`), args...)
 	if err != nil {
-		return s.classify(err, "source item "+it.ID)
+		return s.classify(err, fmt.Sprintf("source items %s…", items[0].ID))
 	}
 	return nil
 }

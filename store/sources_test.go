@@ -22,6 +22,7 @@ func TestSources(t *testing.T) {
 		{"SecretSealed", testSourceSecretSealed},
 		{"SecretResealed", testSourceSecretResealed},
 		{"Items", testSourceItems},
+		{"ItemsResolved", testItemsResolved},
 		{"BoundKeys", testBoundKeys},
 	})
 }
@@ -148,6 +149,60 @@ func testSourceItems(t *testing.T, db backend) {
 	require.ErrorIs(t, err, subscriptions.ErrNotFound)
 	_, err = s.Event(ctx, "evt_1")
 	require.NoError(t, err)
+}
+
+// testItemsResolved checks that an item with an unresolved event is
+// listed as unresolved, and becomes accepted when the last of its events
+// is resolved, in the same call as the events.
+func testItemsResolved(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	require.NoError(t, s.CreateSource(ctx, source("src_a", sources.FormatDCSA)))
+	now := micro(time.Now())
+	item := func(id string, status dispatcher.ItemStatus) dispatcher.SourceItem {
+		return dispatcher.SourceItem{ID: id, SourceID: "src_a", ReceivedAt: now, Status: status, Original: json.RawMessage(`{}`)}
+	}
+	unresolved := func(id, itemID, container string) dispatcher.Event {
+		ev := event(id)
+		refs := subscriptions.References{Containers: []string{container}}
+		ev.SourceItemID, ev.Shipment, ev.Parties = itemID, dispatcher.Shipment{References: refs}, []dispatcher.Party{}
+		ev.Unresolved = &dispatcher.Unresolved{Reason: dispatcher.ReasonNoMatch, References: refs}
+		return ev
+	}
+	// itm_1 has one unresolved event, itm_2 two; itm_3's is resolved.
+	done := event("evt_4")
+	done.SourceItemID = "itm_3"
+	evs := []dispatcher.Event{unresolved("evt_1", "itm_1", "APZU4812090"), unresolved("evt_2", "itm_2", "APZU4812090"),
+		unresolved("evt_3", "itm_2", "CSQU3054383"), done}
+	_, err := s.SaveSourceItems(ctx, []dispatcher.SourceItem{item("itm_1", dispatcher.ItemUnresolved),
+		item("itm_2", dispatcher.ItemUnresolved), item("itm_3", dispatcher.ItemAccepted)}, evs)
+	require.NoError(t, err)
+	statusIs := func(status dispatcher.ItemStatus, want ...string) {
+		t.Helper()
+		list, err := s.ListSourceItems(ctx, dispatcher.ItemQuery{SourceID: "src_a", Status: status})
+		require.NoError(t, err)
+		require.Equal(t, append([]string{}, want...), itemIDs(list), status)
+	}
+	statusIs(dispatcher.ItemUnresolved, "itm_2", "itm_1")
+	statusIs(dispatcher.ItemAccepted, "itm_3")
+
+	resolve := func(ev dispatcher.Event) dispatcher.Event {
+		ev.Unresolved, ev.Shipment.ID = nil, "SHP-1"
+		ev.Parties = []dispatcher.Party{{PartnerID: "acme", Role: "consignee"}}
+		return ev
+	}
+	changed, err := s.ResolveEvents(ctx, []dispatcher.Event{resolve(evs[0]), resolve(evs[1])})
+	require.NoError(t, err)
+	require.Equal(t, []string{"evt_1", "evt_2"}, changed)
+	statusIs(dispatcher.ItemUnresolved, "itm_2")
+	statusIs(dispatcher.ItemAccepted, "itm_3", "itm_1")
+
+	_, err = s.ResolveEvents(ctx, []dispatcher.Event{resolve(evs[2])})
+	require.NoError(t, err)
+	statusIs(dispatcher.ItemUnresolved)
+	statusIs(dispatcher.ItemAccepted, "itm_3", "itm_2", "itm_1")
+	got, err := s.SourceItem(ctx, "itm_2")
+	require.NoError(t, err)
+	require.Equal(t, []string{"evt_2", "evt_3"}, got.EventIDs, "only the status changes")
 }
 
 func itemIDs(items []dispatcher.SourceItem) []string {

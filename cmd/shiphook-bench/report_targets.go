@@ -65,6 +65,12 @@ func (r *report) goals() []goal {
 			return fmt.Sprintf("%.1f µs (BenchmarkMatch100kEndpoints)", ns/1000), ns <= 10000
 		}})
 	}
+	if g := r.goBenchNamed("BenchmarkResolveReference"); g != nil {
+		ns := g.nsPerOp
+		goals = append(goals, goal{"reference resolution < 1 ms per event at 1,000,000 shipments", func(string) (string, bool) {
+			return fmt.Sprintf("%.2f ms (BenchmarkResolveReference)", ns/1e6), ns < 1e6
+		}})
+	}
 	return goals
 }
 

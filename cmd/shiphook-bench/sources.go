@@ -337,7 +337,7 @@ type sourceAnswer struct {
 // post posts the payload of events lo..hi-1 to the source, signed when it
 // is a DCSA source, and records in st what became of them: an event
 // accepted, a duplicate, or a failure (an item not accepted, or the
-// request's).
+// request's). A DCSA source's 204 counts them all accepted.
 func (s *source) post(ctx context.Context, a *harness.Client, lo, hi int, st *publishStats) {
 	var (
 		body   []byte
@@ -356,6 +356,12 @@ func (s *source) post(ctx context.Context, a *harness.Client, lo, hi int, st *pu
 		if ctx.Err() == nil {
 			st.add(0, 0, hi-lo, err.Error(), started, ended)
 		}
+		return
+	}
+	if s.format == formatDCSA && ans.Status == http.StatusNoContent {
+		// A DCSA callback answers 204 and no items, as the standard asks;
+		// what became of each event shows at the receivers.
+		st.add(hi-lo, 0, 0, "", started, ended)
 		return
 	}
 	var out sourceAnswer

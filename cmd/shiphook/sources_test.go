@@ -23,7 +23,7 @@ import (
 // through a source, with a key bound to it, reaches a matching endpoint
 // and keeps its original; a DCSA notification with a forged signature is
 // refused and stores nothing, one signed with the source's secret is
-// stored with its original.
+// answered 204 and stored with its original.
 func TestSourcesEndToEnd(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) {
 		env := testEnv(t)
@@ -147,11 +147,12 @@ func checkDCSASource(t *testing.T, s *server) {
 	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/events", adminKey, nil, &after))
 	require.Equal(t, before.Data, after.Data, "a refused notification stores no event")
 
-	require.Equal(t, http.StatusOK, postSigned(t, url, dcsaSignature(src.Secret, []byte(dcsaNotification)), dcsaNotification))
+	require.Equal(t, http.StatusNoContent, postSigned(t, url, dcsaSignature(src.Secret, []byte(dcsaNotification)), dcsaNotification),
+		"an accepted notification is answered as the DCSA callback expects")
 	require.Equal(t, http.StatusOK, call(t, "GET", url[:len(url)-len("/events")]+"/items", adminKey, nil, &items))
 	require.Len(t, items.Data, 1)
 	require.Contains(t, string(items.Data[0].Original), "5e51e72c-d872-11ea-811c-0f8f10a32ea1")
-	require.Contains(t, []string{"accepted", "rejected", "unmapped"}, items.Data[0].Status)
+	require.Equal(t, "unresolved", items.Data[0].Status, "its booking is not registered")
 }
 
 // dcsaNotification is a DCSA 2.2 notification of one TransportEvent: the

@@ -20,7 +20,7 @@ CREATE TABLE source_items (
     id          TEXT COLLATE "C" PRIMARY KEY,
     source_id   TEXT COLLATE "C" NOT NULL REFERENCES sources (id) ON DELETE CASCADE,
     received_at BIGINT NOT NULL,
-    -- accepted, ignored, rejected or unmapped.
+    -- accepted, ignored, rejected, unmapped or unresolved.
     status      TEXT   NOT NULL,
     -- {"code", "message", "field"} of a rejected or unmapped item, else NULL.
     error       TEXT,
