@@ -61,7 +61,7 @@ func consoleSources(t *testing.T, b *browser, env map[string]string) {
 	b.waitText("main table tbody", "Warehouse Rotterdam")
 	require.Contains(t, b.text("main table tbody"), "mapped (jq program)")
 	b.do("wait for the last item", chromedp.WaitVisible(chromedp.CSS("main table tbody td:nth-child(3) .badge")))
-	require.Contains(t, []string{"accepted", "unmapped"}, b.text("main table tbody td:nth-child(3) .badge"))
+	require.Contains(t, []string{"accepted", "unmapped", "unresolved"}, b.text("main table tbody td:nth-child(3) .badge"))
 	b.shot("sources")
 
 	b.click(`//main//a[normalize-space()='Warehouse Rotterdam']`)
@@ -139,7 +139,7 @@ func seedWarehouse(t *testing.T, s *server) string {
 	for _, it := range ans.Items {
 		got = append(got, it.Status)
 	}
-	require.Equal(t, []string{"accepted", "unmapped", "accepted"}, got)
+	require.Equal(t, []string{"accepted", "unmapped", "unresolved"}, got)
 	return src.ID
 }
 
@@ -225,8 +225,8 @@ func adminReplaysItem(t *testing.T, b *browser) {
 func adminFollowsItemToEvent(t *testing.T, b *browser) {
 	t.Helper()
 	b.click(`//nav[@aria-label='Item status']//a[normalize-space()='accepted']`)
-	b.waitText(".list-footer", "Showing 3 items")
-	require.Equal(t, []string{"accepted", "accepted", "accepted"}, itemsOnPage(b))
+	b.waitText(".list-footer", "Showing 2 items")
+	require.Equal(t, []string{"accepted", "accepted"}, itemsOnPage(b), "W-1, and W-2 replayed")
 	b.click(`//details[contains(@class,'item')][.//pre[contains(., '"W-1"')]]/summary`)
 	b.click(`//details[@open]//div[contains(@class,'item-events')]//a`)
 	b.waitText("#event-status", "resolved")
@@ -238,12 +238,20 @@ func adminFollowsItemToEvent(t *testing.T, b *browser) {
 	b.shot("event-from-source")
 }
 
-// adminReadsUnresolved finds W-3's event among the unresolved, with the
-// order that matched nothing.
+// adminReadsUnresolved finds W-3 among the source's unresolved items and
+// its event among the unresolved events, with the order that matched
+// nothing.
 func adminReadsUnresolved(t *testing.T, b *browser) {
 	t.Helper()
 	b.click(`//nav//a[normalize-space()='Sources']`)
-	b.click(`//main//a[normalize-space()='Unresolved events']`)
+	b.click(`//main//a[normalize-space()='Warehouse Rotterdam']`)
+	b.click(`//nav[@aria-label='Item status']//a[normalize-space()='unresolved']`)
+	b.waitText(".list-footer", "Showing 1 item")
+	require.Equal(t, []string{"unresolved"}, itemsOnPage(b))
+	b.click(".item-list details.item summary")
+	require.Contains(t, b.text(".item-list details.item .item-original"), `"order": "PO-9999"`)
+	b.shot("source-item-unresolved")
+	b.click(`//details[@open]//a[normalize-space()='Unresolved events']`)
 	b.waitText(".list-footer", "Showing 1 event")
 	require.Equal(t, "/events?status=unresolved", b.path())
 	row := b.text("main table tbody")

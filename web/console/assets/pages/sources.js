@@ -21,11 +21,12 @@ const formatWords = {
 // them, with what each means.
 export const itemStatuses = [
   ['accepted', 'its events were stored'],
-  ['ignored', 'it became no event'],
-  ['rejected', 'an event it became is not valid; nothing was stored'],
+  ['unresolved', 'its events were stored, but name no registered shipment yet'],
   ['unmapped', 'it could not be translated'],
+  ['rejected', 'an event it became is not valid; nothing was stored'],
+  ['ignored', 'it became no event'],
 ];
-const statusTones = { accepted: 'ok', ignored: '', rejected: 'bad', unmapped: 'bad' };
+const statusTones = { accepted: 'ok', unresolved: 'warn', ignored: '', rejected: 'bad', unmapped: 'bad' };
 
 function itemBadge(status) {
   return badge(status || 'unknown', statusTones[status] ?? '');
@@ -324,6 +325,10 @@ function itemView(ctx, s, it, open) {
     body.replaceChildren(...[
       note,
       itemError(x.error),
+      x.status === 'unresolved'
+        ? h('p', { class: 'muted' }, 'Its events name no registered shipment yet; they are delivered to its parties once it is registered. ',
+          link('/events?status=unresolved', 'Unresolved events'))
+        : null,
       h('div', { class: 'item-events' }, 'Events: ', x.event_ids?.length
         ? x.event_ids.map((id, i) => [i ? ', ' : null, idLink(`/events/${enc(id)}`, id)])
         : h('span', { class: 'muted' }, 'none')),
@@ -371,8 +376,8 @@ function replayButton(ctx, s, it, show) {
       const dup = events.filter((e) => e.duplicate).length;
       const n = events.length === 1 ? '1 event' : `${events.length} events`;
       show({ ...it, status: r.status, error: r.error, event_ids: events.map((e) => e.id) }, notice(
-        r.status === 'accepted'
-          ? `Replayed: accepted, ${n}${dup ? ` (${dup} stored before, not delivered again)` : ''}.`
+        r.status === 'accepted' || r.status === 'unresolved'
+          ? `Replayed: ${r.status}, ${n}${dup ? ` (${dup} stored before, not delivered again)` : ''}.`
           : `Replayed: still ${r.status}${r.error ? `: ${r.error.message}` : ''}.`,
         r.status === 'accepted' ? 'info' : 'warn'));
     },
