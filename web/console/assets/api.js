@@ -38,7 +38,9 @@ export function path(strings, ...values) {
 
 // request sends one request to /v1 + p and returns the decoded JSON answer
 // (null when there is none). query values that are empty are left out.
-export async function request(method, p, { query, body, key, signal } = {}) {
+// body is encoded as JSON; raw, a JSON text, is sent as it is instead (so
+// that numbers keep every digit typed).
+export async function request(method, p, { query, body, raw, key, signal } = {}) {
   const url = new URL('/v1' + p, location.origin);
   for (const [k, v] of Object.entries(query || {})) {
     if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, v);
@@ -46,13 +48,13 @@ export async function request(method, p, { query, body, key, signal } = {}) {
   const headers = { Accept: 'application/json' };
   const k = key ?? session.key();
   if (k) headers.Authorization = 'Bearer ' + k;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (body !== undefined || raw !== undefined) headers['Content-Type'] = 'application/json';
   let resp;
   try {
     resp = await fetch(url, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
       signal,
       cache: 'no-store',
     });

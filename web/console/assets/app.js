@@ -12,6 +12,8 @@ import * as endpoints from './pages/endpoints.js';
 import * as messages from './pages/messages.js';
 import * as attempts from './pages/attempts.js';
 import * as shipments from './pages/shipments.js';
+import * as sources from './pages/sources.js';
+import * as events from './pages/events.js';
 
 // routes are the console's pages; admin marks the pages only admins see.
 const routes = [
@@ -30,6 +32,10 @@ const routes = [
   { path: '/dead-letters', page: messages.allDeadLetters, admin: true },
   { path: '/shipments', page: shipments.search },
   { path: '/shipments/:sid', page: shipments.timeline },
+  { path: '/sources', page: sources.list, admin: true },
+  { path: '/sources/:srcid', page: sources.show, admin: true },
+  { path: '/events', page: events.list, admin: true },
+  { path: '/events/:evid', page: events.show, admin: true },
 ];
 
 const app = document.getElementById('app');
@@ -148,7 +154,7 @@ function topbar(rel) {
   // [href, label, other paths under which the item is the current one]
   const items = me.role === 'admin'
     ? [['/partners', 'Partners', []], ['/messages', 'Messages', []], ['/attempts', 'Attempts', []],
-      ['/dead-letters', 'Dead letters', []], ['/shipments', 'Shipments', []]]
+      ['/dead-letters', 'Dead letters', []], ['/shipments', 'Shipments', []], ['/sources', 'Sources', ['/events']]]
     : [[`/partners/${pid}`, 'Endpoints', []], [`/partners/${pid}/messages`, 'Messages', ['/messages']],
       [`/partners/${pid}/attempts`, 'Attempts', ['/attempts']], ['/shipments', 'Shipments', []]];
   const under = (p) => rel === p || rel.startsWith(p + '/');
@@ -177,7 +183,7 @@ function topbar(rel) {
 function adminOnly() {
   return h('section', { class: 'admin-only', role: 'alert' },
     h('h1', { tabindex: '-1' }, 'This page is for admins'),
-    h('p', null, `You are signed in with a partner key for ${me.partner_id}. The partners list, the message and attempt logs of every partner and the dead letters of every endpoint are shown to admins only.`),
+    h('p', null, `You are signed in with a partner key for ${me.partner_id}. The partners list, the message and attempt logs of every partner, the dead letters of every endpoint, the sources and their events are shown to admins only.`),
     link(home(), 'Go to your endpoints'));
 }
 

@@ -58,21 +58,18 @@ export function idLink(to, id) {
   return h('a', { href: base + to, class: 'mono', title: id }, shortID(id).textContent);
 }
 
-const thisYear = new Intl.DateTimeFormat(undefined, {
-  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
-});
-const otherYear = new Intl.DateTimeFormat(undefined, {
-  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+const stamp = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  timeZoneName: 'short',
 });
 
-// when shows a timestamp in local time, with the exact RFC 3339 value as a
-// tooltip; "—" when there is none.
+// when shows a timestamp in local time, with its year and time zone, and
+// the exact RFC 3339 value as a tooltip; "—" when there is none.
 export function when(ts) {
   if (!ts) return h('span', { class: 'muted' }, '—');
   const d = new Date(ts);
   if (Number.isNaN(d.getTime())) return String(ts);
-  const f = d.getFullYear() === new Date().getFullYear() ? thisYear : otherYear;
-  return h('time', { datetime: ts, title: ts }, f.format(d));
+  return h('time', { datetime: ts, title: ts }, stamp.format(d));
 }
 
 export function duration(ms) {
@@ -202,16 +199,45 @@ function addRows(tbody, columns, rows) {
 // pagedTable shows the pages that load(cursor) returns ({data,
 // next_cursor, has_more}), with a "Load more" button while there are more.
 export function pagedTable({ columns, load, empty, noun = 'items' }) {
+  return paged({
+    load,
+    noun,
+    first: (rows) => {
+      const wrap = table(columns, rows, empty);
+      const tbody = wrap.querySelector('tbody');
+      return { el: wrap, add: (more) => addRows(tbody, columns, more) };
+    },
+  });
+}
+
+// pagedList is pagedTable for rows that are not a table's: each row
+// becomes item(row), an element of a list (class cls).
+export function pagedList({ item, load, empty, noun = 'items', cls = 'item-list' }) {
+  return paged({
+    load,
+    noun,
+    first: (rows) => {
+      const list = h('ul', { class: cls }, rows.map((r) => h('li', null, item(r))));
+      if (!rows.length && empty) return { el: empty, add: () => {} };
+      return { el: list, add: (more) => list.append(...more.map((r) => h('li', null, item(r)))) };
+    },
+  });
+}
+
+// paged loads pages with load(cursor), shows the first with first(rows),
+// which returns the element and how to add the rows of later pages.
+function paged({ load, noun, first }) {
   const el = h('div', null, loading());
   let shown = 0;
+  let add = null;
   const footer = h('div', { class: 'list-footer' });
-  const more = async (cursor, tbody, button) => {
+  const more = async (cursor, button) => {
     let page;
     try {
       page = await load(cursor);
     } catch (err) {
       if (err.name === 'AbortError') return;
-      if (!tbody) {
+      if (!add) {
         el.replaceChildren(errorState(err, `Could not load the ${noun}`));
       } else {
         button.disabled = false;
@@ -220,22 +246,22 @@ export function pagedTable({ columns, load, empty, noun = 'items' }) {
       }
       return;
     }
-    if (!tbody) {
-      const wrap = table(columns, page.data, empty);
-      el.replaceChildren(wrap, footer);
-      tbody = wrap.querySelector('tbody');
+    if (!add) {
+      const f = first(page.data);
+      add = f.add;
+      el.replaceChildren(f.el, footer);
     } else {
-      addRows(tbody, columns, page.data);
+      add(page.data);
     }
     shown += page.data.length;
     const what = shown === 1 ? noun.replace(/s$/, '') : noun;
     footer.replaceChildren(h('span', null, shown ? `Showing ${shown} ${what}` : ''));
     if (page.has_more && page.next_cursor) {
-      const b = h('button', { type: 'button', onclick: () => { b.disabled = true; b.textContent = 'Loading…'; more(page.next_cursor, tbody, b); } }, 'Load more');
+      const b = h('button', { type: 'button', onclick: () => { b.disabled = true; b.textContent = 'Loading…'; more(page.next_cursor, b); } }, 'Load more');
       footer.append(b);
     }
   };
-  more(null, null, null);
+  more(null, null);
   return el;
 }
 

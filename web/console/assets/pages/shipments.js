@@ -1,61 +1,148 @@
-// Shipments: look a shipment up, and see its events in order with where
-// each was delivered.
+// Shipments: look a shipment up by its id or any of its references, and
+// see what the registry holds of it (attributes, references, parties)
+// above its events in order, with where each was delivered.
 
 import { get, path } from '../api.js';
 import {
   h, link, idLink, when, statusBadge, result, pageHeader, table, emptyState, errorState, loading, field, code, badge,
+  card, kv, notice,
 } from '../dom.js';
+import { referenceList } from './events.js';
 
 const enc = encodeURIComponent;
 
 function searchForm(ctx, value) {
-  const input = h('input', { type: 'search', name: 'shipment_id', value: value || '', required: true, placeholder: 'SHP-0001' });
+  const input = h('input', { type: 'search', name: 'q', value: value || '', required: true, placeholder: 'SHP-0001, a booking, a container…' });
   const form = h('form', {
     class: 'row',
     role: 'search',
     onsubmit: (e) => {
       e.preventDefault();
-      const id = input.value.trim();
-      if (id) ctx.navigate(`/shipments/${enc(id)}`);
+      const q = input.value.trim();
+      if (q) ctx.navigate(`/shipments?q=${enc(q)}`);
     },
-  }, field('Shipment ID', input), h('div', { class: 'field shrink' }, h('button', { type: 'submit', class: 'primary' }, 'Show timeline')));
+  }, field('Shipment ID or reference', input, 'A booking, bill of lading, container, purchase order or customer reference finds the registered shipments that have it.'),
+  h('div', { class: 'field shrink' }, h('button', { type: 'submit', class: 'primary' }, 'Find')));
   return h('div', { class: 'card' }, form);
 }
 
-// search is the page that asks for a shipment id.
-export async function search(ctx) {
-  ctx.title('Shipments');
-  ctx.main.append(
-    pageHeader({ title: 'Shipments', subtitle: ctx.admin ? 'The events of a shipment, in order, with every delivery of each.' : 'The events of your shipments, in order, with your deliveries of each.' }),
-    searchForm(ctx, ''),
-    emptyState('Look up a shipment', 'Enter the shipment ID the source systems use, such as the one in a message.'));
+// orNull returns what p resolves to, or null when the API answers 404.
+async function orNull(p) {
+  try {
+    return await p;
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
 }
 
-// timeline is a shipment's events in the order they happened.
+function route(s) {
+  return [s.origin, s.destination].filter(Boolean).join(' → ');
+}
+
+// search is the page that looks a shipment up (?q=): by its id, and among
+// the references of the registered shipments. One match opens it.
+export async function search(ctx) {
+  ctx.title('Shipments');
+  const q = (ctx.query.get('q') || '').trim();
+  ctx.main.append(
+    pageHeader({ title: 'Shipments', subtitle: ctx.admin ? 'The registered shipments, and the events of each, in order, with every delivery.' : 'The shipments you are party to, and their events, in order, with your deliveries.' }),
+    searchForm(ctx, q));
+  if (!q) {
+    ctx.main.append(emptyState('Look up a shipment', 'Enter its shipment ID, or one of its references, such as the one in a message.'));
+    return;
+  }
+  const holder = h('div', null, loading('Searching…'));
+  ctx.main.append(holder);
+  let byID;
+  let byRef;
+  try {
+    [byID, byRef] = await Promise.all([
+      orNull(get(path`/shipments/${q}`, undefined, { signal: ctx.signal })),
+      orNull(get('/shipments', { reference: q }, { signal: ctx.signal })),
+    ]);
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    holder.replaceChildren(errorState(err, 'Could not search the shipments'));
+    return;
+  }
+  const found = [...(byID ? [byID] : []), ...(byRef?.data || []).filter((s) => !byID || s.id !== byID.id)];
+  if (found.length === 1) {
+    ctx.navigate(`/shipments/${enc(found[0].id)}`, { replace: true });
+    return;
+  }
+  if (!found.length) {
+    holder.replaceChildren(emptyState(`No registered shipment has the ID or reference ${q}`,
+      'Events may still name it: its timeline shows the events sent for a shipment ID.',
+      link(`/shipments/${enc(q)}`, `Timeline of shipment ${q}`)));
+    return;
+  }
+  holder.replaceChildren(table([
+    { label: 'Shipment', cell: (s) => link(`/shipments/${enc(s.id)}`, s.id), class: 'nowrap' },
+    { label: 'Mode', cell: (s) => s.mode || '—' },
+    { label: 'Route', cell: (s) => route(s) || '—' },
+    { label: 'References', cell: (s) => referenceList(s.references) },
+    { label: 'Parties', cell: (s) => partyChips(s.parties) },
+  ], found));
+}
+
+function partyChips(parties) {
+  if (!parties?.length) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: 'chips' }, parties.map((p) => badge(`${p.partner_id} · ${p.role}`, 'info')));
+}
+
+// registered shows what the registry holds of a shipment.
+function registered(ctx, s) {
+  return h('div', { class: 'grid-2', id: 'shipment-registered' },
+    card('Shipment', kv([
+      ['Mode', s.mode || '—'],
+      ['Origin', s.origin ? h('span', { class: 'mono' }, s.origin) : '—'],
+      ['Destination', s.destination ? h('span', { class: 'mono' }, s.destination) : '—'],
+      ['Carrier', s.carrier ? h('span', { class: 'mono' }, s.carrier) : '—'],
+      ['Registered', when(s.created_at)],
+      ['Updated', when(s.updated_at)],
+    ])),
+    h('div', null,
+      card('References', h('div', { id: 'shipment-references' }, referenceList(s.references, { search: true }))),
+      card('Parties', h('div', { id: 'shipment-parties' }, table([
+        { label: 'Partner', cell: (p) => (ctx.admin ? link(`/partners/${enc(p.partner_id)}`, p.partner_id) : h('code', null, p.partner_id)) },
+        { label: 'Role', cell: (p) => p.role },
+      ], s.parties || [], emptyState('No parties', 'No partner is named on this shipment.'))))));
+}
+
+// timeline is one shipment: what the registry holds of it, then its
+// events in the order they happened. A partner sees a shipment it is
+// party to, or has events of; "not found" otherwise.
 export async function timeline(ctx) {
   const { sid } = ctx.params;
   ctx.title(`Shipment ${sid}`);
-  ctx.main.append(
-    pageHeader({ crumbs: [link('/shipments', 'Shipments')], title: `Shipment ${sid}` }),
-    searchForm(ctx, sid));
+  ctx.main.append(pageHeader({ crumbs: [link('/shipments', 'Shipments')], title: `Shipment ${sid}` }));
   const holder = h('div', null, loading());
   ctx.main.append(holder);
+  let ship;
   let tl;
   try {
-    tl = await get(path`/shipments/${sid}/timeline`, undefined, { signal: ctx.signal });
+    [ship, tl] = await Promise.all([
+      orNull(get(path`/shipments/${sid}`, undefined, { signal: ctx.signal })),
+      orNull(get(path`/shipments/${sid}/timeline`, undefined, { signal: ctx.signal })),
+    ]);
   } catch (err) {
     if (err.name === 'AbortError') return;
-    holder.replaceChildren(err.status === 404 && err.code === 'not_found'
-      ? emptyState(`No events for shipment ${sid}`, ctx.admin ? 'No source system has sent an event for this shipment.' : 'No event of this shipment was shared with you.')
-      : errorState(err, 'Could not load the timeline'));
+    holder.replaceChildren(errorState(err, 'Could not load the shipment'));
     return;
   }
-  const events = [...(tl.events || [])].sort((a, b) => new Date(a.occurred_at) - new Date(b.occurred_at));
-  if (!events.length) {
-    holder.replaceChildren(emptyState(`No events for shipment ${sid}`));
+  if (!ship && !tl) {
+    holder.replaceChildren(h('div', { id: 'shipment-not-found' }, emptyState(`Shipment ${sid} not found`,
+      ctx.admin ? 'It is not registered, and no source system has sent an event for it.' : 'No shipment with this ID is shared with you.')));
     return;
   }
-  holder.replaceChildren(h('ol', { class: 'timeline', id: 'timeline' }, events.map((ev) => h('li', null, eventCard(ctx, ev)))));
+  const events = [...(tl?.events || [])].sort((a, b) => new Date(a.occurred_at) - new Date(b.occurred_at));
+  holder.replaceChildren(
+    ship ? registered(ctx, ship) : notice(h('span', { id: 'shipment-unregistered' }, `Shipment ${sid} is not registered: its events are shown as the sources sent them.`), 'warn'),
+    h('h2', null, 'Timeline'),
+    events.length
+      ? h('ol', { class: 'timeline', id: 'timeline' }, events.map((ev) => h('li', null, eventCard(ctx, ev))))
+      : emptyState(`No events for shipment ${sid}`, ctx.admin ? 'No source system has sent an event for this shipment yet.' : 'No event of this shipment was shared with you yet.'));
 }
 
 function eventCard(ctx, ev) {
@@ -66,7 +153,7 @@ function eventCard(ctx, ev) {
     h('div', { class: 'event-head' },
       h('span', { class: 'event-type' }, ev.type),
       when(ev.occurred_at)),
-    h('div', { class: 'event-meta' }, facts || null, facts ? ' · ' : null, 'event ', h('code', null, ev.id)),
+    h('div', { class: 'event-meta' }, facts || null, facts ? ' · ' : null, 'event ', ctx.admin ? idLink(`/events/${enc(ev.id)}`, ev.id) : h('code', null, ev.id)),
     ev.parties?.length
       ? h('div', { class: 'chips' }, 'Parties: ', ev.parties.map((p) => badge(`${p.partner_id} · ${p.role}`, 'info')))
       : null,
