@@ -196,9 +196,52 @@ func (s *Store) ShipmentsByReference(ctx context.Context, value string) (_ []dis
 // LookupShipments returns the registered shipments among ids and, for
 // each of refs, the ids of the shipments that have it, in id order: a
 // descent of shipment_references' key per reference, then of shipments'
-// per shipment found, a statement for up to lookupBatch of each.
+// per shipment found, a statement for up to lookupBatch of each. Calls
+// made at the same time are batched (lookUpTogether): the answer may hold
+// more than was asked, and is shared, to be read only.
 func (s *Store) LookupShipments(ctx context.Context, ids []string, refs []subscriptions.Reference) (_ dispatcher.ShipmentLookup, err error) {
 	defer s.unavailable(&err)
+	return s.lookups.do(ctx, lookup{ids: ids, refs: refs})
+}
+
+// lookup is one LookupShipments call.
+type lookup struct {
+	ids  []string
+	refs []subscriptions.Reference
+}
+
+// lookUpTogether runs the LookupShipments calls of a batch as one, for
+// the union of their ids and references, and gives each the whole answer:
+// one event posted on its own costs a share of a statement, as its insert
+// does.
+func (s *Store) lookUpTogether(ctx context.Context, calls []lookup) []batchResult[dispatcher.ShipmentLookup] {
+	var ids []string
+	var refs []subscriptions.Reference
+	seenID, seenRef := map[string]bool{}, map[subscriptions.Reference]bool{}
+	for _, c := range calls {
+		for _, id := range c.ids {
+			if !seenID[id] {
+				seenID[id] = true
+				ids = append(ids, id)
+			}
+		}
+		for _, r := range c.refs {
+			if !seenRef[r] {
+				seenRef[r] = true
+				refs = append(refs, r)
+			}
+		}
+	}
+	found, err := s.lookUpNow(ctx, ids, refs)
+	out := make([]batchResult[dispatcher.ShipmentLookup], len(calls))
+	for i := range out {
+		out[i] = batchResult[dispatcher.ShipmentLookup]{res: found, err: err}
+	}
+	return out
+}
+
+// lookUpNow is LookupShipments without batching.
+func (s *Store) lookUpNow(ctx context.Context, ids []string, refs []subscriptions.Reference) (dispatcher.ShipmentLookup, error) {
 	out := dispatcher.ShipmentLookup{Shipments: map[string]dispatcher.RegisteredShipment{}, ByReference: map[subscriptions.Reference][]string{}}
 	want := map[string]bool{}
 	for _, id := range ids {

@@ -1,6 +1,8 @@
 package store_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ func TestShipments(t *testing.T) {
 	exercise(t, []contractTest{
 		{"PutShipment", testPutShipment},
 		{"LookupShipments", testLookupShipments},
+		{"LookupShipmentsTogether", testLookupShipmentsTogether},
 		{"MergeShipments", testMergeShipments},
 		{"UnresolvedEvents", testUnresolvedEvents},
 		{"ReferencesPlan", testReferencesPlan},
@@ -207,4 +210,38 @@ func testReferencesPlan(t *testing.T, db backend) {
 	}
 	require.Contains(t, plan, "shipment_references_pkey")
 	require.NotContains(t, plan, "Seq Scan")
+}
+
+// testLookupShipmentsTogether makes many look-ups at once, as concurrent
+// posts do, so that the batcher runs them together: each still finds its
+// own shipment, by id and by reference, and none finds one not
+// registered.
+func testLookupShipmentsTogether(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	const n = 40
+	for i := range n / 2 {
+		_, _, err := s.PutShipment(ctx, shipment(fmt.Sprintf("SHP-%d", i), subscriptions.References{Booking: fmt.Sprintf("BK-%d", i)}))
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			id, ref := fmt.Sprintf("SHP-%d", i), subscriptions.Reference{Kind: "booking", Value: fmt.Sprintf("BK-%d", i)}
+			got, err := s.LookupShipments(ctx, []string{id}, []subscriptions.Reference{ref})
+			if err != nil {
+				errs <- err
+				return
+			}
+			_, byID := got.Shipments[id]
+			if registered := i < n/2; byID != registered || (len(got.ByReference[ref]) == 1) != registered {
+				errs <- fmt.Errorf("look-up %d: found by id %v, by reference %v; registered %v", i, byID, got.ByReference[ref], registered)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

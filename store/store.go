@@ -66,6 +66,8 @@ type Store struct {
 	claims  *batcher[claim, claimed]
 	records *batcher[record, struct{}]
 	defers  *batcher[deferral, bool]
+	// lookups batches LookupShipments, which every event posted makes.
+	lookups *batcher[lookup, dispatcher.ShipmentLookup]
 	// stop ends the batchers' runners; wg waits for them.
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -80,6 +82,7 @@ func newStore(db *sql.DB, d dialect) *Store {
 	s.claims = newBatcher(s, batchRunners, maxBatch, s.claimBatch)
 	s.records = newBatcher(s, batchRunners, maxBatch, s.recordBatch)
 	s.defers = newBatcher(s, batchRunners, maxBatch, s.deferBatch)
+	s.lookups = newBatcher(s, batchRunners, maxBatch, s.lookUpTogether)
 	return s
 }
 
