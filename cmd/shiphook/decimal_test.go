@@ -20,20 +20,7 @@ import (
 // event stored before amounts were strings, with a number in its data, is
 // delivered with its amount as a string too.
 func TestDecimalsEndToEnd(t *testing.T) {
-	t.Run("postgres", func(t *testing.T) {
-		env := testEnv(t)
-		migrate(t, env)
-		checkDecimals(t, env)
-	})
-	t.Run("sqlite", func(t *testing.T) {
-		t.Chdir(t.TempDir())
-		env := embeddedEnv()
-		env["SHIPHOOK_ADMIN_KEY"] = adminKey
-		env["DATABASE_URL"] = defaultDatabaseURL
-		env["SHIPHOOK_RECONCILE_INTERVAL"] = "300ms"
-		env["SHIPHOOK_RECONCILE_GRACE"] = "1s"
-		checkDecimals(t, env)
-	})
+	onBothDatabases(t, checkDecimals)
 }
 
 // moneyEvent is a posted event of typ for acme, with data as raw JSON.

@@ -36,6 +36,27 @@ func testEnv(t testing.TB) map[string]string {
 	}
 }
 
+// onBothDatabases runs check against the real server twice: on
+// PostgreSQL and Redis (testEnv, migrated), then on SQLite and the
+// in-process Redis in a directory of its own, both with the reconciler's
+// short interval.
+func onBothDatabases(t *testing.T, check func(t *testing.T, env map[string]string)) {
+	t.Run("postgres", func(t *testing.T) {
+		env := testEnv(t)
+		migrate(t, env)
+		check(t, env)
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		env := embeddedEnv()
+		env["SHIPHOOK_ADMIN_KEY"] = adminKey
+		env["DATABASE_URL"] = defaultDatabaseURL
+		env["SHIPHOOK_RECONCILE_INTERVAL"] = "300ms"
+		env["SHIPHOOK_RECONCILE_GRACE"] = "1s"
+		check(t, env)
+	})
+}
+
 func migrate(t testing.TB, env map[string]string) {
 	t.Helper()
 	var out lockedBuffer

@@ -16,20 +16,7 @@ import (
 // shipment with that reference is registered, without a second delivery
 // to the partner that had it.
 func TestRegistryEndToEnd(t *testing.T) {
-	t.Run("postgres", func(t *testing.T) {
-		env := testEnv(t)
-		migrate(t, env)
-		checkRegistry(t, env)
-	})
-	t.Run("sqlite", func(t *testing.T) {
-		t.Chdir(t.TempDir())
-		env := embeddedEnv()
-		env["SHIPHOOK_ADMIN_KEY"] = adminKey
-		env["DATABASE_URL"] = defaultDatabaseURL
-		env["SHIPHOOK_RECONCILE_INTERVAL"] = "300ms"
-		env["SHIPHOOK_RECONCILE_GRACE"] = "1s"
-		checkRegistry(t, env)
-	})
+	onBothDatabases(t, checkRegistry)
 }
 
 // byEvent returns the deliveries at path of the event with id.

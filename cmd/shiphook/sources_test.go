@@ -25,18 +25,7 @@ import (
 // refused and stores nothing, one signed with the source's secret is
 // answered 204 and stored with its original.
 func TestSourcesEndToEnd(t *testing.T) {
-	t.Run("postgres", func(t *testing.T) {
-		env := testEnv(t)
-		migrate(t, env)
-		checkSources(t, env)
-	})
-	t.Run("sqlite", func(t *testing.T) {
-		t.Chdir(t.TempDir())
-		env := embeddedEnv()
-		env["SHIPHOOK_ADMIN_KEY"] = adminKey
-		env["DATABASE_URL"] = defaultDatabaseURL
-		checkSources(t, env)
-	})
+	onBothDatabases(t, checkSources)
 }
 
 type sourceItemOut struct {
