@@ -72,11 +72,22 @@ chaos: build ## Run the fault suite: kill workers, flush and restart Redis, rest
 		$(if $(filter short,$(CHAOS)),-short,$(if $(filter long,$(CHAOS)),,$(error CHAOS must be long or short))) $(CHAOSFLAGS)
 
 .PHONY: fuzz
+# A failing input is written to <package>/testdata/fuzz/<target>/. Go 1.26's
+# fuzzing engine may also end a run with "context deadline exceeded" just
+# as FUZZTIME runs out, writing nothing (go.dev/issue/75804, fixed in Go
+# 1.27): that is reported, and not counted as a failure of the target.
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s)
 	@for target in $(FUZZ); do \
-		pkg=$${target%%:*}; name=$${target#*:}; \
+		pkg=$${target%%:*}; name=$${target#*:}; found=$$pkg/testdata/fuzz/$$name; \
 		echo "Fuzzing $$name in $$pkg for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		before=$$(ls $$found 2>/dev/null | wc -l); log=$$(mktemp); \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1; status=$$?; \
+		cat $$log; after=$$(ls $$found 2>/dev/null | wc -l); \
+		if [ $$status -ne 0 ] && [ "$$after" = "$$before" ] && tail -n 6 $$log | grep -q '^    context deadline exceeded$$'; then \
+			echo "make fuzz: $$name found nothing; Go's fuzzing engine stopped with its own deadline error at the end of $(FUZZTIME) (go.dev/issue/75804)"; \
+			status=0; \
+		fi; \
+		rm -f $$log; [ $$status -eq 0 ] || exit 1; \
 	done
 
 .PHONY: test-short
