@@ -9,13 +9,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/shiphook/shiphook/store/storetest"
 )
 
 // TestHubEndToEnd runs the hub's inbound path on the real server, on
-// PostgreSQL and on SQLite, with a real Redis, and real receivers that
-// verify every signature: a shipment registered with its references and
+// PostgreSQL and Redis and on SQLite and the in-process Redis, with real
+// receivers that verify every signature: a shipment registered with its references and
 // two parties; a carrier's DCSA notification, naming only the booking and
 // the container, delivered to each party with its own role; a forged
 // notification refused with nothing stored; a DCSA event for a container
@@ -23,21 +21,7 @@ import (
 // own JSON through a mapped source, its unknown code kept unmapped until
 // the code table has it and the item is replayed.
 func TestHubEndToEnd(t *testing.T) {
-	t.Run("postgres", func(t *testing.T) {
-		env := testEnv(t)
-		migrate(t, env)
-		checkHub(t, env)
-	})
-	t.Run("sqlite", func(t *testing.T) {
-		t.Chdir(t.TempDir())
-		env := embeddedEnv()
-		env["SHIPHOOK_ADMIN_KEY"] = adminKey
-		env["DATABASE_URL"] = defaultDatabaseURL
-		env["REDIS_URL"] = storetest.Redis(t)
-		env["SHIPHOOK_RECONCILE_INTERVAL"] = "300ms"
-		env["SHIPHOOK_RECONCILE_GRACE"] = "1s"
-		checkHub(t, env)
-	})
+	onBothDatabases(t, checkHub)
 }
 
 // hub is a server with a registered shipment and its two parties'
