@@ -237,17 +237,17 @@ func CheckContainer(field, s string) error {
 			return Fieldf(field, "%s is not %s", display(s), form)
 		}
 	}
-	if want := containerCheckDigit(s[:10]); s[10] != want {
+	if want := ContainerCheckDigit(s[:10]); s[10] != want {
 		return Fieldf(field, "%s has the check digit %c; ISO 6346 gives %c for %s", s, s[10], want, s[:10])
 	}
 	return nil
 }
 
-// containerCheckDigit returns the ISO 6346 check digit of the first ten
-// characters of a container number: each letter worth 10 to 38, skipping
-// the multiples of 11, each digit its value, weighted by 2^position,
-// summed modulo 11, and 10 written 0.
-func containerCheckDigit(s string) byte {
+// ContainerCheckDigit returns the ISO 6346 check digit of the first ten
+// characters of a container number, capital letters and digits: each
+// letter worth 10 to 38, skipping the multiples of 11, each digit its
+// value, weighted by 2^position, summed modulo 11, and 10 written 0.
+func ContainerCheckDigit(s string) byte {
 	sum := 0
 	for i := range 10 {
 		c := s[i]

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/shiphook/shiphook/internal/harness"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // Formats of the sources the source scenarios create.
@@ -88,25 +89,7 @@ func (g *sourceGen) booking(i int) string    { return fmt.Sprintf("BK-%s-%d", g.
 // U, six digits of i and the check digit.
 func (g *sourceGen) container(i int) string {
 	s := fmt.Sprintf("%s%cU%06d", g.owner, 'A'+(i/1_000_000)%26, i%1_000_000)
-	return s + string(containerCheckDigit(s))
-}
-
-// containerCheckDigit returns the ISO 6346 check digit of s, the first
-// ten characters of a container number: each letter is worth 10 to 38,
-// skipping the multiples of 11, each digit its value; weighted by 2^i,
-// summed modulo 11, with 10 written 0.
-func containerCheckDigit(s string) byte {
-	sum := 0
-	for i := range 10 {
-		c := s[i]
-		v := int(c - '0')
-		if c >= 'A' && c <= 'Z' {
-			v = 10 + int(c-'A')
-			v += (v - 1) / 10
-		}
-		sum += v << i
-	}
-	return byte('0' + sum%11%10)
+	return s + string(subscriptions.ContainerCheckDigit(s))
 }
 
 // shipment returns the body of PUT /v1/shipments/{id} that registers

@@ -18,15 +18,15 @@ import (
 
 func TestContainerNumbers(t *testing.T) {
 	// ISO 6346's own example, and the DCSA specification's.
-	require.Equal(t, byte('3'), containerCheckDigit("CSQU305438"))
-	require.Equal(t, byte('0'), containerCheckDigit("APZU481209"))
+	require.Equal(t, byte('3'), subscriptions.ContainerCheckDigit("CSQU305438"))
+	require.Equal(t, byte('0'), subscriptions.ContainerCheckDigit("APZU481209"))
 
 	g := newSourceGen("r3", 3, targets{run: "r3", partners: []string{"bench-r3-p0"}})
 	seen := map[string]bool{}
 	for _, i := range []int{0, 1, 2, 999_999, 1_000_000, 1_234_567} {
 		c := g.container(i)
 		require.Regexp(t, `^BD[A-Z]U[0-9]{7}$`, c)
-		require.Equal(t, containerCheckDigit(c), c[10], c)
+		require.Equal(t, subscriptions.ContainerCheckDigit(c), c[10], c)
 		require.NoError(t, subscriptions.CheckContainer("containers[0]", c))
 		require.False(t, seen[c], "%s given twice", c)
 		seen[c] = true
