@@ -184,12 +184,7 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		n := min(eventInsertBatch, len(events)-start)
 		var sb strings.Builder
 		sb.WriteString(`INSERT INTO events (` + eventColumns + `, shipment_id) VALUES `)
-		for i := range n {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(" + placeholders(eventInsertColumns) + ")")
-		}
+		sb.WriteString(valueRows(n, eventInsertColumns))
 		sb.WriteString(` ON CONFLICT DO NOTHING RETURNING id, source_id, idempotency_key`)
 		query, qargs := sb.String(), args[start*eventInsertColumns:(start+n)*eventInsertColumns]
 		if inInsert {

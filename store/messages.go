@@ -40,11 +40,8 @@ func insertMessagesStatement(msgs []dispatcher.Message, rest string) (string, []
 		args = make([]any, 0, len(msgs)*messageColumnCount)
 	)
 	sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
-	for i, m := range msgs {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString("(" + placeholders(messageColumnCount) + ")")
+	sb.WriteString(valueRows(len(msgs), messageColumnCount))
+	for _, m := range msgs {
 		args = appendMessage(args, m)
 	}
 	sb.WriteString(rest)

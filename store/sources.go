@@ -185,8 +185,7 @@ func (s *Store) saveItems(ctx context.Context, tx *sql.Tx, items []dispatcher.So
 		}
 		args = append(args, it.ID, it.SourceID, micros(it.ReceivedAt), string(it.Status), itemErr, string(it.Original), string(encoded))
 	}
-	rows := strings.TrimSuffix(strings.Repeat("("+placeholders(7)+"), ", len(items)), ", ")
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO source_items (`+itemColumns+`) VALUES `+rows+`
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO source_items (`+itemColumns+`) VALUES `+valueRows(len(items), 7)+`
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, event_ids = excluded.event_ids`), args...)
 	if err != nil {
 		return s.classify(err, fmt.Sprintf("source items %s…", items[0].ID))

@@ -502,6 +502,16 @@ func placeholders(n int) string {
 	return strings.Repeat("?, ", n-1) + "?"
 }
 
+// valueRows returns the rows of a multi-row VALUES: n rows of cols
+// placeholders each, "(?, ?), (?, ?)".
+func valueRows(n, cols int) string {
+	if n <= 0 {
+		return ""
+	}
+	row := "(" + placeholders(cols) + ")"
+	return strings.Repeat(row+", ", n-1) + row
+}
+
 // nullString is the column value of an optional string: NULL when empty.
 func nullString(v string) any {
 	if v == "" {
