@@ -326,6 +326,31 @@ export function select(name, options, value) {
   return h('select', { name }, options.map(([v, label]) => h('option', { value: v, selected: v === (value ?? '') }, label)));
 }
 
+// filterForm is a list's filter form: the controls, then Apply filters and
+// Clear. Applying goes to here with the filled-in fields of names as its
+// query; since and until, datetime-local inputs, go as RFC 3339.
+export function filterForm(ctx, here, names, controls) {
+  const form = h('form', {
+    class: 'filters',
+    role: 'search',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const fd = new FormData(form);
+      const out = new URLSearchParams();
+      for (const n of names) {
+        let v = String(fd.get(n) ?? '').trim();
+        if (n === 'since' || n === 'until') v = toRFC3339(v);
+        if (v) out.set(n, v);
+      }
+      const s = out.toString();
+      ctx.navigate(here + (s ? `?${s}` : ''));
+    },
+  }, controls, h('div', { class: 'buttons' },
+    h('button', { type: 'submit', class: 'primary' }, 'Apply filters'),
+    buttonLink(here, 'Clear')));
+  return form;
+}
+
 // toRFC3339 turns a datetime-local value (local time) into RFC 3339.
 export function toRFC3339(local) {
   if (!local) return '';

@@ -4,7 +4,7 @@
 import { get, path } from '../api.js';
 import {
   h, link, idLink, when, duration, result, triggerBadge, badge, pageHeader, pagedTable, emptyState, errorState,
-  kv, card, loading, select, field, code, headersTable, toRFC3339, toLocalInput, buttonLink,
+  kv, card, loading, select, field, code, headersTable, toLocalInput, buttonLink, filterForm,
 } from '../dom.js';
 import { errorClasses } from './messages.js';
 
@@ -50,24 +50,7 @@ async function attemptLog(ctx, pid) {
       h('input', { type: 'checkbox', name: 'failed', id: 'f-failed', value: 'true', checked: q.failed === 'true' }),
       h('label', { for: 'f-failed' }, 'Failed attempts only')),
   );
-  const form = h('form', {
-    class: 'filters',
-    role: 'search',
-    onsubmit: (e) => {
-      e.preventDefault();
-      const fd = new FormData(form);
-      const out = new URLSearchParams();
-      for (const n of filterNames) {
-        let v = String(fd.get(n) ?? '').trim();
-        if (n === 'since' || n === 'until') v = toRFC3339(v);
-        if (v) out.set(n, v);
-      }
-      const s = out.toString();
-      ctx.navigate(here + (s ? `?${s}` : ''));
-    },
-  }, controls, h('div', { class: 'buttons' },
-    h('button', { type: 'submit', class: 'primary' }, 'Apply filters'),
-    buttonLink(here, 'Clear')));
+  const form = filterForm(ctx, here, filterNames, controls);
   ctx.main.append(h('div', { class: 'card' }, form));
 
   const active = Object.values(q).some(Boolean);

@@ -5,7 +5,7 @@
 import { get, path, eventTypes } from '../api.js';
 import {
   h, link, idLink, when, badge, pageHeader, pagedTable, emptyState, errorState, kv, card, loading, select, field,
-  code, buttonLink,
+  code, buttonLink, filterForm,
 } from '../dom.js';
 
 const enc = encodeURIComponent;
@@ -82,25 +82,11 @@ export async function list(ctx) {
   const filters = h('div', { class: 'card' }, loading('Loading filters…'));
   ctx.main.append(filters);
   const types = await eventTypes().catch(() => []);
-  const form = h('form', {
-    class: 'filters',
-    role: 'search',
-    onsubmit: (e) => {
-      e.preventDefault();
-      const fd = new FormData(form);
-      const out = new URLSearchParams();
-      for (const n of filterNames) {
-        const v = String(fd.get(n) ?? '').trim();
-        if (v) out.set(n, v);
-      }
-      const s = out.toString();
-      ctx.navigate('/events' + (s ? `?${s}` : ''));
-    },
-  },
-  field('Status', select('status', [['', 'Any status'], ['resolved', 'resolved'], ['unresolved', 'unresolved']], q.status)),
-  field('Event type', select('type', [['', 'Any type'], ...types.map((t) => [t.name, t.name])], q.type)),
-  field('Shipment ID', h('input', { type: 'search', name: 'shipment_id', value: q.shipment_id, placeholder: 'SHP-0001' })),
-  h('div', { class: 'buttons' }, h('button', { type: 'submit', class: 'primary' }, 'Apply filters'), buttonLink('/events', 'Clear')));
+  const form = filterForm(ctx, '/events', filterNames, [
+    field('Status', select('status', [['', 'Any status'], ['resolved', 'resolved'], ['unresolved', 'unresolved']], q.status)),
+    field('Event type', select('type', [['', 'Any type'], ...types.map((t) => [t.name, t.name])], q.type)),
+    field('Shipment ID', h('input', { type: 'search', name: 'shipment_id', value: q.shipment_id, placeholder: 'SHP-0001' })),
+  ]);
   filters.replaceChildren(form);
 
   ctx.main.append(pagedTable({

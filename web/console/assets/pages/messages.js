@@ -4,7 +4,7 @@
 import { get, post, path, eventTypes } from '../api.js';
 import {
   h, link, idLink, when, duration, statusBadge, result, triggerBadge, pageHeader, pagedTable, table, emptyState,
-  errorState, notice, kv, card, loading, select, field, toRFC3339, toLocalInput, sleep, buttonLink,
+  errorState, notice, kv, card, loading, select, field, toLocalInput, sleep, buttonLink, filterForm,
 } from '../dom.js';
 
 const enc = encodeURIComponent;
@@ -54,7 +54,7 @@ async function messageLog(ctx, pid) {
   }));
   const filters = h('div', { class: 'card' }, loading('Loading filters…'));
   ctx.main.append(filters);
-  filters.replaceChildren(await filterForm(ctx, pid, here, q));
+  filters.replaceChildren(await messageFilters(ctx, pid, here, q));
 
   const active = Object.values(q).some(Boolean);
   ctx.main.append(pagedTable({
@@ -67,7 +67,9 @@ async function messageLog(ctx, pid) {
   }));
 }
 
-async function filterForm(ctx, pid, here, q) {
+// messageFilters is the message log's filter form, its choices of event
+// types, partners and endpoints loaded.
+async function messageFilters(ctx, pid, here, q) {
   const [types, partners, endpoints] = await Promise.all([
     eventTypes().catch(() => []),
     pid ? null : get('/partners', { limit: 250 }, { signal: ctx.signal }).then((r) => r.data, () => null),
@@ -92,25 +94,7 @@ async function filterForm(ctx, pid, here, q) {
     field('Created since', h('input', { type: 'datetime-local', name: 'since', value: toLocalInput(q.since) })),
     field('Created until', h('input', { type: 'datetime-local', name: 'until', value: toLocalInput(q.until) })),
   );
-  const form = h('form', {
-    class: 'filters',
-    role: 'search',
-    onsubmit: (e) => {
-      e.preventDefault();
-      const fd = new FormData(form);
-      const out = new URLSearchParams();
-      for (const n of filterNames) {
-        let v = String(fd.get(n) ?? '').trim();
-        if (n === 'since' || n === 'until') v = toRFC3339(v);
-        if (v) out.set(n, v);
-      }
-      const s = out.toString();
-      ctx.navigate(here + (s ? `?${s}` : ''));
-    },
-  }, controls, h('div', { class: 'buttons' },
-    h('button', { type: 'submit', class: 'primary' }, 'Apply filters'),
-    buttonLink(here, 'Clear')));
-  return form;
+  return filterForm(ctx, here, filterNames, controls);
 }
 
 // show is one message with its attempts. While the message is pending,
