@@ -77,11 +77,7 @@ func (in Ingest) resolve(ctx context.Context, evs []*Event) error {
 	if err := resolveShipments(ctx, in.Registry, evs); err != nil {
 		return err
 	}
-	var given []Event
-	for _, ev := range evs {
-		given = append(given, *ev)
-	}
-	if reg := registrations(given); len(reg) > 0 && in.Registry != nil {
+	if reg := registrations(evs); len(reg) > 0 && in.Registry != nil {
 		if err := in.Registry.MergeShipments(ctx, reg); err != nil {
 			return fmt.Errorf("register shipments: %w", err)
 		}

@@ -147,7 +147,7 @@ func dedupe(refs []subscriptions.Reference) []subscriptions.Reference {
 // registrations returns what the events of types shipment.created and
 // shipment.updated with a shipment id say of their shipments, for
 // Registry.MergeShipments.
-func registrations(evs []Event) []RegisteredShipment {
+func registrations(evs []*Event) []RegisteredShipment {
 	var out []RegisteredShipment
 	for _, ev := range evs {
 		if ev.Shipment.ID == "" || ev.Type != "shipment.created" && ev.Type != "shipment.updated" {
