@@ -146,33 +146,26 @@ func (in Ingest) ingestItems(ctx context.Context, ps []pending) ([]ItemResult, e
 	if in.ItemStore == nil {
 		return nil, errors.New("ingest items: no item store")
 	}
-	var valid []Event
+	parsed := make([][]Event, len(ps))
+	var all []Event
 	for i := range ps {
-		valid = append(valid, ps[i].check()...)
+		parsed[i] = ps[i].check()
+		all = append(all, parsed[i]...)
 	}
-	missing, err := checkParties(ctx, in.Partners, valid)
+	missing, err := checkParties(ctx, in.Partners, all)
 	if err != nil {
 		return nil, err
 	}
 	var evs []Event
 	for i := range ps {
-		p := &ps[i]
-		if p.row.Status != ItemAccepted {
+		if ps[i].row.Status != ItemAccepted {
 			continue
 		}
-		var mine []Event
-		for j, ev := range valid {
-			if ev.SourceItemID != p.row.ID {
-				continue
-			}
-			if err := missingParty(ev, missing); err != nil {
-				p.reject(itemErrorOf(err, fmt.Sprintf("events[%d].", len(mine))))
-				mine = nil
-				break
-			}
-			mine = append(mine, valid[j])
+		if err := missingParties(parsed[i], missing); err != nil {
+			ps[i].reject(err)
+			continue
 		}
-		evs = append(evs, mine...)
+		evs = append(evs, parsed[i]...)
 	}
 	rows := make([]SourceItem, len(ps))
 	for i := range ps {
@@ -227,6 +220,17 @@ func (p *pending) check() []Event {
 	}
 	p.row.Status = ItemAccepted
 	return evs
+}
+
+// missingParties returns the error of the first of an item's events that
+// names a partner in missing, its field under events[i].
+func missingParties(evs []Event, missing map[string]bool) *ItemError {
+	for i, ev := range evs {
+		if err := missingParty(ev, missing); err != nil {
+			return itemErrorOf(err, fmt.Sprintf("events[%d].", i))
+		}
+	}
+	return nil
 }
 
 func (p *pending) reject(e *ItemError) {
