@@ -70,6 +70,26 @@ type shipmentInput struct {
 	References  json.RawMessage `json:"references"`
 }
 
+// Merged is registered with what given, an event's word on the shipment,
+// adds, as of now: the attributes given replace those registered, and its
+// references and parties are added (a registered party keeps its role,
+// as unionParties has it); nothing is removed.
+func Merged(registered, given RegisteredShipment, now time.Time) RegisteredShipment {
+	out := registered
+	out.UpdatedAt = now
+	for _, f := range []struct {
+		to   *string
+		from string
+	}{{&out.Mode, given.Mode}, {&out.Origin, given.Origin}, {&out.Destination, given.Destination}, {&out.Carrier, given.Carrier}} {
+		if f.from != "" {
+			*f.to = f.from
+		}
+	}
+	out.References = registered.References.Add(given.References)
+	out.Parties = unionParties(registered.Parties, given.Parties)
+	return out
+}
+
 // ParseShipment decodes and checks a shipment to register under id, as
 // PUT /v1/shipments/{id} takes it: mode, origin, destination and carrier
 // in the standard vocabularies, parties as an event's, references as

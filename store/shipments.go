@@ -137,38 +137,12 @@ func (s *Store) MergeShipments(ctx context.Context, list []dispatcher.Registered
 			if err != nil {
 				return err
 			}
-			if err := s.writeShipment(ctx, tx, merged(old, sh, now)); err != nil {
+			if err := s.writeShipment(ctx, tx, dispatcher.Merged(old, sh, now)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-}
-
-// merged returns old with what sh gives: attributes given replace, and
-// references and parties are added.
-func merged(old, sh dispatcher.RegisteredShipment, now time.Time) dispatcher.RegisteredShipment {
-	out := old
-	out.UpdatedAt = now
-	for _, f := range []struct {
-		to   *string
-		from string
-	}{{&out.Mode, sh.Mode}, {&out.Origin, sh.Origin}, {&out.Destination, sh.Destination}, {&out.Carrier, sh.Carrier}} {
-		if f.from != "" {
-			*f.to = f.from
-		}
-	}
-	out.References = old.References.Add(sh.References)
-	for _, p := range sh.Parties {
-		known := false
-		for _, q := range old.Parties {
-			known = known || q.PartnerID == p.PartnerID
-		}
-		if !known {
-			out.Parties = append(out.Parties, p)
-		}
-	}
-	return out
 }
 
 // Shipment returns ErrNotFound.
