@@ -183,12 +183,13 @@ func sourceAuth(st sourceGetter, keys principals) gin.HandlerFunc {
 }
 
 // SourceHead handles HEAD /v1/sources/{source_id}/events without
-// authentication: 204 if the source exists. A DCSA publisher checks a
+// authentication: 204 if the source exists, 404 if not, 503 while the
+// database cannot answer. A DCSA publisher checks a
 // subscription's callback URL this way before it sends notifications.
 func SourceHead(st sourceGetter) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if _, err := sourceOf(c, st); err != nil {
-			c.AbortWithStatus(http.StatusNotFound)
+			abort(c, err)
 			return
 		}
 		c.Status(http.StatusNoContent)
