@@ -45,6 +45,42 @@ type Canonical struct {
 // The eventID is DCSAEventID(ev.ID): stable, so an event delivered again
 // or listed again carries the same id.
 func DCSAEvent(ev Canonical) (json.RawMessage, bool) {
+	out, ok := render(ev)
+	if !ok {
+		return nil, false
+	}
+	raw, err := json.Marshal(out)
+	return raw, err == nil
+}
+
+// DCSAFacts are what GET /dcsa/tnt/v2/events filters the DCSA event of a
+// canonical event by, without rendering it.
+type DCSAFacts struct {
+	// EventType is TRANSPORT, EQUIPMENT or SHIPMENT; TypeCode its
+	// transportEventTypeCode, equipmentEventTypeCode or
+	// shipmentEventTypeCode.
+	EventType, TypeCode string
+	// EquipmentReference is an EQUIPMENT event's container.
+	EquipmentReference string
+	// Created is its eventCreatedDateTime.
+	Created time.Time
+}
+
+// DCSAFactsOf returns the facts of the DCSA event of ev, and whether it
+// has one (as DCSAEvent).
+func DCSAFactsOf(ev Canonical) (DCSAFacts, bool) {
+	out, ok := render(ev)
+	if !ok {
+		return DCSAFacts{}, false
+	}
+	f := DCSAFacts{EventType: out.EventType, EquipmentReference: out.EquipmentReference}
+	f.TypeCode = out.TransportEventTypeCode + out.EquipmentEventTypeCode + out.ShipmentEventTypeCode
+	f.Created, _ = time.Parse(time.RFC3339Nano, out.EventCreatedDateTime)
+	return f, true
+}
+
+// render is DCSAEvent before encoding.
+func render(ev Canonical) (*outEvent, bool) {
 	mode, ok := dcsaModes[ev.Mode]
 	if !ok || !subscriptions.HasDCSAForm(ev.Type) {
 		return nil, false
@@ -57,7 +93,7 @@ func DCSAEvent(ev Canonical) (json.RawMessage, bool) {
 	if created.IsZero() {
 		created = ev.OccurredAt
 	}
-	out := outEvent{EventID: DCSAEventID(ev.ID), EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT",
+	out := &outEvent{EventID: DCSAEventID(ev.ID), EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT",
 		EventDateTime: dcsaStamp(ev.OccurredAt)}
 	switch {
 	case strings.HasPrefix(ev.Type, "shipment.equipment."):
@@ -72,8 +108,7 @@ func DCSAEvent(ev Canonical) (json.RawMessage, bool) {
 		return nil, false
 	}
 	out.references(ev.References)
-	raw, err := json.Marshal(out)
-	return raw, err == nil
+	return out, true
 }
 
 // DCSAEventID returns the DCSA eventID of the canonical event id: the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // This file implements the events of dispatcher.Store: storing them, with
@@ -79,8 +80,10 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	if err != nil {
 		return nil, err
 	}
-	if s.oneStatement(len(events), messages) {
+	if s.oneStatement(len(events), messages) && !hasFeedRows(events) {
 		// One statement stores them all or none: no transaction to open.
+		// Events that join a DCSA feed take a second statement, hence
+		// a transaction.
 		return s.insertEvents(ctx, s.db, events, args)
 	}
 	var out []dispatcher.Insert
@@ -100,6 +103,7 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 // messages they have.
 func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Event, args []any, messages int, _ error) {
 	args = make([]any, 0, len(events)*eventInsertColumns)
+	cloned := false // events is the caller's until it is cloned
 	for i, e := range events {
 		if e.ID == "" {
 			return nil, nil, 0, errors.New("insert event: the event has no id")
@@ -109,11 +113,18 @@ func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Even
 			if err != nil {
 				return nil, nil, 0, err
 			}
-			if messages == 0 {
-				events = slices.Clone(events)
+			if !cloned {
+				events, cloned = slices.Clone(events), true
 			}
 			events[i].Messages = msgs
 			messages += len(msgs)
+		}
+		if e.CreatedAt.IsZero() && len(e.Parties) > 0 && subscriptions.HasDCSAForm(e.Type) {
+			// Its DCSA feed rows (insertEvents) read when it was stored.
+			if !cloned {
+				events, cloned = slices.Clone(events), true
+			}
+			events[i].CreatedAt = now
 		}
 		shipment, err := json.Marshal(e.Shipment)
 		if err != nil {
@@ -211,6 +222,9 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 	}
 	out, created, err := s.insertResults(ctx, db, events, inserted)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.addCreatedToFeed(ctx, db, events, out); err != nil {
 		return nil, err
 	}
 	if !inInsert {
