@@ -32,6 +32,9 @@ func TestDCSAOutEndToEnd(t *testing.T) {
 			"event_types": []string{"shipment.milestone.departed", "shipment.milestone.booked", "shipment.updated", "shipment.equipment.*", "shipment.document.issued"}})
 		d.posted = d.postShipmentEvents(t)
 		d.checkPushed(t)
+		d.checkFeed(t)
+		d.checkFeedPages(t)
+		d.checkFeedRefusals(t)
 	})
 }
 
