@@ -152,8 +152,10 @@ func isUUID(s string) bool {
 	return true
 }
 
-// dcsaStamp writes t as DCSA's date-times are written, RFC 3339.
-func dcsaStamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// dcsaStamp writes t as DCSA's date-times are written, RFC 3339, in UTC
+// and to the microsecond that the store keeps: an event read from the
+// database and the same event held in memory give the same text.
+func dcsaStamp(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano) }
 
 // dcsaModes maps a shipment's mode to a transport call's modeOfTransport;
 // air has none.

@@ -149,6 +149,18 @@ func TestDCSAEventIDIsStable(t *testing.T) {
 	require.True(t, isUUID(DCSAEventID("dcsa:not-a-uuid")))
 }
 
+func TestDCSAEventTimesToTheMicrosecond(t *testing.T) {
+	at := time.Date(2026, 11, 20, 8, 5, 0, 123456789, time.FixedZone("", 8*3600))
+	ev := Canonical{ID: "e1", Type: "shipment.milestone.departed", OccurredAt: at, CreatedAt: at,
+		Data: json.RawMessage(`{"location": {"code": "CNSHA"}}`)}
+	out, ok := DCSAEvent(ev)
+	require.True(t, ok)
+	require.Equal(t, "2026-11-20T00:05:00.123456Z", fieldOf(t, out, "eventDateTime"), "as the store keeps it")
+	ev.OccurredAt, ev.CreatedAt = at.Truncate(time.Microsecond).UTC(), at.Truncate(time.Microsecond).UTC()
+	again, _ := DCSAEvent(ev)
+	require.Equal(t, string(out), string(again))
+}
+
 func TestDCSAEventWithoutAForm(t *testing.T) {
 	at := time.Date(2026, 11, 20, 8, 5, 0, 0, time.UTC)
 	refs := subscriptions.References{Booking: "SHA4471203"}

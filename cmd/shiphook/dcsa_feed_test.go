@@ -63,6 +63,12 @@ func (d *dcsaOut) checkFeed(t *testing.T) {
 	all := []string{"departed", "eta", "loaded", "issued", "booked"}
 	got, _ := d.feed(t, acme, "/dcsa/tnt/v2/events")
 	require.ElementsMatch(t, d.dcsaIDs(all...), got, "every event with a DCSA form, and only those")
+	_, _, body := getDCSA(t, d.s, acme, "/dcsa/tnt/v2/events")
+	var listed []json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &listed))
+	for i, ev := range listed {
+		require.JSONEq(t, string(d.pushed[got[i]]), string(ev), "the feed lists the event as it was pushed")
+	}
 	for query, want := range map[string][]string{
 		"eventType=TRANSPORT":                                    {"departed", "eta"},
 		"eventType=SHIPMENT,EQUIPMENT":                           {"loaded", "issued", "booked"},

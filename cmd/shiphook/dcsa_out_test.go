@@ -45,6 +45,8 @@ type dcsaOut struct {
 	ep      endpointOut
 	// posted are the ids of the events posted, by what they are.
 	posted map[string]string
+	// pushed are the DCSA events the endpoint received, by eventID.
+	pushed map[string]json.RawMessage
 }
 
 // checkRefused: a DCSA endpoint may not take types without a DCSA form,
@@ -125,6 +127,7 @@ func (d *dcsaOut) checkPushed(t *testing.T) {
 		byEventID[ev.EventID] = events[0]
 	}
 	require.Empty(t, d.rcv.invalidSignatures(), "every Standard Webhooks signature verified")
+	d.pushed = byEventID
 	want := map[string]string{"departed": `"transportEventTypeCode":"DEPA"`, "eta": `"eventClassifierCode":"EST"`,
 		"loaded": `"equipmentEventTypeCode":"LOAD"`, "issued": `"shipmentEventTypeCode":"ISSU"`, "booked": `"documentTypeCode":"BKG"`}
 	require.Len(t, byEventID, len(want), "one notification per event with a DCSA form")
