@@ -69,6 +69,6 @@ func sequenceOf(m Message) (int64, bool) {
 
 // CanonicalOf returns what sources.DCSAEvent reads of ev.
 func CanonicalOf(ev Event) sources.Canonical {
-	return sources.Canonical{ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt, CreatedAt: ev.CreatedAt,
+	return sources.Canonical{ID: ev.ID, SourceID: ev.SourceID, Type: ev.Type, OccurredAt: ev.OccurredAt, CreatedAt: ev.CreatedAt,
 		Mode: ev.Shipment.Mode, References: ev.Shipment.References, Data: ev.Data}
 }

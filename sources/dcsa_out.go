@@ -21,8 +21,10 @@ import (
 
 // Canonical is what DCSAEvent reads of a canonical event.
 type Canonical struct {
-	ID   string
-	Type string
+	// ID is shiphook's id of the event; SourceID the id its source gave
+	// it, "dcsa:<eventID>" for one from a DCSA source.
+	ID, SourceID string
+	Type         string
 	// OccurredAt is the event's occurred_at; CreatedAt, when shiphook
 	// took it in (the eventCreatedDateTime of an actual transport or
 	// equipment event; OccurredAt when zero).
@@ -42,8 +44,8 @@ type Canonical struct {
 // etd; shipment.milestone.booked a booking reference; nothing of a
 // shipment that travels by air has a DCSA form.
 //
-// The eventID is DCSAEventID(ev.ID): stable, so an event delivered again
-// or listed again carries the same id.
+// The eventID is DCSAEventID(ev.ID, ev.SourceID): stable, so an event
+// delivered again or listed again carries the same id.
 func DCSAEvent(ev Canonical) (json.RawMessage, bool) {
 	out, ok := render(ev)
 	if !ok {
@@ -93,7 +95,7 @@ func render(ev Canonical) (*outEvent, bool) {
 	if created.IsZero() {
 		created = ev.OccurredAt
 	}
-	out := &outEvent{EventID: DCSAEventID(ev.ID), EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT",
+	out := &outEvent{EventID: DCSAEventID(ev.ID, ev.SourceID), EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT",
 		EventDateTime: dcsaStamp(ev.OccurredAt)}
 	switch {
 	case strings.HasPrefix(ev.Type, "shipment.equipment."):
@@ -111,14 +113,14 @@ func render(ev Canonical) (*outEvent, bool) {
 	return out, true
 }
 
-// DCSAEventID returns the DCSA eventID of the canonical event id: the
-// DCSA event's own eventID when the event came from a DCSA source
-// ("dcsa:<eventID>") and that is a UUID, else a UUID derived from id
-// (the first 16 bytes of an HMAC-SHA256 of it, with the version and
-// variant bits of a version 8 UUID). The same id always gives the same
-// eventID.
-func DCSAEventID(id string) string {
-	if orig, ok := strings.CutPrefix(id, DCSAIDPrefix); ok && isUUID(orig) {
+// DCSAEventID returns the DCSA eventID of the canonical event id, whose
+// source gave it sourceID: the DCSA event's own eventID when the event
+// came from a DCSA source (sourceID "dcsa:<eventID>") and that is a UUID,
+// else a UUID derived from id (the first 16 bytes of an HMAC-SHA256 of
+// it, with the version and variant bits of a version 8 UUID). The same
+// event always gives the same eventID.
+func DCSAEventID(id, sourceID string) string {
+	if orig, ok := strings.CutPrefix(sourceID, DCSAIDPrefix); ok && isUUID(orig) {
 		return strings.ToLower(orig)
 	}
 	return derivedUUID("event", id)
@@ -155,7 +157,9 @@ func isUUID(s string) bool {
 // dcsaStamp writes t as DCSA's date-times are written, RFC 3339, in UTC
 // and to the microsecond that the store keeps: an event read from the
 // database and the same event held in memory give the same text.
-func dcsaStamp(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano) }
+func dcsaStamp(t time.Time) string {
+	return t.UTC().Truncate(time.Microsecond).Format(time.RFC3339Nano)
+}
 
 // dcsaModes maps a shipment's mode to a transport call's modeOfTransport;
 // air has none.

@@ -25,7 +25,8 @@ func canonicalOf(t *testing.T, raw json.RawMessage) Canonical {
 		Data json.RawMessage `json:"data"`
 	}
 	require.NoError(t, json.Unmarshal(raw, &ev))
-	return Canonical{ID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt, CreatedAt: ev.OccurredAt.Add(time.Minute),
+	// Ingest keeps the source's id apart and gives the event its own.
+	return Canonical{ID: "evt_" + ev.ID, SourceID: ev.ID, Type: ev.Type, OccurredAt: ev.OccurredAt, CreatedAt: ev.OccurredAt.Add(time.Minute),
 		References: ev.Shipment.References, Data: ev.Data}
 }
 
@@ -139,14 +140,15 @@ func TestDCSARoundTrip(t *testing.T) {
 }
 
 func TestDCSAEventIDIsStable(t *testing.T) {
-	require.Equal(t, "5e0c7a4e-2b8f-4f0e-9d1a-1f3b6c8a7d21", DCSAEventID("dcsa:5E0C7A4E-2B8F-4F0E-9D1A-1F3B6C8A7D21"),
+	require.Equal(t, "5e0c7a4e-2b8f-4f0e-9d1a-1f3b6c8a7d21", DCSAEventID("evt_01", "dcsa:5E0C7A4E-2B8F-4F0E-9D1A-1F3B6C8A7D21"),
 		"an event from a DCSA source keeps its eventID")
-	a, b := DCSAEventID("evt_01"), DCSAEventID("evt_02")
-	require.Equal(t, a, DCSAEventID("evt_01"))
+	a, b := DCSAEventID("evt_01", ""), DCSAEventID("evt_02", "tms-7")
+	require.Equal(t, a, DCSAEventID("evt_01", ""))
+	require.Equal(t, a, DCSAEventID("evt_01", "tms-7"), "derived from shiphook's id, not another source's")
 	require.NotEqual(t, a, b)
 	require.True(t, isUUID(a), a)
 	require.Equal(t, byte('8'), a[14], "a version 8 UUID")
-	require.True(t, isUUID(DCSAEventID("dcsa:not-a-uuid")))
+	require.Equal(t, a, DCSAEventID("evt_01", "dcsa:not-a-uuid"))
 }
 
 func TestDCSAEventTimesToTheMicrosecond(t *testing.T) {
@@ -195,7 +197,7 @@ func TestDCSAEventOfAnEventFromElsewhere(t *testing.T) {
 	require.True(t, ok)
 	require.NoError(t, schemas.Event(out), "%s", out)
 	require.JSONEq(t, `{
-		"eventID": "`+DCSAEventID("evt_7Hk2")+`",
+		"eventID": "`+DCSAEventID("evt_7Hk2", "")+`",
 		"eventCreatedDateTime": "2026-11-20T08:06:00Z", "eventType": "TRANSPORT", "eventClassifierCode": "ACT",
 		"eventDateTime": "2026-11-20T08:05:00Z", "transportEventTypeCode": "DEPA", "changeRemark": "Train left",
 		"transportCall": {"transportCallID": "`+fieldOf(t, out, "transportCall", "transportCallID")+`", "modeOfTransport": "RAIL",

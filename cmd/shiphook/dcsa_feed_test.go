@@ -45,22 +45,28 @@ func (d *dcsaOut) feed(t *testing.T, key, path string) ([]string, http.Header) {
 	return ids, h
 }
 
-// dcsaIDs returns the DCSA eventIDs of the posted events named.
+// dcsaIDs returns the DCSA eventIDs of the events named: derived from
+// the id of one posted, the carrier's for the one relayed.
 func (d *dcsaOut) dcsaIDs(names ...string) []string {
 	out := []string{}
 	for _, n := range names {
-		out = append(out, sources.DCSAEventID(d.posted[n]))
+		if n == "relayed" {
+			out = append(out, relayedEventID)
+			continue
+		}
+		out = append(out, sources.DCSAEventID(d.posted[n], ""))
 	}
 	return out
 }
 
-// checkFeed: acme's DCSA client finds the five events with a DCSA form,
+// checkFeed: acme's DCSA client finds the six events with a DCSA form,
 // filtered by each of DCSA's parameters; globex, no party, finds none;
 // an admin reads acme's by naming it.
 func (d *dcsaOut) checkFeed(t *testing.T) {
 	t.Helper()
 	acme, globex := partnerKey(t, d.s, "acme"), partnerKey(t, d.s, "globex")
-	all := []string{"departed", "eta", "loaded", "issued", "booked"}
+	all := []string{"departed", "eta", "loaded", "issued", "booked", "relayed"}
+	posted := all[:5]
 	got, _ := d.feed(t, acme, "/dcsa/tnt/v2/events")
 	require.ElementsMatch(t, d.dcsaIDs(all...), got, "every event with a DCSA form, and only those")
 	_, _, body := getDCSA(t, d.s, acme, "/dcsa/tnt/v2/events")
@@ -70,21 +76,22 @@ func (d *dcsaOut) checkFeed(t *testing.T) {
 		require.JSONEq(t, string(d.pushed[got[i]]), string(ev), "the feed lists the event as it was pushed")
 	}
 	for query, want := range map[string][]string{
-		"eventType=TRANSPORT":                                    {"departed", "eta"},
+		"eventType=TRANSPORT":                                    {"departed", "eta", "relayed"},
 		"eventType=SHIPMENT,EQUIPMENT":                           {"loaded", "issued", "booked"},
 		"transportEventTypeCode=ARRI":                            {"eta"},
-		"transportEventTypeCode=DEPA,ARRI":                       {"departed", "eta"},
+		"transportEventTypeCode=DEPA,ARRI":                       {"departed", "eta", "relayed"},
 		"equipmentEventTypeCode=LOAD":                            {"loaded"},
 		"equipmentEventTypeCode=DISC":                            {},
 		"shipmentEventTypeCode=ISSU":                             {"issued"},
 		"shipmentEventTypeCode=CONF":                             {"booked"},
 		"shipmentEventTypeCode=ISSU&equipmentEventTypeCode=LOAD": {},
-		"carrierBookingReference=BK-D1":                          all,
+		"carrierBookingReference=BK-D1":                          posted,
+		"carrierBookingReference=BK-D2":                          {"relayed"},
 		"carrierBookingReference=BK-OTHER":                       {},
-		"transportDocumentReference=BL-D1":                       all,
+		"transportDocumentReference=BL-D1":                       posted,
 		"equipmentReference=MSCU4829172":                         {"loaded"},
 		"eventCreatedDateTime:lte=2026-11-20T08:05:00Z":          {"eta", "issued", "booked"},
-		"eventCreatedDateTime:gte=2026-11-20T09:05:00%2B01:00":   {"departed", "loaded", "eta", "issued", "booked"},
+		"eventCreatedDateTime:gte=2026-11-20T09:05:00%2B01:00":   all,
 		"eventCreatedDateTime:gte=2099-01-01T00:00:00Z":          {},
 		"limit=2&eventType=TRANSPORT":                            {"departed", "eta"},
 	} {
@@ -106,7 +113,7 @@ func (d *dcsaOut) checkFeed(t *testing.T) {
 func (d *dcsaOut) checkFeedPages(t *testing.T) {
 	t.Helper()
 	acme := partnerKey(t, d.s, "acme")
-	first, _ := d.feed(t, acme, "/dcsa/tnt/v2/events?limit=5")
+	first, _ := d.feed(t, acme, "/dcsa/tnt/v2/events")
 	var got []string
 	path, pages := "/dcsa/tnt/v2/events?limit=2", 0
 	for path != "" {

@@ -31,6 +31,7 @@ func TestDCSAOutEndToEnd(t *testing.T) {
 		d.ep = createEndpoint(t, d.s, d.rcv, adminKey, "acme", "/dcsa", map[string]any{"format": "dcsa-tnt-2.2",
 			"event_types": []string{"shipment.milestone.departed", "shipment.milestone.booked", "shipment.updated", "shipment.equipment.*", "shipment.document.issued"}})
 		d.posted = d.postShipmentEvents(t)
+		d.relayCarrierEvent(t)
 		d.checkPushed(t)
 		d.checkFeed(t)
 		d.checkFeedPages(t)
@@ -106,12 +107,35 @@ func (d *dcsaOut) postShipmentEvents(t *testing.T) map[string]string {
 	return ids
 }
 
-// checkPushed: five notifications arrive, each an array of the one DCSA
-// event of a posted event, valid, signed both ways; the sixth event's
-// message fails as having no DCSA form.
+// relayedEventID is the eventID of a carrier's DCSA event that shiphook
+// takes in through a DCSA source and gives out again.
+const relayedEventID = "0f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19"
+
+// relayCarrierEvent: a carrier's DCSA notification of a departure of
+// booking BK-D2, registered with acme as its shipper, comes in through a
+// DCSA source.
+func (d *dcsaOut) relayCarrierEvent(t *testing.T) {
+	t.Helper()
+	require.Equal(t, http.StatusCreated, call(t, "PUT", d.s.URL+"/v1/shipments/SHP-D2", adminKey, map[string]any{
+		"mode": "ocean", "references": map[string]any{"booking": "BK-D2"},
+		"parties": []any{map[string]any{"partner_id": "acme", "role": "shipper"}},
+	}, nil))
+	var src source
+	require.Equal(t, http.StatusCreated, call(t, "POST", d.s.URL+"/v1/sources", adminKey, map[string]any{"name": "Carrier", "format": "dcsa-tnt-2.2"}, &src))
+	body := `[{"eventID": "` + relayedEventID + `", "eventType": "TRANSPORT", "eventClassifierCode": "ACT",
+		"eventCreatedDateTime": "2026-11-21T10:07:00+08:00", "eventDateTime": "2026-11-21T10:05:00+08:00", "transportEventTypeCode": "DEPA",
+		"documentReferences": [{"documentReferenceType": "BKG", "documentReferenceValue": "BK-D2"}],
+		"transportCall": {"transportCallID": "7f2c8e1a-4b1d-4c55-9a43-0c6f5e1d2b90", "UNLocationCode": "CNNGB", "modeOfTransport": "VESSEL"}}]`
+	require.Equal(t, http.StatusNoContent, postSigned(t, d.s.URL+"/v1/sources/"+src.ID+"/events", dcsaSignature(src.Secret, []byte(body)), body))
+}
+
+// checkPushed: six notifications arrive, each an array of the one DCSA
+// event of a posted or relayed event, valid, signed both ways, the
+// relayed one with the carrier's eventID; the event without a DCSA form
+// fails its message.
 func (d *dcsaOut) checkPushed(t *testing.T) {
 	t.Helper()
-	require.Eventually(t, func() bool { return len(d.rcv.byPath("/dcsa")) >= 5 }, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(d.rcv.byPath("/dcsa")) >= 6 }, 20*time.Second, 20*time.Millisecond)
 	key, err := signing.SecretKey(d.ep.Secret)
 	require.NoError(t, err)
 	byEventID := map[string]json.RawMessage{}
@@ -129,11 +153,12 @@ func (d *dcsaOut) checkPushed(t *testing.T) {
 	require.Empty(t, d.rcv.invalidSignatures(), "every Standard Webhooks signature verified")
 	d.pushed = byEventID
 	want := map[string]string{"departed": `"transportEventTypeCode":"DEPA"`, "eta": `"eventClassifierCode":"EST"`,
-		"loaded": `"equipmentEventTypeCode":"LOAD"`, "issued": `"shipmentEventTypeCode":"ISSU"`, "booked": `"documentTypeCode":"BKG"`}
+		"loaded": `"equipmentEventTypeCode":"LOAD"`, "issued": `"shipmentEventTypeCode":"ISSU"`, "booked": `"documentTypeCode":"BKG"`,
+		"relayed": `"UNLocationCode":"CNNGB"`}
 	require.Len(t, byEventID, len(want), "one notification per event with a DCSA form")
 	for name, fragment := range want {
-		ev, ok := byEventID[sources.DCSAEventID(d.posted[name])]
-		require.True(t, ok, "%s arrives with the eventID derived from its id", name)
+		ev, ok := byEventID[d.dcsaIDs(name)[0]]
+		require.True(t, ok, "%s arrives with the eventID derived from its id, or the carrier's", name)
 		require.Contains(t, string(ev), fragment, name)
 	}
 	var ms listOut[messageOut]
