@@ -53,7 +53,8 @@ func TestDCSAEndpointTakesOnlyTypesWithADCSAForm(t *testing.T) {
 			field: "event_types", naming: []string{"shipment.milestone.delivered"}},
 		{name: "a wildcard that covers types without one", types: []string{"shipment.milestone.*"},
 			field: "event_types", naming: []string{"shipment.milestone.customs_hold", "shipment.milestone.delivered"}},
-		{name: "every type", types: nil, field: "format", naming: []string{"shipment.created", "message.failed"}},
+		{name: "every type", types: nil, field: "format", naming: []string{"shipment.created", "shipment.milestone.delivered"}},
+		{name: "shiphook's own events", types: []string{"shiphook.*"}, field: "event_types", naming: []string{"shiphook.message.failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := subscriptions.EndpointInput{}
@@ -74,6 +75,9 @@ func TestDCSAEndpointTakesOnlyTypesWithADCSAForm(t *testing.T) {
 				require.Contains(t, fe.Message, typ)
 			}
 			require.Contains(t, fe.Message, "from: shipment.document.approved", "the message lists the accepted types")
+			if tc.types == nil {
+				require.NotContains(t, fe.Message, "shiphook.", "every type leaves out shiphook's own, which go only to endpoints naming them")
+			}
 		})
 	}
 }
