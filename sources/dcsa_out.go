@@ -47,7 +47,7 @@ type Canonical struct {
 // The eventID is DCSAEventID(ev.ID, ev.SourceID): stable, so an event
 // delivered again or listed again carries the same id.
 func DCSAEvent(ev Canonical) (json.RawMessage, bool) {
-	out, ok := render(ev)
+	out, ok := render(ev, false)
 	if !ok {
 		return nil, false
 	}
@@ -71,7 +71,7 @@ type DCSAFacts struct {
 // DCSAFactsOf returns the facts of the DCSA event of ev, and whether it
 // has one (as DCSAEvent).
 func DCSAFactsOf(ev Canonical) (DCSAFacts, bool) {
-	out, ok := render(ev)
+	out, ok := render(ev, true)
 	if !ok {
 		return DCSAFacts{}, false
 	}
@@ -81,8 +81,10 @@ func DCSAFactsOf(ev Canonical) (DCSAFacts, bool) {
 	return f, true
 }
 
-// render is DCSAEvent before encoding.
-func render(ev Canonical) (*outEvent, bool) {
+// render is DCSAEvent before encoding; factsOnly leaves out what
+// DCSAFacts does not hold (the ids and the references), which ingest
+// need not pay for.
+func render(ev Canonical, factsOnly bool) (*outEvent, bool) {
 	mode, ok := dcsaModes[ev.Mode]
 	if !ok || !subscriptions.HasDCSAForm(ev.Type) {
 		return nil, false
@@ -95,8 +97,8 @@ func render(ev Canonical) (*outEvent, bool) {
 	if created.IsZero() {
 		created = ev.OccurredAt
 	}
-	out := &outEvent{EventID: DCSAEventID(ev.ID, ev.SourceID), EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT",
-		EventDateTime: dcsaStamp(ev.OccurredAt)}
+	out := &outEvent{EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT", EventDateTime: dcsaStamp(ev.OccurredAt),
+		factsOnly: factsOnly}
 	switch {
 	case strings.HasPrefix(ev.Type, "shipment.equipment."):
 		ok = out.equipment(ev.Type, &d, mode)
@@ -109,7 +111,10 @@ func render(ev Canonical) (*outEvent, bool) {
 	if !ok {
 		return nil, false
 	}
-	out.references(ev.References)
+	if !factsOnly {
+		out.EventID = DCSAEventID(ev.ID, ev.SourceID)
+		out.references(ev.References)
+	}
 	return out, true
 }
 

@@ -38,6 +38,9 @@ type outEvent struct {
 	TransportCall      *outTransportCall       `json:"transportCall,omitempty"`
 	DocumentReferences []dcsaDocumentReference `json:"documentReferences,omitempty"`
 	References         []dcsaReference         `json:"references,omitempty"`
+
+	// factsOnly: only what DCSAFacts holds is filled in.
+	factsOnly bool
 }
 
 // outTransportCall is a transport call as rendered: transportCallID and
@@ -100,8 +103,10 @@ func (o *outEvent) transport(ev Canonical, d *outData, mode string) bool {
 		arriving = o.TransportEventTypeCode == "ARRI"
 		o.ChangeRemark = d.Description
 	}
-	o.TransportCall = transportCall(d, mode, arriving)
-	o.TransportCall.placeAt(d.Location)
+	if !o.factsOnly {
+		o.TransportCall = transportCall(d, mode, arriving)
+		o.TransportCall.placeAt(d.Location)
+	}
 	return true
 }
 
@@ -160,7 +165,7 @@ func (o *outEvent) equipment(typ string, d *outData, mode string) bool {
 			o.Seals = append(o.Seals, dcsaSeal{SealNumber: s.Number, SealSource: sealSourceOf[s.Source], SealType: code})
 		}
 	}
-	if d.Mode != "" || d.Vessel != "" || d.VesselIMO != "" || d.Voyage != "" {
+	if !o.factsOnly && (d.Mode != "" || d.Vessel != "" || d.VesselIMO != "" || d.Voyage != "") {
 		if m := modeCodes[d.Mode]; m != "" {
 			mode = m
 		}

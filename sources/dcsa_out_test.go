@@ -120,6 +120,14 @@ func TestDCSARoundTrip(t *testing.T) {
 				types = append(types, c.Type)
 			}
 
+			f, ok := DCSAFactsOf(c)
+			require.True(t, ok)
+			of := fieldsOf(t, out)
+			require.Equal(t, of.EventType, f.EventType)
+			require.Equal(t, of.TransportEventTypeCode+of.EquipmentEventTypeCode+of.ShipmentEventTypeCode, f.TypeCode)
+			require.Equal(t, of.EquipmentReference, f.EquipmentReference)
+			require.Equal(t, of.EventCreatedDateTime, dcsaStamp(f.Created), "the facts the feed filters on are the event's")
+
 			was, got := fieldsOf(t, in), fieldsOf(t, out)
 			sameInstant(t, was.EventDateTime, got.EventDateTime, "eventDateTime")
 			if was.EventClassifierCode != "ACT" || was.EventType == "SHIPMENT" {
@@ -215,4 +223,17 @@ func fieldOf(t *testing.T, raw []byte, path ...string) string {
 		v = v.(map[string]any)[p]
 	}
 	return v.(string)
+}
+
+// BenchmarkDCSAFacts is what storing an event with a DCSA form adds to
+// ingest in shiphook's process: the facts its feed rows hold.
+func BenchmarkDCSAFacts(b *testing.B) {
+	ev := Canonical{ID: "evt_01JEXAMPLE", Type: "shipment.milestone.departed", OccurredAt: time.Now(), CreatedAt: time.Now(),
+		Data: json.RawMessage(`{"location":{"code":"CNSHA","name":"Shanghai"},"vessel":"MSC OSCAR","voyage":"FE547W","sent_at_ns":"1"}`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := DCSAFactsOf(ev); !ok {
+			b.Fatal("no DCSA form")
+		}
+	}
 }
