@@ -172,4 +172,28 @@ func (d *dcsaOut) checkPushed(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, call(t, "GET", d.s.URL+"/v1/messages/"+ms.Data[0].ID, adminKey, nil, &m))
 	require.Equal(t, "no_dcsa_form", m.LastErrorClass)
+	d.checkAttemptShown(t)
+}
+
+// checkAttemptShown: an attempt to a DCSA endpoint shows the DCSA body
+// that was sent, its signatures withheld.
+func (d *dcsaOut) checkAttemptShown(t *testing.T) {
+	t.Helper()
+	var ms listOut[messageOut]
+	require.Equal(t, http.StatusOK, call(t, "GET", d.s.URL+"/v1/partners/acme/messages?status=succeeded&limit=1", adminKey, nil, &ms))
+	require.Len(t, ms.Data, 1)
+	var as listOut[struct{ ID string }]
+	require.Equal(t, http.StatusOK, call(t, "GET", d.s.URL+"/v1/messages/"+ms.Data[0].ID+"/attempts", adminKey, nil, &as))
+	require.NotEmpty(t, as.Data)
+	var detail struct {
+		Request struct {
+			Headers map[string]string
+			Body    string
+		}
+	}
+	require.Equal(t, http.StatusOK, call(t, "GET", d.s.URL+"/v1/attempts/"+as.Data[0].ID, adminKey, nil, &detail))
+	_, err := d.schemas.Events([]byte(detail.Request.Body))
+	require.NoError(t, err, detail.Request.Body)
+	require.Contains(t, detail.Request.Headers["Notification-Signature"], "not shown")
+	require.NotContains(t, detail.Request.Headers["Notification-Signature"], "sha256=")
 }
