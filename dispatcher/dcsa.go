@@ -50,6 +50,7 @@ func dcsaNotificationOf(ev Event, ep subscriptions.Endpoint, m Message) (n dcsaN
 	mac.Write(n.body)
 	n.headers = map[string]string{
 		"Notification-Signature": "sha256=" + hex.EncodeToString(mac.Sum(nil)),
+		"Subscription-ID":        sources.DCSASubscriptionID(ep.ID),
 		"API-Version":            "2.2.0",
 	}
 	if seq, ok := sequenceOf(m); ok {

@@ -131,6 +131,11 @@ func DCSAEventID(id, sourceID string) string {
 	return derivedUUID("event", id)
 }
 
+// DCSASubscriptionID returns the Subscription-ID a DCSA notification to
+// the endpoint endpointID carries: a UUID derived from the endpoint's id,
+// the same for every notification to it, as a DCSA subscription's is.
+func DCSASubscriptionID(endpointID string) string { return derivedUUID("subscription", endpointID) }
+
 // derivedUUID returns a version 8 UUID made from kind and key.
 func derivedUUID(kind, key string) string {
 	mac := hmac.New(sha256.New, []byte("shiphook dcsa "+kind))

@@ -146,6 +146,7 @@ func (d *dcsaOut) checkPushed(t *testing.T) {
 		require.True(t, sources.VerifyDCSASignature(key, got.Body, got.Header.Get("Notification-Signature")), "Notification-Signature verifies")
 		require.NotEmpty(t, got.Header.Get("webhook-signature"))
 		require.Equal(t, "2.2.0", got.Header.Get("API-Version"))
+		require.Equal(t, sources.DCSASubscriptionID(d.ep.ID), got.Header.Get("Subscription-ID"))
 		var ev struct{ EventID string }
 		require.NoError(t, json.Unmarshal(events[0], &ev))
 		byEventID[ev.EventID] = events[0]
