@@ -78,13 +78,13 @@ func writeMessages(c *gin.Context, st messageLister, q dispatcher.MessageQuery) 
 
 // errorClasses are the error classes an attempt can have.
 var errorClasses = []dispatcher.ErrorClass{dispatcher.ErrorDNS, dispatcher.ErrorConnect, dispatcher.ErrorTLS, dispatcher.ErrorTimeout,
-	dispatcher.ErrorHTTPStatus, dispatcher.ErrorRedirect, dispatcher.ErrorBlocked, dispatcher.ErrorPurged}
+	dispatcher.ErrorHTTPStatus, dispatcher.ErrorRedirect, dispatcher.ErrorBlocked, dispatcher.ErrorPurged, dispatcher.ErrorNoDCSAForm}
 
 func checkErrorClass(ec dispatcher.ErrorClass) error {
 	if ec == "" || slices.Contains(errorClasses, ec) {
 		return nil
 	}
-	return subscriptions.Fieldf("error_class", "must be one of dns, connect, tls, timeout, http_status, redirect, ssrf_blocked, purged")
+	return subscriptions.Fieldf("error_class", "must be one of dns, connect, tls, timeout, http_status, redirect, ssrf_blocked, purged, no_dcsa_form")
 }
 
 // timeRange reads the since and until query parameters (RFC 3339).

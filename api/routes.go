@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -16,6 +17,8 @@ type Store interface {
 	subscriptions.Store
 	dispatcher.Store
 	SourceStore
+	// ListDCSAFeed reads a page of a partner's DCSA feed.
+	ListDCSAFeed(ctx context.Context, q dispatcher.DCSAFeedQuery) ([]dispatcher.DCSAFeedEntry, error)
 }
 
 // Deps is what the HTTP surface needs; every field is required.
@@ -107,6 +110,9 @@ func New(d Deps) http.Handler {
 	v1.GET("/shipments", partnerOrAdmin, FindShipments(st))
 	v1.GET("/shipments/:shipment_id", partnerOrAdmin, GetShipment(st))
 	v1.GET("/shipments/:shipment_id/timeline", partnerOrAdmin, GetTimeline(st))
+
+	// DCSA Track & Trace 2.2's GET /v2/events, for a partner's DCSA client.
+	r.GET(DCSAPath, dcsaVersion(), authenticate(d.Auth), storableParams(), partnerOrAdmin, ListDCSAEvents(st))
 	return r
 }
 

@@ -83,12 +83,16 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 		// Retention emptied the event: there is nothing true left to send.
 		a = Attempt{ID: subscriptions.NewID("att"), MessageID: p.m.ID, EndpointID: p.ep.ID, PartnerID: p.m.PartnerID, Number: p.m.Attempts + 1,
 			URL: p.ep.URL, StartedAt: time.Now().UTC(), ErrorClass: ErrorPurged, Error: "the event's payload was purged by retention"}
+	} else if p.ep.Format == subscriptions.FormatDCSA {
+		if a, resp, err = d.postDCSA(ctx, ev, p); err != nil {
+			return err
+		}
 	} else {
 		body, err := payload(ev, roleOf(ev, p.m.PartnerID))
 		if err != nil {
 			return err
 		}
-		if a, resp, err = d.post(ctx, p.ep, p.m, body); err != nil {
+		if a, resp, err = d.post(ctx, p.ep, p.m, body, nil); err != nil {
 			return err
 		}
 	}
@@ -115,7 +119,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 			logWarn(ctx, "schedule next attempt; the reconciler will", "message_id", p.m.ID, "err", err)
 		}
 	}
-	if o.Status == StatusFailed && !isOperational(p.m.EventType) {
+	if o.Status == StatusFailed && !isOperational(p.m.EventType) && a.ErrorClass != ErrorNoDCSAForm {
 		d.emit(ctx, TypeMessageFailed, p.m.PartnerID, ev.Shipment, map[string]any{
 			"message_id": p.m.ID, "endpoint_id": p.m.EndpointID, "original_event_id": p.m.EventID, "event_type": p.m.EventType,
 			"attempts": a.Number, "last_status": a.StatusCode, "last_error": describe(a),
@@ -124,9 +128,26 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	return nil
 }
 
-// post makes the HTTP request. It returns an error only when the attempt
-// did not really happen (the worker is shutting down).
-func (d *deliverer) post(ctx context.Context, ep subscriptions.Endpoint, m Message, body []byte) (Attempt, *http.Response, error) {
+// postDCSA delivers ev to p's DCSA endpoint in DCSA form
+// (dcsaNotificationOf), or records that it has none: an attempt not
+// made, of class ErrorNoDCSAForm, which fails the message.
+func (d *deliverer) postDCSA(ctx context.Context, ev Event, p plannedAttempt) (Attempt, *http.Response, error) {
+	n, ok, err := dcsaNotificationOf(ev, p.ep, p.m)
+	if err != nil {
+		return Attempt{}, nil, err
+	}
+	if !ok {
+		return Attempt{ID: subscriptions.NewID("att"), MessageID: p.m.ID, EndpointID: p.ep.ID, PartnerID: p.m.PartnerID, Number: p.m.Attempts + 1,
+			URL: p.ep.URL, StartedAt: time.Now().UTC(), ErrorClass: ErrorNoDCSAForm,
+			Error: "the event has no DCSA Track & Trace 2.2 form (see docs/dcsa.md), so it is not delivered to this dcsa-tnt-2.2 endpoint"}, nil, nil
+	}
+	return d.post(ctx, p.ep, p.m, n.body, n.headers)
+}
+
+// post makes the HTTP request, with extra headers (a DCSA delivery's;
+// nil for shiphook's own). It returns an error only when the attempt did
+// not really happen (the worker is shutting down).
+func (d *deliverer) post(ctx context.Context, ep subscriptions.Endpoint, m Message, body []byte, extra map[string]string) (Attempt, *http.Response, error) {
 	start := time.Now()
 	a := Attempt{ID: subscriptions.NewID("att"), MessageID: m.ID, EndpointID: ep.ID, PartnerID: m.PartnerID, Number: m.Attempts + 1, URL: ep.URL, StartedAt: start.UTC()}
 	sig, err := signing.Sign(m.ID, start, body, ep.ActiveSecrets(start)...)
@@ -153,6 +174,9 @@ func (d *deliverer) post(ctx context.Context, ep subscriptions.Endpoint, m Messa
 	req.Header["webhook-id"] = []string{m.ID}
 	req.Header["webhook-timestamp"] = []string{strconv.FormatInt(start.Unix(), 10)}
 	req.Header["webhook-signature"] = []string{sig}
+	for k, v := range extra {
+		req.Header[k] = []string{v}
+	}
 	resp, err := d.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -202,7 +226,7 @@ func (d *deliverer) outcome(a *Attempt, resp *http.Response) Outcome {
 	switch {
 	case a.ErrorClass == ErrorNone:
 		return Outcome{Status: StatusSucceeded}
-	case a.StatusCode == http.StatusGone, a.ErrorClass == ErrorBlocked, a.ErrorClass == ErrorPurged:
+	case a.StatusCode == http.StatusGone, a.ErrorClass == ErrorBlocked, a.ErrorClass == ErrorPurged, a.ErrorClass == ErrorNoDCSAForm:
 		return Outcome{Status: StatusFailed}
 	}
 	now := time.Now()
@@ -219,7 +243,7 @@ func (d *deliverer) outcome(a *Attempt, resp *http.Response) Outcome {
 // answers come from a working endpoint.
 func breakerFailure(a Attempt) bool {
 	switch a.ErrorClass {
-	case ErrorNone, ErrorRedirect, ErrorBlocked, ErrorPurged:
+	case ErrorNone, ErrorRedirect, ErrorBlocked, ErrorPurged, ErrorNoDCSAForm:
 		return false
 	case ErrorHTTPStatus:
 		return a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests || a.StatusCode == http.StatusRequestTimeout
@@ -240,7 +264,7 @@ func describe(a Attempt) string {
 // payload, else whether the endpoint is unwell (breakerFailure).
 func verdictOf(a Attempt) Verdict {
 	switch {
-	case a.ErrorClass == ErrorBlocked || a.ErrorClass == ErrorPurged:
+	case a.ErrorClass == ErrorBlocked || a.ErrorClass == ErrorPurged || a.ErrorClass == ErrorNoDCSAForm:
 		return NotCounted()
 	case breakerFailure(a):
 		return Unhealthy(describe(a))
@@ -252,6 +276,8 @@ func verdictOf(a Attempt) Verdict {
 // 410 or when it has failed for the whole auto-disable window.
 func (d *deliverer) endpointHealth(ctx context.Context, ep subscriptions.Endpoint, a Attempt) {
 	switch {
+	case a.ErrorClass == ErrorNoDCSAForm:
+		// No request was made: nothing is known of the endpoint.
 	case a.ErrorClass == ErrorNone:
 		if ep.FailingSince != nil {
 			if err := d.endpoints.MarkEndpointHealthy(ctx, ep.ID); err != nil {

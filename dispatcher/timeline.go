@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/shiphook/shiphook/sources"
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -62,13 +63,24 @@ func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAge
 		"webhook-timestamp": strconv.FormatInt(a.StartedAt.Unix(), 10),
 		"webhook-signature": "(signed with the endpoint's secret; not shown)",
 	}
+	dcsa := false
 	if ep, err := src.Endpoint(ctx, a.EndpointID); err == nil {
 		for k := range ep.Headers {
 			headers[k] = "(set by the endpoint; not shown)"
 		}
+		dcsa = ep.Format == subscriptions.FormatDCSA
 	}
 	var body string
-	if ev.PurgedAt == nil {
+	switch {
+	case ev.PurgedAt != nil || a.ErrorClass == ErrorNoDCSAForm:
+	case dcsa:
+		// The body as a DCSA endpoint receives it; its signature is not shown.
+		if event, ok := sources.DCSAEvent(CanonicalOf(ev)); ok {
+			body = "[" + string(event) + "]"
+		}
+		headers["Notification-Signature"] = "(signed with the endpoint's secret; not shown)"
+		headers["API-Version"] = "2.2.0"
+	default:
 		raw, err := payload(ev, roleOf(ev, m.PartnerID))
 		if err != nil {
 			return AttemptDetail{}, err

@@ -209,3 +209,20 @@ func publicKey(enc string) (ed25519.PublicKey, error) {
 	}
 	return raw, nil
 }
+
+// SecretKey returns the key bytes of a whsec_ secret: what the v1 scheme
+// keys its HMAC with, and what a DCSA Notification-Signature is keyed
+// with when shiphook delivers in DCSA form. Returns an error, without
+// repeating the secret, for anything but a whsec_ secret in standard
+// base64.
+func SecretKey(secret string) ([]byte, error) {
+	enc, ok := strings.CutPrefix(secret, secretPrefix)
+	if !ok {
+		return nil, errors.New("secret must start with " + secretPrefix)
+	}
+	key, err := b64.DecodeString(enc)
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("secret must be standard base64 (with padding) after " + secretPrefix)
+	}
+	return key, nil
+}

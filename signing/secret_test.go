@@ -2,6 +2,7 @@ package signing_test
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +112,15 @@ func TestValidVerifyingKey(t *testing.T) {
 	require.ErrorContains(t, signing.ValidVerifyingKey("whpk_"+b64.EncodeToString(make([]byte, 31))), "32-byte ed25519 public key")
 	require.ErrorContains(t, signing.ValidVerifyingKey("whpk_%%"), "base64")
 	require.ErrorContains(t, signing.ValidVerifyingKey("nope"), "must start with whsec_")
+}
+
+func TestSecretKey(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	got, err := signing.SecretKey("whsec_" + base64.StdEncoding.EncodeToString(key))
+	require.NoError(t, err)
+	require.Equal(t, key, got)
+	for _, bad := range []string{"", "whsec_", "whsec_%%%", "whsk_" + base64.StdEncoding.EncodeToString(key), base64.StdEncoding.EncodeToString(key)} {
+		_, err := signing.SecretKey(bad)
+		require.Error(t, err, bad)
+	}
 }

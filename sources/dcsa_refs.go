@@ -58,21 +58,23 @@ type dcsaTransport struct {
 	Vessel              *dcsaVessel   `json:"vessel"`
 }
 
+// dcsaLocation, dcsaVessel and dcsaSeal are read, and rendered by
+// DCSAEvent (dcsa_out.go): their empty fields are left out.
 type dcsaLocation struct {
-	LocationName   string `json:"locationName"`
-	UNLocationCode string `json:"UNLocationCode"`
-	FacilityCode   string `json:"facilityCode"`
+	LocationName   string `json:"locationName,omitempty"`
+	UNLocationCode string `json:"UNLocationCode,omitempty"`
+	FacilityCode   string `json:"facilityCode,omitempty"`
 }
 
 type dcsaVessel struct {
 	VesselIMONumber string `json:"vesselIMONumber"`
-	VesselName      string `json:"vesselName"`
+	VesselName      string `json:"vesselName,omitempty"`
 }
 
 type dcsaSeal struct {
 	SealNumber string `json:"sealNumber"`
-	SealSource string `json:"sealSource"`
-	SealType   string `json:"sealType"`
+	SealSource string `json:"sealSource,omitempty"`
+	SealType   string `json:"sealType,omitempty"`
 }
 
 type dcsaDocumentReference struct {

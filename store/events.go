@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // This file implements the events of dispatcher.Store: storing them, with
@@ -79,8 +80,10 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	if err != nil {
 		return nil, err
 	}
-	if s.oneStatement(len(events), messages) {
+	if s.oneStatement(len(events), messages) && (s.d.updateInWith || !hasFeedRows(events)) {
 		// One statement stores them all or none: no transaction to open.
+		// Their DCSA feed rows go in it too (PostgreSQL); SQLite writes
+		// them in a second statement, hence a transaction.
 		return s.insertEvents(ctx, s.db, events, args)
 	}
 	var out []dispatcher.Insert
@@ -100,6 +103,7 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 // messages they have.
 func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Event, args []any, messages int, _ error) {
 	args = make([]any, 0, len(events)*eventInsertColumns)
+	cloned := false // events is the caller's until it is cloned
 	for i, e := range events {
 		if e.ID == "" {
 			return nil, nil, 0, errors.New("insert event: the event has no id")
@@ -109,11 +113,18 @@ func encodeEvents(events []dispatcher.Event, now time.Time) (_ []dispatcher.Even
 			if err != nil {
 				return nil, nil, 0, err
 			}
-			if messages == 0 {
-				events = slices.Clone(events)
+			if !cloned {
+				events, cloned = slices.Clone(events), true
 			}
 			events[i].Messages = msgs
 			messages += len(msgs)
+		}
+		if e.CreatedAt.IsZero() && len(e.Parties) > 0 && subscriptions.HasDCSAForm(e.Type) {
+			// Its DCSA feed rows (insertEvents) read when it was stored.
+			if !cloned {
+				events, cloned = slices.Clone(events), true
+			}
+			events[i].CreatedAt = now
 		}
 		shipment, err := json.Marshal(e.Shipment)
 		if err != nil {
@@ -176,6 +187,14 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		msgs = append(msgs, e.Messages...)
 	}
 	inInsert := len(msgs) > 0 && s.oneStatement(len(events), len(msgs))
+	var feed []any
+	if hasFeedRows(events) {
+		now := time.Now()
+		for _, e := range events {
+			feed = feedArgs(feed, e, now)
+		}
+	}
+	feedInInsert := len(feed) > 0 && s.d.updateInWith && s.oneStatement(len(events), len(msgs))
 	// Both databases insert a statement's rows in VALUES order, and DO
 	// NOTHING skips a row that repeats one stored before, by the same
 	// statement included: as if each row had a statement of its own.
@@ -187,8 +206,8 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		sb.WriteString(valueRows(n, eventInsertColumns))
 		sb.WriteString(` ON CONFLICT DO NOTHING RETURNING id, source_id, idempotency_key`)
 		query, qargs := sb.String(), args[start*eventInsertColumns:(start+n)*eventInsertColumns]
-		if inInsert {
-			query, qargs = withMessages(query, qargs, msgs)
+		if inInsert || feedInInsert {
+			query, qargs = withRows(query, qargs, inInsert, msgs, feedInInsert, feed)
 		}
 		rows, err := db.QueryContext(ctx, s.q(query), qargs...)
 		if err != nil {
@@ -212,6 +231,11 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 	out, created, err := s.insertResults(ctx, db, events, inserted)
 	if err != nil {
 		return nil, err
+	}
+	if len(feed) > 0 && !feedInInsert {
+		if err := s.addCreatedToFeed(ctx, db, events, out); err != nil {
+			return nil, err
+		}
 	}
 	if !inInsert {
 		if err := s.insertMessages(ctx, db, created); err != nil {
@@ -258,32 +282,56 @@ func (s *Store) insertResults(ctx context.Context, db querier, events []dispatch
 	return out, created, nil
 }
 
-// withMessages returns insert, an INSERT INTO events ... RETURNING, and
-// its args, made to store msgs too: those of the events it stores, in the
-// same statement (PostgreSQL). The messages go as one array per column, so
-// that the statement's text, which each connection prepares and keeps,
-// depends on the number of events alone.
-func withMessages(insert string, args []any, msgs []dispatcher.Message) (string, []any) {
-	columns := make([][]any, messageColumnCount)
-	row := make([]any, 0, messageColumnCount)
-	for _, m := range msgs {
-		row = appendMessage(row[:0], m)
-		for j, v := range row {
-			columns[j] = append(columns[j], v)
-		}
-	}
+// withRows returns insert, an INSERT INTO events ... RETURNING, and its
+// args, made to store in the same statement (PostgreSQL) the rows of the
+// events it stores: msgs when withMsgs, and the DCSA feed rows feed
+// (feedColumnCount values each, of any event of the batch, its ids
+// unique) when withFeed. The rows go as one array per column, so that the
+// statement's text, which each connection prepares and keeps, depends on
+// the number of events alone.
+func withRows(insert string, args []any, withMsgs bool, msgs []dispatcher.Message, withFeed bool, feed []any) (string, []any) {
 	args = slices.Clip(args)
-	for _, c := range columns {
-		args = append(args, c)
-	}
-	return `WITH ev AS (` + insert + `), ms AS (
+	var sb strings.Builder
+	sb.WriteString(`WITH ev AS (` + insert + `)`)
+	if withMsgs {
+		columns := make([][]any, messageColumnCount)
+		row := make([]any, 0, messageColumnCount)
+		for _, m := range msgs {
+			row = appendMessage(row[:0], m)
+			for j, v := range row {
+				columns[j] = append(columns[j], v)
+			}
+		}
+		for _, c := range columns {
+			args = append(args, c)
+		}
+		sb.WriteString(`, ms AS (
 		INSERT INTO messages (` + messageColumns + `)
 		SELECT ` + messageColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
 			CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
 			CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
 			CAST(? AS BIGINT[])) AS v (` + messageColumns + `)
-		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))
-		SELECT id, source_id, idempotency_key FROM ev`, args
+		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))`)
+	}
+	if withFeed {
+		columns := make([][]any, feedColumnCount)
+		for i, v := range feed {
+			columns[i%feedColumnCount] = append(columns[i%feedColumnCount], v)
+		}
+		for _, c := range columns {
+			args = append(args, c)
+		}
+		sb.WriteString(`, fd AS (
+		INSERT INTO dcsa_feed (` + feedColumns + `)
+		SELECT ` + feedColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
+			CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
+			CAST(? AS TEXT[])) AS v (` + feedColumns + `)
+		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev)
+		ON CONFLICT DO NOTHING)`)
+	}
+	sb.WriteString(`
+		SELECT id, source_id, idempotency_key FROM ev`)
+	return sb.String(), args
 }
 
 // existingEvent returns the id of the event that events[i] conflicted with

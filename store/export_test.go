@@ -354,3 +354,14 @@ func Exec(ctx context.Context, s *Store, query string) error {
 	_, err := s.db.ExecContext(ctx, query)
 	return err
 }
+
+// DCSAFeedPlan returns how the database runs ListDCSAFeed for q: on
+// SQLite the details of EXPLAIN QUERY PLAN, on PostgreSQL the lines of
+// EXPLAIN, joined by "; ".
+func DCSAFeedPlan(ctx context.Context, s *Store, q dispatcher.DCSAFeedQuery) (string, error) {
+	query, args := dcsaFeedQuery(q)
+	if s.d.name == sqliteDialect.name {
+		return sqlitePlan(ctx, s, query, args)
+	}
+	return postgresPlan(ctx, s, "EXPLAIN", query, args, false)
+}

@@ -292,11 +292,14 @@ func (s *Store) UnresolvedEvents(ctx context.Context, after string, limit int) (
 // and not fanned out, and gives the messages they have their shipment id.
 // The source item an event came from, if it is unresolved, becomes
 // accepted once none of its events is unresolved. An event no longer
-// unresolved is left as it is. Returns the ids of those it changed.
+// unresolved is left as it is. Those with a DCSA form join the DCSA
+// feeds of their parties. Returns the ids of those it changed.
 func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []string, err error) {
 	defer s.unavailable(&err)
 	var ids []string
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var feed []any
+		now := time.Now()
 		for _, e := range evs {
 			shipment, err := json.Marshal(e.Shipment)
 			if err != nil {
@@ -323,8 +326,10 @@ func (s *Store) ResolveEvents(ctx context.Context, evs []dispatcher.Event) (_ []
 				return fmt.Errorf("resolve the source item of event %s: %w", e.ID, err)
 			}
 			ids = append(ids, e.ID)
+			// Its parties known at last, it joins their DCSA feeds.
+			feed = feedArgs(feed, e, now)
 		}
-		return nil
+		return s.addToFeed(ctx, tx, feed)
 	})
 	if err != nil {
 		return nil, err

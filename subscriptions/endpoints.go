@@ -69,7 +69,10 @@ func (in EndpointInput) apply(ctx context.Context, dest *Destinations, e *Endpoi
 			e.DisabledReason = ""
 		}
 	}
-	return in.optionsInput.apply(&e.Options)
+	if err := in.optionsInput.apply(&e.Options); err != nil {
+		return err
+	}
+	return checkFormatFits(e)
 }
 
 // NewEndpoint returns the endpoint of partnerID that in describes, with a

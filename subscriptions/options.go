@@ -29,6 +29,7 @@ type optionsInput struct {
 	MaxConcurrency  *int               `json:"max_concurrency"`
 	Headers         *map[string]string `json:"headers"`
 	BreakerSettings *BreakerSettings   `json:"breaker_settings"`
+	Format          *string            `json:"format"`
 }
 
 var headerName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -88,6 +89,11 @@ func (in optionsInput) apply(o *Options) error {
 		o.BreakerSettings = b
 		if *b == (BreakerSettings{}) {
 			o.BreakerSettings = nil
+		}
+	}
+	if in.Format != nil {
+		if o.Format, err = checkFormat(*in.Format); err != nil {
+			return err
 		}
 	}
 	return nil

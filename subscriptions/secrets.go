@@ -28,12 +28,23 @@ type endpointFields Endpoint
 type endpointJSON struct {
 	endpointFields
 	SignatureScheme signing.Scheme `json:"signature_scheme"`
+	// Format shows the default format by its name.
+	Format string `json:"format"`
 }
 
-// MarshalJSON encodes e's fields and its signature_scheme, which follows
-// from its secret. It never encodes a secret.
+// viewOf returns e as the API shows it.
+func viewOf(e Endpoint) endpointJSON {
+	format := e.Format
+	if format == "" {
+		format = FormatShiphook
+	}
+	return endpointJSON{endpointFields(e), e.Scheme(), format}
+}
+
+// MarshalJSON encodes e's fields, its signature_scheme, which follows
+// from its secret, and its format. It never encodes a secret.
 func (e Endpoint) MarshalJSON() ([]byte, error) {
-	return marshalJSON(endpointJSON{endpointFields(e), e.Scheme()})
+	return marshalJSON(viewOf(e))
 }
 
 // marshalJSON encodes v without escaping <, > and &, as the API answers
@@ -122,7 +133,7 @@ func (c CreatedEndpoint) MarshalJSON() ([]byte, error) {
 		Secret    string            `json:"secret,omitempty"`
 		PublicKey string            `json:"public_key,omitempty"`
 		Headers   map[string]string `json:"headers,omitempty"` // in full, where endpointJSON's are masked
-	}{endpointJSON{endpointFields(c.Endpoint), c.Scheme()}, c.Secret, c.PublicKey, c.Headers})
+	}{viewOf(c.Endpoint), c.Secret, c.PublicKey, c.Headers})
 }
 
 // RotateInput asks for a secret rotation.
@@ -152,6 +163,9 @@ func (in RotateInput) Rotate(e *Endpoint, now time.Time) error {
 		if grace < 0 || grace > maxSecretGrace {
 			return Fieldf("grace_seconds", "must be from 0 to %d (7 days)", int64(maxSecretGrace/time.Second))
 		}
+	}
+	if e.Format == FormatDCSA && signing.SchemeOf(secret) != signing.V1 {
+		return Fieldf("signature_scheme", "a %s endpoint signs with a whsec_ secret (v1): DCSA's Notification-Signature is an HMAC-SHA256 of the body, which a whsk_ key cannot make", FormatDCSA)
 	}
 	expires := now.Add(grace)
 	e.PreviousSecret, e.PreviousSecretExpiresAt = e.Secret, &expires

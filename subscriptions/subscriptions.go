@@ -78,6 +78,10 @@ type Options struct {
 	Headers Headers `json:"headers,omitempty"`
 	// BreakerSettings override the server's circuit breaker settings.
 	BreakerSettings *BreakerSettings `json:"breaker_settings,omitempty"`
+	// Format is the form of the endpoint's deliveries: "" for shiphook's
+	// own (FormatShiphook, the default) or FormatDCSA. The API shows the
+	// default as "shiphook".
+	Format string `json:"format,omitempty"`
 }
 
 // BreakerSettings tune an endpoint's circuit breaker. Zero values mean the

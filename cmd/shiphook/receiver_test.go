@@ -44,8 +44,9 @@ type delivery struct {
 	Type      string
 	Data      map[string]any
 	Raw       map[string]any
-	// Body is the body as it arrived.
-	Body []byte
+	// Body is the body as it arrived, Header its headers.
+	Body   []byte
+	Header http.Header
 }
 
 func newReceiver(t testing.TB) *receiver {
@@ -92,7 +93,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if status < 300 && req.Context().Err() == nil {
 		var raw map[string]any
 		_ = json.Unmarshal(body, &raw)
-		d := delivery{Path: path, MessageID: id, Raw: raw, Body: body}
+		d := delivery{Path: path, MessageID: id, Raw: raw, Body: body, Header: req.Header.Clone()}
 		d.Type, _ = raw["type"].(string)
 		d.Data, _ = raw["data"].(map[string]any)
 		if sent, ok := d.Data["sent_at_ns"].(string); ok {

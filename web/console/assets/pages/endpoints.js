@@ -86,6 +86,12 @@ const schemes = {
   v1a: 'v1a — ed25519, receivers verify with a public key',
 };
 
+// formats names each delivery format for people.
+const formats = {
+  shiphook: 'shiphook — the event as shiphook shapes it',
+  'dcsa-tnt-2.2': 'DCSA Track & Trace 2.2 — the DCSA event, for a DCSA client',
+};
+
 function shortText(id) {
   return h('span', { class: 'mono' }, id);
 }
@@ -108,6 +114,7 @@ function detailsCard(ep, here, scheme) {
     ['Max. concurrency', ep.max_concurrency || h('span', { class: 'muted' }, 'server default')],
     ['Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : h('span', { class: 'muted' }, 'none')],
     ['Signature scheme', scheme],
+    ['Format', formats[ep.format] || ep.format],
     ['Custom headers', headers.length
       ? h('div', null, headers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)))
       : h('span', { class: 'muted' }, 'None')],
@@ -476,6 +483,8 @@ async function endpointForm(ctx, pid, ep) {
   field('Description', h('input', { type: 'text', name: 'description', value: ep?.description || '', maxlength: 1000 })),
   ep ? null : field('Signature scheme', select('signature_scheme', Object.entries(schemes), 'v1'),
     'v1 signs with a secret the receivers share; v1a with a private key only shiphook holds, verified with its public key. A secret rotation can switch it later.'),
+  field('Format', select('format', Object.entries(formats), ep?.format || 'shiphook'),
+    'DCSA Track & Trace 2.2 sends each event as the DCSA event a carrier would, signed with Notification-Signature too; it takes only the event types that have a DCSA form, and a v1 secret.'),
   h('fieldset', { class: 'field', dataset: { field: 'event_types' } },
     h('legend', null, 'Event types'),
     typesError ? errorState(typesError, 'Could not load the event catalog') : null,
@@ -517,6 +526,7 @@ function readForm(form) {
     filter: {},
     headers: {},
     disabled: fd.get('disabled') === 'on',
+    format: fd.get('format'),
   };
   if (fd.has('signature_scheme')) body.signature_scheme = fd.get('signature_scheme');
   for (const k of filterKeys) {
