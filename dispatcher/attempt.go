@@ -84,7 +84,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 		a = Attempt{ID: subscriptions.NewID("att"), MessageID: p.m.ID, EndpointID: p.ep.ID, PartnerID: p.m.PartnerID, Number: p.m.Attempts + 1,
 			URL: p.ep.URL, StartedAt: time.Now().UTC(), ErrorClass: ErrorPurged, Error: "the event's payload was purged by retention"}
 	} else {
-		body, err := payload(ev, roleOf(ev, p.m.PartnerID))
+		body, err := payload(ev, p.m)
 		if err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	// A failed probe's message, too, waits for its next attempt by the
 	// retry schedule: should the breaker still be open then, it is held.
 	o := d.outcome(&a, resp)
-	err = d.store.RecordAttempt(context.WithoutCancel(ctx), a, o)
+	err = d.record(context.WithoutCancel(ctx), p, a, o)
 	if errors.Is(err, ErrClaimLost) {
 		// The lease ran out before the answer came and another claim took
 		// the message: the message is that claim's to record and schedule.
@@ -120,6 +120,41 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 			"message_id": p.m.ID, "endpoint_id": p.m.EndpointID, "original_event_id": p.m.EventID, "event_type": p.m.EventType,
 			"attempts": a.Number, "last_status": a.StatusCode, "last_error": describe(a),
 		})
+	}
+	return nil
+}
+
+// record stores attempt a with its outcome o. When a ends a numbered
+// message and its ordered queue goes on (succeeded, or failed at an
+// endpoint whose on_failure is skip), the store moves the queue's head in
+// the same transaction (RecordEnd), and the next message of the queue,
+// made due now, is queued: claimed and given to this process's delivery
+// lane when it has room, so that it needs no poll, else pending, in
+// Redis. Should the process die before it is queued, the reconciler finds
+// it overdue.
+func (d *deliverer) record(ctx context.Context, p plannedAttempt, a Attempt, o Outcome) error {
+	ends := o.Status == StatusSucceeded || (o.Status == StatusFailed && !p.ep.Blocks())
+	if p.m.Sequence == 0 || !ends {
+		return d.store.RecordAttempt(ctx, a, o)
+	}
+	_, deliveries := d.queue.lanes()
+	var lease time.Time
+	if deliveries.Room() > deliveries.Size()/2 {
+		lease = time.Now().Add(d.lease)
+	}
+	next, ok, err := d.store.RecordEnd(ctx, a, o, lease)
+	if err != nil || !ok {
+		return err
+	}
+	deadline := time.Now().Add(laneWait)
+	if next.Status == StatusDelivering {
+		var queue bool
+		if next, queue = offerClaimed(ctx, d.store, next, deliveries, deadline); !queue {
+			return nil
+		}
+	}
+	if err := d.queue.enqueueMessages(ctx, []Message{next}, deliveries, deadline); err != nil {
+		logWarn(ctx, "queue the next message of a shipment; the reconciler will", "message_id", next.ID, "err", err)
 	}
 	return nil
 }

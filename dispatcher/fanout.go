@@ -38,8 +38,38 @@ func (f *fanout) handleTask(ctx context.Context, t *asynq.Task) error {
 	return f.fanOutEvent(ctx, string(t.Payload()))
 }
 
-// fanOutEvent creates the messages of event id and schedules them.
+// earlierEventWait is how long fan-out first waits before it tries again
+// when an earlier event of the shipment is not fanned out yet
+// (ErrEarlierEvent), doubling each time while the whole wait stays under
+// earlierEventPatience; then the error goes to asynq, which retries it
+// after a second or more.
+const (
+	earlierEventWait     = 5 * time.Millisecond
+	earlierEventPatience = time.Second
+)
+
+// fanOutEvent creates the messages of event id and schedules them. An
+// event with messages to ordered endpoints waits, a while, for the
+// earlier events of its shipment to be fanned out first
+// (ErrEarlierEvent), most likely by another handler at that moment.
 func (f *fanout) fanOutEvent(ctx context.Context, id string) error {
+	waited := time.Duration(0)
+	for wait := earlierEventWait; ; wait *= 2 {
+		err := f.fanOutOnce(ctx, id)
+		if !errors.Is(err, ErrEarlierEvent) || waited+wait > earlierEventPatience {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+			waited += wait
+		case <-ctx.Done():
+			return err
+		}
+	}
+}
+
+// fanOutOnce creates the messages of event id and schedules them.
+func (f *fanout) fanOutOnce(ctx context.Context, id string) error {
 	ev, err := f.events.get(ctx, id)
 	if errors.Is(err, subscriptions.ErrNotFound) {
 		return fmt.Errorf("fan out %s: %w: %w", id, err, asynq.SkipRetry)
@@ -107,7 +137,7 @@ func (f *fanout) messages(ev Event, now time.Time, deliveries *inproc.Lane[deliv
 		msgs[i] = Message{
 			ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: tg.EndpointID, PartnerID: tg.PartnerID,
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
-			CreatedAt: now, UpdatedAt: now,
+			CreatedAt: now, UpdatedAt: now, Ordered: tg.Ordered && ev.Shipment.ID != "",
 		}
 		if f.guard.Open(tg.EndpointID) {
 			msgs[i].Status, msgs[i].NextAttemptAt = StatusHeld, nil

@@ -69,7 +69,7 @@ func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAge
 	}
 	var body string
 	if ev.PurgedAt == nil {
-		raw, err := payload(ev, roleOf(ev, m.PartnerID))
+		raw, err := payload(ev, m)
 		if err != nil {
 			return AttemptDetail{}, err
 		}

@@ -342,7 +342,7 @@ func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool
 	if !s.d.updateInWith {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, r := range sorted {
-				err := s.recordInTx(ctx, tx, r)
+				_, err := s.recordInTx(ctx, tx, r)
 				if errors.Is(err, errNotRecorded) {
 					continue
 				}

@@ -277,11 +277,11 @@ func withMessages(insert string, args []any, msgs []dispatcher.Message) (string,
 		args = append(args, c)
 	}
 	return `WITH ev AS (` + insert + `), ms AS (
-		INSERT INTO messages (` + messageColumns + `)
-		SELECT ` + messageColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
+		INSERT INTO messages (` + messageInsertColumns + `)
+		SELECT ` + messageInsertColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
 			CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
 			CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
-			CAST(? AS BIGINT[])) AS v (` + messageColumns + `)
+			CAST(? AS BIGINT[])) AS v (` + messageInsertColumns + `)
 		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))
 		SELECT id, source_id, idempotency_key FROM ev`, args
 }

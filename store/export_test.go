@@ -354,3 +354,24 @@ func Exec(ctx context.Context, s *Store, query string) error {
 	_, err := s.db.ExecContext(ctx, query)
 	return err
 }
+
+// OrderedPlans returns how the database runs FanOut's check for earlier
+// events of a shipment not fanned out, and the promotion of a queue's
+// next message: on SQLite the details of EXPLAIN QUERY PLAN, on
+// PostgreSQL the lines of EXPLAIN (of the generic plan if generic is
+// set), joined by "; ".
+func OrderedPlans(ctx context.Context, s *Store, eventID, shipmentID string, generic bool) (earlier, promote string, err error) {
+	earlierArgs := []any{shipmentID, eventID}
+	promoteArgs := []any{"pending", int64(0), int64(0), int64(0), "ep1", shipmentID, int64(2)}
+	plan := func(query string, args []any) (string, error) {
+		if s.d.name == sqliteDialect.name {
+			return sqlitePlan(ctx, s, query, args)
+		}
+		return postgresPlan(ctx, s, "EXPLAIN", query, args, generic)
+	}
+	if earlier, err = plan(earlierUnfannedQuery, earlierArgs); err != nil {
+		return "", "", err
+	}
+	promote, err = plan(promoteQuery, promoteArgs)
+	return earlier, promote, err
+}

@@ -23,6 +23,12 @@ import (
 // event, new or not, and the delivering ones it stored (claimed by the
 // caller as they were made), ordered by id. Returns ErrNotFound if the
 // event does not exist.
+//
+// A message marked Ordered with a shipment is numbered in its (endpoint,
+// shipment) queue (ordered.go): it keeps its status if its number is the
+// queue's head, and is made waiting otherwise. Before numbering, FanOut
+// returns dispatcher.ErrEarlierEvent, storing nothing, if an event of the
+// same shipment accepted earlier is not fanned out yet.
 func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) (_ []dispatcher.Message, err error) {
 	defer s.unavailable(&err)
 	now := time.Now()
@@ -31,9 +37,14 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		return nil, err
 	}
 	// Insert in endpoint order, so that concurrent fan-outs of one event
-	// take their locks in the same order.
+	// take their locks in the same order (of queues too, ordered.go).
 	slices.SortFunc(sorted, func(a, b dispatcher.Message) int { return strings.Compare(a.EndpointID, b.EndpointID) })
-	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch
+	ordered := hasOrdered(sorted)
+	var meant map[string]dispatcher.Message
+	if ordered {
+		sorted, meant = asWaiting(sorted)
+	}
+	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch && !ordered
 	if tried {
 		r, err := s.fanouts.do(ctx, fanout{eventID: eventID, msgs: sorted, now: now})
 		if err != nil || r.first {
@@ -49,6 +60,12 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		if err != nil {
 			return err
 		}
+		if ordered {
+			// Numbers follow the order in which events were accepted.
+			if err := s.checkEarlierEvents(ctx, tx, eventID, sorted[0].ShipmentID); err != nil {
+				return err
+			}
+		}
 		var stored []dispatcher.Message
 		for start := 0; start < len(sorted); start += messageInsertBatch {
 			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
@@ -62,6 +79,11 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 				return s.classify(err, "insert messages of event "+eventID)
 			}
 			stored = append(stored, ms...)
+		}
+		if ordered {
+			if stored, err = s.numberStored(ctx, tx, stored, meant); err != nil {
+				return err
+			}
 		}
 		if first {
 			// Only FanOut makes messages, and it marks the event: one it
@@ -123,7 +145,7 @@ func fillMessages(eventID string, msgs []dispatcher.Message, now time.Time) ([]d
 // every fan-out would read them all. fanned_out_at is never 0.
 const markFirstQuery = `UPDATE events SET fanned_out_at = ? WHERE id = ? AND COALESCE(fanned_out_at, 0) = 0 RETURNING id`
 
-// fanOutRow is a row of messageColumns values in fanOutFirst's VALUES.
+// fanOutRow is a row of messageInsertColumns values in fanOutFirst's VALUES.
 // There, unlike in INSERT ... VALUES, a parameter is not typed from its
 // column: it would be text, so those of the other columns are cast.
 const fanOutRow = `(?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), ?,
@@ -170,8 +192,8 @@ func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Ti
 	// nothing. The statement is atomic: a failed INSERT leaves the event
 	// unmarked.
 	sb.WriteString(`WITH ev AS (` + markFirstQuery + `)
-		INSERT INTO messages (` + messageColumns + `)
-		SELECT ` + messageColumns + ` FROM (VALUES `)
+		INSERT INTO messages (` + messageInsertColumns + `)
+		SELECT ` + messageInsertColumns + ` FROM (VALUES `)
 	args = append(args, micros(now), eventID)
 	for i, m := range msgs {
 		if i > 0 {
@@ -180,7 +202,7 @@ func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Ti
 		sb.WriteString(fanOutRow)
 		args = appendMessage(args, m)
 	}
-	sb.WriteString(`) AS v (` + messageColumns + `)
+	sb.WriteString(`) AS v (` + messageInsertColumns + `)
 		WHERE EXISTS (SELECT 1 FROM ev)
 		ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
 	return sb.String(), args

@@ -28,12 +28,29 @@ type endpointFields Endpoint
 type endpointJSON struct {
 	endpointFields
 	SignatureScheme signing.Scheme `json:"signature_scheme"`
+	// Ordering and OnFailure are shown with their defaults filled in.
+	Ordering  string `json:"ordering"`
+	OnFailure string `json:"on_failure"`
 }
 
-// MarshalJSON encodes e's fields and its signature_scheme, which follows
-// from its secret. It never encodes a secret.
+// shown returns e as the API shows it.
+func shown(e Endpoint) endpointJSON {
+	j := endpointJSON{endpointFields: endpointFields(e), SignatureScheme: e.Scheme(),
+		Ordering: OrderingNone, OnFailure: OnFailureSkip}
+	if e.Ordered() {
+		j.Ordering = OrderingShipment
+	}
+	if e.Blocks() {
+		j.OnFailure = OnFailureBlock
+	}
+	return j
+}
+
+// MarshalJSON encodes e's fields, its signature_scheme, which follows
+// from its secret, and its ordering and on_failure with their defaults.
+// It never encodes a secret.
 func (e Endpoint) MarshalJSON() ([]byte, error) {
-	return marshalJSON(endpointJSON{endpointFields(e), e.Scheme()})
+	return marshalJSON(shown(e))
 }
 
 // marshalJSON encodes v without escaping <, > and &, as the API answers
@@ -122,7 +139,7 @@ func (c CreatedEndpoint) MarshalJSON() ([]byte, error) {
 		Secret    string            `json:"secret,omitempty"`
 		PublicKey string            `json:"public_key,omitempty"`
 		Headers   map[string]string `json:"headers,omitempty"` // in full, where endpointJSON's are masked
-	}{endpointJSON{endpointFields(c.Endpoint), c.Scheme()}, c.Secret, c.PublicKey, c.Headers})
+	}{shown(c.Endpoint), c.Secret, c.PublicKey, c.Headers})
 }
 
 // RotateInput asks for a secret rotation.
