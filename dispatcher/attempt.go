@@ -142,7 +142,7 @@ func (d *deliverer) record(ctx context.Context, p plannedAttempt, a Attempt, o O
 	if deliveries.Room() > deliveries.Size()/2 {
 		lease = time.Now().Add(d.lease)
 	}
-	next, ok, err := d.store.RecordEnd(ctx, a, o, lease)
+	next, ok, err := d.store.RecordEnd(ctx, a, o, p.m, lease)
 	if err != nil || !ok {
 		return err
 	}

@@ -281,15 +281,16 @@ type Store interface {
 	// the message's next attempt, unfenced. Returns ErrClaimLost if the
 	// message is not so held, ErrNotFound if it does not exist.
 	RecordAttempt(ctx context.Context, a Attempt, o Outcome) error
-	// RecordEnd is RecordAttempt for an attempt that ends a message of an
-	// ordered endpoint and lets its queue go on (succeeded, or failed with
-	// on_failure skip). In the same transaction, if the message is its
-	// queue's head, the head moves to the next number, and the message with
-	// that number, if there is one, is made pending and due now or, with a
-	// non-zero leaseUntil, delivering, leased until then (claimed by the
-	// caller), and returned with ok true. A message that is not the head
-	// (a manual retry of one that failed earlier) moves nothing.
-	RecordEnd(ctx context.Context, a Attempt, o Outcome, leaseUntil time.Time) (next Message, ok bool, err error)
+	// RecordEnd is RecordAttempt for an attempt that ends m, a message of
+	// an ordered endpoint, and lets its queue go on (succeeded, or failed
+	// with on_failure skip); m's EndpointID, ShipmentID and Sequence name
+	// the queue. In the same transaction, if m is its queue's head, the
+	// head moves to the next number, and the message with that number, if
+	// there is one, is made pending and due now or, with a non-zero
+	// leaseUntil, delivering, leased until then (claimed by the caller),
+	// and returned with ok true. A message that is not the head (a manual
+	// retry of one that failed earlier) moves nothing.
+	RecordEnd(ctx context.Context, a Attempt, o Outcome, m Message, leaseUntil time.Time) (next Message, ok bool, err error)
 	// DiscardMessage ends a message that is failed, pending, held or
 	// disabled without delivering it (StatusDiscarded) and, if it is its
 	// ordered queue's head, moves the head on as RecordEnd does (the next

@@ -58,29 +58,59 @@ func newRecord(a dispatcher.Attempt, o dispatcher.Outcome) (record, error) {
 // it to: none, or none its fence lets in (notRecorded tells which).
 var errNotRecorded = errors.New("not recorded")
 
-// recordOne records one attempt: on PostgreSQL with one statement, on
-// SQLite in a transaction.
-func (s *Store) recordOne(ctx context.Context, r record) error {
+// recordOne records one attempt, with the move of its queue's head if it
+// has an end: on PostgreSQL with one statement (three, sent together, with
+// an end), on SQLite in a transaction.
+func (s *Store) recordOne(ctx context.Context, r record) (recorded, error) {
 	if !s.d.updateInWith {
+		var res recorded
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			_, err := s.recordInTx(ctx, tx, r)
+			var err error
+			res, err = s.recordEndInTx(ctx, tx, r)
 			return err
 		})
 		if errors.Is(err, errNotRecorded) {
-			return s.notRecorded(ctx, r.a)
+			return res, s.notRecorded(ctx, r.a)
 		}
-		return err
+		return res, err
 	}
-	query, args := recordStatement(r, time.Now())
+	now := time.Now()
+	query, args := recordStatement(r, now)
+	if r.end != nil {
+		var (
+			res   recorded
+			found bool
+		)
+		steps := append([]step{{query: query, args: args, row: func(scanner) error { found = true; return nil }}},
+			endSteps(r, now, func(next dispatcher.Message) { res = recorded{next, true} })...)
+		if err := s.together(ctx, steps); err != nil {
+			return res, s.classify(err, "attempt "+r.a.ID)
+		}
+		if !found {
+			return res, s.notRecorded(ctx, r.a)
+		}
+		return res, nil
+	}
 	var id string
 	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return s.notRecorded(ctx, r.a)
+		return recorded{}, s.notRecorded(ctx, r.a)
 	case err != nil:
-		return s.classify(err, "attempt "+r.a.ID)
+		return recorded{}, s.classify(err, "attempt "+r.a.ID)
 	}
-	return nil
+	return recorded{}, nil
+}
+
+// recordEndInTx records one attempt in tx and, if it has an end, moves
+// its queue's head (advanceHead).
+func (s *Store) recordEndInTx(ctx context.Context, tx *sql.Tx, r record) (recorded, error) {
+	m, err := s.recordInTx(ctx, tx, r)
+	if err != nil || r.end == nil || m.Sequence == 0 {
+		return recorded{}, err
+	}
+	next, ok, err := s.advanceHead(ctx, tx, m, r.end.leaseUntil)
+	return recorded{next, ok}, err
 }
 
 // notRecorded explains why attempt a was not recorded: ErrNotFound if its

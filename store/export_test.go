@@ -112,7 +112,7 @@ func RecordMany(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dis
 	stored, err := s.recordMany(ctx, batch)
 	found := make(map[string]bool, len(stored))
 	for _, r := range batch {
-		if stored[r.a.ID] {
+		if _, ok := stored[r.a.ID]; ok {
 			found[r.a.MessageID] = true
 		}
 	}

@@ -60,15 +60,23 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		if err != nil {
 			return err
 		}
+		toInsert := sorted
 		if ordered {
 			// Numbers follow the order in which events were accepted.
 			if err := s.checkEarlierEvents(ctx, tx, eventID, sorted[0].ShipmentID); err != nil {
 				return err
 			}
+			if first {
+				// No message of the event exists: number them as they are
+				// inserted.
+				if toInsert, err = s.numberNew(ctx, tx, sorted, meant); err != nil {
+					return err
+				}
+			}
 		}
 		var stored []dispatcher.Message
-		for start := 0; start < len(sorted); start += messageInsertBatch {
-			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
+		for start := 0; start < len(toInsert); start += messageInsertBatch {
+			batch := toInsert[start:min(start+messageInsertBatch, len(toInsert))]
 			query, args := insertMessagesStatement(batch, ` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING `+messageColumns)
 			rows, err := tx.QueryContext(ctx, s.q(query), args...)
 			var ms []dispatcher.Message
@@ -80,7 +88,7 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 			}
 			stored = append(stored, ms...)
 		}
-		if ordered {
+		if ordered && !first {
 			if stored, err = s.numberStored(ctx, tx, stored, meant); err != nil {
 				return err
 			}

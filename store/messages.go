@@ -38,16 +38,16 @@ func appendMessage(args []any, m dispatcher.Message) []any {
 }
 
 // insertMessagesStatement is an INSERT of msgs (at most messageInsertBatch)
-// with a row of VALUES each, then rest, and its args.
+// with a row of VALUES each, their sequences too, then rest, and its args.
 func insertMessagesStatement(msgs []dispatcher.Message, rest string) (string, []any) {
 	var (
 		sb   strings.Builder
 		args = make([]any, 0, len(msgs)*messageColumnCount)
 	)
-	sb.WriteString(`INSERT INTO messages (` + messageInsertColumns + `) VALUES `)
-	sb.WriteString(valueRows(len(msgs), messageColumnCount))
+	sb.WriteString(`INSERT INTO messages (` + messageInsertColumns + `, sequence) VALUES `)
+	sb.WriteString(valueRows(len(msgs), messageColumnCount+1))
 	for _, m := range msgs {
-		args = appendMessage(args, m)
+		args = append(appendMessage(args, m), nullSequence(m.Sequence))
 	}
 	sb.WriteString(rest)
 	return sb.String(), args
@@ -67,6 +67,15 @@ func (s *Store) insertMessages(ctx context.Context, db querier, msgs []dispatche
 		}
 	}
 	return nil
+}
+
+// nullSequence is the sequence column of a message numbered n: NULL for
+// 0, an unordered message.
+func nullSequence(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
 }
 
 // dueAt is the next_attempt_at column of a message: next, or at for a

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -85,6 +86,37 @@ func (s *Store) checkEarlierEvents(ctx context.Context, tx *sql.Tx, eventID, shi
 	return fmt.Errorf("fan out event %s after event %s: %w", eventID, id, dispatcher.ErrEarlierEvent)
 }
 
+// numberNew returns msgs (in endpoint order, none stored yet) with each
+// that meant names given its number in its queue, and made what meant
+// says if the number is the queue's head (else it stays waiting).
+func (s *Store) numberNew(ctx context.Context, tx *sql.Tx, msgs []dispatcher.Message, meant map[string]dispatcher.Message) ([]dispatcher.Message, error) {
+	out := slices.Clone(msgs)
+	for i, m := range out {
+		want, ok := meant[m.ID]
+		if !ok {
+			continue
+		}
+		n, head, err := s.number(ctx, tx, m)
+		if err != nil {
+			return nil, err
+		}
+		out[i].Sequence = n
+		if n == head {
+			out[i].Status, out[i].NextAttemptAt, out[i].LeaseUntil = want.Status, want.NextAttemptAt, want.LeaseUntil
+		}
+	}
+	return out, nil
+}
+
+// number gives out the next number of m's queue and returns it with the
+// queue's head.
+func (s *Store) number(ctx context.Context, tx *sql.Tx, m dispatcher.Message) (n, head int64, err error) {
+	if err := tx.QueryRowContext(ctx, s.q(numberQuery), m.EndpointID, m.ShipmentID).Scan(&n, &head); err != nil {
+		return 0, 0, fmt.Errorf("number message %s: %w", m.ID, err)
+	}
+	return n, head, nil
+}
+
 // numberStored gives each message of stored (the rows just inserted, in
 // endpoint order) that meant names its number in its queue, and makes it
 // what meant says if the number is the queue's head, else waiting. It
@@ -96,9 +128,9 @@ func (s *Store) numberStored(ctx context.Context, tx *sql.Tx, stored []dispatche
 		if !ok {
 			continue
 		}
-		var n, head int64
-		if err := tx.QueryRowContext(ctx, s.q(numberQuery), m.EndpointID, m.ShipmentID).Scan(&n, &head); err != nil {
-			return nil, fmt.Errorf("number message %s: %w", m.ID, err)
+		n, head, err := s.number(ctx, tx, m)
+		if err != nil {
+			return nil, err
 		}
 		status, next, lease := dispatcher.StatusWaiting, any(nil), any(nil)
 		if n == head {
@@ -145,34 +177,64 @@ func (s *Store) advanceHead(ctx context.Context, tx *sql.Tx, m dispatcher.Messag
 	return next1, true, nil
 }
 
-// RecordEnd records a, as RecordAttempt does, for an attempt that ends a
-// numbered message and lets its queue go on; in the same transaction, if
-// the message is its queue's head, the head moves on and the next message
-// of the queue, if one is waiting, is made pending and due now or, with a
-// non-zero leaseUntil, delivering, leased until then; it is returned with
-// ok true. Returns dispatcher.ErrClaimLost or ErrNotFound as RecordAttempt
-// does.
-func (s *Store) RecordEnd(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome, leaseUntil time.Time) (next dispatcher.Message, ok bool, err error) {
+// RecordEnd records a, as RecordAttempt does, for an attempt that ends
+// m, a numbered message, and lets its queue go on; with it, if m is its
+// queue's head, the head moves on and the next message of the queue, if
+// one is waiting, is made pending and due now or, with a non-zero
+// leaseUntil, delivering, leased until then; it is returned with ok true.
+// m's EndpointID, ShipmentID and Sequence name the queue. Calls made at
+// the same moment share a batch with RecordAttempt's. Returns
+// dispatcher.ErrClaimLost or ErrNotFound as RecordAttempt does.
+func (s *Store) RecordEnd(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome, m dispatcher.Message, leaseUntil time.Time,
+) (next dispatcher.Message, ok bool, err error) {
 	defer s.unavailable(&err)
 	r, err := newRecord(a, o)
 	if err != nil {
 		return dispatcher.Message{}, false, err
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		m, err := s.recordInTx(ctx, tx, r)
-		if err != nil || m.Sequence == 0 {
+	if m.Sequence > 0 {
+		r.end = &queueEnd{m: m, leaseUntil: leaseUntil}
+	}
+	res, err := s.records.do(ctx, r)
+	return res.next, res.ok, err
+}
+
+// advanceAfterQuery is advanceHead's move of the head, as a step sent
+// with the record of the attempt (PostgreSQL): it moves only if that
+// attempt was stored.
+const advanceAfterQuery = `UPDATE ordered_queues SET head_sequence = head_sequence + 1
+	WHERE endpoint_id = ? AND shipment_id = ? AND head_sequence = ? AND EXISTS (SELECT 1 FROM attempts WHERE id = ?)`
+
+// promoteAfterQuery is advanceHead's promotion, as a step sent after
+// advanceAfterQuery: the message numbered one after the ended one is
+// promoted only if it is the head now, which only that move makes it
+// while it waits.
+const promoteAfterQuery = `UPDATE messages SET status = ?, next_attempt_at = ?, lease_until = ?, updated_at = ?
+	WHERE endpoint_id = ? AND shipment_id = ? AND sequence = ? AND status = 'waiting'
+	AND EXISTS (SELECT 1 FROM ordered_queues WHERE endpoint_id = ? AND shipment_id = ? AND head_sequence = ?)
+	RETURNING ` + messageColumns
+
+// endSteps are the steps that follow r's record in a batch sent together
+// (PostgreSQL) when r has an end: the move of the head and the promotion
+// of the next message, which promoted hears of. None without an end.
+func endSteps(r record, now time.Time, promoted func(dispatcher.Message)) []step {
+	if r.end == nil {
+		return nil
+	}
+	m := r.end.m
+	status, next, lease := dispatcher.StatusPending, any(micros(now)), any(nil)
+	if !r.end.leaseUntil.IsZero() {
+		status, next, lease = dispatcher.StatusDelivering, nil, micros(r.end.leaseUntil)
+	}
+	return []step{
+		{query: advanceAfterQuery, args: []any{m.EndpointID, m.ShipmentID, m.Sequence, r.a.ID}, row: func(scanner) error { return nil }},
+		{query: promoteAfterQuery, args: []any{string(status), next, lease, micros(now), m.EndpointID, m.ShipmentID, m.Sequence + 1,
+			m.EndpointID, m.ShipmentID, m.Sequence + 1}, row: func(sc scanner) error {
+			n, err := scanMessage(sc)
+			promoted(n)
 			return err
-		}
-		next, ok, err = s.advanceHead(ctx, tx, m, leaseUntil)
-		return err
-	})
-	if errors.Is(err, errNotRecorded) {
-		return dispatcher.Message{}, false, s.notRecorded(ctx, a)
+		}},
 	}
-	if err != nil {
-		return dispatcher.Message{}, false, err
-	}
-	return next, ok, nil
 }
 
 // DiscardMessage ends a failed, pending, held or disabled message without

@@ -26,6 +26,7 @@ func TestOrdered(t *testing.T) {
 		{"RetryOfPassedMessage", testOrderedRetryOfPassedMessage},
 		{"EarlierEvent", testOrderedEarlierEvent},
 		{"ConcurrentFanOut", testOrderedConcurrentFanOut},
+		{"ConcurrentRecordEnd", testOrderedConcurrentRecordEnd},
 		{"Plans", testOrderedPlans},
 	})
 }
@@ -95,7 +96,9 @@ func end(t *testing.T, s *store.Store, id string, attempts, code int, o dispatch
 	if code >= 300 {
 		a.ErrorClass, a.Error = dispatcher.ErrorHTTPStatus, "500 Internal Server Error"
 	}
-	next, ok, err := s.RecordEnd(t.Context(), a, o, lease)
+	m, err := s.Message(t.Context(), id)
+	require.NoError(t, err)
+	next, ok, err := s.RecordEnd(t.Context(), a, o, m, lease)
 	require.NoError(t, err)
 	return next, ok
 }
@@ -184,7 +187,9 @@ func testOrderedHeadMoves(t *testing.T, db backend) {
 	// The last one leaves the queue empty: nothing to promote, and the
 	// next message stored is the head at once.
 	a := fencedAttempt("att_a3", "a3", 1, 200)
-	_, ok, err := s.RecordEnd(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, time.Time{})
+	a3, err := s.Message(ctx, "a3")
+	require.NoError(t, err)
+	_, ok, err = s.RecordEnd(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, a3, time.Time{})
 	require.NoError(t, err)
 	require.False(t, ok)
 	got := fanOutOrdered(t, s, evs[3:], ep, "b")
@@ -192,9 +197,9 @@ func testOrderedHeadMoves(t *testing.T, db backend) {
 	require.Equal(t, []string{"b1 pending #4"}, stateOf(t, s, "b1"))
 
 	// A record fenced out moves nothing.
-	_, _, err = s.RecordEnd(ctx, fencedAttempt("att_late", "a3", 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, time.Time{})
+	_, _, err = s.RecordEnd(ctx, fencedAttempt("att_late", "a3", 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, a3, time.Time{})
 	require.ErrorIs(t, err, dispatcher.ErrClaimLost)
-	_, _, err = s.RecordEnd(ctx, fencedAttempt("att_none", "nope", 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, time.Time{})
+	_, _, err = s.RecordEnd(ctx, fencedAttempt("att_none", "nope", 1, 200), dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, a3, time.Time{})
 	require.ErrorIs(t, err, subscriptions.ErrNotFound)
 }
 
@@ -337,6 +342,56 @@ func testOrderedConcurrentFanOut(t *testing.T, db backend) {
 			}
 			require.Equal(t, want, m.Status, m.ID)
 		}
+	}
+}
+
+// testOrderedConcurrentRecordEnd ends the heads of many queues at once,
+// as deliveries finishing together do (their records share batches), some
+// twice (a late record fenced out): each queue's next message is promoted
+// once, claimed, and the queue's third still waits.
+func testOrderedConcurrentRecordEnd(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	const queues = 30
+	ep := endpoint("ep1", "acme")
+	for q := range queues {
+		fanOutOrdered(t, s, shipmentEvents(t, s, fmt.Sprintf("SHP-%02d", q), 3), ep, fmt.Sprintf("q%02d-", q))
+		_, ok, err := s.ClaimMessage(ctx, fmt.Sprintf("q%02d-1", q), 0, time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		promoted = map[string]int{}
+		lease    = time.Now().Add(time.Minute)
+	)
+	for q := range queues * 2 {
+		id := fmt.Sprintf("q%02d-1", q%queues)
+		wg.Go(func() {
+			m, err := s.Message(ctx, id)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			a := fencedAttempt(fmt.Sprintf("att_%s_%d", id, q), id, 1, 200)
+			next, ok, err := s.RecordEnd(ctx, a, dispatcher.Outcome{Status: dispatcher.StatusSucceeded}, m, lease)
+			if err != nil && !errors.Is(err, dispatcher.ErrClaimLost) {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				promoted[next.ID]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, promoted, queues)
+	for q := range queues {
+		require.Equal(t, 1, promoted[fmt.Sprintf("q%02d-2", q)])
+		require.Equal(t, []string{
+			fmt.Sprintf("q%02d-1 succeeded #1", q), fmt.Sprintf("q%02d-2 delivering #2", q), fmt.Sprintf("q%02d-3 waiting #3", q),
+		}, stateOf(t, s, fmt.Sprintf("q%02d-1", q), fmt.Sprintf("q%02d-2", q), fmt.Sprintf("q%02d-3", q)))
 	}
 }
 
