@@ -188,6 +188,21 @@ var ErrClaimLost = errors.New("the message is no longer held by the claim that m
 // shortly, so that numbers follow the order of acceptance.
 var ErrEarlierEvent = errors.New("an earlier event of the shipment is not fanned out yet")
 
+// EarlierEventError is ErrEarlierEvent naming the earlier event; errors.Is
+// finds ErrEarlierEvent in it.
+type EarlierEventError struct {
+	// EventID is an event of the shipment accepted earlier and not fanned
+	// out yet.
+	EventID string
+}
+
+func (e *EarlierEventError) Error() string {
+	return "event " + e.EventID + ", of the same shipment and accepted earlier, is not fanned out yet"
+}
+
+// Is reports whether target is ErrEarlierEvent.
+func (e *EarlierEventError) Is(target error) bool { return target == ErrEarlierEvent }
+
 // Outcome is how an attempt leaves its message.
 type Outcome struct {
 	Status        Status

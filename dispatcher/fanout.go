@@ -38,31 +38,37 @@ func (f *fanout) handleTask(ctx context.Context, t *asynq.Task) error {
 	return f.fanOutEvent(ctx, string(t.Payload()))
 }
 
-// earlierEventWait is how long fan-out first waits before it tries again
-// when an earlier event of the shipment is not fanned out yet
-// (ErrEarlierEvent), doubling each time while the whole wait stays under
-// earlierEventPatience; then the error goes to asynq, which retries it
-// after a second or more.
-const (
-	earlierEventWait     = 5 * time.Millisecond
-	earlierEventPatience = time.Second
-)
+// earlierEventPatience is how long the rechecker waits before it checks
+// again an event whose earlier events are not fanned out yet.
+const earlierEventPatience = time.Second
+
+// earlierEventBudget is how many fan-outs one fan-out may make, its own
+// tries included, to fan out the earlier events of its shipment first.
+const earlierEventBudget = 50
 
 // fanOutEvent creates the messages of event id and schedules them. An
-// event with messages to ordered endpoints waits, a while, for the
-// earlier events of its shipment to be fanned out first
-// (ErrEarlierEvent), most likely by another handler at that moment.
+// event with messages to ordered endpoints is numbered after the earlier
+// events of its shipment: should one not be fanned out yet
+// (ErrEarlierEvent), most likely because its fan-out waits in a lane
+// behind this one or runs in another handler at this moment, it is fanned
+// out here first, and so on back, within earlierEventBudget fan-outs;
+// past that the error goes to asynq, which retries after a second or
+// more.
 func (f *fanout) fanOutEvent(ctx context.Context, id string) error {
-	waited := time.Duration(0)
-	for wait := earlierEventWait; ; wait *= 2 {
+	budget := earlierEventBudget
+	return f.fanOutInOrder(ctx, id, &budget)
+}
+
+// fanOutInOrder is fanOutEvent, spending budget.
+func (f *fanout) fanOutInOrder(ctx context.Context, id string, budget *int) error {
+	for {
+		*budget--
 		err := f.fanOutOnce(ctx, id)
-		if !errors.Is(err, ErrEarlierEvent) || waited+wait > earlierEventPatience {
+		var earlier *EarlierEventError
+		if !errors.As(err, &earlier) || *budget <= 0 {
 			return err
 		}
-		select {
-		case <-time.After(wait):
-			waited += wait
-		case <-ctx.Done():
+		if err := f.fanOutInOrder(ctx, earlier.EventID, budget); err != nil && !errors.Is(err, ErrEarlierEvent) {
 			return err
 		}
 	}

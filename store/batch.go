@@ -187,10 +187,13 @@ func (s *Store) fanOutBatch(ctx context.Context, args []fanout) []batchResult[fa
 }
 
 // fanOutMany makes first fan-outs in one transaction, fanOutFirst's
-// statement each, in event id order (two of one event in the order given,
-// the second finding the event marked).
+// statement each, in order of shipment, then event id (two of one event in
+// the order given, the second finding the event marked): so the rows of
+// ordered queues, keyed by endpoint and shipment, are locked shipment by
+// shipment, as recordMany locks them, and the events of one shipment are
+// numbered in order.
 func (s *Store) fanOutMany(ctx context.Context, args []fanout) ([]fannedOut, error) {
-	order := inOrder(len(args), func(i int) string { return args[i].eventID })
+	order := inOrder(len(args), func(i int) string { return queueKey(args[i].msgs, "") + "\x00" + args[i].eventID })
 	out := make([]fannedOut, len(args))
 	stored := make([][]dispatcher.Message, len(args))
 	steps := make([]step, len(args))
@@ -350,13 +353,19 @@ func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[re
 }
 
 // recordMany records attempts in one transaction, one after the other in
-// message id order (two of one message in the order given), each with the
-// move of its queue's head if it has an end, and returns what each
-// attempt stored gave, by attempt id: those of messages found through
-// their fences.
+// message id order (two of one message in the order given), those with an
+// end first, in the order of their queues (shipment, then endpoint), as
+// fanOutMany locks them; each with the move of its queue's head if it has
+// an end. It returns what each attempt stored gave, by attempt id: those
+// of messages found through their fences.
 func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]recorded, error) {
 	sorted := make([]record, len(batch))
-	for n, i := range inOrder(len(batch), func(i int) string { return batch[i].a.MessageID }) {
+	for n, i := range inOrder(len(batch), func(i int) string {
+		if e := batch[i].end; e != nil {
+			return "\x00" + e.m.ShipmentID + "\x00" + e.m.EndpointID + "\x00" + batch[i].a.MessageID
+		}
+		return "\x01" + batch[i].a.MessageID
+	}) {
 		sorted[n] = batch[i]
 	}
 	found := make(map[string]recorded, len(batch))

@@ -39,18 +39,18 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 	// Insert in endpoint order, so that concurrent fan-outs of one event
 	// take their locks in the same order (of queues too, ordered.go).
 	slices.SortFunc(sorted, func(a, b dispatcher.Message) int { return strings.Compare(a.EndpointID, b.EndpointID) })
-	ordered := hasOrdered(sorted)
-	var meant map[string]dispatcher.Message
-	if ordered {
-		sorted, meant = asWaiting(sorted)
-	}
-	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch && !ordered
+	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch
 	if tried {
 		r, err := s.fanouts.do(ctx, fanout{eventID: eventID, msgs: sorted, now: now})
 		if err != nil || r.first {
 			return r.pending, err
 		}
 		// Nothing stored: the transaction below finds out why.
+	}
+	ordered := hasOrdered(sorted)
+	var meant map[string]dispatcher.Message
+	if ordered {
+		sorted, meant = asWaiting(sorted)
 	}
 	var pending []dispatcher.Message
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
@@ -189,6 +189,9 @@ func (s *Store) fanOutFirst(ctx context.Context, eventID string, msgs []dispatch
 func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Time) (string, []any) {
 	if len(msgs) == 0 {
 		return markFirstQuery, []any{micros(now), eventID}
+	}
+	if hasOrdered(msgs) {
+		return orderedFanOutStatement(eventID, msgs, now)
 	}
 	var (
 		sb   strings.Builder

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -42,6 +43,56 @@ const earlierUnfannedQuery = `SELECT id FROM events WHERE shipment_id = ? AND (f
 const promoteQuery = `UPDATE messages SET status = ?, next_attempt_at = ?, lease_until = ?, updated_at = ?
 	WHERE endpoint_id = ? AND shipment_id = ? AND sequence = ? AND status = 'waiting' RETURNING ` + messageColumns
 
+// orderedFanOutStatement is fanOutFirstStatement for msgs of which some
+// are to be numbered (PostgreSQL): in one statement it marks the event,
+// unless it was marked before or an earlier event of its shipment is not
+// fanned out yet; then numbers those messages in their queues (the
+// upsert takes each queue's row lock, in endpoint order) and stores every
+// message, a numbered one waiting unless its number is its queue's head.
+// It returns the messages stored, none if it did not mark the event:
+// FanOut's transaction then finds out why.
+func orderedFanOutStatement(eventID string, msgs []dispatcher.Message, now time.Time) (string, []any) {
+	var (
+		sb   strings.Builder
+		args = make([]any, 0, 4+len(msgs)*(messageColumnCount+1))
+	)
+	sb.WriteString(`WITH ev AS (UPDATE events SET fanned_out_at = ? WHERE id = ? AND COALESCE(fanned_out_at, 0) = 0
+		AND NOT EXISTS (` + earlierUnfannedQuery + `) RETURNING id),
+	v (` + messageInsertColumns + `, ordered) AS (VALUES `)
+	args = append(args, micros(now), eventID, msgs[0].ShipmentID, eventID)
+	for i, m := range msgs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(strings.TrimSuffix(fanOutRow, ")") + `, CAST(? AS BOOLEAN))`)
+		args = append(appendMessage(args, m), numbered(m))
+	}
+	sb.WriteString(`),
+	q AS (INSERT INTO ordered_queues (endpoint_id, shipment_id, last_sequence, head_sequence)
+		SELECT endpoint_id, shipment_id, 1, 1 FROM v WHERE ordered AND EXISTS (SELECT 1 FROM ev) ORDER BY endpoint_id
+		ON CONFLICT (endpoint_id, shipment_id) DO UPDATE SET last_sequence = ordered_queues.last_sequence + 1
+		RETURNING endpoint_id, last_sequence, head_sequence)
+	INSERT INTO messages (` + messageInsertColumns + `, sequence)
+	SELECT v.id, v.event_id, v.endpoint_id, v.partner_id, v.event_type, v.shipment_id,
+		CASE WHEN q.last_sequence <> q.head_sequence THEN 'waiting' ELSE v.status END, v.attempts,
+		CASE WHEN q.last_sequence <> q.head_sequence THEN NULL ELSE v.next_attempt_at END,
+		CASE WHEN q.last_sequence <> q.head_sequence THEN NULL ELSE v.lease_until END,
+		v.last_status_code, v.last_error_class, v.created_at, v.updated_at, q.last_sequence
+	FROM v LEFT JOIN q ON q.endpoint_id = v.endpoint_id
+	WHERE EXISTS (SELECT 1 FROM ev)
+	ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
+	return sb.String(), args
+}
+
+// queueKey orders the fan-outs of a batch: the shipment of msgs (all of
+// one event) if any is numbered, else other.
+func queueKey(msgs []dispatcher.Message, other string) string {
+	if hasOrdered(msgs) {
+		return msgs[0].ShipmentID
+	}
+	return other
+}
+
 // hasOrdered reports whether any of msgs is to be numbered.
 func hasOrdered(msgs []dispatcher.Message) bool {
 	for _, m := range msgs {
@@ -72,8 +123,8 @@ func asWaiting(msgs []dispatcher.Message) ([]dispatcher.Message, map[string]disp
 	return out, meant
 }
 
-// checkEarlierEvents returns dispatcher.ErrEarlierEvent if an event of
-// shipmentID accepted before eventID is not fanned out yet.
+// checkEarlierEvents returns a *dispatcher.EarlierEventError if an event
+// of shipmentID accepted before eventID is not fanned out yet.
 func (s *Store) checkEarlierEvents(ctx context.Context, tx *sql.Tx, eventID, shipmentID string) error {
 	var id string
 	err := tx.QueryRowContext(ctx, s.q(earlierUnfannedQuery), shipmentID, eventID).Scan(&id)
@@ -83,7 +134,7 @@ func (s *Store) checkEarlierEvents(ctx context.Context, tx *sql.Tx, eventID, shi
 	case err != nil:
 		return fmt.Errorf("earlier events of shipment %s: %w", shipmentID, err)
 	}
-	return fmt.Errorf("fan out event %s after event %s: %w", eventID, id, dispatcher.ErrEarlierEvent)
+	return fmt.Errorf("fan out event %s: %w", eventID, &dispatcher.EarlierEventError{EventID: id})
 }
 
 // numberNew returns msgs (in endpoint order, none stored yet) with each
