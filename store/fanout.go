@@ -74,19 +74,9 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 				}
 			}
 		}
-		var stored []dispatcher.Message
-		for start := 0; start < len(toInsert); start += messageInsertBatch {
-			batch := toInsert[start:min(start+messageInsertBatch, len(toInsert))]
-			query, args := insertMessagesStatement(batch, ` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING `+messageColumns)
-			rows, err := tx.QueryContext(ctx, s.q(query), args...)
-			var ms []dispatcher.Message
-			if err == nil {
-				ms, err = collect(rows, scanMessage, "read the stored messages")
-			}
-			if err != nil {
-				return s.classify(err, "insert messages of event "+eventID)
-			}
-			stored = append(stored, ms...)
+		stored, err := s.insertNew(ctx, tx, eventID, toInsert)
+		if err != nil {
+			return err
 		}
 		if ordered && !first {
 			if stored, err = s.numberStored(ctx, tx, stored, meant); err != nil {
@@ -99,28 +89,56 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 			pending = dueByID(stored)
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
-			WHERE event_id = ? AND status = 'pending' ORDER BY id`), eventID)
-		if err != nil {
-			return fmt.Errorf("pending messages of event %s: %w", eventID, err)
-		}
-		before, err := collect(rows, scanMessage, "pending messages of event "+eventID)
-		if err != nil {
-			return err
-		}
-		// The SELECT sees the pending ones just stored; add the claimed.
-		for _, m := range stored {
-			if m.Status == dispatcher.StatusDelivering {
-				before = append(before, m)
-			}
-		}
-		pending = dueByID(before)
-		return nil
+		pending, err = s.pendingWith(ctx, tx, eventID, stored)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return pending, nil
+}
+
+// insertNew inserts msgs, of event eventID, in tx, messageInsertBatch to a
+// statement, keeping a message whose (event, endpoint) exists as it is,
+// and returns those it inserted.
+func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, eventID string, msgs []dispatcher.Message) ([]dispatcher.Message, error) {
+	var stored []dispatcher.Message
+	for start := 0; start < len(msgs); start += messageInsertBatch {
+		batch := msgs[start:min(start+messageInsertBatch, len(msgs))]
+		query, args := insertMessagesStatement(batch, ` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING `+messageColumns)
+		rows, err := tx.QueryContext(ctx, s.q(query), args...)
+		var ms []dispatcher.Message
+		if err == nil {
+			ms, err = collect(rows, scanMessage, "read the stored messages")
+		}
+		if err != nil {
+			return nil, s.classify(err, "insert messages of event "+eventID)
+		}
+		stored = append(stored, ms...)
+	}
+	return stored, nil
+}
+
+// pendingWith returns, ordered by id, the pending messages of event
+// eventID, as tx sees them, and the delivering ones of stored (claimed as
+// they were stored).
+func (s *Store) pendingWith(ctx context.Context, tx *sql.Tx, eventID string, stored []dispatcher.Message) ([]dispatcher.Message, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
+		WHERE event_id = ? AND status = 'pending' ORDER BY id`), eventID)
+	if err != nil {
+		return nil, fmt.Errorf("pending messages of event %s: %w", eventID, err)
+	}
+	before, err := collect(rows, scanMessage, "pending messages of event "+eventID)
+	if err != nil {
+		return nil, err
+	}
+	// The SELECT sees the pending ones just stored; add the claimed.
+	for _, m := range stored {
+		if m.Status == dispatcher.StatusDelivering {
+			before = append(before, m)
+		}
+	}
+	return dueByID(before), nil
 }
 
 // fillMessages returns a copy of msgs, the messages of event eventID, with
