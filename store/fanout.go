@@ -26,9 +26,10 @@ import (
 //
 // A message marked Ordered with a shipment is numbered in its (endpoint,
 // shipment) queue (ordered.go): it keeps its status if its number is the
-// queue's head, and is made waiting otherwise. Before numbering, FanOut
-// returns dispatcher.ErrEarlierEvent, storing nothing, if an event of the
-// same shipment accepted earlier is not fanned out yet.
+// queue's head, and is made waiting otherwise. Before it numbers the
+// messages of an event not fanned out before, FanOut returns
+// dispatcher.ErrEarlierEvent, storing nothing, if an event of the same
+// shipment accepted earlier is not fanned out yet.
 func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) (_ []dispatcher.Message, err error) {
 	defer s.unavailable(&err)
 	now := time.Now()
@@ -56,22 +57,24 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// First, so that it fails for a missing event and, in PostgreSQL,
 		// queues concurrent fan-outs of the event behind its row lock.
-		first, err := s.markFannedOut(ctx, tx, eventID, now, tried)
+		// With ordered messages, look even after fanOutFirst: it stores
+		// nothing too while an earlier event of the shipment waits.
+		first, err := s.markFannedOut(ctx, tx, eventID, now, tried && !ordered)
 		if err != nil {
 			return err
 		}
 		toInsert := sorted
-		if ordered {
-			// Numbers follow the order in which events were accepted.
+		if ordered && first {
+			// Numbers follow the order in which events were accepted. An
+			// event fanned out before has its place; messages added to it
+			// now (new endpoints) go at the end of their queues.
 			if err := s.checkEarlierEvents(ctx, tx, eventID, sorted[0].ShipmentID); err != nil {
 				return err
 			}
-			if first {
-				// No message of the event exists: number them as they are
-				// inserted.
-				if toInsert, err = s.numberNew(ctx, tx, sorted, meant); err != nil {
-					return err
-				}
+			// No message of the event exists: number them as they are
+			// inserted.
+			if toInsert, err = s.numberNew(ctx, tx, sorted, meant); err != nil {
+				return err
 			}
 		}
 		stored, err := s.insertNew(ctx, tx, eventID, toInsert)
