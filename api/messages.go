@@ -52,9 +52,10 @@ func listMessages(c *gin.Context, st messageLister, partnerID string) {
 		Status: dispatcher.Status(c.Query("status")), ErrorClass: dispatcher.ErrorClass(c.Query("error_class")),
 	}
 	switch q.Status {
-	case "", dispatcher.StatusPending, dispatcher.StatusHeld, dispatcher.StatusDelivering, dispatcher.StatusSucceeded, dispatcher.StatusFailed, dispatcher.StatusDisabled:
+	case "", dispatcher.StatusPending, dispatcher.StatusHeld, dispatcher.StatusDelivering, dispatcher.StatusSucceeded, dispatcher.StatusFailed,
+		dispatcher.StatusDisabled, dispatcher.StatusWaiting, dispatcher.StatusDiscarded:
 	default:
-		abort(c, subscriptions.Fieldf("status", "must be one of pending, held, delivering, succeeded, failed, disabled"))
+		abort(c, subscriptions.Fieldf("status", "must be one of pending, held, delivering, succeeded, failed, disabled, waiting, discarded"))
 		return
 	}
 	err := checkErrorClass(q.ErrorClass)

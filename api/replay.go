@@ -16,6 +16,9 @@ type (
 	retrier interface {
 		Retry(ctx context.Context, messageID string) (dispatcher.Message, error)
 	}
+	discarder interface {
+		Discard(ctx context.Context, messageID string) (dispatcher.Message, error)
+	}
 	resender interface {
 		Resend(ctx context.Context, ep subscriptions.Endpoint, eventID string) (dispatcher.Message, error)
 	}
@@ -38,6 +41,20 @@ func RetryMessage(st messageGetter, r retrier) gin.HandlerFunc {
 			m, err = r.Retry(c.Request.Context(), m.ID)
 		}
 		respond(c, http.StatusAccepted, m, err)
+	}
+}
+
+// DiscardMessage handles POST /v1/messages/{message_id}/discard: the
+// message ends without delivery (status discarded) and, at an ordered
+// endpoint, the next message of its shipment goes on. Only a failed,
+// pending, held or disabled message may be discarded (409 otherwise).
+func DiscardMessage(st messageGetter, r discarder) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		m, err := visibleMessage(c, st)
+		if err == nil {
+			m, err = r.Discard(c.Request.Context(), m.ID)
+		}
+		respond(c, http.StatusOK, m, err)
 	}
 }
 

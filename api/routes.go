@@ -102,6 +102,7 @@ func New(d Deps) http.Handler {
 	v1.GET("/messages/:message_id", partnerOrAdmin, GetMessage(st))
 	v1.GET("/messages/:message_id/attempts", partnerOrAdmin, ListAttempts(st))
 	v1.POST("/messages/:message_id/retry", partnerOrAdmin, RetryMessage(st, d.Replay))
+	v1.POST("/messages/:message_id/discard", partnerOrAdmin, DiscardMessage(st, d.Replay))
 	v1.GET("/attempts", admin, SearchAllAttempts(st))
 	v1.GET("/partners/:partner_id/attempts", partnerOrAdmin, SearchPartnerAttempts(st))
 	v1.GET("/attempts/:attempt_id", partnerOrAdmin, GetAttempt(st, d.UserAgent))

@@ -88,7 +88,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 			return err
 		}
 	} else {
-		body, err := payload(ev, roleOf(ev, p.m.PartnerID))
+		body, err := payload(ev, p.m)
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	// A failed probe's message, too, waits for its next attempt by the
 	// retry schedule: should the breaker still be open then, it is held.
 	o := d.outcome(&a, resp)
-	err = d.store.RecordAttempt(context.WithoutCancel(ctx), a, o)
+	err = d.record(context.WithoutCancel(ctx), p, a, o)
 	if errors.Is(err, ErrClaimLost) {
 		// The lease ran out before the answer came and another claim took
 		// the message: the message is that claim's to record and schedule.
@@ -142,6 +142,41 @@ func (d *deliverer) postDCSA(ctx context.Context, ev Event, p plannedAttempt) (A
 			Error: "the event has no DCSA Track & Trace 2.2 form (see docs/dcsa.md), so it is not delivered to this dcsa-tnt-2.2 endpoint"}, nil, nil
 	}
 	return d.post(ctx, p.ep, p.m, n.body, n.headers)
+}
+
+// record stores attempt a with its outcome o. When a ends a numbered
+// message and its ordered queue goes on (succeeded, or failed at an
+// endpoint whose on_failure is skip), the store moves the queue's head in
+// the same transaction (RecordEnd), and the next message of the queue,
+// made due now, is queued: claimed and given to this process's delivery
+// lane when it has room, so that it needs no poll, else pending, in
+// Redis. Should the process die before it is queued, the reconciler finds
+// it overdue.
+func (d *deliverer) record(ctx context.Context, p plannedAttempt, a Attempt, o Outcome) error {
+	ends := o.Status == StatusSucceeded || (o.Status == StatusFailed && !p.ep.Blocks())
+	if p.m.Sequence == 0 || !ends {
+		return d.store.RecordAttempt(ctx, a, o)
+	}
+	_, deliveries := d.queue.lanes()
+	var lease time.Time
+	if deliveries.Room() > deliveries.Size()/2 {
+		lease = time.Now().Add(d.lease)
+	}
+	next, ok, err := d.store.RecordEnd(ctx, a, o, p.m, lease)
+	if err != nil || !ok {
+		return err
+	}
+	deadline := time.Now().Add(laneWait)
+	if next.Status == StatusDelivering {
+		var queue bool
+		if next, queue = offerClaimed(ctx, d.store, next, deliveries, deadline); !queue {
+			return nil
+		}
+	}
+	if err := d.queue.enqueueMessages(ctx, []Message{next}, deliveries, deadline); err != nil {
+		logWarn(ctx, "queue the next message of a shipment; the reconciler will", "message_id", next.ID, "err", err)
+	}
+	return nil
 }
 
 // post makes the HTTP request, with extra headers (a DCSA delivery's;

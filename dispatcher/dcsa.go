@@ -53,19 +53,12 @@ func dcsaNotificationOf(ev Event, ep subscriptions.Endpoint, m Message) (n dcsaN
 		"Subscription-ID":        sources.DCSASubscriptionID(ep.ID),
 		"API-Version":            "2.2.0",
 	}
-	if seq, ok := sequenceOf(m); ok {
-		n.headers["shiphook-sequence"] = strconv.FormatInt(seq, 10)
+	// A message of an ordered endpoint carries its place in its
+	// shipment's order; the DCSA body has no room for it, hence a header.
+	if m.Sequence > 0 {
+		n.headers["shiphook-sequence"] = strconv.FormatInt(m.Sequence, 10)
 	}
 	return n, true, nil
-}
-
-// sequenceOf returns m's place in its shipment's order, when messages
-// carry one. Per-shipment ordering gives messages a sequence; until it
-// does, no message has one and DCSA deliveries carry no shiphook-sequence
-// header. Its JSON body has no room for one, hence the header.
-func sequenceOf(m Message) (int64, bool) {
-	_ = m
-	return 0, false
 }
 
 // CanonicalOf returns what sources.DCSAEvent reads of ev.

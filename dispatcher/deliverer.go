@@ -17,6 +17,7 @@ import (
 type delivererStore interface {
 	ClaimMessage(ctx context.Context, id string, attempts int, leaseUntil time.Time) (m Message, ok bool, err error)
 	RecordAttempt(ctx context.Context, a Attempt, o Outcome) error
+	RecordEnd(ctx context.Context, a Attempt, o Outcome, m Message, leaseUntil time.Time) (next Message, ok bool, err error)
 	DeferMessage(ctx context.Context, id string, attempts int, at time.Time) (ok bool, err error)
 	HoldMessage(ctx context.Context, id string, attempts int) (ok bool, err error)
 	SetMessageStatus(ctx context.Context, id string, o Outcome) error

@@ -106,6 +106,8 @@ const (
 	StatusSucceeded  Status = "succeeded"  // an attempt got a 2xx
 	StatusFailed     Status = "failed"     // the schedule is exhausted, or the endpoint answered 410
 	StatusDisabled   Status = "disabled"   // the endpoint was disabled or deleted before delivery
+	StatusWaiting    Status = "waiting"    // an earlier message of its shipment to its endpoint is not done (ordered endpoints)
+	StatusDiscarded  Status = "discarded"  // ended by a person without delivery, letting its shipment's queue go on
 )
 
 // Message is one event to one endpoint.
@@ -128,6 +130,14 @@ type Message struct {
 	LeaseUntil *time.Time `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
+	// Sequence is the message's number in its ordered queue, 1, 2, 3… per
+	// endpoint and shipment, delivered in its body; 0 for a message of an
+	// unordered endpoint.
+	Sequence int64 `json:"sequence,omitempty"`
+	// Ordered, given to FanOut, asks for the message to be numbered in its
+	// (endpoint, shipment) queue: its endpoint is ordered and its event's
+	// shipment known. Not stored; Sequence says it once numbered.
+	Ordered bool `json:"-"`
 }
 
 // ErrorClass says why an attempt failed.
@@ -171,6 +181,27 @@ type Attempt struct {
 // held by the claim that made the attempt: its lease ran out and another
 // claim took it, or its attempt was recorded already. Nothing was stored.
 var ErrClaimLost = errors.New("the message is no longer held by the claim that made the attempt")
+
+// ErrEarlierEvent is FanOut's answer when the event has ordered messages
+// to number and an event of the same shipment accepted before it is not
+// fanned out yet: nothing was stored, and the fan-out is to be tried again
+// shortly, so that numbers follow the order of acceptance.
+var ErrEarlierEvent = errors.New("an earlier event of the shipment is not fanned out yet")
+
+// EarlierEventError is ErrEarlierEvent naming the earlier event; errors.Is
+// finds ErrEarlierEvent in it.
+type EarlierEventError struct {
+	// EventID is an event of the shipment accepted earlier and not fanned
+	// out yet.
+	EventID string
+}
+
+func (e *EarlierEventError) Error() string {
+	return "event " + e.EventID + ", of the same shipment and accepted earlier, is not fanned out yet"
+}
+
+// Is reports whether target is ErrEarlierEvent.
+func (e *EarlierEventError) Is(target error) bool { return target == ErrEarlierEvent }
 
 // Outcome is how an attempt leaves its message.
 type Outcome struct {
@@ -265,6 +296,23 @@ type Store interface {
 	// the message's next attempt, unfenced. Returns ErrClaimLost if the
 	// message is not so held, ErrNotFound if it does not exist.
 	RecordAttempt(ctx context.Context, a Attempt, o Outcome) error
+	// RecordEnd is RecordAttempt for an attempt that ends m, a message of
+	// an ordered endpoint, and lets its queue go on (succeeded, or failed
+	// with on_failure skip); m's EndpointID, ShipmentID and Sequence name
+	// the queue. In the same transaction, if m is its queue's head, the
+	// head moves to the next number, and the message with that number, if
+	// there is one, is made pending and due now or, with a non-zero
+	// leaseUntil, delivering, leased until then (claimed by the caller),
+	// and returned with ok true. A message that is not the head (a manual
+	// retry of one that failed earlier) moves nothing.
+	RecordEnd(ctx context.Context, a Attempt, o Outcome, m Message, leaseUntil time.Time) (next Message, ok bool, err error)
+	// DiscardMessage ends a message that is failed, pending, held or
+	// disabled without delivering it (StatusDiscarded) and, if it is its
+	// ordered queue's head, moves the head on as RecordEnd does (the next
+	// pending, due now). Returns the message and the next, if one was
+	// made pending. Returns ErrNotFound, or ErrConflict for a message
+	// delivering, waiting, succeeded or discarded.
+	DiscardMessage(ctx context.Context, id string) (m Message, next *Message, err error)
 	// DeferMessage moves the next attempt of a message that is pending with
 	// attempts attempts made to at, without spending an attempt. ok is false
 	// if the message is not in that state.
@@ -308,7 +356,8 @@ type Store interface {
 	Attempt(ctx context.Context, id string) (Attempt, error)
 	// RetryMessage makes a message that is not being delivered pending and
 	// due at at, keeping its attempt count. Returns ErrNotFound, or
-	// ErrConflict if an attempt is under way.
+	// ErrConflict if an attempt is under way or the message is waiting
+	// behind an earlier one of its ordered queue.
 	RetryMessage(ctx context.Context, id string, at time.Time) (Message, error)
 	// MessagesOfEvents returns the messages of these events, by id.
 	MessagesOfEvents(ctx context.Context, eventIDs []string) ([]Message, error)

@@ -77,7 +77,7 @@ func TestPayload(t *testing.T) {
 		Parties:  []Party{{PartnerID: "acme", Role: "consignee"}, {PartnerID: "globex", Role: "shipper"}},
 		Data:     json.RawMessage(`{"location":{"code":"NLRTM"},"signed_by":"J. \"Jo\" Doe"}`),
 	}
-	body, err := payload(ev, roleOf(ev, "acme"))
+	body, err := payload(ev, Message{PartnerID: "acme"})
 	require.NoError(t, err)
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(body, &got), string(body))
@@ -95,9 +95,14 @@ func TestPayload(t *testing.T) {
 	require.NotContains(t, string(body), "globex", "other parties are never shown")
 
 	ev.Data = json.RawMessage(`{}`)
-	body, err = payload(ev, roleOf(ev, "erp"))
+	body, err = payload(ev, Message{PartnerID: "erp"})
 	require.NoError(t, err)
 	require.JSONEq(t, `{"type":"shipment.milestone.delivered","timestamp":"2026-11-26T14:05:00Z","data":{"event_id":"evt_1","shipment":{"id":"SHP-1","mode":"ocean","references":{"purchase_orders":["PO-7"]}}}}`, string(body))
+
+	// A message of an ordered endpoint carries its number in its queue.
+	body, err = payload(ev, Message{PartnerID: "erp", Sequence: 7})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"shipment.milestone.delivered","timestamp":"2026-11-26T14:05:00Z","sequence":7,"data":{"event_id":"evt_1","shipment":{"id":"SHP-1","mode":"ocean","references":{"purchase_orders":["PO-7"]}}}}`, string(body))
 }
 
 func TestClassify(t *testing.T) {
@@ -119,7 +124,7 @@ func BenchmarkPayload(b *testing.B) {
 		Data: json.RawMessage(`{"location":{"code":"NLRTM","name":"Rotterdam"},"signed_by":"J. Doe"}`)}
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = payload(ev, "consignee")
+		_, _ = payload(ev, Message{PartnerID: "acme"})
 	}
 }
 

@@ -38,8 +38,44 @@ func (f *fanout) handleTask(ctx context.Context, t *asynq.Task) error {
 	return f.fanOutEvent(ctx, string(t.Payload()))
 }
 
-// fanOutEvent creates the messages of event id and schedules them.
+// earlierEventPatience is how long the rechecker waits before it checks
+// again an event whose earlier events are not fanned out yet.
+const earlierEventPatience = time.Second
+
+// earlierEventBudget is how many fan-outs one fan-out may make, its own
+// tries included, to fan out the earlier events of its shipment first.
+const earlierEventBudget = 50
+
+// fanOutEvent creates the messages of event id and schedules them. An
+// event with messages to ordered endpoints is numbered after the earlier
+// events of its shipment: should one not be fanned out yet
+// (ErrEarlierEvent), most likely because its fan-out waits in a lane
+// behind this one or runs in another handler at this moment, it is fanned
+// out here first, and so on back, within earlierEventBudget fan-outs;
+// past that the error goes to asynq, which retries after a second or
+// more.
 func (f *fanout) fanOutEvent(ctx context.Context, id string) error {
+	budget := earlierEventBudget
+	return f.fanOutInOrder(ctx, id, &budget)
+}
+
+// fanOutInOrder is fanOutEvent, spending budget.
+func (f *fanout) fanOutInOrder(ctx context.Context, id string, budget *int) error {
+	for {
+		*budget--
+		err := f.fanOutOnce(ctx, id)
+		var earlier *EarlierEventError
+		if !errors.As(err, &earlier) || *budget <= 0 {
+			return err
+		}
+		if err := f.fanOutInOrder(ctx, earlier.EventID, budget); err != nil && !errors.Is(err, ErrEarlierEvent) {
+			return err
+		}
+	}
+}
+
+// fanOutOnce creates the messages of event id and schedules them.
+func (f *fanout) fanOutOnce(ctx context.Context, id string) error {
 	ev, err := f.events.get(ctx, id)
 	if errors.Is(err, subscriptions.ErrNotFound) {
 		return fmt.Errorf("fan out %s: %w: %w", id, err, asynq.SkipRetry)
@@ -107,7 +143,7 @@ func (f *fanout) messages(ev Event, now time.Time, deliveries *inproc.Lane[deliv
 		msgs[i] = Message{
 			ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: tg.EndpointID, PartnerID: tg.PartnerID,
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
-			CreatedAt: now, UpdatedAt: now,
+			CreatedAt: now, UpdatedAt: now, Ordered: tg.Ordered && ev.Shipment.ID != "",
 		}
 		if f.guard.Open(tg.EndpointID) {
 			msgs[i].Status, msgs[i].NextAttemptAt = StatusHeld, nil

@@ -128,7 +128,7 @@ func TestPayloadDecimals(t *testing.T) {
 		`{"invoice_number":"INV-1","amount":"12345678901234567.891","currency":"EUR"}`: `"amount":"12345678901234567.891"`,
 	} {
 		ev.Data = json.RawMessage(stored)
-		body, err := payload(ev, "")
+		body, err := payload(ev, Message{})
 		require.NoError(t, err)
 		require.Contains(t, string(body), delivered, stored)
 		require.True(t, json.Valid(body))
@@ -140,6 +140,6 @@ func BenchmarkPayloadInvoice(b *testing.B) {
 		Data: json.RawMessage(`{"invoice_number":"INV-2026-004812","amount":"2452.37","currency":"EUR","due_date":"2026-12-31"}`)}
 	b.ReportAllocs()
 	for b.Loop() {
-		_, _ = payload(ev, "consignee")
+		_, _ = payload(ev, Message{PartnerID: "acme"})
 	}
 }

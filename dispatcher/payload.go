@@ -4,19 +4,23 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// payload renders the body delivered for ev to a partner with role:
-// {"type", "timestamp", "data": {"event_id", "shipment", "role", …data}}.
+// payload renders the body of message m of ev, for m's partner in the
+// role it plays in ev: {"type", "timestamp", "sequence", "data":
+// {"event_id", "shipment", "role", …data}}; "sequence" only for a message
+// of an ordered endpoint (m.Sequence, 1, 2, 3… per endpoint and shipment).
 // The list of parties is never included; neither is an empty shipment (an
 // operational event has none) or an empty role. An unresolved event's
 // shipment is its references alone. Data is delivered as
 // subscriptions.DeliveredData has it: amounts stored as numbers, before
 // they were decimal strings, are delivered as decimal strings too.
-func payload(ev Event, role string) ([]byte, error) {
+func payload(ev Event, m Message) ([]byte, error) {
+	role := roleOf(ev, m.PartnerID)
 	var shipment []byte
 	if ev.Shipment.ID != "" || !ev.Shipment.References.IsZero() {
 		var err error
@@ -30,7 +34,12 @@ func payload(ev Event, role string) ([]byte, error) {
 	writeJSONString(&b, ev.Type)
 	b.WriteString(`,"timestamp":"`)
 	b.WriteString(ev.OccurredAt.UTC().Format(time.RFC3339Nano))
-	b.WriteString(`","data":{"event_id":`)
+	b.WriteByte('"')
+	if m.Sequence > 0 {
+		b.WriteString(`,"sequence":`)
+		b.WriteString(strconv.FormatInt(m.Sequence, 10))
+	}
+	b.WriteString(`,"data":{"event_id":`)
 	writeJSONString(&b, ev.ID)
 	if shipment != nil {
 		b.WriteString(`,"shipment":`)

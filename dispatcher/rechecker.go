@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -137,6 +138,12 @@ func (r *rechecker) addMissed(ctx context.Context, c recheck) {
 		return
 	}
 	due, err := r.store.FanOut(ctx, c.ev.ID, missed)
+	if errors.Is(err, ErrEarlierEvent) {
+		// An ordered endpoint's message waits for the earlier events of
+		// its shipment to be fanned out: check again shortly.
+		time.AfterFunc(earlierEventPatience, func() { r.add(context.WithoutCancel(ctx), c) })
+		return
+	}
 	if err != nil {
 		logWarn(ctx, "store the messages of endpoints changed elsewhere", "event_id", c.ev.ID, "endpoints", len(missed), "err", err)
 		return

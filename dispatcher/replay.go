@@ -23,10 +23,15 @@ type Replay struct {
 // Retry makes message id due now and queues a manual attempt for it, one
 // attempt whatever the message's status; if it fails, the rest of the
 // retry schedule, if any, follows. Returns an *subscriptions.Error of kind
-// Conflict (code delivery_in_progress) while an attempt is under way.
+// Conflict, code delivery_in_progress while an attempt is under way, or
+// message_waiting for a message waiting behind an earlier one of its
+// shipment to an ordered endpoint.
 func (r Replay) Retry(ctx context.Context, id string) (Message, error) {
 	m, err := r.Store.RetryMessage(ctx, id, time.Now().UTC())
 	if errors.Is(err, subscriptions.ErrConflict) {
+		if was, err := r.Store.Message(ctx, id); err == nil && was.Status == StatusWaiting {
+			return Message{}, waitingError(was)
+		}
 		return Message{}, subscriptions.Errorf(subscriptions.Conflict, "delivery_in_progress", "message %s is being delivered right now; look again in a moment", id)
 	}
 	if err != nil {
@@ -35,6 +40,43 @@ func (r Replay) Retry(ctx context.Context, id string) (Message, error) {
 	if err := r.Queue.enqueueDelivery(ctx, deliveryTask{ID: m.ID, Attempts: m.Attempts, EndpointID: m.EndpointID, Manual: true}, *m.NextAttemptAt); err != nil {
 		// The message is pending in the database: the reconciler will.
 		logWarn(ctx, "enqueue manual retry; the reconciler will", "message_id", m.ID, "err", err)
+	}
+	return m, nil
+}
+
+// waitingError is the conflict of acting on m, waiting in its queue.
+func waitingError(m Message) error {
+	return subscriptions.Errorf(subscriptions.Conflict, "message_waiting",
+		"message %s waits for an earlier message of shipment %s to this endpoint; retry or discard that one first", m.ID, m.ShipmentID)
+}
+
+// Discard ends message id without delivering it: it is discarded, and, if
+// it is the head of its shipment's queue at an ordered endpoint (a failed
+// message that blocks it, say), the next message of the queue is queued.
+// Only a failed, pending, held or disabled message may be discarded;
+// others give an *subscriptions.Error of kind Conflict (code
+// message_waiting for a waiting one, not_discardable otherwise).
+func (r Replay) Discard(ctx context.Context, id string) (Message, error) {
+	m, next, err := r.Store.DiscardMessage(ctx, id)
+	if errors.Is(err, subscriptions.ErrConflict) {
+		was, err := r.Store.Message(ctx, id)
+		switch {
+		case err != nil:
+			return Message{}, err
+		case was.Status == StatusWaiting:
+			return Message{}, waitingError(was)
+		}
+		return Message{}, subscriptions.Errorf(subscriptions.Conflict, "not_discardable",
+			"message %s is %s; only a failed, pending, held or disabled message can be discarded", id, was.Status)
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	if next != nil {
+		dt := deliveryTask{ID: next.ID, Attempts: next.Attempts, EndpointID: next.EndpointID}
+		if err := r.Queue.enqueueDelivery(ctx, dt, *next.NextAttemptAt); err != nil {
+			logWarn(ctx, "queue the next message of a shipment; the reconciler will", "message_id", next.ID, "err", err)
+		}
 	}
 	return m, nil
 }

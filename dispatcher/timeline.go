@@ -81,7 +81,7 @@ func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAge
 		headers["Notification-Signature"] = "(signed with the endpoint's secret; not shown)"
 		headers["API-Version"] = "2.2.0"
 	default:
-		raw, err := payload(ev, roleOf(ev, m.PartnerID))
+		raw, err := payload(ev, m)
 		if err != nil {
 			return AttemptDetail{}, err
 		}

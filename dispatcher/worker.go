@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -189,6 +190,8 @@ func (w *Worker) Purge(ctx context.Context, cutoff time.Time) (int, error) {
 // stored (EnqueueFanout). Unlike a queued fan-out, it matches before
 // catching up with endpoint changes made through other processes; the
 // rechecker checks the event against them once scheduled (rechecker.go).
+// An event with a message to an ordered endpoint is not fanned out here:
+// ok is false for it too.
 func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
 	deliveries := w.scheduler.local.Load()
 	if deliveries == nil {
@@ -198,6 +201,12 @@ func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context), ok bool)
 	now := time.Now().UTC()
 	deadline := now.Add(laneWait)
 	msgs := w.fanout.messages(*ev, now, deliveries, deadline)
+	if slices.ContainsFunc(msgs, func(m Message) bool { return m.Ordered }) {
+		// Numbered in its shipment's queue by a queued fan-out
+		// (Store.FanOut), which checks first that the shipment's earlier
+		// events are fanned out.
+		return nil, false
+	}
 	ev.FannedOutAt, ev.Messages = &now, msgs
 	return func(ctx context.Context) {
 		w.fanout.schedule(ctx, ev.ID, msgs, deliveries, deadline)

@@ -30,45 +30,87 @@ const attemptColumns = `id, message_id, endpoint_id, partner_id, number, trigger
 // the record out, ErrNotFound if the message does not exist.
 func (s *Store) RecordAttempt(ctx context.Context, a dispatcher.Attempt, o dispatcher.Outcome) (err error) {
 	defer s.unavailable(&err)
+	r, err := newRecord(a, o)
+	if err != nil {
+		return err
+	}
+	_, err = s.records.do(ctx, r)
+	return err
+}
+
+// newRecord returns the record of a with o, its response headers encoded.
+func newRecord(a dispatcher.Attempt, o dispatcher.Outcome) (record, error) {
 	if a.ID == "" {
-		return fmt.Errorf("record attempt of message %s: the attempt has no id", a.MessageID)
+		return record{}, fmt.Errorf("record attempt of message %s: the attempt has no id", a.MessageID)
 	}
 	headers := "{}"
 	if len(a.ResponseHeaders) > 0 {
 		b, err := json.Marshal(a.ResponseHeaders)
 		if err != nil {
-			return fmt.Errorf("attempt %s: encode response headers: %w", a.ID, err)
+			return record{}, fmt.Errorf("attempt %s: encode response headers: %w", a.ID, err)
 		}
 		headers = string(b)
 	}
-	_, err = s.records.do(ctx, record{a: a, o: o, headers: headers})
-	return err
+	return record{a: a, o: o, headers: headers}, nil
 }
 
 // errNotRecorded says that a record's UPDATE found no message to apply
 // it to: none, or none its fence lets in (notRecorded tells which).
 var errNotRecorded = errors.New("not recorded")
 
-// recordOne records one attempt: on PostgreSQL with one statement, on
-// SQLite in a transaction.
-func (s *Store) recordOne(ctx context.Context, r record) error {
+// recordOne records one attempt, with the move of its queue's head if it
+// has an end: on PostgreSQL with one statement (three, sent together, with
+// an end), on SQLite in a transaction.
+func (s *Store) recordOne(ctx context.Context, r record) (recorded, error) {
 	if !s.d.updateInWith {
-		err := s.inTx(ctx, func(tx *sql.Tx) error { return s.recordInTx(ctx, tx, r) })
+		var res recorded
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			res, err = s.recordEndInTx(ctx, tx, r)
+			return err
+		})
 		if errors.Is(err, errNotRecorded) {
-			return s.notRecorded(ctx, r.a)
+			return res, s.notRecorded(ctx, r.a)
 		}
-		return err
+		return res, err
 	}
-	query, args := recordStatement(r, time.Now())
+	now := time.Now()
+	query, args := recordStatement(r, now)
+	if r.end != nil {
+		var (
+			res   recorded
+			found bool
+		)
+		steps := append([]step{{query: query, args: args, row: func(scanner) error { found = true; return nil }}},
+			endSteps(r, now, func(next dispatcher.Message) { res = recorded{next, true} })...)
+		if err := s.together(ctx, steps); err != nil {
+			return res, s.classify(err, "attempt "+r.a.ID)
+		}
+		if !found {
+			return res, s.notRecorded(ctx, r.a)
+		}
+		return res, nil
+	}
 	var id string
 	err := s.db.QueryRowContext(ctx, s.q(query), args...).Scan(&id)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return s.notRecorded(ctx, r.a)
+		return recorded{}, s.notRecorded(ctx, r.a)
 	case err != nil:
-		return s.classify(err, "attempt "+r.a.ID)
+		return recorded{}, s.classify(err, "attempt "+r.a.ID)
 	}
-	return nil
+	return recorded{}, nil
+}
+
+// recordEndInTx records one attempt in tx and, if it has an end, moves
+// its queue's head (advanceHead).
+func (s *Store) recordEndInTx(ctx context.Context, tx *sql.Tx, r record) (recorded, error) {
+	m, err := s.recordInTx(ctx, tx, r)
+	if err != nil || r.end == nil || m.Sequence == 0 {
+		return recorded{}, err
+	}
+	next, ok, err := s.advanceHead(ctx, tx, m, r.end.leaseUntil)
+	return recorded{next, ok}, err
 }
 
 // notRecorded explains why attempt a was not recorded: ErrNotFound if its
@@ -93,7 +135,7 @@ func recordUpdate(number int) string {
 	}
 	return `UPDATE messages SET attempts = attempts + 1, status = ?, next_attempt_at = ?, lease_until = NULL,
 		last_status_code = ?, last_error_class = ?, updated_at = ?
-		WHERE id = ?` + fence + ` RETURNING id, attempts, endpoint_id, partner_id`
+		WHERE id = ?` + fence + ` RETURNING id, attempts, endpoint_id, partner_id, shipment_id, sequence`
 }
 
 // recordUpdateArgs returns the parameters of recordUpdate for r at now.
@@ -127,28 +169,30 @@ func recordStatement(r record, now time.Time) (string, []any) {
 			string(a.ErrorClass), a.Error)
 }
 
-// recordInTx records one attempt in tx (SQLite). Returns errNotRecorded if
-// the UPDATE found no message through the fence.
-func (s *Store) recordInTx(ctx context.Context, tx *sql.Tx, r record) error {
+// recordInTx records one attempt in tx (SQLite, and RecordEnd), and
+// returns its message's id, endpoint, shipment and sequence. Returns
+// errNotRecorded if the UPDATE found no message through the fence.
+func (s *Store) recordInTx(ctx context.Context, tx *sql.Tx, r record) (dispatcher.Message, error) {
 	a := r.a
 	var (
-		id                    string
-		attempts              int
-		endpointID, partnerID string
+		m         dispatcher.Message
+		partnerID string
+		sequence  sql.NullInt64
 	)
 	err := tx.QueryRowContext(ctx, s.q(recordUpdate(a.Number)), recordUpdateArgs(r, time.Now())...).
-		Scan(&id, &attempts, &endpointID, &partnerID)
+		Scan(&m.ID, &m.Attempts, &m.EndpointID, &partnerID, &m.ShipmentID, &sequence)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errNotRecorded
+		return m, errNotRecorded
 	}
 	if err != nil {
-		return fmt.Errorf("record attempt %s: %w", a.ID, err)
+		return m, fmt.Errorf("record attempt %s: %w", a.ID, err)
 	}
+	m.PartnerID, m.Sequence = partnerID, sequence.Int64
 	if a.Number <= 0 {
-		a.Number = attempts
+		a.Number = m.Attempts
 	}
 	if a.EndpointID == "" {
-		a.EndpointID = endpointID
+		a.EndpointID = m.EndpointID
 	}
 	if a.PartnerID == "" {
 		a.PartnerID = partnerID
@@ -157,9 +201,9 @@ func (s *Store) recordInTx(ctx context.Context, tx *sql.Tx, r record) error {
 		a.ID, a.MessageID, a.EndpointID, a.PartnerID, a.Number, a.Trigger, a.URL, micros(a.StartedAt), a.DurationMS,
 		a.StatusCode, a.ResponseBody, r.headers, string(a.ErrorClass), a.Error)
 	if err != nil {
-		return s.classify(err, "attempt "+a.ID)
+		return m, s.classify(err, "attempt "+a.ID)
 	}
-	return nil
+	return m, nil
 }
 
 func scanAttempt(sc scanner) (dispatcher.Attempt, error) {

@@ -187,10 +187,13 @@ func (s *Store) fanOutBatch(ctx context.Context, args []fanout) []batchResult[fa
 }
 
 // fanOutMany makes first fan-outs in one transaction, fanOutFirst's
-// statement each, in event id order (two of one event in the order given,
-// the second finding the event marked).
+// statement each, in order of shipment, then event id (two of one event in
+// the order given, the second finding the event marked): so the rows of
+// ordered queues, keyed by endpoint and shipment, are locked shipment by
+// shipment, as recordMany locks them, and the events of one shipment are
+// numbered in order.
 func (s *Store) fanOutMany(ctx context.Context, args []fanout) ([]fannedOut, error) {
-	order := inOrder(len(args), func(i int) string { return args[i].eventID })
+	order := inOrder(len(args), func(i int) string { return queueKey(args[i].msgs, "") + "\x00" + args[i].eventID })
 	out := make([]fannedOut, len(args))
 	stored := make([][]dispatcher.Message, len(args))
 	steps := make([]step, len(args))
@@ -263,11 +266,29 @@ func (s *Store) claimMany(ctx context.Context, args []claim) (map[int]dispatcher
 	return won, nil
 }
 
-// record is one RecordAttempt call, its response headers encoded.
+// record is one RecordAttempt call, its response headers encoded, or one
+// RecordEnd call, with end.
 type record struct {
 	a       dispatcher.Attempt
 	o       dispatcher.Outcome
 	headers string
+	// end, for RecordEnd, names the queue whose head the attempt's message
+	// is, and the lease of the next message (zero: none).
+	end *queueEnd
+}
+
+// queueEnd is the message of a RecordEnd call, which names its queue, and
+// the lease its next message is to be claimed with (zero: none).
+type queueEnd struct {
+	m          dispatcher.Message
+	leaseUntil time.Time
+}
+
+// recorded is what recording an attempt gave: for RecordEnd, the next
+// message of the queue, made pending or claimed, if ok.
+type recorded struct {
+	next dispatcher.Message
+	ok   bool
 }
 
 // deferral is one DeferMessage call, or one HoldMessage call if hold is
@@ -312,57 +333,67 @@ func (s *Store) deferMany(ctx context.Context, args []deferral) ([]bool, error) 
 }
 
 // recordBatch records attempts with recordOne or recordMany.
-func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[struct{}] {
-	one := func(r record) (struct{}, error) { return struct{}{}, s.recordOne(ctx, r) }
-	return oneOrMany(args, one, func(args []record) ([]batchResult[struct{}], error) {
+func (s *Store) recordBatch(ctx context.Context, args []record) []batchResult[recorded] {
+	one := func(r record) (recorded, error) { return s.recordOne(ctx, r) }
+	return oneOrMany(args, one, func(args []record) ([]batchResult[recorded], error) {
 		found, err := s.recordMany(ctx, args)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]batchResult[struct{}], len(args))
+		out := make([]batchResult[recorded], len(args))
 		for i, r := range args {
-			if !found[r.a.ID] {
+			res, ok := found[r.a.ID]
+			if !ok {
 				out[i].err = s.notRecorded(ctx, r.a)
 			}
+			out[i].res = res
 		}
 		return out, nil
 	})
 }
 
 // recordMany records attempts in one transaction, one after the other in
-// message id order (two of one message in the order given), and returns
-// the ids of the attempts stored: those of messages found through their
-// fences.
-func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]bool, error) {
+// message id order (two of one message in the order given), those with an
+// end first, in the order of their queues (shipment, then endpoint), as
+// fanOutMany locks them; each with the move of its queue's head if it has
+// an end. It returns what each attempt stored gave, by attempt id: those
+// of messages found through their fences.
+func (s *Store) recordMany(ctx context.Context, batch []record) (map[string]recorded, error) {
 	sorted := make([]record, len(batch))
-	for n, i := range inOrder(len(batch), func(i int) string { return batch[i].a.MessageID }) {
+	for n, i := range inOrder(len(batch), func(i int) string {
+		if e := batch[i].end; e != nil {
+			return "\x00" + e.m.ShipmentID + "\x00" + e.m.EndpointID + "\x00" + batch[i].a.MessageID
+		}
+		return "\x01" + batch[i].a.MessageID
+	}) {
 		sorted[n] = batch[i]
 	}
-	found := make(map[string]bool, len(batch))
+	found := make(map[string]recorded, len(batch))
 	if !s.d.updateInWith {
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			for _, r := range sorted {
-				err := s.recordInTx(ctx, tx, r)
+				res, err := s.recordEndInTx(ctx, tx, r)
 				if errors.Is(err, errNotRecorded) {
 					continue
 				}
 				if err != nil {
 					return err
 				}
-				found[r.a.ID] = true
+				found[r.a.ID] = res
 			}
 			return nil
 		})
 		return found, err
 	}
 	now := time.Now()
-	steps := make([]step, len(sorted))
-	for i, r := range sorted {
+	var steps []step
+	for _, r := range sorted {
 		query, params := recordStatement(r, now)
-		steps[i] = step{query: query, args: params, row: func(scanner) error {
-			found[r.a.ID] = true
+		steps = append(steps, step{query: query, args: params, row: func(scanner) error {
+			found[r.a.ID] = recorded{} // stored; its end's steps, next, may promote
 			return nil
-		}}
+		}})
+		steps = append(steps, endSteps(r, now, func(next dispatcher.Message) { found[r.a.ID] = recorded{next, true} })...)
 	}
 	return found, s.together(ctx, steps)
 }

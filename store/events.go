@@ -306,11 +306,11 @@ func withRows(insert string, args []any, withMsgs bool, msgs []dispatcher.Messag
 			args = append(args, c)
 		}
 		sb.WriteString(`, ms AS (
-		INSERT INTO messages (` + messageColumns + `)
-		SELECT ` + messageColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
+		INSERT INTO messages (` + messageInsertColumns + `)
+		SELECT ` + messageInsertColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
 			CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
 			CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
-			CAST(? AS BIGINT[])) AS v (` + messageColumns + `)
+			CAST(? AS BIGINT[])) AS v (` + messageInsertColumns + `)
 		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))`)
 	}
 	if withFeed {

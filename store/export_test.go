@@ -112,7 +112,7 @@ func RecordMany(ctx context.Context, s *Store, as []dispatcher.Attempt, os []dis
 	stored, err := s.recordMany(ctx, batch)
 	found := make(map[string]bool, len(stored))
 	for _, r := range batch {
-		if stored[r.a.ID] {
+		if _, ok := stored[r.a.ID]; ok {
 			found[r.a.MessageID] = true
 		}
 	}
@@ -364,4 +364,25 @@ func DCSAFeedPlan(ctx context.Context, s *Store, q dispatcher.DCSAFeedQuery) (st
 		return sqlitePlan(ctx, s, query, args)
 	}
 	return postgresPlan(ctx, s, "EXPLAIN", query, args, false)
+}
+
+// OrderedPlans returns how the database runs FanOut's check for earlier
+// events of a shipment not fanned out, and the promotion of a queue's
+// next message: on SQLite the details of EXPLAIN QUERY PLAN, on
+// PostgreSQL the lines of EXPLAIN (of the generic plan if generic is
+// set), joined by "; ".
+func OrderedPlans(ctx context.Context, s *Store, eventID, shipmentID string, generic bool) (earlier, promote string, err error) {
+	earlierArgs := []any{shipmentID, eventID}
+	promoteArgs := []any{"pending", int64(0), int64(0), int64(0), "ep1", shipmentID, int64(2)}
+	plan := func(query string, args []any) (string, error) {
+		if s.d.name == sqliteDialect.name {
+			return sqlitePlan(ctx, s, query, args)
+		}
+		return postgresPlan(ctx, s, "EXPLAIN", query, args, generic)
+	}
+	if earlier, err = plan(earlierUnfannedQuery, earlierArgs); err != nil {
+		return "", "", err
+	}
+	promote, err = plan(promoteQuery, promoteArgs)
+	return earlier, promote, err
 }

@@ -23,6 +23,13 @@ import (
 // event, new or not, and the delivering ones it stored (claimed by the
 // caller as they were made), ordered by id. Returns ErrNotFound if the
 // event does not exist.
+//
+// A message marked Ordered with a shipment is numbered in its (endpoint,
+// shipment) queue (ordered.go): it keeps its status if its number is the
+// queue's head, and is made waiting otherwise. Before it numbers the
+// messages of an event not fanned out before, FanOut returns
+// dispatcher.ErrEarlierEvent, storing nothing, if an event of the same
+// shipment accepted earlier is not fanned out yet.
 func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Message) (_ []dispatcher.Message, err error) {
 	defer s.unavailable(&err)
 	now := time.Now()
@@ -31,7 +38,7 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		return nil, err
 	}
 	// Insert in endpoint order, so that concurrent fan-outs of one event
-	// take their locks in the same order.
+	// take their locks in the same order (of queues too, ordered.go).
 	slices.SortFunc(sorted, func(a, b dispatcher.Message) int { return strings.Compare(a.EndpointID, b.EndpointID) })
 	tried := s.d.updateInWith && len(sorted) <= messageInsertBatch
 	if tried {
@@ -41,27 +48,43 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 		}
 		// Nothing stored: the transaction below finds out why.
 	}
+	ordered := hasOrdered(sorted)
+	var meant map[string]dispatcher.Message
+	if ordered {
+		sorted, meant = asWaiting(sorted)
+	}
 	var pending []dispatcher.Message
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		// First, so that it fails for a missing event and, in PostgreSQL,
 		// queues concurrent fan-outs of the event behind its row lock.
-		first, err := s.markFannedOut(ctx, tx, eventID, now, tried)
+		// With ordered messages, look even after fanOutFirst: it stores
+		// nothing too while an earlier event of the shipment waits.
+		first, err := s.markFannedOut(ctx, tx, eventID, now, tried && !ordered)
 		if err != nil {
 			return err
 		}
-		var stored []dispatcher.Message
-		for start := 0; start < len(sorted); start += messageInsertBatch {
-			batch := sorted[start:min(start+messageInsertBatch, len(sorted))]
-			query, args := insertMessagesStatement(batch, ` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING `+messageColumns)
-			rows, err := tx.QueryContext(ctx, s.q(query), args...)
-			var ms []dispatcher.Message
-			if err == nil {
-				ms, err = collect(rows, scanMessage, "read the stored messages")
+		toInsert := sorted
+		if ordered && first {
+			// Numbers follow the order in which events were accepted. An
+			// event fanned out before has its place; messages added to it
+			// now (new endpoints) go at the end of their queues.
+			if err := s.checkEarlierEvents(ctx, tx, eventID, sorted[0].ShipmentID); err != nil {
+				return err
 			}
-			if err != nil {
-				return s.classify(err, "insert messages of event "+eventID)
+			// No message of the event exists: number them as they are
+			// inserted.
+			if toInsert, err = s.numberNew(ctx, tx, sorted, meant); err != nil {
+				return err
 			}
-			stored = append(stored, ms...)
+		}
+		stored, err := s.insertNew(ctx, tx, eventID, toInsert)
+		if err != nil {
+			return err
+		}
+		if ordered && !first {
+			if stored, err = s.numberStored(ctx, tx, stored, meant); err != nil {
+				return err
+			}
 		}
 		if first {
 			// Only FanOut makes messages, and it marks the event: one it
@@ -69,28 +92,56 @@ func (s *Store) FanOut(ctx context.Context, eventID string, msgs []dispatcher.Me
 			pending = dueByID(stored)
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
-			WHERE event_id = ? AND status = 'pending' ORDER BY id`), eventID)
-		if err != nil {
-			return fmt.Errorf("pending messages of event %s: %w", eventID, err)
-		}
-		before, err := collect(rows, scanMessage, "pending messages of event "+eventID)
-		if err != nil {
-			return err
-		}
-		// The SELECT sees the pending ones just stored; add the claimed.
-		for _, m := range stored {
-			if m.Status == dispatcher.StatusDelivering {
-				before = append(before, m)
-			}
-		}
-		pending = dueByID(before)
-		return nil
+		pending, err = s.pendingWith(ctx, tx, eventID, stored)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return pending, nil
+}
+
+// insertNew inserts msgs, of event eventID, in tx, messageInsertBatch to a
+// statement, keeping a message whose (event, endpoint) exists as it is,
+// and returns those it inserted.
+func (s *Store) insertNew(ctx context.Context, tx *sql.Tx, eventID string, msgs []dispatcher.Message) ([]dispatcher.Message, error) {
+	var stored []dispatcher.Message
+	for start := 0; start < len(msgs); start += messageInsertBatch {
+		batch := msgs[start:min(start+messageInsertBatch, len(msgs))]
+		query, args := insertMessagesStatement(batch, ` ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING `+messageColumns)
+		rows, err := tx.QueryContext(ctx, s.q(query), args...)
+		var ms []dispatcher.Message
+		if err == nil {
+			ms, err = collect(rows, scanMessage, "read the stored messages")
+		}
+		if err != nil {
+			return nil, s.classify(err, "insert messages of event "+eventID)
+		}
+		stored = append(stored, ms...)
+	}
+	return stored, nil
+}
+
+// pendingWith returns, ordered by id, the pending messages of event
+// eventID, as tx sees them, and the delivering ones of stored (claimed as
+// they were stored).
+func (s *Store) pendingWith(ctx context.Context, tx *sql.Tx, eventID string, stored []dispatcher.Message) ([]dispatcher.Message, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT `+messageColumns+` FROM messages
+		WHERE event_id = ? AND status = 'pending' ORDER BY id`), eventID)
+	if err != nil {
+		return nil, fmt.Errorf("pending messages of event %s: %w", eventID, err)
+	}
+	before, err := collect(rows, scanMessage, "pending messages of event "+eventID)
+	if err != nil {
+		return nil, err
+	}
+	// The SELECT sees the pending ones just stored; add the claimed.
+	for _, m := range stored {
+		if m.Status == dispatcher.StatusDelivering {
+			before = append(before, m)
+		}
+	}
+	return dueByID(before), nil
 }
 
 // fillMessages returns a copy of msgs, the messages of event eventID, with
@@ -123,7 +174,7 @@ func fillMessages(eventID string, msgs []dispatcher.Message, now time.Time) ([]d
 // every fan-out would read them all. fanned_out_at is never 0.
 const markFirstQuery = `UPDATE events SET fanned_out_at = ? WHERE id = ? AND COALESCE(fanned_out_at, 0) = 0 RETURNING id`
 
-// fanOutRow is a row of messageColumns values in fanOutFirst's VALUES.
+// fanOutRow is a row of messageInsertColumns values in fanOutFirst's VALUES.
 // There, unlike in INSERT ... VALUES, a parameter is not typed from its
 // column: it would be text, so those of the other columns are cast.
 const fanOutRow = `(?, ?, ?, ?, ?, ?, ?, CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS INTEGER), ?,
@@ -160,6 +211,9 @@ func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Ti
 	if len(msgs) == 0 {
 		return markFirstQuery, []any{micros(now), eventID}
 	}
+	if hasOrdered(msgs) {
+		return orderedFanOutStatement(eventID, msgs, now)
+	}
 	var (
 		sb   strings.Builder
 		args = make([]any, 0, 2+len(msgs)*messageColumnCount)
@@ -170,8 +224,8 @@ func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Ti
 	// nothing. The statement is atomic: a failed INSERT leaves the event
 	// unmarked.
 	sb.WriteString(`WITH ev AS (` + markFirstQuery + `)
-		INSERT INTO messages (` + messageColumns + `)
-		SELECT ` + messageColumns + ` FROM (VALUES `)
+		INSERT INTO messages (` + messageInsertColumns + `)
+		SELECT ` + messageInsertColumns + ` FROM (VALUES `)
 	args = append(args, micros(now), eventID)
 	for i, m := range msgs {
 		if i > 0 {
@@ -180,7 +234,7 @@ func fanOutFirstStatement(eventID string, msgs []dispatcher.Message, now time.Ti
 		sb.WriteString(fanOutRow)
 		args = appendMessage(args, m)
 	}
-	sb.WriteString(`) AS v (` + messageColumns + `)
+	sb.WriteString(`) AS v (` + messageInsertColumns + `)
 		WHERE EXISTS (SELECT 1 FROM ev)
 		ON CONFLICT (event_id, endpoint_id) DO NOTHING RETURNING ` + messageColumns)
 	return sb.String(), args

@@ -16,16 +16,21 @@ import (
 // This file implements the messages of dispatcher.Store: storing and reading
 // them, and changing their state (claims, deferrals, retries, resumes).
 
-const messageColumns = `id, event_id, endpoint_id, partner_id, event_type, shipment_id, status, attempts,
+// messageInsertColumns are the columns an INSERT of messages writes;
+// sequence is written by the numbering of ordered messages (ordered.go).
+const messageInsertColumns = `id, event_id, endpoint_id, partner_id, event_type, shipment_id, status, attempts,
 	next_attempt_at, lease_until, last_status_code, last_error_class, created_at, updated_at`
 
-// messageColumnCount is the number of messageColumns.
+// messageColumns are the columns scanMessage reads.
+const messageColumns = messageInsertColumns + `, sequence`
+
+// messageColumnCount is the number of messageInsertColumns.
 const messageColumnCount = 14
 
 // messageInsertBatch is how many messages one INSERT statement carries.
 const messageInsertBatch = 100
 
-// appendMessage appends the messageColumns values of m to args.
+// appendMessage appends the messageInsertColumns values of m to args.
 func appendMessage(args []any, m dispatcher.Message) []any {
 	return append(args, m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID, string(m.Status),
 		m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
@@ -33,16 +38,16 @@ func appendMessage(args []any, m dispatcher.Message) []any {
 }
 
 // insertMessagesStatement is an INSERT of msgs (at most messageInsertBatch)
-// with a row of VALUES each, then rest, and its args.
+// with a row of VALUES each, their sequences too, then rest, and its args.
 func insertMessagesStatement(msgs []dispatcher.Message, rest string) (string, []any) {
 	var (
 		sb   strings.Builder
 		args = make([]any, 0, len(msgs)*messageColumnCount)
 	)
-	sb.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
-	sb.WriteString(valueRows(len(msgs), messageColumnCount))
+	sb.WriteString(`INSERT INTO messages (` + messageInsertColumns + `, sequence) VALUES `)
+	sb.WriteString(valueRows(len(msgs), messageColumnCount+1))
 	for _, m := range msgs {
-		args = appendMessage(args, m)
+		args = append(appendMessage(args, m), nullSequence(m.Sequence))
 	}
 	sb.WriteString(rest)
 	return sb.String(), args
@@ -64,6 +69,15 @@ func (s *Store) insertMessages(ctx context.Context, db querier, msgs []dispatche
 	return nil
 }
 
+// nullSequence is the sequence column of a message numbered n: NULL for
+// 0, an unordered message.
+func nullSequence(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
+
 // dueAt is the next_attempt_at column of a message: next, or at for a
 // pending message without one, so that DueMessages finds every pending
 // message. A held message has none, whatever next says: it waits for
@@ -82,17 +96,18 @@ func scanMessage(sc scanner) (dispatcher.Message, error) {
 	var (
 		m                  dispatcher.Message
 		status, errorClass string
-		next, lease        sql.NullInt64
+		next, lease, seq   sql.NullInt64
 		created, updated   int64
 	)
 	err := sc.Scan(&m.ID, &m.EventID, &m.EndpointID, &m.PartnerID, &m.EventType, &m.ShipmentID, &status, &m.Attempts,
-		&next, &lease, &m.LastStatusCode, &errorClass, &created, &updated)
+		&next, &lease, &m.LastStatusCode, &errorClass, &created, &updated, &seq)
 	if err != nil {
 		return m, err
 	}
 	m.Status, m.LastErrorClass = dispatcher.Status(status), dispatcher.ErrorClass(errorClass)
 	m.NextAttemptAt, m.LeaseUntil = timePtr(next), timePtr(lease)
 	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
+	m.Sequence = seq.Int64
 	return m, nil
 }
 
@@ -145,7 +160,7 @@ func listMessagesQuery(q dispatcher.MessageQuery) (string, []any) {
 	switch q.Status {
 	case "":
 	case dispatcher.StatusPending, dispatcher.StatusHeld, dispatcher.StatusDelivering, dispatcher.StatusSucceeded,
-		dispatcher.StatusFailed, dispatcher.StatusDisabled:
+		dispatcher.StatusFailed, dispatcher.StatusDisabled, dispatcher.StatusWaiting, dispatcher.StatusDiscarded:
 		// One of a fixed set, written as a literal so that both databases
 		// may read the partial indexes of failed messages (in PostgreSQL
 		// also in a generic plan, which cannot see a parameter's value).
@@ -317,16 +332,16 @@ func (s *Store) deferOne(ctx context.Context, d deferral) (bool, error) {
 }
 
 // RetryMessage makes the message pending and due at at, with no lease,
-// whatever its status, keeping its attempt count and last attempt's result,
+// whatever its status but waiting, keeping its attempt count and last attempt's result,
 // and returns it. Returns ErrConflict if it is delivering with a lease that
-// has not run out (as ClaimMessage sees it: lease_until not before now), or
-// ErrNotFound.
+// has not run out (as ClaimMessage sees it: lease_until not before now) or
+// waiting behind an earlier message of its ordered queue, or ErrNotFound.
 func (s *Store) RetryMessage(ctx context.Context, id string, at time.Time) (_ dispatcher.Message, err error) {
 	defer s.unavailable(&err)
 	now := micros(time.Now())
 	m, err := scanMessage(s.db.QueryRowContext(ctx, s.q(`UPDATE messages SET status = 'pending', next_attempt_at = ?,
 		lease_until = NULL, updated_at = ?
-		WHERE id = ? AND NOT (status = 'delivering' AND lease_until IS NOT NULL AND lease_until >= ?)
+		WHERE id = ? AND NOT (status = 'delivering' AND lease_until IS NOT NULL AND lease_until >= ?) AND status <> 'waiting'
 		RETURNING `+messageColumns), micros(at), now, id, now))
 	if err == nil {
 		return m, nil
@@ -334,8 +349,13 @@ func (s *Store) RetryMessage(ctx context.Context, id string, at time.Time) (_ di
 	if !errors.Is(err, sql.ErrNoRows) {
 		return dispatcher.Message{}, fmt.Errorf("retry message %s: %w", id, err)
 	}
-	if _, err := s.Message(ctx, id); err != nil {
+	was, err := s.Message(ctx, id)
+	if err != nil {
 		return dispatcher.Message{}, err
+	}
+	if was.Status == dispatcher.StatusWaiting {
+		return dispatcher.Message{}, fmt.Errorf("retry message %s: it waits for an earlier message of its shipment to this endpoint: %w",
+			id, subscriptions.ErrConflict)
 	}
 	return dispatcher.Message{}, fmt.Errorf("retry message %s: an attempt is under way: %w", id, subscriptions.ErrConflict)
 }

@@ -59,12 +59,12 @@ type Store struct {
 	keys *Keyring
 
 	// inserts, fanouts, claims, records and defers batch the single-event
-	// InsertEvents, the first FanOut, ClaimMessage, RecordAttempt, and
-	// DeferMessage and HoldMessage calls.
+	// InsertEvents, the first FanOut, ClaimMessage, RecordAttempt and
+	// RecordEnd, and DeferMessage and HoldMessage calls.
 	inserts *batcher[dispatcher.Event, dispatcher.Insert]
 	fanouts *batcher[fanout, fannedOut]
 	claims  *batcher[claim, claimed]
-	records *batcher[record, struct{}]
+	records *batcher[record, recorded]
 	defers  *batcher[deferral, bool]
 	// lookups batches LookupShipments, which every event posted makes.
 	lookups *batcher[lookup, dispatcher.ShipmentLookup]

@@ -30,6 +30,8 @@ type Target struct {
 	EndpointID string
 	PartnerID  string
 	Role       string
+	// Ordered: the endpoint orders its messages by shipment (Options.Ordered).
+	Ordered bool
 }
 
 // Index finds the endpoints an event goes to. It is indexed by partner and
@@ -56,8 +58,9 @@ type partnerEntry struct {
 }
 
 type indexedEndpoint struct {
-	id     string
-	filter Filter
+	id      string
+	filter  Filter
+	ordered bool
 }
 
 // NewIndex returns an empty index.
@@ -75,7 +78,7 @@ func (x *Index) Set(p Partner, eps []Endpoint) {
 			continue
 		}
 		e.n++
-		ie := &indexedEndpoint{id: ep.ID, filter: ep.Filter}
+		ie := &indexedEndpoint{id: ep.ID, filter: ep.Filter, ordered: ep.Ordered()}
 		if len(ep.EventTypes) == 0 {
 			e.any = append(e.any, ie)
 			continue
@@ -182,7 +185,7 @@ func (e *partnerEntry) match(out []Target, s Subject, partnerID, role string, op
 				dup = dup || t.EndpointID == ep.id
 			}
 			if !dup {
-				out = append(out, Target{EndpointID: ep.id, PartnerID: partnerID, Role: role})
+				out = append(out, Target{EndpointID: ep.id, PartnerID: partnerID, Role: role, Ordered: ep.ordered})
 			}
 		}
 	}

@@ -30,6 +30,8 @@ type optionsInput struct {
 	Headers         *map[string]string `json:"headers"`
 	BreakerSettings *BreakerSettings   `json:"breaker_settings"`
 	Format          *string            `json:"format"`
+	Ordering        *string            `json:"ordering"`
+	OnFailure       *string            `json:"on_failure"`
 }
 
 var headerName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -75,6 +77,9 @@ func (in optionsInput) apply(o *Options) error {
 			o.Headers = nil
 		}
 	}
+	if err := in.applyOrdering(o); err != nil {
+		return err
+	}
 	if b := in.BreakerSettings; b != nil {
 		switch {
 		case b.FailureRatio < 0 || b.FailureRatio > 1:
@@ -94,6 +99,32 @@ func (in optionsInput) apply(o *Options) error {
 	if in.Format != nil {
 		if o.Format, err = checkFormat(*in.Format); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// applyOrdering sets Ordering and OnFailure; "" takes the default, which
+// is stored as "" too.
+func (in optionsInput) applyOrdering(o *Options) error {
+	if in.Ordering != nil {
+		switch *in.Ordering {
+		case "", OrderingNone:
+			o.Ordering = ""
+		case OrderingShipment:
+			o.Ordering = OrderingShipment
+		default:
+			return Fieldf("ordering", "must be %q (the default) or %q", OrderingNone, OrderingShipment)
+		}
+	}
+	if in.OnFailure != nil {
+		switch *in.OnFailure {
+		case "", OnFailureSkip:
+			o.OnFailure = ""
+		case OnFailureBlock:
+			o.OnFailure = OnFailureBlock
+		default:
+			return Fieldf("on_failure", "must be %q (the default) or %q", OnFailureSkip, OnFailureBlock)
 		}
 	}
 	return nil

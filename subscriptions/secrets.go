@@ -28,23 +28,34 @@ type endpointFields Endpoint
 type endpointJSON struct {
 	endpointFields
 	SignatureScheme signing.Scheme `json:"signature_scheme"`
-	// Format shows the default format by its name.
-	Format string `json:"format"`
+	// Format, Ordering and OnFailure are shown with their defaults filled
+	// in.
+	Format    string `json:"format"`
+	Ordering  string `json:"ordering"`
+	OnFailure string `json:"on_failure"`
 }
 
-// viewOf returns e as the API shows it.
-func viewOf(e Endpoint) endpointJSON {
-	format := e.Format
-	if format == "" {
-		format = FormatShiphook
+// shown returns e as the API shows it.
+func shown(e Endpoint) endpointJSON {
+	j := endpointJSON{endpointFields: endpointFields(e), SignatureScheme: e.Scheme(),
+		Format: e.Format, Ordering: OrderingNone, OnFailure: OnFailureSkip}
+	if j.Format == "" {
+		j.Format = FormatShiphook
 	}
-	return endpointJSON{endpointFields(e), e.Scheme(), format}
+	if e.Ordered() {
+		j.Ordering = OrderingShipment
+	}
+	if e.Blocks() {
+		j.OnFailure = OnFailureBlock
+	}
+	return j
 }
 
 // MarshalJSON encodes e's fields, its signature_scheme, which follows
-// from its secret, and its format. It never encodes a secret.
+// from its secret, and its format, ordering and on_failure with their
+// defaults. It never encodes a secret.
 func (e Endpoint) MarshalJSON() ([]byte, error) {
-	return marshalJSON(viewOf(e))
+	return marshalJSON(shown(e))
 }
 
 // marshalJSON encodes v without escaping <, > and &, as the API answers
@@ -133,7 +144,7 @@ func (c CreatedEndpoint) MarshalJSON() ([]byte, error) {
 		Secret    string            `json:"secret,omitempty"`
 		PublicKey string            `json:"public_key,omitempty"`
 		Headers   map[string]string `json:"headers,omitempty"` // in full, where endpointJSON's are masked
-	}{viewOf(c.Endpoint), c.Secret, c.PublicKey, c.Headers})
+	}{shown(c.Endpoint), c.Secret, c.PublicKey, c.Headers})
 }
 
 // RotateInput asks for a secret rotation.

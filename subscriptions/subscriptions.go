@@ -82,7 +82,32 @@ type Options struct {
 	// own (FormatShiphook, the default) or FormatDCSA. The API shows the
 	// default as "shiphook".
 	Format string `json:"format,omitempty"`
+	// Ordering is OrderingNone (the default, shown as "none") or
+	// OrderingShipment: the messages of one shipment are then attempted
+	// one at a time, in the order their events were accepted, each
+	// carrying its sequence number.
+	Ordering string `json:"ordering,omitempty"`
+	// OnFailure, for an ordered endpoint, says what a message that ends
+	// failed does to the messages of its shipment behind it:
+	// OnFailureSkip (the default) lets the next go on, OnFailureBlock
+	// stops them until the failed one is retried or discarded.
+	OnFailure string `json:"on_failure,omitempty"`
 }
+
+// Values of Options.Ordering and Options.OnFailure.
+const (
+	OrderingNone     = "none"
+	OrderingShipment = "shipment"
+	OnFailureSkip    = "skip"
+	OnFailureBlock   = "block"
+)
+
+// Ordered reports whether the endpoint orders its messages by shipment.
+func (o Options) Ordered() bool { return o.Ordering == OrderingShipment }
+
+// Blocks reports whether a failed message of an ordered endpoint stops
+// its shipment's queue (on_failure "block").
+func (o Options) Blocks() bool { return o.OnFailure == OnFailureBlock }
 
 // BreakerSettings tune an endpoint's circuit breaker. Zero values mean the
 // server's defaults.

@@ -42,6 +42,12 @@ func TestEventGen(t *testing.T) {
 	require.NoError(t, json.Unmarshal(g.appendEvent(nil, -1), &warm))
 	require.Equal(t, "bench-r1-warm", warm["id"])
 	require.NotContains(t, warm["data"], "sent_at_ns")
+
+	// The ordered scenario spreads its events over a number of shipments.
+	spread := newEventGen(targets{run: "r2", partners: []string{"bench-r2-p0"}, shipments: 100})
+	require.NoError(t, json.Unmarshal(spread.appendEvent(nil, 207), &ev))
+	require.Equal(t, "bench-r2-207", ev.ID)
+	require.Equal(t, "SHP-r2-s7", ev.Shipment.ID)
 }
 
 func TestReadGoBench(t *testing.T) {

@@ -19,12 +19,18 @@ import (
 type targets struct {
 	run      string
 	partners []string
+	// shipments, if not 0, is how many shipments the run's events are
+	// spread over (event i is of shipment i mod shipments); 0 gives each
+	// event a shipment of its own.
+	shipments int
 }
 
-// createTargets creates n partners with one endpoint each, signed with its
-// own secret, delivering to the receiver and counted by t.
-func createTargets(ctx context.Context, a *harness.Client, rcv *harness.Receiver, run string, n int, t *harness.Tally) (targets, error) {
-	tg := targets{run: run}
+// createTargets creates the partners of s (its fan-out) with one endpoint
+// each, signed with its own secret, ordered by shipment if s is,
+// delivering to the receiver and counted by t.
+func createTargets(ctx context.Context, a *harness.Client, rcv *harness.Receiver, run string, s scenario, t *harness.Tally) (targets, error) {
+	tg := targets{run: run, shipments: s.shipments}
+	n := s.fanout
 	for i := range n {
 		id := fmt.Sprintf("bench-%s-p%d", run, i)
 		if err := a.Call(ctx, http.MethodPost, "/v1/partners", map[string]any{"id": id, "name": "Bench partner " + strconv.Itoa(i)}, nil); err != nil {
@@ -36,6 +42,9 @@ func createTargets(ctx context.Context, a *harness.Client, rcv *harness.Receiver
 			return tg, err
 		}
 		ep := map[string]any{"url": rcv.URL(path), "event_types": []string{"shipment.milestone.*"}, "secret": secret}
+		if s.ordered {
+			ep["ordering"] = "shipment"
+		}
 		if err := a.Call(ctx, http.MethodPost, "/v1/partners/"+id+"/endpoints", ep, nil); err != nil {
 			return tg, err
 		}
@@ -49,9 +58,10 @@ func createTargets(ctx context.Context, a *harness.Client, rcv *harness.Receiver
 // publisher's clock in data.sent_at_ns (milestone schemas allow extra
 // fields).
 type eventGen struct {
-	run      string
-	parties  []byte
-	occurred string
+	run       string
+	parties   []byte
+	occurred  string
+	shipments int
 }
 
 var roles = []string{"consignee", "shipper", "carrier", "agent", "customs_broker", "notify_party"}
@@ -62,7 +72,7 @@ func newEventGen(tg targets) *eventGen {
 		ps[i] = map[string]string{"partner_id": id, "role": roles[i%len(roles)]}
 	}
 	parties, _ := json.Marshal(ps)
-	return &eventGen{run: tg.run, parties: parties, occurred: time.Now().UTC().Format(time.RFC3339)}
+	return &eventGen{run: tg.run, parties: parties, occurred: time.Now().UTC().Format(time.RFC3339), shipments: tg.shipments}
 }
 
 // appendEvent appends event i (or the warm-up event when i < 0) to b.
@@ -86,7 +96,11 @@ func (g *eventGen) appendEvent(b []byte, i int) []byte {
 	b = append(b, `","shipment":{"id":"SHP-`...)
 	b = append(b, g.run...)
 	b = append(b, '-')
-	b = append(b, n...)
+	if g.shipments > 0 && i >= 0 {
+		b = strconv.AppendInt(append(b, 's'), int64(i%g.shipments), 10)
+	} else {
+		b = append(b, n...)
+	}
 	b = append(b, `","mode":"ocean","origin":"CNSHA","destination":"NLRTM","carrier":"MSCU"},"parties":`...)
 	b = append(b, g.parties...)
 	b = append(b, `,"data":{"location":{"code":"CNSHA","name":"Shanghai"},"vessel":"MSC OSCAR","voyage":"FE547W",`...)

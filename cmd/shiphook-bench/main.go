@@ -319,6 +319,11 @@ func (o *options) scenariosFor(pass string) []scenario {
 			n := scale(o.events)
 			out = append(out, scenario{kind: kind, fanout: 1, events: n, publishers: o.publishers,
 				title: fmt.Sprintf("fan-out ×1, %s events, %d publishers, as fast as it goes", thousands(n), o.publishers)})
+		case scenarioOrdered:
+			n := scale(o.events)
+			out = append(out, scenario{kind: kind, fanout: 1, events: n, publishers: o.publishers, ordered: true, shipments: orderedShipments,
+				title: fmt.Sprintf("fan-out ×1 to an endpoint ordered by shipment, %s events over %d shipments, %d publishers, as fast as it goes",
+					thousands(n), orderedShipments, o.publishers)})
 		case scenarioFanout10:
 			for _, n := range o.fanout10Events {
 				n = scale(n)

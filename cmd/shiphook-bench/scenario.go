@@ -25,9 +25,17 @@ const (
 	scenarioBatchDCSA   = "batch-dcsa"
 	scenarioBatchMapped = "batch-mapped"
 	scenarioBacklog     = "backlog"
+	// The fanout1 scenario's events to an endpoint ordered by shipment,
+	// spread over orderedShipments shipments.
+	scenarioOrdered = "ordered"
 )
 
-var allScenarios = []string{scenarioFanout1, scenarioFanout10, scenarioRate, scenarioBatch, scenarioBatchDCSA, scenarioBatchMapped, scenarioBacklog}
+// orderedShipments is how many shipments the ordered scenario's events
+// are spread over: as many queues in flight at once.
+const orderedShipments = 100
+
+var allScenarios = []string{scenarioFanout1, scenarioFanout10, scenarioRate, scenarioBatch, scenarioBatchDCSA, scenarioBatchMapped,
+	scenarioBacklog, scenarioOrdered}
 
 // scenario is one row of the table: how events are published and to how
 // many endpoints each goes.
@@ -44,6 +52,10 @@ type scenario struct {
 	// source is the format of the source the events are posted to (the
 	// source scenarios); empty posts canonical events.
 	source string
+	// ordered: the endpoints order their messages by shipment, and the
+	// events are spread over shipments shipments (0: one each).
+	ordered   bool
+	shipments int
 
 	// backlog: down is how the receiver is down (harness.Unavailable or
 	// harness.Refusing) while the backlog builds; hold is how long the built
@@ -137,7 +149,7 @@ func (rn *runner) run(ctx context.Context, s scenario) row {
 // and the connections are open.
 func (rn *runner) prepare(ctx context.Context, run string, s scenario) (*harness.Tally, *eventGen, targets, error) {
 	t := harness.NewTally()
-	tg, err := createTargets(ctx, rn.p.api, rn.rcv, run, s.fanout, t)
+	tg, err := createTargets(ctx, rn.p.api, rn.rcv, run, s, t)
 	if err != nil {
 		return nil, nil, tg, err
 	}

@@ -33,10 +33,15 @@ func TestMain(m *testing.M) {
 }
 
 // startChild runs "shiphook <cmd>" as a child process with env as its
-// whole environment and returns it once it listens; kill ends it at once.
+// whole environment and returns it once it listens (a worker, on its
+// probes' address); kill ends it at once.
 func startChild(t *testing.T, cmd string, env map[string]string) (s *server, kill func()) {
 	t.Helper()
-	c := exec.Command(os.Args[0], cmd, "--addr", "127.0.0.1:0")
+	addr := "--addr"
+	if cmd == "worker" {
+		addr = "--health-addr"
+	}
+	c := exec.Command(os.Args[0], cmd, addr, "127.0.0.1:0")
 	c.Env = []string{childEnv + "=1"}
 	for k, v := range env {
 		c.Env = append(c.Env, k+"="+v)

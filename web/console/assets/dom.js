@@ -89,10 +89,13 @@ export function badge(text, tone = '') {
   return h('span', { class: `badge ${tone}`.trim() }, text);
 }
 
-const statusTones = { succeeded: 'ok', failed: 'bad', delivering: 'info', pending: 'warn', held: 'warn', disabled: '', running: 'info', done: 'ok' };
+const statusTones = {
+  succeeded: 'ok', failed: 'bad', delivering: 'info', pending: 'warn', held: 'warn', waiting: 'warn', disabled: '', discarded: '',
+  running: 'info', done: 'ok',
+};
 
-// statusBadge shows a message's status: pending, held, delivering,
-// succeeded, failed or disabled.
+// statusBadge shows a message's status: pending, held, waiting,
+// delivering, succeeded, failed, disabled or discarded.
 export function statusBadge(status, { id, big } = {}) {
   return h('span', { class: ['badge', statusTones[status], big && 'big'].filter(Boolean).join(' '), id }, status || 'unknown');
 }

@@ -113,6 +113,9 @@ function detailsCard(ep, here, scheme) {
     ['Timeout', ep.timeout_seconds ? `${ep.timeout_seconds} s` : h('span', { class: 'muted' }, 'server default')],
     ['Max. concurrency', ep.max_concurrency || h('span', { class: 'muted' }, 'server default')],
     ['Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : h('span', { class: 'muted' }, 'none')],
+    ['Ordering', h('span', { id: 'endpoint-ordering' }, ep.ordering === 'shipment'
+      ? `by shipment; a failed message ${ep.on_failure === 'block' ? 'stops its shipment (block)' : 'lets the next go on (skip)'}`
+      : 'none')],
     ['Signature scheme', scheme],
     ['Format', formats[ep.format] || ep.format],
     ['Custom headers', headers.length
@@ -504,6 +507,11 @@ async function endpointForm(ctx, pid, ep) {
     field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
     field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
     field('Rate limit', num('rate_limit', 100000, ep?.rate_limit), 'Deliveries started per second')),
+  h('div', { class: 'row' },
+    field('Ordering', select('ordering', [['none', 'None'], ['shipment', 'By shipment']], ep?.ordering || 'none'),
+      'By shipment: one shipment\'s messages go one at a time, in the order their events were accepted, each with its sequence.'),
+    field('On failure', select('on_failure', [['skip', 'Skip: the next goes on'], ['block', 'Block: the shipment waits']], ep?.on_failure || 'skip'),
+      'At an ordered endpoint, what a failed message does to those after it. Blocked, it waits until retried or discarded.')),
   h('div', { class: 'field inline' },
     h('input', { type: 'checkbox', name: 'disabled', id: 'f-disabled', checked: !!ep?.disabled }),
     h('label', { for: 'f-disabled' }, 'Disabled (messages are kept, not sent)')),
@@ -540,6 +548,7 @@ function readForm(form) {
     body.headers[line.slice(0, i).trim()] = line.slice(i + 1).trim();
   }
   for (const k of ['timeout_seconds', 'max_concurrency', 'rate_limit']) body[k] = Number(fd.get(k) || 0);
+  for (const k of ['ordering', 'on_failure']) body[k] = fd.get(k);
   return body;
 }
 

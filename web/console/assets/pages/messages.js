@@ -9,7 +9,7 @@ import {
 
 const enc = encodeURIComponent;
 
-export const statuses = ['pending', 'held', 'delivering', 'succeeded', 'failed', 'disabled'];
+export const statuses = ['pending', 'held', 'waiting', 'delivering', 'succeeded', 'failed', 'disabled', 'discarded'];
 export const errorClasses = ['dns', 'connect', 'tls', 'timeout', 'http_status', 'redirect', 'ssrf_blocked'];
 
 // messageColumns are the columns of every list of messages; withPartner
@@ -128,6 +128,24 @@ export async function show(ctx) {
       }
     },
   }, 'Retry');
+  const discard = h('button', {
+    type: 'button',
+    id: 'discard',
+    title: 'End the message without delivering it; at an ordered endpoint the next message of its shipment goes on.',
+    onclick: async () => {
+      discard.disabled = true;
+      out.replaceChildren();
+      try {
+        const r = await post(path`/messages/${mid}/discard`, {});
+        out.replaceChildren(notice('Discarded: the message will not be delivered.'));
+        if (r && r.id) draw(r, null);
+      } catch (err) {
+        out.replaceChildren(errorState(err, 'The message was not discarded'));
+      } finally {
+        discard.disabled = false;
+      }
+    },
+  }, 'Discard');
 
   const draw = (msg, list) => {
     m = msg;
@@ -136,7 +154,7 @@ export async function show(ctx) {
       title: 'Message',
       badges: [statusBadge(m.status, { id: 'message-status', big: true })],
       subtitle: h('span', null, h('span', { class: 'mono' }, m.event_type), m.shipment_id ? [' for shipment ', link(`/shipments/${enc(m.shipment_id)}`, m.shipment_id)] : null),
-      actions: [retry],
+      actions: [retry, ['failed', 'pending', 'held', 'disabled'].includes(msg.status) ? discard : null].filter(Boolean),
     }));
     details.replaceChildren(card('Details', kv([
       ['ID', h('code', null, m.id)],
@@ -145,9 +163,10 @@ export async function show(ctx) {
       ['Shipment', m.shipment_id ? link(`/shipments/${enc(m.shipment_id)}`, m.shipment_id) : '—'],
       ['Endpoint', link(`/partners/${enc(m.partner_id)}/endpoints/${enc(m.endpoint_id)}`, m.endpoint_id)],
       ['Partner', ctx.admin ? link(`/partners/${enc(m.partner_id)}`, m.partner_id) : m.partner_id],
+      m.sequence ? ['Sequence', h('span', { id: 'message-sequence' }, `${m.sequence} of its shipment at this endpoint`)] : null,
       ['Attempts', String(m.attempts ?? 0)],
       ['Last result', result(m.last_status_code, m.last_error_class)],
-      ['Next attempt', m.status === 'held' ? h('span', { class: 'muted' }, 'when the circuit breaker of its endpoint closes') : when(m.next_attempt_at)],
+      ['Next attempt', nextAttempt(m)],
       ['Created', when(m.created_at)],
       ['Updated', when(m.updated_at)],
     ])));
@@ -195,6 +214,13 @@ export async function show(ctx) {
     return;
   }
   if (['pending', 'held', 'delivering'].includes(m.status)) follow();
+}
+
+// nextAttempt says when message m is attempted next.
+function nextAttempt(m) {
+  if (m.status === 'held') return h('span', { class: 'muted' }, 'when the circuit breaker of its endpoint closes');
+  if (m.status === 'waiting') return h('span', { class: 'muted' }, 'once the earlier message of its shipment to this endpoint has ended');
+  return when(m.next_attempt_at);
 }
 
 // endpointDeadLetters lists an endpoint's failed messages.
