@@ -30,6 +30,8 @@ type Target struct {
 	EndpointID string
 	PartnerID  string
 	Role       string
+	// Pull is true for a pull endpoint, whose messages wait in its feed.
+	Pull bool
 }
 
 // Index finds the endpoints an event goes to. It is indexed by partner and
@@ -58,6 +60,7 @@ type partnerEntry struct {
 type indexedEndpoint struct {
 	id     string
 	filter Filter
+	pull   bool
 }
 
 // NewIndex returns an empty index.
@@ -75,7 +78,7 @@ func (x *Index) Set(p Partner, eps []Endpoint) {
 			continue
 		}
 		e.n++
-		ie := &indexedEndpoint{id: ep.ID, filter: ep.Filter}
+		ie := &indexedEndpoint{id: ep.ID, filter: ep.Filter, pull: ep.Pull()}
 		if len(ep.EventTypes) == 0 {
 			e.any = append(e.any, ie)
 			continue
@@ -182,7 +185,7 @@ func (e *partnerEntry) match(out []Target, s Subject, partnerID, role string, op
 				dup = dup || t.EndpointID == ep.id
 			}
 			if !dup {
-				out = append(out, Target{EndpointID: ep.id, PartnerID: partnerID, Role: role})
+				out = append(out, Target{EndpointID: ep.id, PartnerID: partnerID, Role: role, Pull: ep.pull})
 			}
 		}
 	}

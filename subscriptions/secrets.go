@@ -33,6 +33,7 @@ type endpointJSON struct {
 // MarshalJSON encodes e's fields and its signature_scheme, which follows
 // from its secret. It never encodes a secret.
 func (e Endpoint) MarshalJSON() ([]byte, error) {
+	e.Kind = e.KindOrDefault()
 	return marshalJSON(endpointJSON{endpointFields(e), e.Scheme()})
 }
 
