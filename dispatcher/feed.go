@@ -56,6 +56,23 @@ type FeedPage struct {
 	Acknowledged int
 }
 
+// FeedHealth is how far a pull endpoint's partner is behind in reading
+// its feed.
+type FeedHealth struct {
+	// Unread counts the messages not yet acknowledged.
+	Unread int `json:"unread"`
+	// OldestUnreadAt is when the oldest of them was made; nil when none.
+	OldestUnreadAt *time.Time `json:"oldest_unread_at"`
+	// LastReadAt is when the feed was last read, LastAckedAt when a read
+	// last acknowledged (gave a cursor); nil if never.
+	LastReadAt  *time.Time `json:"last_read_at"`
+	LastAckedAt *time.Time `json:"last_acknowledged_at"`
+	// AckedPosition is the highest position acknowledged, LastPosition the
+	// highest given to a message (0: none).
+	AckedPosition int64 `json:"acknowledged_position"`
+	LastPosition  int64 `json:"last_position"`
+}
+
 // FeedStore is what reading a feed needs of the Store.
 type FeedStore interface {
 	// ReadFeed acknowledges and reads one page of a pull endpoint's feed,

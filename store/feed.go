@@ -216,3 +216,27 @@ type positioned struct {
 }
 
 func (p positioned) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.pos}, dest...)...) }
+
+// FeedHealth tells how far endpointID's feed is behind: its unread
+// messages (their count and the oldest's creation) and its row of
+// feed_positions. An endpoint never read, or unknown, gives zeros and
+// nils.
+func (s *Store) FeedHealth(ctx context.Context, endpointID string) (_ dispatcher.FeedHealth, err error) {
+	defer s.unavailable(&err)
+	var (
+		h                  dispatcher.FeedHealth
+		oldest, read, ackd sql.NullInt64
+	)
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*), MIN(created_at) FROM messages WHERE endpoint_id = ? AND `+unreadMessage),
+		endpointID).Scan(&h.Unread, &oldest)
+	if err != nil {
+		return h, fmt.Errorf("unread messages of %s: %w", endpointID, err)
+	}
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT last_position, acked_position, last_read_at, last_acked_at
+		FROM feed_positions WHERE endpoint_id = ?`), endpointID).Scan(&h.LastPosition, &h.AckedPosition, &read, &ackd)
+	if err != nil && err != sql.ErrNoRows {
+		return h, fmt.Errorf("feed position of %s: %w", endpointID, err)
+	}
+	h.OldestUnreadAt, h.LastReadAt, h.LastAckedAt = timePtr(oldest), timePtr(read), timePtr(ackd)
+	return h, nil
+}

@@ -176,6 +176,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		}
 	}
 	if cmd != "worker" {
+		listenFeeds(g, p.queue.Feeds())
 		if err := startHTTP(g, c.addr, newAPI(p, c, fanout), stdout); err != nil {
 			return err
 		}
@@ -340,8 +341,21 @@ func newAPI(p parts, c config, fanout dispatcher.LocalFanout) http.Handler {
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
 		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
+		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds()},
 		UserAgent: "shiphook/" + version,
 		Ready:     readiness(p),
+	})
+}
+
+// listenFeeds has bell hear the rings of every process in g, until g
+// stops, so that a long-polling feed read here learns of messages that a
+// worker elsewhere stored.
+func listenFeeds(g *group, bell *dispatcher.FeedBell) {
+	stop := bell.Listen()
+	g.run(func(ctx context.Context) error {
+		<-ctx.Done()
+		stop()
+		return nil
 	})
 }
 
