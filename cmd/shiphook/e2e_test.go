@@ -125,6 +125,7 @@ type messageOut struct {
 
 type attemptOut struct {
 	Number       int    `json:"number"`
+	Trigger      string `json:"trigger"`
 	StatusCode   int    `json:"status_code"`
 	ErrorClass   string `json:"error_class"`
 	ResponseBody string `json:"response_body"`
