@@ -19,6 +19,44 @@ import (
 // every query that reads them so that both databases use messages_unread.
 const unreadMessage = `status = 'pending' AND next_attempt_at IS NULL`
 
+// The queries of a feed; their plans are checked (feed_test.go).
+var (
+	// feedAckQuery acknowledges the unread messages of a feed (endpoint)
+	// after one position and at or before another: the positions by the
+	// primary key of feed_entries, each message by its own.
+	feedAckQuery = `UPDATE messages SET status = 'succeeded', attempts = attempts + 1,
+		last_status_code = 200, last_error_class = '', updated_at = ?
+		WHERE id IN (SELECT message_id FROM feed_entries WHERE endpoint_id = ? AND position > ? AND position <= ?)
+		AND ` + unreadMessage + `
+		RETURNING id, partner_id, attempts`
+	// feedUnnumberedQuery selects the ids of at most a number of unread
+	// messages of a feed (endpoint) that have no position, in id order,
+	// from messages_unread. An unread message that has a position has one
+	// after the feed's acknowledged position (given second): those are
+	// the few looked up in feed_entries, by its primary key. They are few
+	// as a read numbers messages only while fewer than its limit are
+	// numbered after its cursor.
+	feedUnnumberedQuery = `SELECT m.id FROM messages m WHERE m.endpoint_id = ? AND ` + unreadMessage + `
+		AND NOT EXISTS (SELECT 1 FROM feed_entries f WHERE f.endpoint_id = m.endpoint_id AND f.position > ? AND f.message_id = m.id)
+		ORDER BY m.id LIMIT ?`
+	// feedPageQuery reads a page of a feed (endpoint) after a position.
+	feedPageQuery = `SELECT f.position, ` + qualified("m.", messageColumns) + `
+		FROM feed_entries f JOIN messages m ON m.id = f.message_id
+		WHERE f.endpoint_id = ? AND f.position > ? ORDER BY f.position LIMIT ?`
+	// feedUnreadQuery counts a feed's (endpoint's) unread messages and
+	// finds when the oldest was made.
+	feedUnreadQuery = `SELECT COUNT(*), MIN(created_at) FROM messages WHERE endpoint_id = ? AND ` + unreadMessage
+)
+
+// qualified returns the comma-separated columns cols, each prefixed.
+func qualified(prefix, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // feedState is a feed's row of feed_positions as a read finds it.
 type feedState struct{ last, acked int64 }
 
@@ -51,12 +89,12 @@ func (s *Store) ReadFeed(ctx context.Context, q dispatcher.FeedQuery) (_ dispatc
 					Message: "this cursor was not given by this endpoint's feed; give a next_cursor it returned, or leave after out to read from the first unacknowledged message"}
 			}
 			from = *q.After
-			if page.Acknowledged, err = s.acknowledge(ctx, tx, q.EndpointID, from, at); err != nil {
+			if page.Acknowledged, err = s.acknowledge(ctx, tx, q.EndpointID, st.acked, from, at); err != nil {
 				return err
 			}
 		}
 		if need := int64(q.Limit) - (st.last - from); need > 0 {
-			if err := s.numberFeed(ctx, tx, q.EndpointID, st.last, need); err != nil {
+			if err := s.numberFeed(ctx, tx, q.EndpointID, st, need); err != nil {
 				return err
 			}
 		}
@@ -90,12 +128,10 @@ func (s *Store) lockFeed(ctx context.Context, tx *sql.Tx, endpointID string, at 
 // acknowledge makes the unread messages of endpointID at or before
 // position upTo succeeded, each with an attempt of trigger "read" made at
 // at, raises the feed's acknowledged position to upTo, and returns how
-// many it acknowledged.
-func (s *Store) acknowledge(ctx context.Context, tx *sql.Tx, endpointID string, upTo int64, at time.Time) (int, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`UPDATE messages SET status = 'succeeded', attempts = attempts + 1,
-		last_status_code = 200, last_error_class = '', updated_at = ?
-		WHERE endpoint_id = ? AND `+unreadMessage+` AND feed_position <= ?
-		RETURNING id, partner_id, attempts`), micros(at), endpointID, upTo)
+// many it acknowledged. from is the position acknowledged before: every
+// message at or before it was.
+func (s *Store) acknowledge(ctx context.Context, tx *sql.Tx, endpointID string, from, upTo int64, at time.Time) (int, error) {
+	rows, err := tx.QueryContext(ctx, s.q(feedAckQuery), micros(at), endpointID, from, upTo)
 	type acked struct {
 		id, partnerID string
 		number        int
@@ -143,14 +179,13 @@ func feedAttemptRows(n int) string {
 	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }
 
-// numberFeed gives the next positions after last to at most n unread
+// numberFeed gives the next positions after st.last to at most n unread
 // messages of endpointID that have none, in id order, and records the
 // feed's new last position.
-func (s *Store) numberFeed(ctx context.Context, tx *sql.Tx, endpointID string, last, n int64) error {
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET feed_position = ? + r.n
-		FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM messages
-			WHERE endpoint_id = ? AND `+unreadMessage+` AND feed_position IS NULL ORDER BY id LIMIT ?) AS r
-		WHERE messages.id = r.id`), last, endpointID, n)
+func (s *Store) numberFeed(ctx context.Context, tx *sql.Tx, endpointID string, st feedState, n int64) error {
+	last := st.last
+	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO feed_entries (endpoint_id, position, message_id)
+		SELECT ?, CAST(? AS BIGINT) + ROW_NUMBER() OVER (ORDER BY id), id FROM (`+feedUnnumberedQuery+`) AS r`), endpointID, last, endpointID, st.acked, n)
 	if err != nil {
 		return fmt.Errorf("number the feed of %s: %w", endpointID, err)
 	}
@@ -168,8 +203,7 @@ func (s *Store) numberFeed(ctx context.Context, tx *sql.Tx, endpointID string, l
 // feedPage reads at most limit messages of endpointID's feed after
 // position after, in position order, with their events.
 func (s *Store) feedPage(ctx context.Context, tx *sql.Tx, endpointID string, after int64, limit int) ([]dispatcher.FeedItem, error) {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT feed_position, `+messageColumns+` FROM messages
-		WHERE endpoint_id = ? AND feed_position > ? ORDER BY feed_position LIMIT ?`), endpointID, after, limit)
+	rows, err := tx.QueryContext(ctx, s.q(feedPageQuery), endpointID, after, limit)
 	var items []dispatcher.FeedItem
 	if err == nil {
 		err = eachRow(rows, func(sc scanner) error {
@@ -227,7 +261,7 @@ func (s *Store) FeedHealth(ctx context.Context, endpointID string) (_ dispatcher
 		h                  dispatcher.FeedHealth
 		oldest, read, ackd sql.NullInt64
 	)
-	err = s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*), MIN(created_at) FROM messages WHERE endpoint_id = ? AND `+unreadMessage),
+	err = s.db.QueryRowContext(ctx, s.q(feedUnreadQuery),
 		endpointID).Scan(&h.Unread, &oldest)
 	if err != nil {
 		return h, fmt.Errorf("unread messages of %s: %w", endpointID, err)

@@ -21,6 +21,7 @@ func TestFeeds(t *testing.T) {
 		{"LateCommit", testFeedLateCommit},
 		{"ConcurrentFanOuts", testFeedConcurrentFanOuts},
 		{"BadCursor", testFeedBadCursor},
+		{"Plans", testFeedPlans},
 	})
 }
 
@@ -247,4 +248,47 @@ func testFeedBadCursor(t *testing.T, db backend) {
 	}
 	// Nothing was acknowledged by the bad reads.
 	require.Len(t, readFeed(t, s, "pull", nil, 10).Items, 2)
+}
+
+// testFeedPlans checks that a feed's queries read the indexes made for
+// them, with a webhook endpoint's many messages beside a pull endpoint's.
+func testFeedPlans(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	hook := endpoint("hook", "acme")
+	pulls := []subscriptions.Endpoint{endpoint("pull", "acme"), endpoint("pull2", "acme"), endpoint("pull3", "acme"), endpoint("pull4", "acme")}
+	for from := 0; from < 4000; from += 500 {
+		var evs []dispatcher.Event
+		for i := from; i < from+500; i++ {
+			ev := event(fmt.Sprintf("evt_%04d", i))
+			ev.Messages = []dispatcher.Message{message(fmt.Sprintf("wmsg_%04d", i), ev, hook),
+				pullMessage(fmt.Sprintf("pmsg_%04d", i), ev, pulls[i%len(pulls)])}
+			evs = append(evs, ev)
+		}
+		_, err := s.InsertEvents(ctx, evs)
+		require.NoError(t, err)
+	}
+	for _, ep := range pulls {
+		page := readFeed(t, s, ep.ID, nil, 500)
+		readFeed(t, s, ep.ID, &page.Next, 300)
+	}
+	require.NoError(t, store.Analyze(ctx, s))
+	plans, err := store.FeedPlans(ctx, s, "pull")
+	require.NoError(t, err)
+	for name, plan := range plans {
+		t.Logf("%s: %s", name, plan)
+	}
+	want := map[string][]string{
+		"postgres": {"acknowledge", "feed_entries_pkey", "number", "messages_unread", "number", "feed_entries_pkey",
+			"page", "feed_entries_pkey", "unread", "messages_unread"},
+		"sqlite": {"acknowledge", "sqlite_autoindex_feed_entries", "number", "messages_unread", "number", "sqlite_autoindex_feed_entries",
+			"page", "sqlite_autoindex_feed_entries", "unread", "messages_unread"},
+	}[string(db)]
+	for i := 0; i < len(want); i += 2 {
+		require.Contains(t, plans[want[i]], want[i+1], "%s: %s", want[i], plans[want[i]])
+	}
+	require.NotContains(t, plans["page"], "TEMP B-TREE")
+	for _, plan := range plans {
+		require.NotContains(t, plan, "Seq Scan")
+		require.NotContains(t, plan, "SCAN ")
+	}
 }
