@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -406,4 +408,71 @@ func checkLongPoll(t *testing.T, f feedFixture) {
 	median := sorted[len(sorted)/2]
 	t.Logf("long-poll answer after the event's 202: median %v, all %v", median, latencies)
 	require.Less(t, median, 100*time.Millisecond, "median of %v", latencies)
+}
+
+// TestFeedCommand reads a pull endpoint's feed with "shiphook feed", as
+// the README shows: once to the end, then following.
+func TestFeedCommand(t *testing.T) {
+	t.Chdir(t.TempDir())
+	env := embeddedEnv()
+	env["SHIPHOOK_ADMIN_KEY"] = adminKey
+	f := newFeedFixture(t, startServer(t, "serve", env))
+	posted := f.postEvents(t, 3)
+	cmdEnv := map[string]string{"SHIPHOOK_URL": f.s.URL, "SHIPHOOK_API_KEY": f.acmeKey}
+	feed := func(ctx context.Context, args ...string) (stdout, stderr *lockedBuffer, err error) {
+		stdout, stderr = &lockedBuffer{}, &lockedBuffer{}
+		args = append([]string{"feed", "--partner", "acme", "--endpoint", f.pull.ID}, args...)
+		err = run(ctx, args, func(k string) string { return cmdEnv[k] }, stdout, stderr)
+		return stdout, stderr, err
+	}
+	require.Eventually(t, func() bool { return f.health(t).Feed.Unread == 3 }, 10*time.Second, 20*time.Millisecond)
+
+	out, errOut, err := feed(t.Context(), "--limit", "2")
+	require.NoError(t, err, errOut.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 3, out.String())
+	var got []string
+	for _, l := range lines {
+		var e envelopeOut
+		require.NoError(t, json.Unmarshal([]byte(l), &e), l)
+		require.NotEmpty(t, e.ID)
+		got = append(got, e.Data.EventID)
+	}
+	require.ElementsMatch(t, posted, got)
+	require.Contains(t, errOut.String(), "cursor: ")
+	require.Zero(t, f.health(t).Feed.Unread, "what it printed is acknowledged")
+
+	out, _, err = feed(t.Context())
+	require.NoError(t, err)
+	require.Empty(t, out.String(), "nothing left to read")
+
+	// Following: a new event is printed as it comes, until interrupted.
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var followed *lockedBuffer
+	started := make(chan struct{})
+	go func() {
+		var err error
+		stdout := &lockedBuffer{}
+		followed = stdout
+		close(started)
+		err = run(ctx, []string{"feed", "--partner", "acme", "--endpoint", f.pull.ID, "--follow"},
+			func(k string) string { return cmdEnv[k] }, stdout, &lockedBuffer{})
+		done <- err
+	}()
+	<-started
+	time.Sleep(200 * time.Millisecond)
+	require.Equal(t, http.StatusAccepted, call(t, "POST", f.s.URL+"/v1/events", adminKey, event(7, "followed"), nil))
+	require.Eventually(t, func() bool { return strings.Count(followed.String(), "\n") == 1 }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	// Errors say what went wrong.
+	_, _, err = feed(t.Context(), "--endpoint", f.hook.ID)
+	require.ErrorContains(t, err, "404 Not Found: endpoint "+f.hook.ID+" not found (not_found)", "globex's endpoint, with acme's key")
+	_, _, err = feed(t.Context(), "--after", "nonsense")
+	require.ErrorContains(t, err, "invalid_cursor")
+	cmdEnv = nil
+	_, _, err = feed(t.Context())
+	require.ErrorContains(t, err, "give --key")
 }

@@ -38,6 +38,8 @@ Commands:
             encrypt every endpoint secret and header value with the first
             encryption key, so that the others can be dropped
   receive   run a small webhook receiver that verifies and prints deliveries
+  feed      read a pull endpoint's feed with a partner key, one JSON
+            message a line (acknowledging what it printed)
   health    check a running shiphook's probe, for a container health check
   version   print the version
 
@@ -64,6 +66,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runService(ctx, cmd, cfg, stdout, stderr)
 	case "receive":
 		err := runReceive(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	case "feed":
+		err := runFeed(ctx, args, getenv, stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
