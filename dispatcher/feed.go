@@ -90,12 +90,15 @@ type Feed struct {
 	Store FeedStore
 	// Bell wakes a waiting read when a message for its endpoint is stored.
 	Bell *FeedBell
+	// Stopping, once closed, ends every wait: the process is shutting
+	// down. Nil: never.
+	Stopping <-chan struct{}
 }
 
 // Read reads one page of q's feed. If the page is empty, it waits up to
 // wait for a message to be stored for the endpoint and reads again; the
 // read's acknowledgement is made once, by the first read. It returns the
-// empty page when wait passes or ctx ends.
+// empty page when wait passes, ctx ends or f is Stopping.
 func (f Feed) Read(ctx context.Context, q FeedQuery, wait time.Duration) (FeedPage, error) {
 	deadline := time.Now().Add(wait)
 	acked := -1
@@ -121,6 +124,9 @@ func (f Feed) Read(ctx context.Context, q FeedQuery, wait time.Duration) (FeedPa
 		case <-woken:
 		case <-timer.C:
 		case <-ctx.Done():
+			timer.Stop()
+			return page, nil
+		case <-f.Stopping:
 			timer.Stop()
 			return page, nil
 		}

@@ -115,6 +115,23 @@ func TestFeedWait(t *testing.T) {
 			t.Fatal("the read did not look again")
 		}
 	})
+	t.Run("a read stops waiting when the process stops", func(t *testing.T) {
+		stopping := make(chan struct{})
+		done := make(chan FeedPage)
+		go func() {
+			page, err := Feed{Store: &feedPages{}, Bell: here, Stopping: stopping}.Read(t.Context(), FeedQuery{EndpointID: "ep_4", Limit: 10}, 30*time.Second)
+			require.NoError(t, err)
+			done <- page
+		}()
+		time.Sleep(50 * time.Millisecond)
+		close(stopping)
+		select {
+		case page := <-done:
+			require.Empty(t, page.Items)
+		case <-time.After(feedRecheck / 2):
+			t.Fatal("the read kept waiting")
+		}
+	})
 	t.Run("an empty page once the wait is over", func(t *testing.T) {
 		st := &feedPages{}
 		page, err := Feed{Store: st, Bell: here}.Read(t.Context(), FeedQuery{EndpointID: "ep_3", Limit: 10}, 50*time.Millisecond)

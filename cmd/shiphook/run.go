@@ -185,7 +185,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	}
 	if cmd != "worker" {
 		listenFeeds(g, p.queue.Feeds())
-		if err := startHTTP(g, c.addr, newAPI(p, c, fanout), stdout); err != nil {
+		if err := startHTTP(g, c.addr, newAPI(p, c, fanout, g.ctx.Done()), stdout); err != nil {
 			return err
 		}
 	}
@@ -342,14 +342,15 @@ func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Wo
 }
 
 // newAPI returns the HTTP API over p; fanout is the delivery workers of
-// this process, nil if they run elsewhere.
-func newAPI(p parts, c config, fanout dispatcher.LocalFanout) http.Handler {
+// this process, nil if they run elsewhere. Reads of feeds that wait end
+// when stopping is closed, so that they do not hold up the shutdown.
+func newAPI(p parts, c config, fanout dispatcher.LocalFanout, stopping <-chan struct{}) http.Handler {
 	return api.New(api.Deps{
 		Store: p.st, Auth: subscriptions.NewAuth(p.st), Notifier: p.syncer, Destinations: c.dest, Breakers: p.guard,
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
 		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
-		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds()},
+		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds(), Stopping: stopping},
 		UserAgent: "shiphook/" + version,
 		Ready:     readiness(p),
 	})
