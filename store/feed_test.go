@@ -22,6 +22,7 @@ func TestFeeds(t *testing.T) {
 		{"ConcurrentFanOuts", testFeedConcurrentFanOuts},
 		{"BadCursor", testFeedBadCursor},
 		{"Plans", testFeedPlans},
+		{"EndpointKind", testEndpointKind},
 	})
 }
 
@@ -291,4 +292,31 @@ func testFeedPlans(t *testing.T, db backend) {
 		require.NotContains(t, plan, "Seq Scan")
 		require.NotContains(t, plan, "SCAN ")
 	}
+}
+
+// testEndpointKind stores a pull endpoint: its kind is read back by every
+// read of endpoints, and no update changes it.
+func testEndpointKind(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	require.NoError(t, s.CreatePartner(ctx, partner("acme")))
+	pull := endpoint("pull", "acme")
+	pull.Kind, pull.URL = subscriptions.KindPull, ""
+	require.NoError(t, s.CreateEndpoint(ctx, pull))
+	require.NoError(t, s.CreateEndpoint(ctx, endpoint("hook", "acme")))
+	got, err := s.Endpoint(ctx, "pull")
+	require.NoError(t, err)
+	require.Equal(t, subscriptions.KindPull, got.Kind)
+	got.Kind, got.Description = subscriptions.KindWebhook, "changed"
+	require.NoError(t, s.UpdateEndpoint(ctx, got))
+	got, err = s.Endpoint(ctx, "pull")
+	require.NoError(t, err)
+	require.Equal(t, subscriptions.KindPull, got.Kind, "the kind never changes")
+	require.Equal(t, "changed", got.Description)
+	_, eps, err := s.PartnerEndpoints(ctx, "acme")
+	require.NoError(t, err)
+	kinds := map[string]subscriptions.EndpointKind{}
+	for _, e := range eps {
+		kinds[e.ID] = e.Kind
+	}
+	require.Equal(t, map[string]subscriptions.EndpointKind{"pull": subscriptions.KindPull, "hook": subscriptions.KindWebhook}, kinds)
 }
