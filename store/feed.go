@@ -125,48 +125,62 @@ func (s *Store) lockFeed(ctx context.Context, tx *sql.Tx, endpointID string, at 
 	return st, nil
 }
 
-// acknowledge makes the unread messages of endpointID at or before
-// position upTo succeeded, each with an attempt of trigger "read" made at
+// acknowledge makes the unread messages of endpointID after position
+// from (the acknowledged one: every message at or before it was) and at
+// or before upTo succeeded, each with an attempt of trigger "read" made at
 // at, raises the feed's acknowledged position to upTo, and returns how
-// many it acknowledged. from is the position acknowledged before: every
-// message at or before it was.
+// many it acknowledged. A cursor at or before from changes nothing.
 func (s *Store) acknowledge(ctx context.Context, tx *sql.Tx, endpointID string, from, upTo int64, at time.Time) (int, error) {
-	rows, err := tx.QueryContext(ctx, s.q(feedAckQuery), micros(at), endpointID, from, upTo)
-	type acked struct {
-		id, partnerID string
-		number        int
+	if upTo <= from {
+		return 0, nil
 	}
-	var done []acked
+	rows, err := tx.QueryContext(ctx, s.q(feedAckQuery), micros(at), endpointID, from, upTo)
+	var done []readMessage
 	if err == nil {
 		err = eachRow(rows, func(sc scanner) error {
-			var a acked
-			err := sc.Scan(&a.id, &a.partnerID, &a.number)
-			done = append(done, a)
+			var r readMessage
+			err := sc.Scan(&r.id, &r.partnerID, &r.number)
+			done = append(done, r)
 			return err
 		})
 	}
 	if err != nil {
 		return 0, fmt.Errorf("acknowledge the feed of %s: %w", endpointID, err)
 	}
-	for start := 0; start < len(done); start += attemptInsertBatch {
-		batch := done[start:min(start+attemptInsertBatch, len(done))]
-		args := make([]any, 0, len(batch)*10)
-		for _, a := range batch {
-			args = append(args, subscriptions.NewID("att"), a.id, endpointID, a.partnerID, a.number, micros(at))
-		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO attempts (id, message_id, endpoint_id, partner_id, number, started_at,
-			trigger, url, duration_ms, status_code) VALUES `+feedAttemptRows(len(batch))), args...)
-		if err != nil {
-			return 0, fmt.Errorf("record the reads of the feed of %s: %w", endpointID, err)
-		}
+	if err := s.recordReads(ctx, tx, endpointID, done, at); err != nil {
+		return 0, err
 	}
-	_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_positions SET last_acked_at = ?,
-		acked_position = CASE WHEN acked_position < ? THEN ? ELSE acked_position END WHERE endpoint_id = ?`),
-		micros(at), upTo, upTo, endpointID)
+	_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_positions SET acked_position = ?, last_acked_at = ? WHERE endpoint_id = ?`),
+		upTo, micros(at), endpointID)
 	if err != nil {
 		return 0, fmt.Errorf("acknowledge the feed of %s: %w", endpointID, err)
 	}
 	return len(done), nil
+}
+
+// readMessage is a message a read acknowledged: its id, partner, and the
+// number of the read's attempt.
+type readMessage struct {
+	id, partnerID string
+	number        int
+}
+
+// recordReads stores the attempts of the reads of endpointID at at that
+// acknowledged msgs.
+func (s *Store) recordReads(ctx context.Context, tx *sql.Tx, endpointID string, msgs []readMessage, at time.Time) error {
+	for start := 0; start < len(msgs); start += attemptInsertBatch {
+		batch := msgs[start:min(start+attemptInsertBatch, len(msgs))]
+		args := make([]any, 0, len(batch)*6)
+		for _, m := range batch {
+			args = append(args, subscriptions.NewID("att"), m.id, endpointID, m.partnerID, m.number, micros(at))
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO attempts (id, message_id, endpoint_id, partner_id, number, started_at,
+			trigger, url, duration_ms, status_code) VALUES `+feedAttemptRows(len(batch))), args...)
+		if err != nil {
+			return fmt.Errorf("record the reads of the feed of %s: %w", endpointID, err)
+		}
+	}
+	return nil
 }
 
 // attemptInsertBatch is how many read attempts one INSERT stores.

@@ -124,6 +124,7 @@ type messageOut struct {
 }
 
 type attemptOut struct {
+	ID           string `json:"id"`
 	Number       int    `json:"number"`
 	Trigger      string `json:"trigger"`
 	StatusCode   int    `json:"status_code"`

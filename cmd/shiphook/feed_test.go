@@ -36,7 +36,8 @@ type envelopeOut struct {
 }
 
 // feedFixture is a server with partners acme and globex, a key of each,
-// acme's pull endpoint (every event type) and globex's webhook endpoint.
+// acme's pull endpoint (every event type) and globex's webhook endpoint
+// (shipment.created only).
 type feedFixture struct {
 	s                  *server
 	acmeKey, globexKey string
@@ -59,7 +60,9 @@ func newFeedFixture(t *testing.T, s *server) feedFixture {
 	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+f.pull.ID, f.acmeKey, nil, &kind))
 	require.Equal(t, "pull", kind.Kind)
 	require.Empty(t, kind.URL)
-	f.hook = createEndpoint(t, s, newReceiver(t), f.globexKey, "globex", "/globex", map[string]any{})
+	// A webhook endpoint beside it, for the requests a feed refuses; it
+	// subscribes to no type the tests post, so that they deliver nothing.
+	f.hook = createEndpoint(t, s, newReceiver(t), f.globexKey, "globex", "/globex", map[string]any{"event_types": []string{"shipment.created"}})
 	return f
 }
 
@@ -115,7 +118,7 @@ func TestFeed(t *testing.T) {
 
 		// A batch's fan-out may be queued rather than made at ingest.
 		var health feedHealthOut
-		require.Eventually(t, func() bool { health = f.health(t); return health.Feed.Unread == 1000 }, 20*time.Second, 50*time.Millisecond,
+		require.Eventually(t, func() bool { health = f.health(t); return health.Feed.Unread == 1000 }, time.Minute, 50*time.Millisecond,
 			"every message waits unread")
 		require.NotNil(t, health.Feed.OldestUnreadAgeSeconds)
 		require.Nil(t, health.Feed.LastReadAt)
@@ -224,6 +227,21 @@ func (f feedFixture) checkLogAfterReads(t *testing.T) {
 		require.Equal(t, "read", atts.Data[0].Trigger)
 		require.Equal(t, 200, atts.Data[0].StatusCode)
 	}
+	var read struct {
+		Request struct {
+			Method string `json:"method"`
+			URL    string `json:"url"`
+		} `json:"request"`
+		Response struct {
+			Body string `json:"body"`
+		} `json:"response"`
+	}
+	var atts listOut[attemptOut]
+	require.Equal(t, http.StatusOK, call(t, "GET", f.s.URL+"/v1/messages/"+succeeded[0].ID+"/attempts", f.acmeKey, nil, &atts))
+	require.Equal(t, http.StatusOK, call(t, "GET", f.s.URL+"/v1/attempts/"+atts.Data[0].ID, f.acmeKey, nil, &read))
+	require.Equal(t, "GET", read.Request.Method, "the read shows as the partner's GET of the feed")
+	require.Equal(t, "feed", read.Request.URL)
+	require.Contains(t, read.Response.Body, `"id":"`+succeeded[0].ID+`"`, "answered with the message's envelope")
 	h := f.health(t)
 	require.Zero(t, h.Feed.Unread)
 	require.Nil(t, h.Feed.OldestUnreadAgeSeconds)
