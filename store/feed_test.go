@@ -23,6 +23,7 @@ func TestFeeds(t *testing.T) {
 		{"BadCursor", testFeedBadCursor},
 		{"Plans", testFeedPlans},
 		{"EndpointKind", testEndpointKind},
+		{"PurgedPayload", testFeedPurgedPayload},
 	})
 }
 
@@ -319,4 +320,22 @@ func testEndpointKind(t *testing.T, db backend) {
 		kinds[e.ID] = e.Kind
 	}
 	require.Equal(t, map[string]subscriptions.EndpointKind{"pull": subscriptions.KindPull, "hook": subscriptions.KindWebhook}, kinds)
+}
+
+// testFeedPurgedPayload reads a message whose event's payload retention
+// emptied: the message is still in the feed, its event marked purged.
+func testFeedPurgedPayload(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	want := fanOutPull(t, s, 0, 2)
+	n, err := s.PurgePayloads(ctx, time.Now().Add(time.Hour), 10)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	page := readFeed(t, s, "pull", nil, 10)
+	require.Equal(t, want, feedIDs(page))
+	for _, it := range page.Items {
+		require.NotNil(t, it.Event.PurgedAt, "message %s", it.ID)
+		env, err := it.Envelope()
+		require.NoError(t, err)
+		require.Contains(t, string(env), `"payload_purged":true`)
+	}
 }
