@@ -228,6 +228,9 @@ func testFeedConcurrentFanOuts(t *testing.T, db backend) {
 		if finished && len(page.Items) == 0 {
 			break
 		}
+		// A reader polls; one that never pauses keeps SQLite's one writer
+		// busy with its reads (each a write), and the writers time out.
+		time.Sleep(5 * time.Millisecond)
 	}
 	require.Len(t, seen, writers*each)
 	for id, n := range seen {
