@@ -66,10 +66,25 @@ type EndpointHealthView struct {
 	SuccessRateHour *float64 `json:"success_rate_last_hour"`
 	SuccessRateDay  *float64 `json:"success_rate_last_day"`
 	dispatcher.Health
+	// Feed, for a pull endpoint only, says how far its partner is behind
+	// in reading: unread messages, the oldest's age, the last read.
+	Feed *FeedHealthView `json:"feed,omitempty"`
+}
+
+// FeedHealthView is a pull endpoint's feed in its health.
+type FeedHealthView struct {
+	dispatcher.FeedHealth
+	// OldestUnreadAgeSeconds is how long the oldest unread message has
+	// waited; null when none does.
+	OldestUnreadAgeSeconds *float64 `json:"oldest_unread_age_seconds"`
+	// AckedCursor is the cursor of the acknowledged position, to read
+	// again from there; empty before the first acknowledgement.
+	AckedCursor string `json:"acknowledged_cursor"`
 }
 
 type healthReader interface {
 	endpointGetter
+	FeedStore
 	EndpointHealth(ctx context.Context, endpointID string, now time.Time) (dispatcher.Health, error)
 }
 
@@ -93,11 +108,35 @@ func GetEndpointHealth(st healthReader, b subscriptions.BreakerStates) gin.Handl
 			abort(c, err)
 			return
 		}
-		c.PureJSON(http.StatusOK, EndpointHealthView{
+		view := EndpointHealthView{
 			EndpointID: ep.ID, Disabled: ep.Disabled, DisabledReason: ep.DisabledReason, FailingSince: ep.FailingSince,
 			Breaker: breaker, SuccessRateHour: rate(h.SucceededHour, h.AttemptsHour), SuccessRateDay: rate(h.SucceededDay, h.AttemptsDay), Health: h,
-		})
+		}
+		if ep.Pull() {
+			if view.Feed, err = feedHealth(ctx, st, ep.ID, time.Now()); err != nil {
+				abort(c, err)
+				return
+			}
+		}
+		c.PureJSON(http.StatusOK, view)
 	}
+}
+
+// feedHealth returns the health of endpointID's feed as of now.
+func feedHealth(ctx context.Context, st FeedStore, endpointID string, now time.Time) (*FeedHealthView, error) {
+	fh, err := st.FeedHealth(ctx, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	v := &FeedHealthView{FeedHealth: fh}
+	if fh.OldestUnreadAt != nil {
+		age := now.Sub(*fh.OldestUnreadAt).Seconds()
+		v.OldestUnreadAgeSeconds = &age
+	}
+	if fh.AckedPosition > 0 {
+		v.AckedCursor = FeedCursor(fh.AckedPosition)
+	}
+	return v, nil
 }
 
 // rate is ok out of n, or nil when n is 0.

@@ -34,9 +34,18 @@ type (
 // now, whatever the message's status (but 409 delivery_in_progress while
 // an attempt is under way). If it fails, the rest of the retry schedule,
 // if any, follows.
-func RetryMessage(st messageGetter, r retrier) gin.HandlerFunc {
+//
+// A pull endpoint's message is not retried (409 pull_endpoint): its
+// partner reads it again from the feed, with an earlier cursor.
+func RetryMessage(st interface {
+	messageGetter
+	endpointGetter
+}, r retrier) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		m, err := visibleMessage(c, st)
+		if err == nil {
+			err = notPull(c.Request.Context(), st, m.EndpointID)
+		}
 		if err == nil {
 			m, err = r.Retry(c.Request.Context(), m.ID)
 		}
@@ -56,6 +65,28 @@ func DiscardMessage(st messageGetter, r discarder) gin.HandlerFunc {
 		}
 		respond(c, http.StatusOK, m, err)
 	}
+}
+
+// notPull returns a 409 pull_endpoint error if endpoint id is a pull
+// endpoint, whose messages are read from its feed and never sent; nil if
+// it is a webhook endpoint or gone.
+func notPull(ctx context.Context, st endpointGetter, id string) error {
+	ep, err := st.Endpoint(ctx, id)
+	switch {
+	case errors.Is(err, subscriptions.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case ep.Pull():
+		return pullRefused(ep)
+	}
+	return nil
+}
+
+// pullRefused is the answer to a delivery asked of pull endpoint ep.
+func pullRefused(ep subscriptions.Endpoint) error {
+	return errorf(http.StatusConflict, "pull_endpoint",
+		"endpoint %s is a pull endpoint: nothing is sent to it; its partner reads its messages from GET …/endpoints/%s/feed, and may read again from an earlier cursor", ep.ID, ep.ID)
 }
 
 // Resend handles POST …/endpoints/{endpoint_id}/resend {"event_id"}: the
@@ -92,10 +123,14 @@ func StartRecover(st endpointGetter, r recoverStarter) gin.HandlerFunc {
 
 // endpointAction handles a POST on the endpoint the route names: do gets
 // the endpoint and the body, decoded into an In, and what it returns is
-// answered 202.
+// answered 202. Every such action sends: a pull endpoint is refused (409
+// pull_endpoint).
 func endpointAction[In, Out any](st endpointGetter, do func(context.Context, subscriptions.Endpoint, In) (Out, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		ep, err := visibleEndpoint(c, st)
+		if err == nil && ep.Pull() {
+			err = pullRefused(ep)
+		}
 		if err != nil {
 			abort(c, err)
 			return

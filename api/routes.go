@@ -19,6 +19,7 @@ type Store interface {
 	SourceStore
 	// ListDCSAFeed reads a page of a partner's DCSA feed.
 	ListDCSAFeed(ctx context.Context, q dispatcher.DCSAFeedQuery) ([]dispatcher.DCSAFeedEntry, error)
+	FeedStore
 }
 
 // Deps is what the HTTP surface needs; every field is required.
@@ -36,6 +37,8 @@ type Deps struct {
 	Resumer subscriptions.Resumer
 	Ingest  dispatcher.Ingest
 	Replay  dispatcher.Replay
+	// Feed reads pull endpoints' feeds.
+	Feed FeedReader
 	// UserAgent is the User-Agent deliveries are sent with.
 	UserAgent string
 	// Ready lists what the service needs to take requests, for /readyz.
@@ -87,6 +90,7 @@ func New(d Deps) http.Handler {
 	v1.PATCH("/partners/:partner_id/endpoints/:endpoint_id", partnerOrAdmin, UpdateEndpoint(EndpointUpdate{Store: st, Destinations: d.Destinations, Notifier: d.Notifier, Resumer: d.Resumer, Breakers: d.Breakers}))
 	v1.DELETE("/partners/:partner_id/endpoints/:endpoint_id", partnerOrAdmin, DeleteEndpoint(st, d.Notifier))
 	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/health", partnerOrAdmin, GetEndpointHealth(st, d.Breakers))
+	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/feed", partnerOrAdmin, ReadFeed(st, d.Feed))
 	v1.GET("/partners/:partner_id/endpoints/:endpoint_id/secret", partnerOrAdmin, GetSecret(st))
 	v1.POST("/partners/:partner_id/endpoints/:endpoint_id/secret/rotate", partnerOrAdmin, RotateSecret(st, d.Notifier))
 

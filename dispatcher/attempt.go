@@ -45,6 +45,9 @@ const maxTimeout = time.Minute
 const (
 	triggerScheduled = "scheduled"
 	triggerManual    = "manual"
+	// triggerRead is a pull endpoint's read that acknowledged the message
+	// (Store.ReadFeed writes it).
+	triggerRead = "read"
 )
 
 // plannedAttempt is an attempt about to be made: of message m to endpoint

@@ -138,6 +138,17 @@ type Message struct {
 	// (endpoint, shipment) queue: its endpoint is ordered and its event's
 	// shipment known. Not stored; Sequence says it once numbered.
 	Ordered bool `json:"-"`
+	// Pull marks a message made for a pull endpoint: it is stored pending
+	// with no next attempt and waits in its endpoint's feed (feed.go);
+	// nothing delivers it. Only fan-out sets it; a message read back is
+	// known as unread by Unread.
+	Pull bool `json:"-"`
+}
+
+// Unread reports whether m waits in a pull endpoint's feed: pending with
+// no next attempt (a webhook endpoint's pending message always has one).
+func (m Message) Unread() bool {
+	return m.Pull || (m.Status == StatusPending && m.NextAttemptAt == nil)
 }
 
 // ErrorClass says why an attempt failed.
@@ -164,7 +175,7 @@ type Attempt struct {
 	EndpointID string    `json:"endpoint_id"`
 	PartnerID  string    `json:"partner_id"`
 	Number     int       `json:"number"`
-	Trigger    string    `json:"trigger"` // "scheduled" or "manual"
+	Trigger    string    `json:"trigger"` // "scheduled", "manual" or "read" (a pull endpoint's feed was read past it)
 	URL        string    `json:"url"`
 	StartedAt  time.Time `json:"started_at"`
 	// DurationMS is the request's duration in milliseconds.

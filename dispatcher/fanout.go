@@ -145,16 +145,20 @@ func (f *fanout) messages(ev Event, now time.Time, deliveries *inproc.Lane[deliv
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
 			CreatedAt: now, UpdatedAt: now, Ordered: tg.Ordered && ev.Shipment.ID != "",
 		}
-		if f.guard.Open(tg.EndpointID) {
+		switch {
+		case tg.Pull:
+			// Waits in the endpoint's feed: never claimed, held or due.
+			msgs[i].NextAttemptAt, msgs[i].Pull = nil, true
+		case f.guard.Open(tg.EndpointID):
 			msgs[i].Status, msgs[i].NextAttemptAt = StatusHeld, nil
-		} else {
+		default:
 			due++
 		}
 	}
 	if due > 0 && deliveries.AwaitRoom(max(due, deliveries.Size()/2), deadline) {
 		lease := now.Add(f.lease)
 		for i := range msgs {
-			if msgs[i].Status == StatusPending {
+			if msgs[i].Status == StatusPending && !msgs[i].Pull {
 				msgs[i].Status, msgs[i].LeaseUntil = StatusDelivering, &lease
 			}
 		}
@@ -178,10 +182,16 @@ func (f *fanout) fanOut(ctx context.Context, ev Event, msgs []Message, deliverie
 // claimed go to deliveries only, and one that does not fit by deadline is
 // unclaimed; the pending ones go to deliveries first if due now (nil:
 // none; waiting for room until deadline), else to Redis. Held ones wait
-// for the waker.
+// for the waker. Unread ones wait in their pull endpoint's feed: their
+// readers are told (FeedBell).
 func (f *fanout) schedule(ctx context.Context, eventID string, due []Message, deliveries *inproc.Lane[deliveryTask], deadline time.Time) {
 	pending := due[:0:0]
+	var feeds []string
 	for _, m := range due {
+		if m.Unread() {
+			feeds = append(feeds, m.EndpointID)
+			continue
+		}
 		switch m.Status {
 		case StatusDelivering:
 			// Stored claimed: only this process knows of it.
@@ -192,6 +202,7 @@ func (f *fanout) schedule(ctx context.Context, eventID string, due []Message, de
 			pending = append(pending, m)
 		}
 	}
+	f.queue.feeds.Ring(feeds...)
 	if err := f.queue.enqueueMessages(ctx, pending, deliveries, deadline); err != nil {
 		logWarn(ctx, "enqueue deliveries; the reconciler will", "event_id", eventID, "err", err)
 	}

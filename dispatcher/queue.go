@@ -41,6 +41,8 @@ const fanoutTimeout = time.Minute
 type Queue struct {
 	client *asynq.Client
 	bell   *doorbell
+	// feeds tells the readers of pull endpoints' feeds of new messages.
+	feeds *FeedBell
 	// taskTimeout bounds how long one delivery task may run.
 	taskTimeout time.Duration
 
@@ -52,8 +54,12 @@ type Queue struct {
 // NewQueue returns a Queue on rdb, which asynq shares. taskTimeout is the
 // attempt timeout plus a margin for signing and recording.
 func NewQueue(rdb redis.UniversalClient, taskTimeout time.Duration) *Queue {
-	return &Queue{client: asynq.NewClientFromRedisClient(rdb), bell: newDoorbell(rdb), taskTimeout: taskTimeout}
+	return &Queue{client: asynq.NewClientFromRedisClient(rdb), bell: newDoorbell(rdb), feeds: NewFeedBell(rdb), taskTimeout: taskTimeout}
 }
+
+// Feeds returns the bell that q rings when messages for pull endpoints
+// are stored, for the feed's readers to wait on.
+func (q *Queue) Feeds() *FeedBell { return q.feeds }
 
 // attach makes the lanes of a running Worker's scheduler this Queue's
 // first choice.

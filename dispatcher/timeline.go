@@ -46,7 +46,9 @@ type AttemptSources interface {
 
 // DescribeAttempt returns attempt a with the request that was sent, as the
 // User-Agent userAgent sends it, and the response that came back. The body
-// sent is empty once the event's payload is purged.
+// sent is empty once the event's payload is purged. The read that
+// acknowledged a pull endpoint's message shows as a GET of the feed that
+// answered the message's envelope.
 func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAgent string) (AttemptDetail, error) {
 	m, err := src.Message(ctx, a.MessageID)
 	if err != nil {
@@ -55,6 +57,9 @@ func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAge
 	ev, err := src.Event(ctx, m.EventID)
 	if err != nil {
 		return AttemptDetail{}, err
+	}
+	if a.Trigger == triggerRead {
+		return describeRead(a, m, ev)
 	}
 	headers := map[string]string{
 		"Content-Type":      "application/json",
@@ -95,6 +100,21 @@ func DescribeAttempt(ctx context.Context, src AttemptSources, a Attempt, userAge
 		Attempt:  a,
 		Request:  SentRequest{Method: http.MethodPost, URL: a.URL, Headers: headers, Body: body},
 		Response: ReceivedBody{StatusCode: a.StatusCode, Headers: respHeaders, Body: a.ResponseBody},
+	}, nil
+}
+
+// describeRead is DescribeAttempt of the read a that acknowledged pull
+// message m of event ev: the partner's GET of the feed, answered with
+// m's envelope.
+func describeRead(a Attempt, m Message, ev Event) (AttemptDetail, error) {
+	env, err := FeedItem{Message: m, Event: ev}.Envelope()
+	if err != nil {
+		return AttemptDetail{}, err
+	}
+	return AttemptDetail{
+		Attempt:  a,
+		Request:  SentRequest{Method: http.MethodGet, URL: a.URL, Headers: map[string]string{}},
+		Response: ReceivedBody{StatusCode: a.StatusCode, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(env)},
 	}, nil
 }
 

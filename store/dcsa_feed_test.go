@@ -41,7 +41,7 @@ const (
 	issued   = `{"type": "bill_of_lading", "number": "BL-1"}`
 )
 
-func feedIDs(t *testing.T, s *store.Store, q dispatcher.DCSAFeedQuery) []string {
+func dcsaFeedIDs(t *testing.T, s *store.Store, q dispatcher.DCSAFeedQuery) []string {
 	t.Helper()
 	if q.Limit == 0 {
 		q.Limit = 100
@@ -68,10 +68,10 @@ func testFeedJoins(t *testing.T, db backend) {
 	_, err = s.InsertEvents(ctx, []dispatcher.Event{dcsaEvent("e1", "shipment.milestone.departed", departed, "initech")})
 	require.NoError(t, err)
 
-	require.Equal(t, []string{"e1", "e4"}, feedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}),
+	require.Equal(t, []string{"e1", "e4"}, dcsaFeedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}),
 		"no row for a type without a DCSA form, nor for an event without one, nor twice for a partner named twice")
-	require.Equal(t, []string{"e1", "e5"}, feedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "globex"}))
-	require.Empty(t, feedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "initech"}), "a repeat of a stored event joins nothing")
+	require.Equal(t, []string{"e1", "e5"}, dcsaFeedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "globex"}))
+	require.Empty(t, dcsaFeedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "initech"}), "a repeat of a stored event joins nothing")
 
 	entries, err := s.ListDCSAFeed(ctx, dispatcher.DCSAFeedQuery{PartnerID: "acme", Limit: 1})
 	require.NoError(t, err)
@@ -115,7 +115,7 @@ func testFeedFilters(t *testing.T, db backend) {
 	} {
 		tc.q.PartnerID = "acme"
 		// Stored together, they joined the feed at the same moment.
-		require.ElementsMatch(t, tc.want, feedIDs(t, s, tc.q), "%+v", tc.q)
+		require.ElementsMatch(t, tc.want, dcsaFeedIDs(t, s, tc.q), "%+v", tc.q)
 	}
 }
 
@@ -150,13 +150,13 @@ func testFeedResolved(t *testing.T, db backend) {
 	e.Shipment.ID = ""
 	e.Unresolved = &dispatcher.Unresolved{Reason: dispatcher.ReasonNoMatch, References: e.Shipment.References}
 	insertEvent(t, s, e)
-	require.Empty(t, feedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}))
+	require.Empty(t, dcsaFeedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}))
 	e.Unresolved, e.Shipment.ID = nil, "SHP-1"
 	e.Parties = []dispatcher.Party{{PartnerID: "acme", Role: "consignee"}}
 	ids, err := s.ResolveEvents(ctx, []dispatcher.Event{e})
 	require.NoError(t, err)
 	require.Equal(t, []string{"u1"}, ids)
-	require.Equal(t, []string{"u1"}, feedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}))
+	require.Equal(t, []string{"u1"}, dcsaFeedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}))
 }
 
 // testFeedPlan: a page of a partner's feed is one range of

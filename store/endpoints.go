@@ -22,10 +22,10 @@ func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) (e
 	}
 	now := time.Now()
 	created := nowOr(e.CreatedAt, now)
-	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err = s.db.ExecContext(ctx, s.q(`INSERT INTO endpoints (`+endpointColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		e.ID, e.PartnerID, e.URL, e.Description, j.types, j.filter, e.Disabled, e.DisabledReason,
 		j.secret, j.prevSecret, nullMicros(e.PreviousSecretExpiresAt), j.options, nullMicros(e.FailingSince),
-		micros(created), micros(nowOr(e.UpdatedAt, created)))
+		micros(created), micros(nowOr(e.UpdatedAt, created)), string(e.KindOrDefault()))
 	if err != nil {
 		if s.d.violation(err) == foreignKeyViolation {
 			return fmt.Errorf("endpoint %s: partner %s: %w", e.ID, e.PartnerID, subscriptions.ErrNotFound)
@@ -36,7 +36,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e subscriptions.Endpoint) (e
 }
 
 const endpointColumns = `id, partner_id, url, description, event_types, filter, disabled, disabled_reason,
-	secret, previous_secret, previous_secret_expires_at, options, failing_since, created_at, updated_at`
+	secret, previous_secret, previous_secret_expires_at, options, failing_since, created_at, updated_at, kind`
 
 // endpointDocs are the JSON columns of an endpoint, and its sealed
 // secrets.
@@ -78,15 +78,15 @@ func (s *Store) endpointJSON(e subscriptions.Endpoint) (endpointDocs, error) {
 // endpointRow holds the columns of an endpoint as scanned. The fields are
 // nullable because AllEndpoints reads them through a LEFT JOIN.
 type endpointRow struct {
-	id, partnerID, url, description, types, filter, reason, secret, prevSecret, options sql.NullString
-	disabled                                                                            sql.NullBool
-	prevExpires, failingSince, created, updated                                         sql.NullInt64
+	id, partnerID, url, description, types, filter, reason, secret, prevSecret, options, kind sql.NullString
+	disabled                                                                                  sql.NullBool
+	prevExpires, failingSince, created, updated                                               sql.NullInt64
 }
 
 // dest lists the fields in the order of endpointColumns.
 func (r *endpointRow) dest() []any {
 	return []any{&r.id, &r.partnerID, &r.url, &r.description, &r.types, &r.filter, &r.disabled, &r.reason,
-		&r.secret, &r.prevSecret, &r.prevExpires, &r.options, &r.failingSince, &r.created, &r.updated}
+		&r.secret, &r.prevSecret, &r.prevExpires, &r.options, &r.failingSince, &r.created, &r.updated, &r.kind}
 }
 
 // endpoint decodes the row, opening its sealed values with k. Empty event
@@ -97,6 +97,7 @@ func (r *endpointRow) endpoint(k *Keyring) (subscriptions.Endpoint, error) {
 	e := subscriptions.Endpoint{
 		ID:                      r.id.String,
 		PartnerID:               r.partnerID.String,
+		Kind:                    subscriptions.EndpointKind(r.kind.String),
 		URL:                     r.url.String,
 		Description:             r.description.String,
 		Disabled:                r.disabled.Bool,
@@ -198,7 +199,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) (err error) {
 // and LIMIT for a batch.
 const partnerEndpointsQuery = `SELECT p.id, p.name, p.access, p.created_at, p.updated_at,
 	e.id, e.partner_id, e.url, e.description, e.event_types, e.filter, e.disabled, e.disabled_reason,
-	e.secret, e.previous_secret, e.previous_secret_expires_at, e.options, e.failing_since, e.created_at, e.updated_at
+	e.secret, e.previous_secret, e.previous_secret_expires_at, e.options, e.failing_since, e.created_at, e.updated_at, e.kind
 	FROM (SELECT ` + partnerColumns + ` FROM partners %s) p
 	LEFT JOIN endpoints e ON e.partner_id = p.id
 	ORDER BY p.id, e.id`

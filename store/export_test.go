@@ -386,3 +386,35 @@ func OrderedPlans(ctx context.Context, s *Store, eventID, shipmentID string, gen
 	promote, err = plan(promoteQuery, promoteArgs)
 	return earlier, promote, err
 }
+
+// FeedPlans returns how the database runs the queries of a read of
+// endpoint ep's feed and of its health, by name: on SQLite the details of
+// EXPLAIN QUERY PLAN, on PostgreSQL the lines of EXPLAIN, joined by "; ".
+func FeedPlans(ctx context.Context, s *Store, ep string) (map[string]string, error) {
+	queries := map[string]struct {
+		query string
+		args  []any
+	}{
+		"acknowledge": {feedAckQuery, []any{int64(1), ep, int64(10), int64(20)}},
+		"number":      {feedUnnumberedQuery, []any{ep, int64(200), 100}},
+		"page":        {feedPageQuery, []any{ep, int64(10), 100}},
+		"unread":      {feedUnreadQuery, []any{ep}},
+	}
+	plans := map[string]string{}
+	for name, q := range queries {
+		var (
+			plan string
+			err  error
+		)
+		if s.d.name == sqliteDialect.name {
+			plan, err = sqlitePlan(ctx, s, s.q(q.query), q.args)
+		} else {
+			plan, err = postgresPlan(ctx, s, "EXPLAIN", q.query, q.args, false)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("plan of %s: %w", name, err)
+		}
+		plans[name] = plan
+	}
+	return plans, nil
+}

@@ -33,7 +33,7 @@ const messageInsertBatch = 100
 // appendMessage appends the messageInsertColumns values of m to args.
 func appendMessage(args []any, m dispatcher.Message) []any {
 	return append(args, m.ID, m.EventID, m.EndpointID, m.PartnerID, m.EventType, m.ShipmentID, string(m.Status),
-		m.Attempts, dueAt(m.Status, m.NextAttemptAt, m.CreatedAt), nullMicros(m.LeaseUntil),
+		m.Attempts, messageDueAt(m), nullMicros(m.LeaseUntil),
 		m.LastStatusCode, string(m.LastErrorClass), micros(m.CreatedAt), micros(m.UpdatedAt))
 }
 
@@ -82,6 +82,15 @@ func nullSequence(n int64) any {
 // pending message without one, so that DueMessages finds every pending
 // message. A held message has none, whatever next says: it waits for
 // WakeHeld, not for a time.
+// messageDueAt is dueAt for a message being stored: a pull message
+// (Message.Pull) has no next attempt; it waits in its endpoint's feed.
+func messageDueAt(m dispatcher.Message) any {
+	if m.Pull {
+		return nil
+	}
+	return dueAt(m.Status, m.NextAttemptAt, m.CreatedAt)
+}
+
 func dueAt(status dispatcher.Status, next *time.Time, at time.Time) any {
 	switch {
 	case status == dispatcher.StatusHeld:

@@ -109,7 +109,7 @@ func partner(id string) subscriptions.Partner {
 
 func endpoint(id, partnerID string) subscriptions.Endpoint {
 	now := micro(time.Now())
-	return subscriptions.Endpoint{ID: id, PartnerID: partnerID, URL: "https://example.com/hooks/" + id,
+	return subscriptions.Endpoint{ID: id, PartnerID: partnerID, Kind: subscriptions.KindWebhook, URL: "https://example.com/hooks/" + id,
 		Secret: "whsec_" + id, CreatedAt: now, UpdatedAt: now}
 }
 

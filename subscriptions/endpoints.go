@@ -12,11 +12,13 @@ import (
 // field left out stays as it is. SignatureScheme and Secret are only taken
 // on creation (a rotation changes them afterwards).
 type EndpointInput struct {
-	URL         *string   `json:"url"`
-	Description *string   `json:"description"`
-	EventTypes  *[]string `json:"event_types"`
-	Filter      *Filter   `json:"filter"`
-	Disabled    *bool     `json:"disabled"`
+	// Kind is webhook (the default) or pull, taken on creation only.
+	Kind        *EndpointKind `json:"kind"`
+	URL         *string       `json:"url"`
+	Description *string       `json:"description"`
+	EventTypes  *[]string     `json:"event_types"`
+	Filter      *Filter       `json:"filter"`
+	Disabled    *bool         `json:"disabled"`
 	// SignatureScheme is v1 (HMAC-SHA256 under a whsec_ secret, the
 	// default) or v1a (ed25519 under a whsk_ private key); left out, it
 	// follows from Secret when that is given.
@@ -27,6 +29,11 @@ type EndpointInput struct {
 }
 
 func (in EndpointInput) apply(ctx context.Context, dest *Destinations, e *Endpoint) error {
+	if e.Pull() {
+		if err := in.forPull(); err != nil {
+			return err
+		}
+	}
 	if in.URL != nil {
 		u := strings.TrimSpace(*in.URL)
 		if err := dest.CheckURL(ctx, "url", u); err != nil {
@@ -79,16 +86,27 @@ func (in EndpointInput) apply(ctx context.Context, dest *Destinations, e *Endpoi
 // fresh id and, unless in brings one, a generated secret of in's signature
 // scheme (v1 by default); it is not stored. Its URL is required and checked
 // against dest. Returns a *FieldError for bad input.
+//
+// A pull endpoint (Kind pull) has no URL and none of the delivery options
+// (timeout, rate limit, concurrency, headers, breaker settings): giving one
+// is a *FieldError naming it.
 func NewEndpoint(ctx context.Context, dest *Destinations, partnerID string, in EndpointInput) (Endpoint, error) {
-	if in.URL == nil {
-		return Endpoint{}, Fieldf("url", "is required")
+	kind := KindWebhook
+	if in.Kind != nil {
+		kind = *in.Kind
+	}
+	switch {
+	case kind != KindWebhook && kind != KindPull:
+		return Endpoint{}, Fieldf("kind", "must be webhook or pull")
+	case kind == KindWebhook && in.URL == nil:
+		return Endpoint{}, Fieldf("url", "is required (or create a pull endpoint, kind pull, which has none)")
 	}
 	secret, err := signingKey(in.SignatureScheme, in.Secret, signing.V1)
 	if err != nil {
 		return Endpoint{}, err
 	}
 	now := time.Now().UTC()
-	e := Endpoint{ID: NewID("ep"), PartnerID: partnerID, EventTypes: []string{}, Filter: Filter{}, Secret: secret, CreatedAt: now, UpdatedAt: now}
+	e := Endpoint{ID: NewID("ep"), PartnerID: partnerID, Kind: kind, EventTypes: []string{}, Filter: Filter{}, Secret: secret, CreatedAt: now, UpdatedAt: now}
 	if err := in.apply(ctx, dest, &e); err != nil {
 		return Endpoint{}, err
 	}
@@ -104,6 +122,10 @@ func (in EndpointInput) Update(ctx context.Context, dest *Destinations, e *Endpo
 	if in.Secret != "" {
 		return false, Fieldf("secret", "change the secret with POST …/secret/rotate")
 	}
+	if in.Kind != nil && *in.Kind != e.KindOrDefault() {
+		return false, Fieldf("kind", "cannot change after creation: this endpoint is of kind %s; create a new endpoint of kind %s instead",
+			e.KindOrDefault(), *in.Kind)
+	}
 	if in.SignatureScheme != "" && in.SignatureScheme != e.Scheme() {
 		return false, Fieldf("signature_scheme", "change the signature scheme with POST …/secret/rotate, which takes a signature_scheme")
 	}
@@ -117,4 +139,35 @@ func (in EndpointInput) Update(ctx context.Context, dest *Destinations, e *Endpo
 		e.FailingSince = nil // a fresh start: the auto-disable window counts anew
 	}
 	return enabled, nil
+}
+
+// forPull checks in for a pull endpoint: it gives no URL and no delivery
+// option, which a pull endpoint has no use for. Returns a *FieldError
+// naming the first one given.
+func (in EndpointInput) forPull() error {
+	refuse := func(field string) error {
+		return Fieldf(field, "a pull endpoint has no %s: its partner reads its feed, GET …/endpoints/{id}/feed", field)
+	}
+	o := in.optionsInput
+	switch {
+	case in.URL != nil:
+		return refuse("url")
+	case o.TimeoutSeconds != nil:
+		return refuse("timeout_seconds")
+	case o.RateLimit != nil:
+		return refuse("rate_limit")
+	case o.MaxConcurrency != nil:
+		return refuse("max_concurrency")
+	case o.Headers != nil:
+		return refuse("headers")
+	case o.BreakerSettings != nil:
+		return refuse("breaker_settings")
+	case o.Format != nil && *o.Format != FormatShiphook && *o.Format != "":
+		return Fieldf("format", "a pull endpoint's feed carries shiphook's own envelopes; a DCSA client reads GET /dcsa/tnt/v2/events instead")
+	case o.Ordering != nil && *o.Ordering == OrderingShipment:
+		return Fieldf("ordering", "a pull endpoint is not ordered by shipment: its feed is read in one order already, each message once its position is passed")
+	case o.OnFailure != nil && *o.OnFailure == OnFailureBlock:
+		return Fieldf("on_failure", "a pull endpoint's messages never fail: its partner reads them from its feed")
+	}
+	return nil
 }

@@ -32,6 +32,8 @@ type Target struct {
 	Role       string
 	// Ordered: the endpoint orders its messages by shipment (Options.Ordered).
 	Ordered bool
+	// Pull is true for a pull endpoint, whose messages wait in its feed.
+	Pull bool
 }
 
 // Index finds the endpoints an event goes to. It is indexed by partner and
@@ -61,6 +63,7 @@ type indexedEndpoint struct {
 	id      string
 	filter  Filter
 	ordered bool
+	pull    bool
 }
 
 // NewIndex returns an empty index.
@@ -78,7 +81,7 @@ func (x *Index) Set(p Partner, eps []Endpoint) {
 			continue
 		}
 		e.n++
-		ie := &indexedEndpoint{id: ep.ID, filter: ep.Filter, ordered: ep.Ordered()}
+		ie := &indexedEndpoint{id: ep.ID, filter: ep.Filter, ordered: ep.Ordered(), pull: ep.Pull()}
 		if len(ep.EventTypes) == 0 {
 			e.any = append(e.any, ie)
 			continue
@@ -185,7 +188,7 @@ func (e *partnerEntry) match(out []Target, s Subject, partnerID, role string, op
 				dup = dup || t.EndpointID == ep.id
 			}
 			if !dup {
-				out = append(out, Target{EndpointID: ep.id, PartnerID: partnerID, Role: role, Ordered: ep.ordered})
+				out = append(out, Target{EndpointID: ep.id, PartnerID: partnerID, Role: role, Ordered: ep.ordered, Pull: ep.pull})
 			}
 		}
 	}

@@ -37,6 +37,7 @@ type endpointJSON struct {
 
 // shown returns e as the API shows it.
 func shown(e Endpoint) endpointJSON {
+	e.Kind = e.KindOrDefault()
 	j := endpointJSON{endpointFields: endpointFields(e), SignatureScheme: e.Scheme(),
 		Format: e.Format, Ordering: OrderingNone, OnFailure: OnFailureSkip}
 	if j.Format == "" {

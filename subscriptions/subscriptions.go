@@ -29,12 +29,29 @@ type Partner struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Endpoint is a URL of a partner's that receives signed webhooks.
+// EndpointKind says how an endpoint receives its messages.
+type EndpointKind string
+
+const (
+	// KindWebhook endpoints are sent their messages as signed POSTs to
+	// their URL (the default).
+	KindWebhook EndpointKind = "webhook"
+	// KindPull endpoints have no URL: the partner reads their messages
+	// from the endpoint's feed, and reading acknowledges them.
+	KindPull EndpointKind = "pull"
+)
+
+// Endpoint is where a partner receives shipment changes: a URL of the
+// partner's that receives signed webhooks, or a feed the partner reads
+// (Kind pull).
 type Endpoint struct {
-	ID          string `json:"id"`
-	PartnerID   string `json:"partner_id"`
-	URL         string `json:"url"`
-	Description string `json:"description"`
+	ID        string `json:"id"`
+	PartnerID string `json:"partner_id"`
+	// Kind is webhook or pull; it never changes after creation. An empty
+	// Kind is webhook.
+	Kind        EndpointKind `json:"kind"`
+	URL         string       `json:"url"`
+	Description string       `json:"description"`
 	// EventTypes lists exact types or prefix wildcards ("shipment.milestone.*");
 	// empty means every type.
 	EventTypes []string `json:"event_types"`
@@ -131,6 +148,17 @@ type BreakerState struct {
 	// OpenedAt and NextProbeAt are set while it is not closed.
 	OpenedAt    *time.Time `json:"opened_at,omitempty"`
 	NextProbeAt *time.Time `json:"next_probe_at,omitempty"`
+}
+
+// Pull reports whether e is a pull endpoint, read through its feed.
+func (e Endpoint) Pull() bool { return e.Kind == KindPull }
+
+// KindOrDefault returns e's Kind, webhook when it is empty.
+func (e Endpoint) KindOrDefault() EndpointKind {
+	if e.Kind == "" {
+		return KindWebhook
+	}
+	return e.Kind
 }
 
 // ActiveSecrets returns the secrets that sign a delivery made at now: the

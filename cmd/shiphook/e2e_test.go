@@ -124,7 +124,9 @@ type messageOut struct {
 }
 
 type attemptOut struct {
+	ID           string `json:"id"`
 	Number       int    `json:"number"`
+	Trigger      string `json:"trigger"`
 	StatusCode   int    `json:"status_code"`
 	ErrorClass   string `json:"error_class"`
 	ResponseBody string `json:"response_body"`

@@ -38,6 +38,8 @@ Commands:
             encrypt every endpoint secret and header value with the first
             encryption key, so that the others can be dropped
   receive   run a small webhook receiver that verifies and prints deliveries
+  feed      read a pull endpoint's feed with a partner key, one JSON
+            message a line (acknowledging what it printed)
   health    check a running shiphook's probe, for a container health check
   version   print the version
 
@@ -64,6 +66,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runService(ctx, cmd, cfg, stdout, stderr)
 	case "receive":
 		err := runReceive(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	case "feed":
+		err := runFeed(ctx, args, getenv, stdout, stderr)
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
@@ -176,7 +184,8 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		}
 	}
 	if cmd != "worker" {
-		if err := startHTTP(g, c.addr, newAPI(p, c, fanout), stdout); err != nil {
+		listenFeeds(g, p.queue.Feeds())
+		if err := startHTTP(g, c.addr, newAPI(p, c, fanout, g.ctx.Done()), stdout); err != nil {
 			return err
 		}
 	}
@@ -333,15 +342,29 @@ func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Wo
 }
 
 // newAPI returns the HTTP API over p; fanout is the delivery workers of
-// this process, nil if they run elsewhere.
-func newAPI(p parts, c config, fanout dispatcher.LocalFanout) http.Handler {
+// this process, nil if they run elsewhere. Reads of feeds that wait end
+// when stopping is closed, so that they do not hold up the shutdown.
+func newAPI(p parts, c config, fanout dispatcher.LocalFanout, stopping <-chan struct{}) http.Handler {
 	return api.New(api.Deps{
 		Store: p.st, Auth: subscriptions.NewAuth(p.st), Notifier: p.syncer, Destinations: c.dest, Breakers: p.guard,
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
 		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
+		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds(), Stopping: stopping},
 		UserAgent: "shiphook/" + version,
 		Ready:     readiness(p),
+	})
+}
+
+// listenFeeds has bell hear the rings of every process in g, until g
+// stops, so that a long-polling feed read here learns of messages that a
+// worker elsewhere stored.
+func listenFeeds(g *group, bell *dispatcher.FeedBell) {
+	stop := bell.Listen()
+	g.run(func(ctx context.Context) error {
+		<-ctx.Done()
+		stop()
+		return nil
 	})
 }
 

@@ -109,6 +109,12 @@ export function breakerBadge(breaker) {
     breakerWords[breaker.state] ?? breaker.state);
 }
 
+// endpointName names an endpoint for people: a webhook endpoint by its
+// URL, a pull endpoint, which has none, as its feed.
+export function endpointName(ep) {
+  return ep.kind === 'pull' ? `pull feed ${ep.id}` : ep.url;
+}
+
 export function endpointState(ep) {
   if (ep.disabled) return h('span', { class: 'badge', title: ep.disabled_reason || null }, ep.disabled_reason ? `disabled: ${ep.disabled_reason}` : 'disabled');
   return badge('enabled', 'ok');
@@ -125,7 +131,7 @@ export function result(statusCode, errorClass) {
 }
 
 export function triggerBadge(trigger) {
-  return badge(trigger || 'scheduled', trigger === 'manual' ? 'info' : '');
+  return badge(trigger || 'scheduled', trigger === 'manual' || trigger === 'read' ? 'info' : '');
 }
 
 export function loading(what = 'Loading…') {

@@ -4,7 +4,7 @@
 import { get, path } from '../api.js';
 import {
   h, link, idLink, when, duration, result, triggerBadge, badge, pageHeader, pagedTable, emptyState, errorState,
-  kv, card, loading, select, field, code, headersTable, toLocalInput, buttonLink, filterForm,
+  kv, card, loading, select, field, code, headersTable, toLocalInput, buttonLink, filterForm, endpointName,
 } from '../dom.js';
 import { errorClasses } from './messages.js';
 
@@ -40,7 +40,7 @@ async function attemptLog(ctx, pid) {
   if (!pid) controls.push(field('Partner ID', h('input', { type: 'text', name: 'partner_id', value: q.partner_id })));
   controls.push(
     field('Endpoint', endpoints
-      ? select('endpoint_id', [['', 'All endpoints'], ...endpoints.map((e) => [e.id, e.description ? `${e.description} — ${e.url}` : e.url])], q.endpoint_id)
+      ? select('endpoint_id', [['', 'All endpoints'], ...endpoints.map((e) => [e.id, e.description ? `${e.description} — ${endpointName(e)}` : endpointName(e)])], q.endpoint_id)
       : h('input', { type: 'text', name: 'endpoint_id', value: q.endpoint_id, placeholder: 'ep_…' })),
     field('Message ID', h('input', { type: 'search', name: 'message_id', value: q.message_id, placeholder: 'msg_…' })),
     field('Error class', select('error_class', [['', 'Any error'], ...errorClasses.map((s) => [s, s])], q.error_class)),

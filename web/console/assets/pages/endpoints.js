@@ -5,7 +5,9 @@ import { get, post, patch, del, path, eventTypes } from '../api.js';
 import {
   h, link, buttonLink, when, badge, breakerBadge, endpointState, percent, result, statusBadge,
   pageHeader, card, kv, loading, errorState, notice, field, select, showFieldError, toRFC3339, toLocalInput, sleep, fill,
+  endpointName,
 } from '../dom.js';
+import { feedCard, feedRows, pullEndpointBody } from './feed.js';
 
 // filterKeys are the shipment fields an endpoint filter may test.
 const filterKeys = ['shipment.mode', 'shipment.origin', 'shipment.destination', 'shipment.carrier', 'role'];
@@ -31,7 +33,7 @@ export async function show(ctx) {
     holder.replaceChildren(errorState(err, `Could not load endpoint ${eid}`));
     return;
   }
-  ctx.title(`Endpoint ${ep.url}`);
+  ctx.title(`Endpoint ${endpointName(ep)}`);
   const here = `/partners/${enc(pid)}/endpoints/${enc(eid)}`;
   const actionOut = h('div');
 
@@ -53,10 +55,10 @@ export async function show(ctx) {
     type: 'button',
     class: 'danger',
     onclick: async () => {
-      if (!window.confirm(`Delete the endpoint ${ep.url}? Its messages and attempts stay in the log.`)) return;
+      if (!window.confirm(`Delete the endpoint ${endpointName(ep)}? Its messages and attempts stay in the log.`)) return;
       try {
         await del(path`/partners/${pid}/endpoints/${eid}`);
-        ctx.navigate(`/partners/${enc(pid)}`, { notice: { text: `Endpoint ${ep.url} deleted.` } });
+        ctx.navigate(`/partners/${enc(pid)}`, { notice: { text: `Endpoint ${endpointName(ep)} deleted.` } });
       } catch (err) {
         actionOut.replaceChildren(errorState(err, 'The endpoint was not deleted'));
       }
@@ -66,18 +68,25 @@ export async function show(ctx) {
   const health = healthCard(ctx, pid, eid);
   // scheme shows the endpoint's signature scheme; a rotation may change it.
   const scheme = h('span', { id: 'endpoint-scheme' }, schemes[ep.signature_scheme] || ep.signature_scheme);
+  const pull = ep.kind === 'pull';
   holder.replaceChildren(
     pageHeader({
       crumbs: [...crumbs(ctx, pid), shortText(ep.id)],
       title: 'Endpoint',
-      badges: [endpointState(ep), breakerBadge(ep.breaker)],
-      subtitle: h('span', null, h('code', null, ep.url), ep.description ? ` — ${ep.description}` : ''),
+      badges: pull ? [endpointState(ep), badge('pull', 'info')] : [endpointState(ep), breakerBadge(ep.breaker)],
+      subtitle: h('span', null, pull ? 'A feed its partner reads' : h('code', null, ep.url), ep.description ? ` — ${ep.description}` : ''),
       actions: [buttonLink(`${here}/edit`, 'Edit'), toggle, remove],
     }),
     actionOut,
-    h('div', { class: 'grid-2' },
-      h('div', null, health, testCard(ctx, pid, eid, health.reload), recoverCard(ctx, pid, eid, health.reload)),
-      h('div', null, detailsCard(ep, here, scheme), secretCard(pid, eid, ep, scheme), resendCard(pid, eid))));
+    pull
+      // A pull endpoint is read, not sent to: nothing to sign, test,
+      // recover or resend.
+      ? h('div', { class: 'grid-2' },
+        h('div', null, health, feedCard(ctx, pid, eid, health.reload)),
+        h('div', null, detailsCard(ep, here, scheme)))
+      : h('div', { class: 'grid-2' },
+        h('div', null, health, testCard(ctx, pid, eid, health.reload), recoverCard(ctx, pid, eid, health.reload)),
+        h('div', null, detailsCard(ep, here, scheme), secretCard(pid, eid, ep, scheme), resendCard(pid, eid))));
 }
 
 // schemes names each signature scheme for people.
@@ -100,9 +109,12 @@ function detailsCard(ep, here, scheme) {
   const filter = Object.entries(ep.filter || {});
   const headers = Object.entries(ep.headers || {});
   const logs = `/partners/${enc(ep.partner_id)}`;
+  const pull = ep.kind === 'pull';
+  const webhookOnly = (rows) => (pull ? [] : rows);
   return card('Details', kv([
     ['ID', h('code', null, ep.id)],
-    ['URL', h('code', null, ep.url)],
+    ['Kind', h('span', { id: 'endpoint-kind' }, pull ? 'pull: its partner reads a feed' : 'webhook: signed POSTs to its URL')],
+    ...webhookOnly([['URL', h('code', null, ep.url)]]),
     ['Description', ep.description || h('span', { class: 'muted' }, 'None')],
     ['Event types', ep.event_types?.length
       ? h('div', { class: 'chips' }, ep.event_types.map((t) => h('span', { class: 'chip' }, t)))
@@ -110,24 +122,28 @@ function detailsCard(ep, here, scheme) {
     ['Filter', filter.length
       ? h('div', null, filter.map(([k, vs]) => h('div', null, h('code', null, k), ' is ', [vs].flat().join(' or '))))
       : h('span', { class: 'muted' }, 'None: every shipment')],
-    ['Timeout', ep.timeout_seconds ? `${ep.timeout_seconds} s` : h('span', { class: 'muted' }, 'server default')],
-    ['Max. concurrency', ep.max_concurrency || h('span', { class: 'muted' }, 'server default')],
-    ['Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : h('span', { class: 'muted' }, 'none')],
+    ...webhookOnly([
+      ['Timeout', ep.timeout_seconds ? `${ep.timeout_seconds} s` : h('span', { class: 'muted' }, 'server default')],
+      ['Max. concurrency', ep.max_concurrency || h('span', { class: 'muted' }, 'server default')],
+      ['Rate limit', ep.rate_limit ? `${ep.rate_limit} per second` : h('span', { class: 'muted' }, 'none')],
+    ]),
     ['Ordering', h('span', { id: 'endpoint-ordering' }, ep.ordering === 'shipment'
       ? `by shipment; a failed message ${ep.on_failure === 'block' ? 'stops its shipment (block)' : 'lets the next go on (skip)'}`
       : 'none')],
-    ['Signature scheme', scheme],
-    ['Format', formats[ep.format] || ep.format],
-    ['Custom headers', headers.length
-      ? h('div', null, headers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)))
-      : h('span', { class: 'muted' }, 'None')],
+    ...webhookOnly([
+      ['Signature scheme', scheme],
+      ['Format', formats[ep.format] || ep.format],
+      ['Custom headers', headers.length
+        ? h('div', null, headers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)))
+        : h('span', { class: 'muted' }, 'None')],
+    ]),
     ep.disabled ? ['Disabled because', ep.disabled_reason || 'disabled by hand'] : null,
     ['Created', when(ep.created_at)],
     ['Updated', when(ep.updated_at)],
   ]), h('h3', null, 'Deliveries'), h('div', { class: 'actions' },
     link(`${logs}/messages?endpoint_id=${enc(ep.id)}`, 'Messages'),
-    link(`${logs}/attempts?endpoint_id=${enc(ep.id)}&failed=true`, 'Failed attempts'),
-    link(`${here}/dead-letters`, 'Dead letters')));
+    pull ? null : link(`${logs}/attempts?endpoint_id=${enc(ep.id)}&failed=true`, 'Failed attempts'),
+    pull ? null : link(`${here}/dead-letters`, 'Dead letters')));
 }
 
 function healthCard(ctx, pid, eid) {
@@ -141,6 +157,14 @@ function healthCard(ctx, pid, eid) {
         ? h('span', { class: 'muted' }, 'No attempts')
         : h('span', null, badge(percent(r), r >= 0.99 ? 'ok' : r >= 0.9 ? 'warn' : 'bad'), ` ${ok} of ${n} attempts`));
       const b = hl.breaker || {};
+      if (hl.feed) {
+        // A pull endpoint: no breaker, and every attempt is a read.
+        body.replaceChildren(kv([
+          ...feedRows(hl.feed),
+          hl.disabled ? ['Disabled because', hl.disabled_reason || 'disabled by hand'] : null,
+        ]));
+        return;
+      }
       body.replaceChildren(kv([
         ['Circuit breaker', h('span', null, breakerBadge(b), b.reason ? ` ${b.reason}` : '')],
         b.opened_at ? ['Opened', when(b.opened_at)] : null,
@@ -426,7 +450,7 @@ export async function edit(ctx) {
   ctx.main.append(pageHeader({
     crumbs: [...crumbs(ctx, pid), link(`/partners/${enc(pid)}/endpoints/${enc(eid)}`, shortText(ep.id))],
     title: 'Edit endpoint',
-    subtitle: h('code', null, ep.url),
+    subtitle: ep.kind === 'pull' ? endpointName(ep) : h('code', null, ep.url),
   }));
   ctx.main.append(await endpointForm(ctx, pid, ep));
 }
@@ -444,6 +468,13 @@ async function endpointForm(ctx, pid, ep) {
   const others = [...chosen].filter((t) => !names.has(t));
   const out = h('div');
   const num = (name, max, value) => h('input', { type: 'number', name, min: 0, max, value: value || '', placeholder: 'default' });
+  const urlInput = h('input', { type: 'url', name: 'url', required: true, value: ep?.url || '', placeholder: 'https://partner.example.com/webhooks/shiphook' });
+  // The kind is chosen when the endpoint is made, and kept.
+  const kinds = [['webhook', 'Webhook: shiphook POSTs each message to a URL'], ['pull', 'Pull: the partner reads a feed, GET …/feed']];
+  const kindField = ep
+    ? h('input', { type: 'hidden', name: 'kind', value: ep.kind || 'webhook' })
+    : field('Kind', select('kind', kinds, 'webhook'), 'A pull endpoint has no URL: its partner reads its messages, and reading acknowledges them. The kind cannot change later.');
+  const kindOf = () => form.querySelector('[name="kind"]').value;
 
   const form = h('form', {
     class: 'card form-narrow',
@@ -466,13 +497,7 @@ async function endpointForm(ctx, pid, ep) {
         } else {
           const made = await post(path`/partners/${pid}/endpoints`, body);
           ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(made.id)}`, {
-            notice: {
-              text: made.signature_scheme === 'v1a'
-                ? h('span', null, 'Endpoint created. Its public key is ', h('code', null, made.public_key),
-                  '. Receivers use it to verify signatures (v1a, ed25519); only shiphook holds the private key. It can be shown again on this page.')
-                : h('span', null, 'Endpoint created. Its signing secret is ', h('code', null, made.secret),
-                  '. Receivers use it to verify signatures; it can be revealed again on this page.'),
-            },
+            notice: { text: createdNotice(pid, made) },
           });
         }
       } catch (err) {
@@ -481,13 +506,14 @@ async function endpointForm(ctx, pid, ep) {
       }
     },
   },
-  field('URL', h('input', { type: 'url', name: 'url', required: true, value: ep?.url || '', placeholder: 'https://partner.example.com/webhooks/shiphook' }),
-    'Where shiphook POSTs the webhooks. Redirects are not followed.'),
+  kindField,
+  h('div', { class: 'webhook-only' },
+    field('URL', urlInput, 'Where shiphook POSTs the webhooks. Redirects are not followed.')),
   field('Description', h('input', { type: 'text', name: 'description', value: ep?.description || '', maxlength: 1000 })),
-  ep ? null : field('Signature scheme', select('signature_scheme', Object.entries(schemes), 'v1'),
-    'v1 signs with a secret the receivers share; v1a with a private key only shiphook holds, verified with its public key. A secret rotation can switch it later.'),
-  field('Format', select('format', Object.entries(formats), ep?.format || 'shiphook'),
-    'DCSA Track & Trace 2.2 sends each event as the DCSA event a carrier would, signed with Notification-Signature too; it takes only the event types that have a DCSA form, and a v1 secret.'),
+  ep ? null : h('div', { class: 'webhook-only' }, field('Signature scheme', select('signature_scheme', Object.entries(schemes), 'v1'),
+    'v1 signs with a secret the receivers share; v1a with a private key only shiphook holds, verified with its public key. A secret rotation can switch it later.')),
+  h('div', { class: 'webhook-only' }, field('Format', select('format', Object.entries(formats), ep?.format || 'shiphook'),
+    'DCSA Track & Trace 2.2 sends each event as the DCSA event a carrier would, signed with Notification-Signature too; it takes only the event types that have a DCSA form, and a v1 secret.')),
   h('fieldset', { class: 'field', dataset: { field: 'event_types' } },
     h('legend', null, 'Event types'),
     typesError ? errorState(typesError, 'Could not load the event catalog') : null,
@@ -501,12 +527,13 @@ async function endpointForm(ctx, pid, ep) {
     h('div', { class: 'hint' }, 'Only shipments whose field equals one of the values (comma-separated). Empty fields test nothing.'),
     h('div', { class: 'row' }, filterKeys.map((k) => field(k, h('input', { type: 'text', name: `filter.${k}`, value: [ep?.filter?.[k] ?? []].flat().join(', ') })))),
     h('div', { class: 'field-error', hidden: true })),
-  field('Custom headers', h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Partner-Account: 1234' },
-    Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery. Saved values are shown masked (••••••); leave one as shown to keep it.'),
-  h('div', { class: 'row' },
-    field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
-    field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
-    field('Rate limit', num('rate_limit', 100000, ep?.rate_limit), 'Deliveries started per second')),
+  h('div', { class: 'webhook-only' },
+    field('Custom headers', h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Partner-Account: 1234' },
+      Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery. Saved values are shown masked (••••••); leave one as shown to keep it.'),
+    h('div', { class: 'row' },
+      field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
+      field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
+      field('Rate limit', num('rate_limit', 100000, ep?.rate_limit), 'Deliveries started per second'))),
   h('div', { class: 'row' },
     field('Ordering', select('ordering', [['none', 'None'], ['shipment', 'By shipment']], ep?.ordering || 'none'),
       'By shipment: one shipment\'s messages go one at a time, in the order their events were accepted, each with its sequence.'),
@@ -519,7 +546,32 @@ async function endpointForm(ctx, pid, ep) {
     h('button', { type: 'submit', class: 'primary' }, ep ? 'Save endpoint' : 'Create endpoint'),
     ep ? link(`/partners/${enc(pid)}/endpoints/${enc(ep.id)}`, 'Cancel') : link(`/partners/${enc(pid)}`, 'Cancel')),
   out);
+  // The parts of a webhook endpoint are hidden, and not sent, for a pull
+  // endpoint.
+  const showKind = () => {
+    const pull = kindOf() === 'pull';
+    for (const el of form.querySelectorAll('.webhook-only')) el.hidden = pull;
+    urlInput.required = !pull;
+  };
+  form.addEventListener('change', (e) => { if (e.target.name === 'kind') showKind(); });
+  showKind();
   return form;
+}
+
+// createdNotice says what to do with an endpoint just made: read a pull
+// endpoint's feed, or verify a webhook endpoint's signatures with the
+// secret or public key it shows once here.
+function createdNotice(pid, made) {
+  if (made.kind === 'pull') {
+    return h('span', null, 'Pull endpoint created. Its partner reads its messages with GET ',
+      h('code', null, `/v1/partners/${pid}/endpoints/${made.id}/feed`), '; reading with a cursor acknowledges them.');
+  }
+  if (made.signature_scheme === 'v1a') {
+    return h('span', null, 'Endpoint created. Its public key is ', h('code', null, made.public_key),
+      '. Receivers use it to verify signatures (v1a, ed25519); only shiphook holds the private key. It can be shown again on this page.');
+  }
+  return h('span', null, 'Endpoint created. Its signing secret is ', h('code', null, made.secret),
+    '. Receivers use it to verify signatures; it can be revealed again on this page.');
 }
 
 // readForm returns the API body of the endpoint form; it throws a
@@ -527,7 +579,9 @@ async function endpointForm(ctx, pid, ep) {
 function readForm(form) {
   const fd = new FormData(form);
   const list = (s) => String(s || '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (fd.get('kind') === 'pull') return pullEndpointBody(fd, list, filterKeys);
   const body = {
+    kind: 'webhook',
     url: fd.get('url').trim(),
     description: fd.get('description').trim(),
     event_types: [...fd.getAll('event_type'), ...list(fd.get('event_patterns'))],
@@ -551,4 +605,3 @@ function readForm(form) {
   for (const k of ['ordering', 'on_failure']) body[k] = fd.get(k);
   return body;
 }
-

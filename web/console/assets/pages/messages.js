@@ -4,7 +4,7 @@
 import { get, post, path, eventTypes } from '../api.js';
 import {
   h, link, idLink, when, duration, statusBadge, result, triggerBadge, pageHeader, pagedTable, table, emptyState,
-  errorState, notice, kv, card, loading, select, field, toLocalInput, sleep, buttonLink, filterForm,
+  errorState, notice, kv, card, loading, select, field, toLocalInput, sleep, buttonLink, filterForm, endpointName,
 } from '../dom.js';
 
 const enc = encodeURIComponent;
@@ -84,7 +84,7 @@ async function messageFilters(ctx, pid, here, q) {
       : h('input', { type: 'text', name: 'partner_id', value: q.partner_id })));
   }
   controls.push(field('Endpoint', endpoints
-    ? select('endpoint_id', withCurrent([['', 'All endpoints'], ...endpoints.map((e) => [e.id, e.description ? `${e.description} — ${e.url}` : e.url])], q.endpoint_id), q.endpoint_id)
+    ? select('endpoint_id', withCurrent([['', 'All endpoints'], ...endpoints.map((e) => [e.id, e.description ? `${e.description} — ${endpointName(e)}` : endpointName(e)])], q.endpoint_id), q.endpoint_id)
     : h('input', { type: 'text', name: 'endpoint_id', value: q.endpoint_id, placeholder: 'ep_…' })));
   controls.push(
     field('Shipment ID', h('input', { type: 'search', name: 'shipment_id', value: q.shipment_id, placeholder: 'SHP-0001' })),

@@ -3,7 +3,7 @@
 import { get, post, path } from '../api.js';
 import {
   h, link, when, badge, breakerBadge, endpointState, percent, pageHeader, pagedTable, emptyState,
-  errorState, field, select, showFieldError, card, loading, buttonLink,
+  errorState, field, select, showFieldError, card, loading, buttonLink, endpointName,
 } from '../dom.js';
 
 const accessWords = {
@@ -94,7 +94,7 @@ export async function show(ctx) {
       {
         label: 'Endpoint',
         class: 'url',
-        cell: (ep) => [link(`${base}/endpoints/${encodeURIComponent(ep.id)}`, ep.url), ep.description ? h('span', { class: 'sub' }, ep.description) : null],
+        cell: (ep) => [link(`${base}/endpoints/${encodeURIComponent(ep.id)}`, endpointName(ep)), ep.description ? h('span', { class: 'sub' }, ep.description) : null],
       },
       { label: 'State', cell: (ep) => endpointState(ep) },
       { label: 'Breaker', cell: (ep) => breakerBadge(ep.breaker) },
