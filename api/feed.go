@@ -68,7 +68,7 @@ func ReadFeed(st endpointGetter, feed FeedReader) gin.HandlerFunc {
 			abort(c, err)
 			return
 		}
-		q.EndpointID, q.At = ep.ID, time.Now().UTC()
+		q.EndpointID, q.Ordered, q.At = ep.ID, ep.Ordered(), time.Now().UTC()
 		page, err := feed.Read(c.Request.Context(), q, wait)
 		if err != nil {
 			abort(c, err)

@@ -143,7 +143,7 @@ func (f *fanout) messages(ev Event, now time.Time, deliveries *inproc.Lane[deliv
 		msgs[i] = Message{
 			ID: subscriptions.NewID("msg"), EventID: ev.ID, EndpointID: tg.EndpointID, PartnerID: tg.PartnerID,
 			EventType: ev.Type, ShipmentID: ev.Shipment.ID, Status: StatusPending, NextAttemptAt: &now,
-			CreatedAt: now, UpdatedAt: now, Ordered: tg.Ordered && ev.Shipment.ID != "",
+			CreatedAt: now, UpdatedAt: now, Ordered: tg.Ordered && !tg.Pull && ev.Shipment.ID != "",
 		}
 		switch {
 		case tg.Pull:

@@ -29,6 +29,9 @@ type FeedQuery struct {
 	After *int64
 	// Limit is the most messages in the page, 1–500.
 	Limit int
+	// Ordered says the endpoint is ordered by shipment: each message gets
+	// its sequence among its shipment's messages as it gets its position.
+	Ordered bool
 	// At is when the read happens: the acknowledged messages' attempt.
 	At time.Time
 }

@@ -94,7 +94,7 @@ func (s *Store) ReadFeed(ctx context.Context, q dispatcher.FeedQuery) (_ dispatc
 			}
 		}
 		if need := int64(q.Limit) - (st.last - from); need > 0 {
-			if err := s.numberFeed(ctx, tx, q.EndpointID, st, need); err != nil {
+			if err := s.numberFeed(ctx, tx, q, st, need); err != nil {
 				return err
 			}
 		}
@@ -194,10 +194,11 @@ func feedAttemptRows(n int) string {
 }
 
 // numberFeed gives the next positions after st.last to at most n unread
-// messages of endpointID that have none, in id order, and records the
-// feed's new last position.
-func (s *Store) numberFeed(ctx context.Context, tx *sql.Tx, endpointID string, st feedState, n int64) error {
-	last := st.last
+// messages of q's endpoint that have none, in id order, and records the
+// feed's new last position. At an endpoint ordered by shipment, each also
+// gets the next sequence of its shipment (sequenceFeed).
+func (s *Store) numberFeed(ctx context.Context, tx *sql.Tx, q dispatcher.FeedQuery, st feedState, n int64) error {
+	endpointID, last := q.EndpointID, st.last
 	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO feed_entries (endpoint_id, position, message_id)
 		SELECT ?, CAST(? AS BIGINT) + ROW_NUMBER() OVER (ORDER BY id), id FROM (`+feedUnnumberedQuery+`) AS r`), endpointID, last, endpointID, st.acked, n)
 	if err != nil {
@@ -210,6 +211,43 @@ func (s *Store) numberFeed(ctx context.Context, tx *sql.Tx, endpointID string, s
 	_, err = tx.ExecContext(ctx, s.q(`UPDATE feed_positions SET last_position = ? WHERE endpoint_id = ?`), last+numbered, endpointID)
 	if err != nil {
 		return fmt.Errorf("number the feed of %s: %w", endpointID, err)
+	}
+	if q.Ordered {
+		return s.sequenceFeed(ctx, tx, endpointID, last, last+numbered)
+	}
+	return nil
+}
+
+// sequenceFeed gives each message of endpointID's feed at a position in
+// (from, to], in position order, the next number of its shipment's queue
+// (ordered_queues, as a webhook endpoint's ordered messages): the feed's
+// order is its shipment's order. A message of no shipment gets none.
+func (s *Store) sequenceFeed(ctx context.Context, tx *sql.Tx, endpointID string, from, to int64) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT m.id, m.shipment_id FROM feed_entries f JOIN messages m ON m.id = f.message_id
+		WHERE f.endpoint_id = ? AND f.position > ? AND f.position <= ? ORDER BY f.position`), endpointID, from, to)
+	var msgs []dispatcher.Message
+	if err == nil {
+		err = eachRow(rows, func(sc scanner) error {
+			m := dispatcher.Message{EndpointID: endpointID}
+			err := sc.Scan(&m.ID, &m.ShipmentID)
+			msgs = append(msgs, m)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("sequence the feed of %s: %w", endpointID, err)
+	}
+	for _, m := range msgs {
+		if m.ShipmentID == "" {
+			continue
+		}
+		n, _, err := s.number(ctx, tx, m)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE messages SET sequence = ? WHERE id = ?`), n, m.ID); err != nil {
+			return fmt.Errorf("sequence message %s: %w", m.ID, err)
+		}
 	}
 	return nil
 }

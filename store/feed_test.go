@@ -24,6 +24,7 @@ func TestFeeds(t *testing.T) {
 		{"Plans", testFeedPlans},
 		{"EndpointKind", testEndpointKind},
 		{"PurgedPayload", testFeedPurgedPayload},
+		{"Sequence", testFeedSequence},
 	})
 }
 
@@ -341,4 +342,39 @@ func testFeedPurgedPayload(t *testing.T, db backend) {
 		require.NoError(t, err)
 		require.Contains(t, string(env), `"payload_purged":true`)
 	}
+}
+
+// testFeedSequence checks that a pull endpoint ordered by shipment gives
+// each message, as it numbers it into the feed, the next sequence of its
+// shipment, and that an unordered one gives none.
+func testFeedSequence(t *testing.T, db backend) {
+	s, ctx := db.setup(t)
+	pull, plain := endpoint("pull", "acme"), endpoint("plain", "acme")
+	for i, shp := range []string{"A", "B", "A", "A", "B", "A"} {
+		e := event(fmt.Sprintf("evt_%d", i))
+		e.Shipment.ID = "SHP-" + shp
+		ev := insertEvent(t, s, e)
+		_, err := s.FanOut(ctx, ev.ID, []dispatcher.Message{pullMessage(fmt.Sprintf("pmsg_%d", i), ev, pull),
+			pullMessage(fmt.Sprintf("qmsg_%d", i), ev, plain)})
+		require.NoError(t, err)
+	}
+	sequences := func(page dispatcher.FeedPage) []string {
+		return ids(page.Items, func(it dispatcher.FeedItem) string { return fmt.Sprintf("%s#%d", it.ShipmentID, it.Sequence) })
+	}
+	page, err := s.ReadFeed(ctx, dispatcher.FeedQuery{EndpointID: "pull", Limit: 4, Ordered: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"SHP-A#1", "SHP-B#1", "SHP-A#2", "SHP-A#3"}, sequences(page))
+	page, err = s.ReadFeed(ctx, dispatcher.FeedQuery{EndpointID: "pull", After: &page.Next, Limit: 4, Ordered: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"SHP-B#2", "SHP-A#4"}, sequences(page), "numbers go on from the page before")
+	again, err := s.ReadFeed(ctx, dispatcher.FeedQuery{EndpointID: "pull", Limit: 4, Ordered: true})
+	require.NoError(t, err)
+	require.Equal(t, sequences(page), sequences(again), "a message read again keeps its sequence")
+	m, err := s.Message(ctx, "pmsg_5")
+	require.NoError(t, err)
+	require.EqualValues(t, 4, m.Sequence, "the log shows it")
+
+	page, err = s.ReadFeed(ctx, dispatcher.FeedQuery{EndpointID: "plain", Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, []string{"SHP-A#0", "SHP-B#0", "SHP-A#0", "SHP-A#0", "SHP-B#0", "SHP-A#0"}, sequences(page))
 }

@@ -164,8 +164,6 @@ func (in EndpointInput) forPull() error {
 		return refuse("breaker_settings")
 	case o.Format != nil && *o.Format != FormatShiphook && *o.Format != "":
 		return Fieldf("format", "a pull endpoint's feed carries shiphook's own envelopes; a DCSA client reads GET /dcsa/tnt/v2/events instead")
-	case o.Ordering != nil && *o.Ordering == OrderingShipment:
-		return Fieldf("ordering", "a pull endpoint is not ordered by shipment: its feed is read in one order already, each message once its position is passed")
 	case o.OnFailure != nil && *o.OnFailure == OnFailureBlock:
 		return Fieldf("on_failure", "a pull endpoint's messages never fail: its partner reads them from its feed")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,12 +45,15 @@ func TestPullEndpoint(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(`{"kind": "pull", "timeout_seconds": 5}`), &in))
 	_, err = subscriptions.NewEndpoint(ctx, nil, "acme", in)
 	requireFieldError(t, err, "timeout_seconds")
-	for _, field := range []string{`"format": "dcsa-tnt-2.2"`, `"ordering": "shipment"`} {
-		in = subscriptions.EndpointInput{}
-		require.NoError(t, json.Unmarshal([]byte(`{"kind": "pull", `+field+`}`), &in))
-		_, err = subscriptions.NewEndpoint(ctx, nil, "acme", in)
-		requireFieldError(t, err, strings.Split(strings.Trim(field, `"`), `"`)[0])
-	}
+	in = subscriptions.EndpointInput{}
+	require.NoError(t, json.Unmarshal([]byte(`{"kind": "pull", "format": "dcsa-tnt-2.2"}`), &in))
+	_, err = subscriptions.NewEndpoint(ctx, nil, "acme", in)
+	requireFieldError(t, err, "format")
+	in = subscriptions.EndpointInput{}
+	require.NoError(t, json.Unmarshal([]byte(`{"kind": "pull", "ordering": "shipment"}`), &in))
+	ordered, err := subscriptions.NewEndpoint(ctx, nil, "acme", in)
+	require.NoError(t, err, "a pull endpoint may be ordered by shipment: its messages then carry their sequence")
+	require.True(t, ordered.Ordered())
 	in = subscriptions.EndpointInput{}
 	require.NoError(t, json.Unmarshal([]byte(`{"kind": "fax", "url": "https://93.184.216.34/x"}`), &in))
 	_, err = subscriptions.NewEndpoint(ctx, nil, "acme", in)
@@ -68,7 +70,6 @@ func TestPullEndpoint(t *testing.T) {
 		{optionsInput(t, `{"max_concurrency": 5}`), "max_concurrency"},
 		{optionsInput(t, `{"breaker_settings": {}}`), "breaker_settings"},
 		{optionsInput(t, `{"format": "dcsa-tnt-2.2"}`), "format"},
-		{optionsInput(t, `{"ordering": "shipment"}`), "ordering"},
 		{optionsInput(t, `{"on_failure": "block"}`), "on_failure"},
 	} {
 		changed := e

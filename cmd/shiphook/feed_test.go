@@ -24,6 +24,7 @@ type feedOut struct {
 // envelopeOut is a message of a feed as a partner reads it.
 type envelopeOut struct {
 	ID        string `json:"id"`
+	Sequence  int    `json:"sequence"`
 	Type      string `json:"type"`
 	Timestamp string `json:"timestamp"`
 	Data      struct {
@@ -493,4 +494,41 @@ func TestFeedCommand(t *testing.T) {
 	cmdEnv = nil
 	_, _, err = feed(t.Context())
 	require.ErrorContains(t, err, "give --key")
+}
+
+// TestFeedOrdered checks that a pull endpoint ordered by shipment gives
+// each message its sequence among its shipment's messages, in the feed's
+// order, and that the message log shows it.
+func TestFeedOrdered(t *testing.T) {
+	onBothDatabases(t, func(t *testing.T, env map[string]string) {
+		f := newFeedFixture(t, startServer(t, "serve", env))
+		require.Equal(t, http.StatusOK, call(t, "PATCH", f.s.URL+"/v1/partners/acme/endpoints/"+f.pull.ID, f.acmeKey,
+			map[string]any{"ordering": "shipment"}, nil))
+		shipments := []string{"SHP-A", "SHP-B", "SHP-A", "SHP-A", "SHP-B", "SHP-A", "SHP-B"}
+		for i, shp := range shipments {
+			ev := event(i, fmt.Sprintf("ord-%d", i))
+			ev["shipment"].(map[string]any)["id"] = shp
+			require.Equal(t, http.StatusAccepted, call(t, "POST", f.s.URL+"/v1/events", adminKey, ev, nil))
+		}
+		var got []string
+		cursor := ""
+		require.Eventually(t, func() bool {
+			page := f.read(t, cursor, 3)
+			for _, e := range page.Data {
+				got = append(got, fmt.Sprintf("%s#%d", e.Data.Shipment.ID, e.Sequence))
+			}
+			cursor = page.NextCursor
+			return len(got) == len(shipments)
+		}, 20*time.Second, 20*time.Millisecond)
+		require.Equal(t, []string{"SHP-A#1", "SHP-B#1", "SHP-A#2", "SHP-A#3", "SHP-B#2", "SHP-A#4", "SHP-B#3"}, got)
+
+		var log listOut[struct {
+			Sequence int `json:"sequence"`
+		}]
+		require.Equal(t, http.StatusOK, call(t, "GET", f.s.URL+"/v1/partners/acme/messages?shipment_id=SHP-B&endpoint_id="+f.pull.ID, f.acmeKey, nil, &log))
+		require.Len(t, log.Data, 3)
+		for i, m := range log.Data {
+			require.Equal(t, 3-i, m.Sequence, "the log, newest first, shows each message's sequence")
+		}
+	})
 }

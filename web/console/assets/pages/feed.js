@@ -111,6 +111,7 @@ export function pullEndpointBody(fd, list, filterKeys) {
     event_types: [...fd.getAll('event_type'), ...list(fd.get('event_patterns'))],
     filter: {},
     disabled: fd.get('disabled') === 'on',
+    ordering: fd.get('ordering'),
   };
   for (const k of filterKeys) {
     const vs = list(fd.get(`filter.${k}`));
