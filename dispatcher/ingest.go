@@ -35,7 +35,8 @@ type Enqueuer interface {
 type LocalFanout interface {
 	// FanOutHere, while delivery workers run in this process, gives an
 	// event its messages, to store with it, and returns what schedules
-	// them once stored; ok is false otherwise.
+	// them once stored, given what storing it answered (not called if
+	// the event was stored Unfanned); ok is false otherwise.
 	FanOutHere(ev *Event) (schedule func(context.Context, Insert), ok bool)
 }
 
