@@ -386,3 +386,10 @@ func OrderedPlans(ctx context.Context, s *Store, eventID, shipmentID string, gen
 	promote, err = plan(promoteQuery, promoteArgs)
 	return earlier, promote, err
 }
+
+// UnfannedShipmentsPlan returns the lines of PostgreSQL's EXPLAIN, joined
+// by "; ", of InsertEvents' look for the shipments, of those given, that
+// have an event not fanned out.
+func UnfannedShipmentsPlan(ctx context.Context, s *Store, shipments []string) (string, error) {
+	return postgresPlan(ctx, s, "EXPLAIN", unfannedShipmentsQuery, []any{shipments}, false)
+}

@@ -14,6 +14,12 @@ import (
 // that stores the event (PostgreSQL), so that an ordered event costs no
 // queued fan-out.
 
+// unfannedShipmentsQuery finds which of the shipments ? (PostgreSQL) have
+// an event not fanned out, through events_unfanned_shipment, whose
+// predicate it repeats.
+const unfannedShipmentsQuery = `SELECT DISTINCT shipment_id FROM events
+	WHERE shipment_id = ANY(CAST(? AS TEXT[])) AND (fanned_out_at IS NULL) IS TRUE`
+
 // laterFanOuts returns events with the ordered messages of those that
 // cannot be numbered as they are stored taken off, with the event left
 // not fanned out for a queued fan-out, and the ids of those events. An
@@ -37,8 +43,7 @@ func (s *Store) laterFanOuts(ctx context.Context, events []dispatcher.Event) ([]
 	blocked := map[string]bool{}
 	inStatement := s.d.updateInWith && s.oneStatement(len(events), messages)
 	if inStatement {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT shipment_id FROM events
-			WHERE shipment_id = ANY(CAST(? AS TEXT[])) AND (fanned_out_at IS NULL) IS TRUE`), shipments)
+		rows, err := s.db.QueryContext(ctx, s.q(unfannedShipmentsQuery), shipments)
 		if err != nil {
 			return nil, nil, fmt.Errorf("shipments with events not fanned out: %w", err)
 		}
