@@ -223,24 +223,7 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		if err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
-		err = eachRow(rows, func(sc scanner) error {
-			var (
-				id                      string
-				sourceID, key, numbered sql.NullString
-			)
-			dest := []any{&id, &sourceID, &key}
-			if numbering {
-				dest = append(dest, &numbered)
-			}
-			if err := sc.Scan(dest...); err != nil {
-				return err
-			}
-			inserted[eventRow{id, sourceID.String, key.String}] = true
-			if numbered.Valid {
-				waits[id] = numbered.String
-			}
-			return nil
-		})
+		err = eachRow(rows, insertedRow(numbering, inserted, waits))
 		if err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
@@ -267,6 +250,30 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		}
 	}
 	return out, nil
+}
+
+// insertedRow reads a row of insertEvents' statement into inserted and,
+// with numbering (orderedMessagesSelect), the list of the event's
+// numbered messages into waits, by event id.
+func insertedRow(numbering bool, inserted map[eventRow]bool, waits map[string]string) func(scanner) error {
+	return func(sc scanner) error {
+		var (
+			id                      string
+			sourceID, key, numbered sql.NullString
+		)
+		dest := []any{&id, &sourceID, &key}
+		if numbering {
+			dest = append(dest, &numbered)
+		}
+		if err := sc.Scan(dest...); err != nil {
+			return err
+		}
+		inserted[eventRow{id, sourceID.String, key.String}] = true
+		if numbered.Valid {
+			waits[id] = numbered.String
+		}
+		return nil
+	}
 }
 
 // insertResults returns what insertEvents answers for events, given
