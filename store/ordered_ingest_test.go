@@ -73,6 +73,13 @@ func testOrderedAtIngestNumbering(t *testing.T, db backend) {
 	for i, shp := range []string{"SHP-I", "SHP-J", "SHP-I", "SHP-J"} {
 		batch = append(batch, fannedOutHere(fmt.Sprintf("b%d", i+1), shp, ordered, plain))
 	}
+	// One with a DCSA form, so that its feed rows go in the statement too.
+	b2 := dcsaEvent("b2", "shipment.milestone.departed", departed, "acme")
+	b2.Shipment.ID, b2.FannedOutAt, b2.Messages = "SHP-J", batch[1].FannedOutAt, batch[1].Messages
+	for i := range b2.Messages {
+		b2.Messages[i].EventType = b2.Type
+	}
+	batch[1] = b2
 	res, err := s.InsertEvents(ctx, batch)
 	require.NoError(t, err)
 	require.Equal(t, []dispatcher.Insert{
@@ -81,6 +88,7 @@ func testOrderedAtIngestNumbering(t *testing.T, db backend) {
 		{ID: "b3", Created: true, Sequences: map[string]int64{"ob3": 4}, Waiting: []string{"ob3"}},
 		{ID: "b4", Created: true, Sequences: map[string]int64{"ob4": 2}, Waiting: []string{"ob4"}},
 	}, res)
+	require.Equal(t, []string{"b2"}, feedIDs(t, s, dispatcher.DCSAFeedQuery{PartnerID: "acme"}), "b2's feed row is stored with it")
 	require.Equal(t, []string{"oe1 delivering #1", "oe2 waiting #2", "ob1 waiting #3", "ob3 waiting #4",
 		"ob2 delivering #1", "ob4 waiting #2", "pe2 pending #0"},
 		stateOf(t, s, "oe1", "oe2", "ob1", "ob3", "ob2", "ob4", "pe2"))
