@@ -226,6 +226,16 @@ type Outcome struct {
 type Insert struct {
 	ID      string
 	Created bool
+	// Unfanned: the event's Messages were not stored with it, nor the
+	// event marked fanned out; its fan-out is to be queued. So an event
+	// with messages to an ordered endpoint is stored when they cannot be
+	// numbered with it (Store.InsertEvents).
+	Unfanned bool
+	// Sequences are the numbers the event's Messages to ordered
+	// endpoints were given in their queues, by message id; Waiting the ids
+	// of those stored waiting, not to be attempted yet.
+	Sequences map[string]int64
+	Waiting   []string
 }
 
 // MessageQuery selects messages, newest first. Empty fields match all.

@@ -35,8 +35,9 @@ type Enqueuer interface {
 type LocalFanout interface {
 	// FanOutHere, while delivery workers run in this process, gives an
 	// event its messages, to store with it, and returns what schedules
-	// them once stored; ok is false otherwise.
-	FanOutHere(ev *Event) (schedule func(context.Context), ok bool)
+	// them once stored, given what storing it answered (not called if
+	// the event was stored Unfanned); ok is false otherwise.
+	FanOutHere(ev *Event) (schedule func(context.Context, Insert), ok bool)
 }
 
 // Ingest takes events in: it checks them, stores them and has them fanned
@@ -314,10 +315,13 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 	}
 	if res[0].Created {
 		ev.Messages = nil
+		if res[0].Unfanned {
+			ev.FannedOutAt = nil
+		}
 		in.Events.Put(ev)
-		if here {
+		if here && !res[0].Unfanned {
 			// Committed: scheduled even if the caller hangs up now.
-			schedule(context.WithoutCancel(ctx))
+			schedule(context.WithoutCancel(ctx), res[0])
 		} else {
 			in.enqueue(ctx, res[0].ID)
 		}
@@ -326,7 +330,7 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 }
 
 // fanOutHere fans ev out through in.Fanout, if there is one.
-func (in Ingest) fanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
+func (in Ingest) fanOutHere(ev *Event) (schedule func(context.Context, Insert), ok bool) {
 	if in.Fanout == nil {
 		return nil, false
 	}

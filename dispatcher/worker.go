@@ -190,9 +190,11 @@ func (w *Worker) Purge(ctx context.Context, cutoff time.Time) (int, error) {
 // stored (EnqueueFanout). Unlike a queued fan-out, it matches before
 // catching up with endpoint changes made through other processes; the
 // rechecker checks the event against them once scheduled (rechecker.go).
-// An event with a message to an ordered endpoint is not fanned out here:
-// ok is false for it too.
-func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context), ok bool) {
+// A message to an ordered endpoint is numbered in its queue as it is
+// stored; schedule leaves out those stored waiting (Insert.Waiting), and
+// is not to be called for an event stored without its messages
+// (Insert.Unfanned), whose fan-out is queued.
+func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context, Insert), ok bool) {
 	deliveries := w.scheduler.local.Load()
 	if deliveries == nil {
 		return nil, false
@@ -201,15 +203,9 @@ func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context), ok bool)
 	now := time.Now().UTC()
 	deadline := now.Add(laneWait)
 	msgs := w.fanout.messages(*ev, now, deliveries, deadline)
-	if slices.ContainsFunc(msgs, func(m Message) bool { return m.Ordered }) {
-		// Numbered in its shipment's queue by a queued fan-out
-		// (Store.FanOut), which checks first that the shipment's earlier
-		// events are fanned out.
-		return nil, false
-	}
 	ev.FannedOutAt, ev.Messages = &now, msgs
-	return func(ctx context.Context) {
-		w.fanout.schedule(ctx, ev.ID, msgs, deliveries, deadline)
+	return func(ctx context.Context, in Insert) {
+		w.fanout.schedule(ctx, ev.ID, numberedAs(msgs, in), deliveries, deadline)
 		w.rechecker.add(ctx, recheck{ev: *ev, applied: applied, msgs: msgs})
 	}, true
 }
@@ -239,4 +235,21 @@ func (c *handlerCount) awaitIdle(grace time.Duration, log *slog.Logger) {
 			break
 		}
 	}
+}
+
+// numberedAs returns msgs as in says they were stored: with their
+// numbers, and without those stored waiting.
+func numberedAs(msgs []Message, in Insert) []Message {
+	if len(in.Sequences) == 0 {
+		return msgs
+	}
+	out := make([]Message, 0, len(msgs))
+	for _, m := range msgs {
+		if slices.Contains(in.Waiting, m.ID) {
+			continue
+		}
+		m.Sequence = in.Sequences[m.ID]
+		out = append(out, m)
+	}
+	return out
 }

@@ -76,24 +76,32 @@ func (s *Store) insertEventsNow(ctx context.Context, events []dispatcher.Event) 
 	if len(events) == 0 {
 		return []dispatcher.Insert{}, nil
 	}
+	events, later, err := s.laterFanOuts(ctx, events)
+	if err != nil {
+		return nil, err
+	}
 	events, args, messages, err := encodeEvents(events, time.Now())
 	if err != nil {
 		return nil, err
 	}
+	var out []dispatcher.Insert
 	if s.oneStatement(len(events), messages) && (s.d.updateInWith || !hasFeedRows(events)) {
 		// One statement stores them all or none: no transaction to open.
 		// Their DCSA feed rows go in it too (PostgreSQL); SQLite writes
 		// them in a second statement, hence a transaction.
-		return s.insertEvents(ctx, s.db, events, args)
+		out, err = s.insertEvents(ctx, s.db, events, args)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			out, err = s.insertEvents(ctx, tx, events, args)
+			return err
+		})
 	}
-	var out []dispatcher.Insert
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = s.insertEvents(ctx, tx, events, args)
-		return err
-	})
 	if err != nil {
 		return nil, err
+	}
+	for i := range out {
+		out[i].Unfanned = out[i].Created && later[out[i].ID]
 	}
 	return out, nil
 }
@@ -199,6 +207,8 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 	// NOTHING skips a row that repeats one stored before, by the same
 	// statement included: as if each row had a statement of its own.
 	inserted := make(map[eventRow]bool, len(events))
+	numbering := inInsert && hasOrdered(msgs)
+	waits := map[string]string{} // the numbered messages of each event, by id
 	for start := 0; start < len(events); start += eventInsertBatch {
 		n := min(eventInsertBatch, len(events)-start)
 		var sb strings.Builder
@@ -213,17 +223,7 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		if err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
-		err = eachRow(rows, func(sc scanner) error {
-			var (
-				id            string
-				sourceID, key sql.NullString
-			)
-			if err := sc.Scan(&id, &sourceID, &key); err != nil {
-				return err
-			}
-			inserted[eventRow{id, sourceID.String, key.String}] = true
-			return nil
-		})
+		err = eachRow(rows, insertedRow(numbering, inserted, waits))
 		if err != nil {
 			return nil, fmt.Errorf("insert events: %w", err)
 		}
@@ -231,6 +231,13 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 	out, created, err := s.insertResults(ctx, db, events, inserted)
 	if err != nil {
 		return nil, err
+	}
+	for i := range out {
+		if list, ok := waits[out[i].ID]; ok && out[i].Created {
+			if err := numberedMessages(&out[i], list); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if len(feed) > 0 && !feedInInsert {
 		if err := s.addCreatedToFeed(ctx, db, events, out); err != nil {
@@ -243,6 +250,30 @@ func (s *Store) insertEvents(ctx context.Context, db querier, events []dispatche
 		}
 	}
 	return out, nil
+}
+
+// insertedRow reads a row of insertEvents' statement into inserted and,
+// with numbering (orderedMessagesSelect), the list of the event's
+// numbered messages into waits, by event id.
+func insertedRow(numbering bool, inserted map[eventRow]bool, waits map[string]string) func(scanner) error {
+	return func(sc scanner) error {
+		var (
+			id                      string
+			sourceID, key, numbered sql.NullString
+		)
+		dest := []any{&id, &sourceID, &key}
+		if numbering {
+			dest = append(dest, &numbered)
+		}
+		if err := sc.Scan(dest...); err != nil {
+			return err
+		}
+		inserted[eventRow{id, sourceID.String, key.String}] = true
+		if numbered.Valid {
+			waits[id] = numbered.String
+		}
+		return nil
+	}
 }
 
 // insertResults returns what insertEvents answers for events, given
@@ -291,6 +322,7 @@ func (s *Store) insertResults(ctx context.Context, db querier, events []dispatch
 // the number of events alone.
 func withRows(insert string, args []any, withMsgs bool, msgs []dispatcher.Message, withFeed bool, feed []any) (string, []any) {
 	args = slices.Clip(args)
+	ordered := withMsgs && hasOrdered(msgs)
 	var sb strings.Builder
 	sb.WriteString(`WITH ev AS (` + insert + `)`)
 	if withMsgs {
@@ -305,13 +337,18 @@ func withRows(insert string, args []any, withMsgs bool, msgs []dispatcher.Messag
 		for _, c := range columns {
 			args = append(args, c)
 		}
-		sb.WriteString(`, ms AS (
+		if ordered {
+			args = append(args, orderedColumn(msgs))
+			sb.WriteString(orderedMessagesCTE)
+		} else {
+			sb.WriteString(`, ms AS (
 		INSERT INTO messages (` + messageInsertColumns + `)
 		SELECT ` + messageInsertColumns + ` FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]),
 			CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS TEXT[]), CAST(? AS INTEGER[]),
 			CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS INTEGER[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]),
 			CAST(? AS BIGINT[])) AS v (` + messageInsertColumns + `)
 		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev))`)
+		}
 	}
 	if withFeed {
 		columns := make([][]any, feedColumnCount)
@@ -329,8 +366,12 @@ func withRows(insert string, args []any, withMsgs bool, msgs []dispatcher.Messag
 		WHERE v.event_id COLLATE "C" IN (SELECT id FROM ev)
 		ON CONFLICT DO NOTHING)`)
 	}
-	sb.WriteString(`
+	if ordered {
+		sb.WriteString(orderedMessagesSelect)
+	} else {
+		sb.WriteString(`
 		SELECT id, source_id, idempotency_key FROM ev`)
+	}
 	return sb.String(), args
 }
 

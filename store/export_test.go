@@ -418,3 +418,10 @@ func FeedPlans(ctx context.Context, s *Store, ep string) (map[string]string, err
 	}
 	return plans, nil
 }
+
+// UnfannedShipmentsPlan returns the lines of PostgreSQL's EXPLAIN, joined
+// by "; ", of InsertEvents' look for the shipments, of those given, that
+// have an event not fanned out.
+func UnfannedShipmentsPlan(ctx context.Context, s *Store, shipments []string) (string, error) {
+	return postgresPlan(ctx, s, "EXPLAIN", unfannedShipmentsQuery, []any{shipments}, false)
+}

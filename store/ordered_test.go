@@ -406,8 +406,8 @@ func rotated(n int) []int {
 	return order
 }
 
-// testOrderedPlans checks that FanOut's check for earlier events reads
-// events_unfanned_shipment and that the promotion of a queue's next
+// testOrderedPlans checks that FanOut's check for earlier events, and
+// InsertEvents' on PostgreSQL, read events_unfanned_shipment and that the promotion of a queue's next
 // message reads messages_ordered, also with statistics taken while every
 // event was fanned out, then a burst of events waiting (as in
 // testMarkFirstByPrimaryKey).
@@ -443,5 +443,12 @@ func testOrderedPlans(t *testing.T, db backend) {
 		if db == "sqlite" {
 			break // no generic plans
 		}
+	}
+	if db == "postgres" {
+		// Numbering at ingest (PostgreSQL only) looks for the shipments'
+		// events not fanned out the same way.
+		plan, err := store.UnfannedShipmentsPlan(ctx, s, []string{"SHP-0", "SHP-1"})
+		require.NoError(t, err)
+		require.Contains(t, plan, "events_unfanned_shipment", plan)
 	}
 }
