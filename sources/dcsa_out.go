@@ -97,8 +97,8 @@ func render(ev Canonical, factsOnly bool) (*outEvent, bool) {
 	if created.IsZero() {
 		created = ev.OccurredAt
 	}
-	out := &outEvent{EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT", EventDateTime: dcsaStamp(ev.OccurredAt),
-		factsOnly: factsOnly}
+	out := &outEvent{dcsaEvent: dcsaEvent{EventCreatedDateTime: dcsaStamp(created), EventClassifierCode: "ACT",
+		EventDateTime: dcsaStamp(ev.OccurredAt)}, factsOnly: factsOnly}
 	switch {
 	case strings.HasPrefix(ev.Type, "shipment.equipment."):
 		ok = out.equipment(ev.Type, &d, mode)

@@ -10,50 +10,12 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// outEvent is a TRANSPORT, EQUIPMENT or SHIPMENT event as DCSA T&T 2.2
-// shapes it; only the fields of its eventType are set.
+// outEvent is a dcsaEvent as DCSAEvent renders it; only the fields of
+// its eventType are set.
 type outEvent struct {
-	EventID              string `json:"eventID"`
-	EventCreatedDateTime string `json:"eventCreatedDateTime"`
-	EventType            string `json:"eventType"`
-	EventClassifierCode  string `json:"eventClassifierCode"`
-	EventDateTime        string `json:"eventDateTime"`
-
-	TransportEventTypeCode string `json:"transportEventTypeCode,omitempty"`
-	DelayReasonCode        string `json:"delayReasonCode,omitempty"`
-	ChangeRemark           string `json:"changeRemark,omitempty"`
-
-	EquipmentEventTypeCode string        `json:"equipmentEventTypeCode,omitempty"`
-	EquipmentReference     string        `json:"equipmentReference,omitempty"`
-	ISOEquipmentCode       string        `json:"ISOEquipmentCode,omitempty"`
-	EmptyIndicatorCode     string        `json:"emptyIndicatorCode,omitempty"`
-	EventLocation          *dcsaLocation `json:"eventLocation,omitempty"`
-	Seals                  []dcsaSeal    `json:"seals,omitempty"`
-
-	ShipmentEventTypeCode string `json:"shipmentEventTypeCode,omitempty"`
-	DocumentTypeCode      string `json:"documentTypeCode,omitempty"`
-	DocumentID            string `json:"documentID,omitempty"`
-	Reason                string `json:"reason,omitempty"`
-
-	TransportCall      *outTransportCall       `json:"transportCall,omitempty"`
-	DocumentReferences []dcsaDocumentReference `json:"documentReferences,omitempty"`
-	References         []dcsaReference         `json:"references,omitempty"`
-
+	dcsaEvent
 	// factsOnly: only what DCSAFacts holds is filled in.
 	factsOnly bool
-}
-
-// outTransportCall is a transport call as rendered: transportCallID and
-// modeOfTransport are required by the standard.
-type outTransportCall struct {
-	TransportCallID    string        `json:"transportCallID"`
-	ModeOfTransport    string        `json:"modeOfTransport"`
-	UNLocationCode     string        `json:"UNLocationCode,omitempty"`
-	FacilityCode       string        `json:"facilityCode,omitempty"`
-	ExportVoyageNumber string        `json:"exportVoyageNumber,omitempty"`
-	ImportVoyageNumber string        `json:"importVoyageNumber,omitempty"`
-	Location           *dcsaLocation `json:"location,omitempty"`
-	Vessel             *dcsaVessel   `json:"vessel,omitempty"`
 }
 
 // inverse returns m with keys and values swapped.
@@ -113,8 +75,8 @@ func (o *outEvent) transport(ev Canonical, d *outData, mode string) bool {
 // transportCall returns the call of d's vessel and voyage; its id is
 // derived from what names the call, so that the arrival and departure
 // of one call share it.
-func transportCall(d *outData, mode string, arriving bool) *outTransportCall {
-	t := &outTransportCall{ModeOfTransport: mode}
+func transportCall(d *outData, mode string, arriving bool) *dcsaTransport {
+	t := &dcsaTransport{ModeOfTransport: mode}
 	if arriving {
 		t.ImportVoyageNumber = d.Voyage
 	} else {
@@ -133,7 +95,7 @@ func transportCall(d *outData, mode string, arriving bool) *outTransportCall {
 
 // placeAt puts p on the transport call: its UN/LOCODE and facility code
 // on the call, its name as the call's location.
-func (t *outTransportCall) placeAt(p *place) {
+func (t *dcsaTransport) placeAt(p *place) {
 	if p == nil {
 		return
 	}

@@ -1,8 +1,9 @@
 package sources
 
-// This file holds a DCSA event as it is read (the fields translation
-// uses, named as in the DCSA Track & Trace 2.2 specification), and how its
-// references, places and vessel are read into canonical terms.
+// This file holds a DCSA event as it is read and rendered (the fields
+// translation uses, named as in the DCSA Track & Trace 2.2
+// specification), and how its references, places and vessel are read
+// into canonical terms.
 
 import (
 	"fmt"
@@ -12,10 +13,12 @@ import (
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
-// dcsaEvent is a TRANSPORT, EQUIPMENT or SHIPMENT event. Fields the
-// translation does not use are left out; carrierBookingReference and
+// dcsaEvent is a TRANSPORT, EQUIPMENT or SHIPMENT event, as it is read
+// and as DCSAEvent renders it (outEvent), in the order the standard lists
+// its fields; a field left empty is not rendered. Fields the translation
+// does not use are left out; carrierBookingReference and
 // transportDocumentReference are not in 2.2 events but are read when a
-// publisher adds them.
+// publisher adds them (a rendered event never has them).
 type dcsaEvent struct {
 	EventID              string `json:"eventID"`
 	EventCreatedDateTime string `json:"eventCreatedDateTime"`
@@ -23,39 +26,42 @@ type dcsaEvent struct {
 	EventClassifierCode  string `json:"eventClassifierCode"`
 	EventDateTime        string `json:"eventDateTime"`
 
-	TransportEventTypeCode string `json:"transportEventTypeCode"`
-	DelayReasonCode        string `json:"delayReasonCode"`
-	ChangeRemark           string `json:"changeRemark"`
+	TransportEventTypeCode string `json:"transportEventTypeCode,omitempty"`
+	DelayReasonCode        string `json:"delayReasonCode,omitempty"`
+	ChangeRemark           string `json:"changeRemark,omitempty"`
 
-	EquipmentEventTypeCode string         `json:"equipmentEventTypeCode"`
-	EquipmentReference     string         `json:"equipmentReference"`
-	ISOEquipmentCode       string         `json:"ISOEquipmentCode"`
-	EmptyIndicatorCode     string         `json:"emptyIndicatorCode"`
-	EventLocation          *dcsaLocation  `json:"eventLocation"`
-	Seals                  []dcsaSeal     `json:"seals"`
-	TransportCall          *dcsaTransport `json:"transportCall"`
+	EquipmentEventTypeCode string        `json:"equipmentEventTypeCode,omitempty"`
+	EquipmentReference     string        `json:"equipmentReference,omitempty"`
+	ISOEquipmentCode       string        `json:"ISOEquipmentCode,omitempty"`
+	EmptyIndicatorCode     string        `json:"emptyIndicatorCode,omitempty"`
+	EventLocation          *dcsaLocation `json:"eventLocation,omitempty"`
+	Seals                  []dcsaSeal    `json:"seals,omitempty"`
 
-	ShipmentEventTypeCode string `json:"shipmentEventTypeCode"`
-	DocumentTypeCode      string `json:"documentTypeCode"`
-	DocumentID            string `json:"documentID"`
-	Reason                string `json:"reason"`
+	ShipmentEventTypeCode string `json:"shipmentEventTypeCode,omitempty"`
+	DocumentTypeCode      string `json:"documentTypeCode,omitempty"`
+	DocumentID            string `json:"documentID,omitempty"`
+	Reason                string `json:"reason,omitempty"`
 
-	DocumentReferences         []dcsaDocumentReference `json:"documentReferences"`
-	References                 []dcsaReference         `json:"references"`
-	CarrierBookingReference    string                  `json:"carrierBookingReference"`
-	TransportDocumentReference string                  `json:"transportDocumentReference"`
+	TransportCall              *dcsaTransport          `json:"transportCall,omitempty"`
+	DocumentReferences         []dcsaDocumentReference `json:"documentReferences,omitempty"`
+	References                 []dcsaReference         `json:"references,omitempty"`
+	CarrierBookingReference    string                  `json:"carrierBookingReference,omitempty"`
+	TransportDocumentReference string                  `json:"transportDocumentReference,omitempty"`
 }
 
+// dcsaTransport is a transport call, read and rendered; the standard
+// requires transportCallID and modeOfTransport.
 type dcsaTransport struct {
-	UNLocationCode      string        `json:"UNLocationCode"`
-	FacilityCode        string        `json:"facilityCode"`
-	OtherFacility       string        `json:"otherFacility"`
+	TransportCallID     string        `json:"transportCallID"`
 	ModeOfTransport     string        `json:"modeOfTransport"`
-	ExportVoyageNumber  string        `json:"exportVoyageNumber"`
-	ImportVoyageNumber  string        `json:"importVoyageNumber"`
-	CarrierVoyageNumber string        `json:"carrierVoyageNumber"`
-	Location            *dcsaLocation `json:"location"`
-	Vessel              *dcsaVessel   `json:"vessel"`
+	UNLocationCode      string        `json:"UNLocationCode,omitempty"`
+	FacilityCode        string        `json:"facilityCode,omitempty"`
+	OtherFacility       string        `json:"otherFacility,omitempty"`
+	ExportVoyageNumber  string        `json:"exportVoyageNumber,omitempty"`
+	ImportVoyageNumber  string        `json:"importVoyageNumber,omitempty"`
+	CarrierVoyageNumber string        `json:"carrierVoyageNumber,omitempty"`
+	Location            *dcsaLocation `json:"location,omitempty"`
+	Vessel              *dcsaVessel   `json:"vessel,omitempty"`
 }
 
 // dcsaLocation, dcsaVessel and dcsaSeal are read, and rendered by
