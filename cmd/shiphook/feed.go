@@ -34,7 +34,7 @@ func runFeed(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	var f feedFlags
 	fs.StringVar(&f.url, "url", envOr(getenv, "SHIPHOOK_URL", "http://127.0.0.1:8080"), "shiphook's API ($SHIPHOOK_URL)")
-	fs.StringVar(&f.key, "key", getenv("SHIPHOOK_API_KEY"), "a partner API key (or an admin key) ($SHIPHOOK_API_KEY)")
+	fs.StringVar(&f.key, "key", "", "a partner API key, or an admin key (default $SHIPHOOK_KEY; $SHIPHOOK_API_KEY still works)")
 	fs.StringVar(&f.partner, "partner", getenv("SHIPHOOK_PARTNER"), "the partner's id ($SHIPHOOK_PARTNER)")
 	fs.StringVar(&f.endpoint, "endpoint", getenv("SHIPHOOK_ENDPOINT"), "the pull endpoint's id ($SHIPHOOK_ENDPOINT)")
 	fs.StringVar(&f.after, "after", "", "read after this cursor, acknowledging what is before it (default: from the first unacknowledged message)")
@@ -43,11 +43,14 @@ func runFeed(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if f.key == "" {
+		f.key = envOr(getenv, "SHIPHOOK_KEY", getenv("SHIPHOOK_API_KEY"))
+	}
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("feed: unexpected argument %q", fs.Arg(0))
 	case f.key == "" || f.partner == "" || f.endpoint == "":
-		return errors.New("feed: give --key, --partner and --endpoint (or $SHIPHOOK_API_KEY, $SHIPHOOK_PARTNER, $SHIPHOOK_ENDPOINT)")
+		return errors.New("feed: give --key, --partner and --endpoint (or $SHIPHOOK_KEY, $SHIPHOOK_PARTNER, $SHIPHOOK_ENDPOINT)")
 	}
 	return f.read(ctx, stdout, stderr)
 }

@@ -43,60 +43,65 @@ Commands:
   health    check a running shiphook's probe, for a container health check
   version   print the version
 
-Run "shiphook <command> -h" for the flags of a command. Every flag can also
-be set through the environment variable named in its help.
+Admin commands, for people and scripts, call a running shiphook's API at
+$SHIPHOOK_URL (default http://127.0.0.1:8080) with the key $SHIPHOOK_KEY
+(or --url and --key); -o json prints the API's JSON as it answered:
+  partners  create, list, show, change and delete partners
+  api-keys  create, list and delete API keys
+  endpoints create, list, show, disable, enable and delete a partner's
+            endpoints; show and rotate their signing secrets
+  events    post events from a file or stdin, one or a batch; list, show
+  messages  list deliveries with the log's filters, or follow new ones
+  attempts  list a message's delivery attempts, search them, show one
+  retry     attempt a message's delivery again now
+  recover   put an endpoint's failed messages back on the schedule, and
+            show or wait for the job's progress
+  verify    check a captured delivery's signature with the endpoint's
+            secret, offline, saying which header fails and why
+
+Run "shiphook <command> -h" for the flags of a command. Every flag of the
+service commands (serve to health) can also be set through the environment
+variable named in its help.
+
+Exit status: 0 done; 1 a usage error, or another failure (such as serve's);
+2 the API refused the request (4xx); 3 the API failed (5xx) or could not
+be reached; 4 verify found the signature wrong.
 `
 
-// run is the whole program: main only adds the process around it.
+// run is the whole program: main only adds the process around it, and
+// exits with exitCode of what run returns.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
-	}
-	cmd, args := args[0], args[1:]
+	root := newCommands(getenv, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// runCommand runs one of the service commands, each of which reads its
+// own flags from args, with its environment defaults: serve, api, worker,
+// migrate, rotate-encryption-key, receive, feed or health. A command's
+// -h prints its flags and is no failure.
+func runCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var err error
 	switch cmd {
 	case "serve", "api", "worker", "migrate", rotateCommand:
-		cfg, err := parseConfig(cmd, args, getenv, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil // the help asked for is printed
+		var cfg config
+		cfg, err = parseConfig(cmd, args, getenv, stderr)
+		if err == nil {
+			err = runService(ctx, cmd, cfg, stdout, stderr)
 		}
-		if err != nil {
-			return err
-		}
-		return runService(ctx, cmd, cfg, stdout, stderr)
 	case "receive":
-		err := runReceive(ctx, args, getenv, stdout, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		err = runReceive(ctx, args, getenv, stdout, stderr)
 	case "feed":
-		err := runFeed(ctx, args, getenv, stdout, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+		err = runFeed(ctx, args, getenv, stdout, stderr)
 	case "health":
-		err := runHealth(ctx, args, getenv, stdout, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	case "gen-key":
-		fmt.Fprintln(stdout, subscriptions.NewKey())
-		return nil
-	case "gen-encryption-key":
-		fmt.Fprintln(stdout, store.NewEncryptionKey())
-		return nil
-	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "shiphook", version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		err = runHealth(ctx, args, getenv, stdout, stderr)
+	default:
+		return fmt.Errorf("unknown command %q", cmd)
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the help asked for is printed
+	}
+	return err
 }
 
 func newLogger(c config, w io.Writer) (*slog.Logger, error) {
