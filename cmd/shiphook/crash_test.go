@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "shiphook:", err)
-			os.Exit(1)
+			os.Exit(exitCode(err))
 		}
 		os.Exit(0)
 	}

@@ -37,6 +37,7 @@ type Receiver struct {
 	mode      Mode
 	latency   time.Duration
 	endpoints map[string]*receiverEndpoint // path → endpoint
+	last      map[string]Delivery          // path → last delivery that verified
 
 	// Stray counts the requests to a path that is no endpoint, Invalid
 	// those with a bad signature or body, TurnedAway those answered
@@ -61,7 +62,7 @@ func StartReceiver() (*Receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receiver: %w", err)
 	}
-	r := &Receiver{addr: ln.Addr().String(), endpoints: map[string]*receiverEndpoint{}}
+	r := &Receiver{addr: ln.Addr().String(), endpoints: map[string]*receiverEndpoint{}, last: map[string]Delivery{}}
 	r.serve(ln)
 	return r, nil
 }
@@ -143,6 +144,22 @@ func (r *Receiver) LastInvalid() string {
 	return s
 }
 
+// Delivery is a delivery as the receiver got it: its headers and its
+// body, byte for byte.
+type Delivery struct {
+	Header http.Header
+	Body   []byte
+}
+
+// Last returns the last delivery to path whose signature verified, and
+// whether there was one.
+func (r *Receiver) Last(path string) (Delivery, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.last[path]
+	return d, ok
+}
+
 // deliveredBody is the part of a delivered body the receiver reads.
 type deliveredBody struct {
 	Data struct {
@@ -187,6 +204,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
+	r.mu.Lock()
+	r.last[req.URL.Path] = Delivery{Header: req.Header.Clone(), Body: body}
+	r.mu.Unlock()
 	var b deliveredBody
 	if err := json.Unmarshal(body, &b); err != nil || b.Data.EventID == "" {
 		r.invalidRequest(req.URL.Path + ": body without data.event_id")
