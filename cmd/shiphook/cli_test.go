@@ -122,7 +122,7 @@ func (f *cliFixture) partnersAndEndpoint(t *testing.T) {
 	require.Contains(t, f.ok(t, "partners", "get", "globex"), "Globex Corp")
 
 	var ep struct{ ID, Secret string }
-	f.okJSON(t, &ep, "endpoints", "create", "--partner", "acme", "--url", f.rcv.URL("/acme"), "--event-types", "shipment.milestone.*")
+	f.okJSON(t, &ep, "endpoints", "create", "--partner", "acme", f.rcv.URL("/acme"), "--event-types", "shipment.milestone.*")
 	require.True(t, strings.HasPrefix(ep.Secret, "whsec_"), ep.Secret)
 	require.NoError(t, f.rcv.Add("/acme", ep.Secret, f.tally))
 	f.endpoint, f.secret = ep.ID, ep.Secret

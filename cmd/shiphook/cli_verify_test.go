@@ -133,7 +133,7 @@ func (f *cliFixture) apiErrors(t *testing.T) {
 	out := shiphook(t.Context(), f.env, "partners", "get", "nope")
 	require.Equal(t, exitRefused, out.code)
 	require.EqualError(t, out.err, "the API answered 404 Not Found: not_found: partner nope not found")
-	out = shiphook(t.Context(), f.env, "endpoints", "create", "-p", "acme", "--url", "ftp://example.com")
+	out = shiphook(t.Context(), f.env, "endpoints", "create", "-p", "acme", "ftp://example.com")
 	require.Equal(t, exitRefused, out.code)
 	require.ErrorContains(t, out.err, "422 Unprocessable Entity: invalid_field: ")
 	require.ErrorContains(t, out.err, "(field url)")

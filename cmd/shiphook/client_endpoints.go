@@ -64,22 +64,23 @@ func endpointsCommand(o *clientOptions) *cobra.Command {
 // endpointCreateCommand is "shiphook endpoints create".
 func endpointCreateCommand(o *clientOptions, partner *string) *cobra.Command {
 	var (
-		fromFile                                       string
-		url, description, kind, format, scheme, secret string
-		ordering, onFailure                            string
-		eventTypes, headers                            []string
+		fromFile                                  string
+		description, kind, format, scheme, secret string
+		ordering, onFailure                       string
+		eventTypes, headers                       []string
 	)
 	c := &cobra.Command{
-		Use:   "create",
+		Use:   "create [URL]",
 		Short: "Create an endpoint (the answer shows its secret, or public key, for receivers)",
-		Long: `Create an endpoint of the partner. The flags set the common fields; --from-file
-reads the whole endpoint as the API takes it (see the README's Endpoints), and
-the flags given override its fields.`,
-		Example: `  shiphook endpoints create -p acme --url https://hooks.acme.example/shiphook --event-types 'shipment.milestone.*'
+		Long: `Create an endpoint of the partner, delivering to URL (a pull endpoint has none).
+The flags set the common fields; --from-file reads the whole endpoint as the API
+takes it (see the README's Endpoints), and URL and the flags given override its
+fields. The answer is the only one that shows the custom headers' values.`,
+		Example: `  shiphook endpoints create -p acme https://hooks.acme.example/shiphook --event-types 'shipment.milestone.*'
   shiphook endpoints create -p acme --kind pull
   shiphook endpoints create -p acme --from-file endpoint.json`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
 			body := map[string]any{}
 			if fromFile != "" {
 				raw, err := readInput(fromFile, c.InOrStdin())
@@ -90,7 +91,7 @@ the flags given override its fields.`,
 					return fmt.Errorf("--from-file: not a JSON object: %w", err)
 				}
 			}
-			for key, v := range map[string]string{"url": url, "description": description, "kind": kind, "format": format,
+			for key, v := range map[string]string{"url": firstArg(args), "description": description, "kind": kind, "format": format,
 				"signature_scheme": scheme, "secret": secret, "ordering": ordering, "on_failure": onFailure} {
 				setString(body, key, v)
 			}
@@ -113,7 +114,6 @@ the flags given override its fields.`,
 	}
 	f := c.Flags()
 	f.StringVar(&fromFile, "from-file", "", "a JSON file of the endpoint as the API takes it (- for stdin)")
-	f.StringVar(&url, "url", "", "where deliveries go (not for a pull endpoint)")
 	f.StringVar(&description, "description", "", "what the endpoint is")
 	f.StringSliceVar(&eventTypes, "event-types", nil, "event types, exact or prefix wildcards such as shipment.milestone.* (repeat or comma-separate; default: every shipment type)")
 	f.StringVar(&kind, "kind", "", "webhook (the default) or pull")
