@@ -131,3 +131,27 @@ func TestVerifyVerdicts(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitEvents checks the forms a batch may take in a file.
+func TestSplitEvents(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"array", `[{"id":"a"}, {"id":"b"}]`},
+		{"wrapped", `{"events": [{"id":"a"}, {"id":"b"}]}`},
+		{"ndjson", "{\"id\":\"a\"}\n{\"id\":\"b\"}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			events, err := splitEvents([]byte(tc.in))
+			require.NoError(t, err)
+			require.Len(t, events, 2)
+			require.JSONEq(t, `{"id":"a"}`, string(events[0]))
+			require.JSONEq(t, `{"id":"b"}`, string(events[1]))
+		})
+	}
+	one, err := splitEvents([]byte(`{"id":"a"}`))
+	require.NoError(t, err)
+	require.Len(t, one, 1, "one event alone is a batch of one")
+	_, err = splitEvents([]byte("  \n"))
+	require.EqualError(t, err, "read the events: none given")
+	_, err = splitEvents([]byte(`{"id":"a"} {"id":`))
+	require.ErrorContains(t, err, "value 2")
+}

@@ -33,6 +33,11 @@ func (f *cliFixture) retry(t *testing.T) {
 	require.Regexp(t, `(?m)^att_\S+\s+`+id+`\s+2\s+manual\s`, out)
 	out = f.ok(t, "attempts", "search", "--message", id, "--since", "1h")
 	require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 3, out)
+
+	var job struct{ ID, Status string }
+	f.okJSON(t, &job, "recover", "-p", "acme", f.endpoint, "--since", "1h", "--wait", "--interval", "50ms")
+	require.Equal(t, "done", job.Status, "nothing failed, so nothing to requeue")
+	require.Regexp(t, `(?m)^status\s+done$`, f.ok(t, "recover", "-p", "acme", f.endpoint, "--job", job.ID))
 }
 
 func (f *cliFixture) apiKeys(t *testing.T) {
@@ -93,7 +98,7 @@ func (f *cliFixture) rotateAndVerify(t *testing.T) {
 	out = verify("--request", request, "--secret", harness.NewSecret())
 	require.Equal(t, exitVerify, out.code)
 	require.ErrorContains(t, out.err, "verify: webhook-signature: none of its 2 signatures of the keys' scheme matches")
-	require.True(t, strings.HasSuffix(out.stdout, "NOT verified\n"), out.stdout)
+	require.True(t, strings.HasSuffix(out.stdout, "NOT verified: webhook-signature\n"), out.stdout)
 
 	tampered := filepath.Join(f.dir, "tampered.json")
 	require.NoError(t, os.WriteFile(tampered, bytes.Replace(d.Body, []byte("SHP-0007"), []byte("SHP-0008"), 1), 0o600))

@@ -70,7 +70,11 @@ func checkDelivery(h http.Header, body []byte, keys []string, tolerance time.Dur
 	age := now.Sub(sent).Truncate(time.Second)
 	v.Age = age.String()
 	if tolerance > 0 && (age > tolerance || -age > tolerance) {
-		v.fail("webhook-timestamp", fmt.Sprintf("signed at %s, %s from now: further than --tolerance %s (a delivery sent again, or a clock off)", sent.Format(time.RFC3339), age, tolerance))
+		when := age.String() + " ago"
+		if age < 0 {
+			when = (-age).String() + " ahead of this clock"
+		}
+		v.fail("webhook-timestamp", fmt.Sprintf("signed at %s, %s: further than --tolerance %s (a delivery sent again, or a clock off)", sent.Format(time.RFC3339), when, tolerance))
 	}
 	checkSignatures(&v, sigs, body, keys, sent)
 	checkNotification(&v, h.Get("Notification-Signature"), body, keys)
@@ -193,7 +197,7 @@ func writeVerdict(w interface{ Write([]byte) (int, error) }, v verdict) error {
 	fmt.Fprintf(tw, "webhook-id\t%s\n", orDash(v.WebhookID))
 	ts := orDash(v.Timestamp)
 	if v.SentAt != nil {
-		ts += fmt.Sprintf(" (%s, %s ago)", v.SentAt.Format(time.RFC3339), v.Age)
+		ts += fmt.Sprintf(" (%s, age %s)", v.SentAt.Format(time.RFC3339), v.Age)
 	}
 	fmt.Fprintf(tw, "webhook-timestamp\t%s\n", ts)
 	name := "webhook-signature"
@@ -207,7 +211,7 @@ func writeVerdict(w interface{ Write([]byte) (int, error) }, v verdict) error {
 	if v.Verified {
 		fmt.Fprintln(tw, "verified")
 	} else {
-		fmt.Fprintln(tw, "NOT verified")
+		fmt.Fprintf(tw, "NOT verified: %s\n", v.failure.header)
 	}
 	return tw.Flush()
 }
