@@ -155,3 +155,11 @@ func TestSplitEvents(t *testing.T) {
 	_, err = splitEvents([]byte(`{"id":"a"} {"id":`))
 	require.ErrorContains(t, err, "value 2")
 }
+
+// TestCLIDefaultURL checks that the admin commands find, by default, the
+// API that serve starts by default, as after make run.
+func TestCLIDefaultURL(t *testing.T) {
+	c, err := parseConfig("serve", nil, func(string) string { return "" }, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1"+c.addr, defaultURL)
+}
