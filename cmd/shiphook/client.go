@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -143,12 +144,84 @@ func (o *clientOptions) printDone(format string, args ...any) error {
 // decodeJSON decodes an answer of the API into v, numbers kept as
 // json.Number.
 func decodeJSON(raw []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("read the API's answer: %w", err)
 	}
 	return nil
+}
+
+// group is groupCommand with the client's flags.
+func (o *clientOptions) group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	g := groupCommand(use, short, subs...)
+	o.addFlags(g)
+	return g
+}
+
+// list prints the page of the list at path that q asks for, as a table of
+// cols.
+func (o *clientOptions) list(c *cobra.Command, path string, q *listQuery, cols []column) error {
+	v, err := q.values(time.Now())
+	if err != nil {
+		return err
+	}
+	raw, err := o.get(c.Context(), path, v)
+	if err != nil {
+		return err
+	}
+	return o.printList(raw, cols)
+}
+
+// getCommand is a command that shows the object at the path its one
+// argument names.
+func (o *clientOptions) getCommand(use, short string, path func(args []string) string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  argsExactly(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			raw, err := o.get(c.Context(), path(args), nil)
+			if err != nil {
+				return err
+			}
+			return o.printObject(raw)
+		},
+	}
+}
+
+// deleteCommand is a command that deletes the object at the path its one
+// argument names, and says so with done (given the argument).
+func (o *clientOptions) deleteCommand(use, short string, path func(args []string) string, done string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  argsExactly(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if _, err := o.send(c.Context(), "DELETE", path(args), nil); err != nil {
+				return err
+			}
+			return o.printDone(done, args[0])
+		},
+	}
+}
+
+// setString sets body[key] to v unless v is empty.
+func setString(body map[string]any, key, v string) {
+	if v != "" {
+		body[key] = v
+	}
+}
+
+// argsExactly accepts n arguments, and answers any other number with the
+// command's usage line.
+func argsExactly(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("usage: %s", c.UseLine())
+		}
+		return nil
+	}
 }
 
 // pageFlags declares --limit and --cursor on cmd, which set the query of

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"time"
-
 	"github.com/spf13/cobra"
 
 	"github.com/shiphook/shiphook/internal/client"
@@ -122,76 +119,4 @@ func apiKeysCommand(o *clientOptions) *cobra.Command {
 		o.deleteCommand("delete KEY_ID", "Delete an API key: it no longer signs in",
 			func(args []string) string { return client.Path("v1", "api-keys", args[0]) }, "deleted API key %s"),
 	)
-}
-
-// group is groupCommand with the client's flags.
-func (o *clientOptions) group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	g := groupCommand(use, short, subs...)
-	o.addFlags(g)
-	return g
-}
-
-// list prints the page of the list at path that q asks for, as a table of
-// cols.
-func (o *clientOptions) list(c *cobra.Command, path string, q *listQuery, cols []column) error {
-	v, err := q.values(time.Now())
-	if err != nil {
-		return err
-	}
-	raw, err := o.get(c.Context(), path, v)
-	if err != nil {
-		return err
-	}
-	return o.printList(raw, cols)
-}
-
-// getCommand is a command that shows the object at the path its one
-// argument names.
-func (o *clientOptions) getCommand(use, short string, path func(args []string) string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  argsExactly(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			raw, err := o.get(c.Context(), path(args), nil)
-			if err != nil {
-				return err
-			}
-			return o.printObject(raw)
-		},
-	}
-}
-
-// deleteCommand is a command that deletes the object at the path its one
-// argument names, and says so with done (given the argument).
-func (o *clientOptions) deleteCommand(use, short string, path func(args []string) string, done string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  argsExactly(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			if _, err := o.send(c.Context(), "DELETE", path(args), nil); err != nil {
-				return err
-			}
-			return o.printDone(done, args[0])
-		},
-	}
-}
-
-// setString sets body[key] to v unless v is empty.
-func setString(body map[string]any, key, v string) {
-	if v != "" {
-		body[key] = v
-	}
-}
-
-// argsExactly accepts n arguments, and answers any other number with the
-// command's usage line.
-func argsExactly(n int) cobra.PositionalArgs {
-	return func(c *cobra.Command, args []string) error {
-		if len(args) != n {
-			return fmt.Errorf("usage: %s", c.UseLine())
-		}
-		return nil
-	}
 }

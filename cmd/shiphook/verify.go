@@ -82,7 +82,8 @@ and checked only with --tolerance, since a captured delivery is old by nature.`,
 	return c
 }
 
-// read returns the headers and body of the delivery the input names.
+// read returns the headers and body of the delivery the input names,
+// having checked that a key is given and each is a verifying key.
 func (in verifyInput) read(stdin io.Reader) (http.Header, []byte, error) {
 	h := http.Header{}
 	var body []byte
