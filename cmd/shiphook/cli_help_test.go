@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,6 +63,11 @@ func TestCLIHelp(t *testing.T) {
 		if c.Name() != "help" {
 			require.Regexp(t, `(?m)^  `+c.Name()+`(\s|$)`, usage, "the usage lists %s", c.Name())
 		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^  ([a-z-]+)(\s|$)`).FindAllStringSubmatch(usage, -1) {
+		c, _, err := root.Find([]string{m[1]})
+		require.NoError(t, err)
+		require.Equal(t, m[1], c.Name(), "the usage lists %s: the command tree has it too (cli.go)", m[1])
 	}
 	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
 		out := shiphook(context.Background(), nil, args...)

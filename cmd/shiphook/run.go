@@ -76,32 +76,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return root.ExecuteContext(ctx)
 }
 
-// runCommand runs one of the service commands, each of which reads its
-// own flags from args, with its environment defaults: serve, api, worker,
-// migrate, rotate-encryption-key, receive, feed or health. A command's
-// -h prints its flags and is no failure.
+// runCommand runs one of the service commands (serviceCommands), each of
+// which reads its own flags from args, with their environment defaults.
+// A command's -h prints its flags and is no failure.
 func runCommand(ctx context.Context, cmd string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var err error
 	switch cmd {
 	case "serve", "api", "worker", "migrate", rotateCommand:
-		var cfg config
-		cfg, err = parseConfig(cmd, args, getenv, stderr)
-		if err == nil {
-			err = runService(ctx, cmd, cfg, stdout, stderr)
+		cfg, err := parseConfig(cmd, args, getenv, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the help asked for is printed
 		}
+		if err != nil {
+			return err
+		}
+		return runService(ctx, cmd, cfg, stdout, stderr)
 	case "receive":
-		err = runReceive(ctx, args, getenv, stdout, stderr)
+		err := runReceive(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
 	case "feed":
-		err = runFeed(ctx, args, getenv, stdout, stderr)
+		err := runFeed(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
 	case "health":
-		err = runHealth(ctx, args, getenv, stdout, stderr)
-	default:
-		return fmt.Errorf("unknown command %q", cmd)
+		err := runHealth(ctx, args, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // the help asked for is printed
-	}
-	return err
+	return fmt.Errorf("unknown command %q", cmd)
 }
 
 func newLogger(c config, w io.Writer) (*slog.Logger, error) {
