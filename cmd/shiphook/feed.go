@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/shiphook/shiphook/internal/client"
 )
 
 // feedFlags are the settings of "shiphook feed".
@@ -123,7 +125,7 @@ func (f feedFlags) page(ctx context.Context, cursor string, wait int) (feedPage,
 	req.Header.Set("Authorization", "Bearer "+f.key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return feedPage{}, fmt.Errorf("feed: %w", err)
+		return feedPage{}, fmt.Errorf("feed: %w", &client.NetError{URL: f.url, Err: err})
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -131,11 +133,31 @@ func (f feedFlags) page(ctx context.Context, cursor string, wait int) (feedPage,
 			Error struct{ Code, Message string }
 		}
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 16<<10)).Decode(&answer)
-		return feedPage{}, fmt.Errorf("feed: %s answered %s: %s (%s)", f.url, resp.Status, answer.Error.Message, answer.Error.Code)
+		return feedPage{}, &feedError{
+			text:   fmt.Sprintf("feed: %s answered %s: %s (%s)", f.url, resp.Status, answer.Error.Message, answer.Error.Code),
+			status: resp.StatusCode,
+		}
 	}
 	var page feedPage
 	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
 		return feedPage{}, fmt.Errorf("feed: read the answer: %w", err)
 	}
 	return page, nil
+}
+
+// feedError is an answer of the API other than 200, with the exit status
+// of the admin commands' (exitCode): a 4xx is the API refusing, a 5xx the
+// API failing.
+type feedError struct {
+	text   string
+	status int
+}
+
+func (e *feedError) Error() string { return e.text }
+
+func (e *feedError) ExitCode() int {
+	if e.status >= 500 {
+		return exitAPIError
+	}
+	return exitRefused
 }

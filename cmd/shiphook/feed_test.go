@@ -489,6 +489,7 @@ func TestFeedCommand(t *testing.T) {
 	// Errors say what went wrong.
 	_, _, err = feed(t.Context(), "--endpoint", f.hook.ID)
 	require.ErrorContains(t, err, "404 Not Found: endpoint "+f.hook.ID+" not found (not_found)", "globex's endpoint, with acme's key")
+	require.Equal(t, exitRefused, exitCode(err))
 	_, _, err = feed(t.Context(), "--after", "nonsense")
 	require.ErrorContains(t, err, "invalid_cursor")
 	cmdEnv = nil
