@@ -106,23 +106,36 @@ func TestConnectRedisThroughSentinel(t *testing.T) {
 
 	url := fmt.Sprintf("redis-sentinel://:sentinel-pw@127.0.0.1:%d/5?master=shiphook&password=master-pw", sentinelPort)
 	var (
+		opt  asynq.RedisConnOpt
 		rdb  redis.UniversalClient
 		stop func()
 		err  error
 	)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	require.Eventually(t, func() bool {
-		_, rdb, stop, err = connectRedis(ctx, url, log)
-		return err == nil
-	}, 30*time.Second, 100*time.Millisecond, "connect through the sentinel")
+	// The sentinel may take a moment to start answering.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		opt, rdb, stop, err = connectRedis(ctx, url, log)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	require.NoError(t, err, "connect through the sentinel")
 	defer stop()
 	require.NoError(t, rdb.Set(ctx, "shiphook:sentinel-test", "here", 0).Err())
+	// asynq, which the workers and the queue use, goes the same way.
+	client := asynq.NewClient(opt)
+	defer client.Close()
+	_, err = client.EnqueueContext(ctx, asynq.NewTask("sentinel-test", nil), asynq.Queue("sentinel"))
+	require.NoError(t, err)
 
 	master := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", masterPort), Password: "master-pw", DB: 5})
 	defer master.Close()
 	got, err := master.Get(ctx, "shiphook:sentinel-test").Result()
 	require.NoError(t, err)
 	require.Equal(t, "here", got, "the key is in the master's database 5")
+	pending, err := master.LLen(ctx, "asynq:{sentinel}:pending").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, pending, "asynq's task is in the master's database 5")
 }
 
 func freePort(t *testing.T) int {
