@@ -309,6 +309,29 @@ func TestServiceContainers(t *testing.T) {
 	}
 }
 
+func TestEnvironment(t *testing.T) {
+	objs := mustRender(t, with(map[string]any{
+		"env":        map[string]any{"SHIPHOOK_RETENTION": "168h", "SHIPHOOK_CONCURRENCY": 100, "SHIPHOOK_METRICS_ADDR": ":1"},
+		"worker.env": map[string]any{"SHIPHOOK_CONCURRENCY": 400},
+	}))
+	for name, want := range map[string]string{"prod-shiphook-api": "100", "prod-shiphook-worker": "400"} {
+		c := decode[appsv1.Deployment](t, objs, "Deployment", name).Spec.Template.Spec.Containers[0]
+		seen := map[string]bool{}
+		for _, e := range c.Env {
+			if seen[e.Name] {
+				t.Fatalf("%s sets %s twice", name, e.Name)
+			}
+			seen[e.Name] = true
+		}
+		concurrency, _ := env(c, "SHIPHOOK_CONCURRENCY")
+		requireEqual(t, name+" concurrency", concurrency, want)
+		retention, _ := env(c, "SHIPHOOK_RETENTION")
+		requireEqual(t, name+" retention", retention, "168h")
+		metrics, _ := env(c, "SHIPHOOK_METRICS_ADDR")
+		requireEqual(t, name+" metrics address", metrics, ":9464")
+	}
+}
+
 func TestExistingSecret(t *testing.T) {
 	vals := map[string]any{"secrets": map[string]any{"existingSecret": "shiphook-prod-secrets"}}
 	objs := mustRender(t, vals)

@@ -65,11 +65,13 @@ SHIPHOOK_ENCRYPTION_KEY: secrets.existingSecret, or the chart's own.
 {{- end }}
 
 {{/*
-The environment of a service container: env, then the component's own
-(dict "root" $ "extra" .Values.api.env), sorted by name.
+The environment of a service container: env and the component's own
+(dict "root" $ "extra" .Values.api.env), the component's winning, sorted
+by name, less the addresses the chart sets itself.
 */}}
 {{- define "shiphook.env" -}}
 {{- $env := merge (deepCopy (.extra | default dict)) (deepCopy (.root.Values.env | default dict)) }}
+{{- $env = omit $env "SHIPHOOK_ADDR" "SHIPHOOK_HEALTH_ADDR" "SHIPHOOK_METRICS_ADDR" }}
 {{- range $name := keys $env | sortAlpha }}
 - name: {{ $name }}
   value: {{ get $env $name | toString | quote }}
