@@ -355,6 +355,23 @@ func TestExistingSecret(t *testing.T) {
 	requireEqual(t, "job secret env", strings.Join(secretEnv(t, job.Spec.Template.Spec.Containers[0]), " "), "DATABASE_URL<-shiphook-prod-secrets")
 }
 
+// TestSchema checks that values.schema.json refuses values of the wrong
+// type or a misspelt secret, before anything renders.
+func TestSchema(t *testing.T) {
+	for path, v := range map[string]any{
+		"metrics.port":            "9464",
+		"worker.replicas":         "two",
+		"api.autoscaling.enabled": "yes",
+		"secrets.databaseUrl":     "postgres://db/shiphook",
+		"env.SHIPHOOK_RETENTION":  map[string]any{"hours": 720},
+	} {
+		_, _, err := render(t, with(map[string]any{path: v}))
+		if err == nil || !strings.Contains(err.Error(), "schema") {
+			t.Fatalf("%s=%v: %v", path, v, err)
+		}
+	}
+}
+
 func TestSecretsRequired(t *testing.T) {
 	for _, key := range []string{"databaseURL", "redisURL", "adminKey", "encryptionKey"} {
 		vals := baseValues()
