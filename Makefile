@@ -61,9 +61,18 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		exec ./bin/shiphook serve
 
 .PHONY: test
-test: vet fmt-check build-all cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, fuzz, run every test against real PostgreSQL, Redis, Chromium and Node.js, then the fault suite's short form
+test: vet fmt-check build-all helm-check cc-check chromium-check node-check fuzz ## Vet, check formatting, compile everything, check the Helm chart, fuzz, run every test against real PostgreSQL, Redis, Chromium and Node.js, then the fault suite's short form
 	bash deploy/dev/test-services.sh $(GO) test $(RACE) -count=1 -timeout 30m $(TESTFLAGS) ./...
 	@$(MAKE) --no-print-directory chaos CHAOS=short
+
+# helm-check renders the chart in deploy/helm/shiphook with Helm's own
+# engine, asserts on the objects, runs helm lint, and parses
+# deploy/compose.yaml. It is a Go module of its own (deploy/helm/go.mod),
+# so that Helm's Kubernetes dependencies stay out of shiphook's; the first
+# run downloads and builds them (a few minutes).
+.PHONY: helm-check
+helm-check: ## Render and lint the Helm chart and parse the compose file (deploy/helm, a module of its own)
+	cd deploy/helm && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 .PHONY: chaos
 chaos: build ## Run the fault suite: kill workers, flush and restart Redis, restart PostgreSQL, break endpoints (about 6 min; CHAOS=short: about 2)

@@ -100,7 +100,7 @@ func declareFlags(f *envFlags, c *config, cmd string) {
 		f.str(&c.addr, "addr", "SHIPHOOK_ADDR", ":8080", "address the API and the console listen on")
 		f.str(&c.adminKey, "admin-key", "SHIPHOOK_ADMIN_KEY", "", "an admin API key to accept; unset: one is generated on first start and printed once")
 	}
-	f.str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://… ; unset: an in-process, in-memory Redis for trying shiphook out")
+	f.str(&c.redisURL, "redis-url", "REDIS_URL", "", "redis://…, or redis-sentinel://host:26379,…/db?master=name&password=… for Sentinel; unset: an in-process, in-memory Redis for trying shiphook out")
 	f.str(&c.allowPrivate, "allow-private-destinations", "SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS", "", "private addresses endpoints may use: false, loopback, true, or a comma-separated list of CIDRs")
 	f.str(&c.retrySchedule, "retry-schedule", "SHIPHOOK_RETRY_SCHEDULE", dispatcher.FormatSchedule(dispatcher.DefaultSchedule), "delays between delivery attempts, each counted from the one before and spread ±20 %")
 	f.duration(&c.attemptTimeout, "attempt-timeout", "SHIPHOOK_ATTEMPT_TIMEOUT", dispatcher.DefaultTimeout, "time limit of one delivery attempt (1s to 60s), unless the endpoint sets its own timeout_seconds; no attempt runs longer than half the delivery lease")
