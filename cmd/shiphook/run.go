@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shiphook/shiphook/api"
 	"github.com/shiphook/shiphook/dispatcher"
@@ -99,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// newLogger returns the logger c's log level and format say, writing to
+// w. Each line about a delivery names it (dispatcher.LogHandler).
 func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
@@ -107,9 +110,9 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.logFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(dispatcher.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(dispatcher.LogHandler(slog.NewTextHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("log format %q: use text or json", c.logFormat)
 }
@@ -135,6 +138,11 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	case rotateCommand:
 		return rotateKeys(ctx, c, stdout, log)
 	}
+	tracer, stopTracing, err := startTracing(ctx, c.traces)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	keys, err := keyring(c.keys, c.databaseURL, log)
 	if err != nil {
 		return err
@@ -171,7 +179,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	// to fan events out as it stores them; nil when they run elsewhere.
 	var fanout dispatcher.LocalFanout
 	if index != nil {
-		w, err := startWorkers(g, p, c, log)
+		w, err := startWorkers(g, p, c, tracer, log)
 		if err != nil {
 			return err
 		}
@@ -185,7 +193,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	}
 	if cmd != "worker" {
 		listenFeeds(g, p.queue.Feeds())
-		if err := startHTTP(g, c.addr, newAPI(p, c, fanout, g.ctx.Done()), stdout); err != nil {
+		if err := startHTTP(g, c.addr, newAPI(p, c, fanout, tracer, g.ctx.Done()), stdout); err != nil {
 			return err
 		}
 	}
@@ -320,7 +328,7 @@ func newParts(st *store.Store, redisOpt asynq.RedisConnOpt, rdb redis.UniversalC
 
 // startWorkers loads the endpoints and starts their sync and the delivery
 // workers in g, and returns the workers.
-func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Worker, error) {
+func startWorkers(g *group, p parts, c config, tracer trace.TracerProvider, log *slog.Logger) (*dispatcher.Worker, error) {
 	if err := p.syncer.Start(g.ctx); err != nil {
 		return nil, err
 	}
@@ -334,7 +342,7 @@ func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Wo
 		Store: p.st, Endpoints: p.endpoints, Events: p.events, Index: p.index, Sync: p.syncer, Notifier: p.syncer, Queue: p.queue, Redis: p.redisOpt,
 		Destinations: c.dest, Guard: p.guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout, Lease: c.lease,
 		Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
-		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
+		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log, Tracer: tracer,
 	})
 	g.run(w.Run)
 	log.Info("delivery workers started", "concurrency", c.concurrency, "endpoints", p.index.Len())
@@ -342,13 +350,14 @@ func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Wo
 }
 
 // newAPI returns the HTTP API over p; fanout is the delivery workers of
-// this process, nil if they run elsewhere. Reads of feeds that wait end
-// when stopping is closed, so that they do not hold up the shutdown.
-func newAPI(p parts, c config, fanout dispatcher.LocalFanout, stopping <-chan struct{}) http.Handler {
+// this process, nil if they run elsewhere; tracer makes the spans of the
+// events taken in. Reads of feeds that wait end when stopping is closed,
+// so that they do not hold up the shutdown.
+func newAPI(p parts, c config, fanout dispatcher.LocalFanout, tracer trace.TracerProvider, stopping <-chan struct{}) http.Handler {
 	return api.New(api.Deps{
 		Store: p.st, Auth: subscriptions.NewAuth(p.st), Notifier: p.syncer, Destinations: c.dest, Breakers: p.guard,
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
-		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st},
+		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st, Tracer: tracer},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
 		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds(), Stopping: stopping},
 		UserAgent: "shiphook/" + version,
