@@ -98,7 +98,9 @@ func (f *fanout) fanOutOnce(ctx context.Context, id string) error {
 	now := time.Now().UTC()
 	deadline := now.Add(laneWait)
 	_, deliveries := f.queue.lanes()
-	if err := f.fanOut(ctx, ev, f.messages(ev, now, deliveries, deadline), deliveries, deadline); err != nil {
+	msgs := f.messages(ev, now, deliveries, deadline)
+	spanMessages(span, len(msgs))
+	if err := f.fanOut(ctx, ev, msgs, deliveries, deadline); err != nil {
 		return err
 	}
 	ev.FannedOutAt = &now

@@ -110,10 +110,16 @@ func (t tracing) startFanoutHere(ctx context.Context, ev *Event) trace.Span {
 // endFanoutHere ends span, the fan-out span of ev, with its number of
 // messages.
 func endFanoutHere(span trace.Span, ev *Event) {
-	if span.IsRecording() {
-		span.SetAttributes(attrMessages.Int(len(ev.Messages)))
-	}
+	spanMessages(span, len(ev.Messages))
 	span.End()
+}
+
+// spanMessages says on span, a fan-out span, how many messages the event
+// was given.
+func spanMessages(span trace.Span, n int) {
+	if span.IsRecording() {
+		span.SetAttributes(attrMessages.Int(n))
+	}
 }
 
 // startQueuedFanout starts the span of queueing the fan-out of events
