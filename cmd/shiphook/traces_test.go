@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,4 +259,34 @@ func traceTree(spans tracetest.SpanStubs) string {
 		draw(r, 0)
 	}
 	return sb.String()
+}
+
+// TestTracesExported checks that OTEL_EXPORTER_OTLP_ENDPOINT alone turns
+// tracing on: the spans of an event reach the OTLP collector there, over
+// HTTP, at the latest when the service stops.
+func TestTracesExported(t *testing.T) {
+	var (
+		mu       sync.Mutex
+		requests []string
+	)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		requests = append(requests, fmt.Sprintf("%s %s %s %t", r.Method, r.URL.Path, r.Header.Get("Content-Type"), bytes.Contains(body, []byte("delivery attempt"))))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	env := with(testEnv(t), "OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	migrate(t, env)
+	s := startServer(t, "serve", env)
+	rcv := newReceiver(t)
+	createPartners(t, s, "acme", "globex")
+	createEndpoint(t, s, rcv, adminKey, "acme", "/ok", map[string]any{})
+	postTraced(t, s, event(0, ""), "")
+	require.Eventually(t, func() bool { return rcv.countAt("/ok") == 1 }, 10*time.Second, 20*time.Millisecond)
+	s.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, requests, "POST /v1/traces application/x-protobuf true")
 }
