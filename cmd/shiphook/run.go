@@ -126,11 +126,11 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 // asked), and waits. The end of ctx, or the first of those to fail, shuts
 // them all down; the failure is returned.
 func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Writer) error {
-	log, err := newLogger(c, stderr)
+	log, tracer, stopTracing, err := instruments(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(log)
+	defer stopTracing()
 
 	switch cmd {
 	case "migrate":
@@ -138,11 +138,6 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	case rotateCommand:
 		return rotateKeys(ctx, c, stdout, log)
 	}
-	tracer, stopTracing, err := startTracing(ctx, c.traces)
-	if err != nil {
-		return err
-	}
-	defer stopTracing()
 	keys, err := keyring(c.keys, c.databaseURL, log)
 	if err != nil {
 		return err
@@ -172,6 +167,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		index = subscriptions.NewIndex()
 	}
 	p := newParts(st, redisOpt, rdb, newCaches(st, rdb, index, c.eventCacheMB), c)
+	p.tracer = tracer
 
 	g := newGroup(ctx)
 	defer g.stop()
@@ -179,7 +175,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	// to fan events out as it stores them; nil when they run elsewhere.
 	var fanout dispatcher.LocalFanout
 	if index != nil {
-		w, err := startWorkers(g, p, c, tracer, log)
+		w, err := startWorkers(g, p, c, log)
 		if err != nil {
 			return err
 		}
@@ -193,7 +189,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 	}
 	if cmd != "worker" {
 		listenFeeds(g, p.queue.Feeds())
-		if err := startHTTP(g, c.addr, newAPI(p, c, fanout, tracer, g.ctx.Done()), stdout); err != nil {
+		if err := startHTTP(g, c.addr, newAPI(p, c, fanout, g.ctx.Done()), stdout); err != nil {
 			return err
 		}
 	}
@@ -314,6 +310,8 @@ type parts struct {
 	caches
 	queue *dispatcher.Queue
 	guard *dispatcher.Guard
+	// tracer makes the spans of events (a no-op one while tracing is off).
+	tracer trace.TracerProvider
 }
 
 // newParts builds the queue and the endpoints' guard over rdb, to share
@@ -328,7 +326,7 @@ func newParts(st *store.Store, redisOpt asynq.RedisConnOpt, rdb redis.UniversalC
 
 // startWorkers loads the endpoints and starts their sync and the delivery
 // workers in g, and returns the workers.
-func startWorkers(g *group, p parts, c config, tracer trace.TracerProvider, log *slog.Logger) (*dispatcher.Worker, error) {
+func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Worker, error) {
 	if err := p.syncer.Start(g.ctx); err != nil {
 		return nil, err
 	}
@@ -342,7 +340,7 @@ func startWorkers(g *group, p parts, c config, tracer trace.TracerProvider, log 
 		Store: p.st, Endpoints: p.endpoints, Events: p.events, Index: p.index, Sync: p.syncer, Notifier: p.syncer, Queue: p.queue, Redis: p.redisOpt,
 		Destinations: c.dest, Guard: p.guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout, Lease: c.lease,
 		Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
-		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log, Tracer: tracer,
+		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log, Tracer: p.tracer,
 	})
 	g.run(w.Run)
 	log.Info("delivery workers started", "concurrency", c.concurrency, "endpoints", p.index.Len())
@@ -350,14 +348,13 @@ func startWorkers(g *group, p parts, c config, tracer trace.TracerProvider, log 
 }
 
 // newAPI returns the HTTP API over p; fanout is the delivery workers of
-// this process, nil if they run elsewhere; tracer makes the spans of the
-// events taken in. Reads of feeds that wait end when stopping is closed,
-// so that they do not hold up the shutdown.
-func newAPI(p parts, c config, fanout dispatcher.LocalFanout, tracer trace.TracerProvider, stopping <-chan struct{}) http.Handler {
+// this process, nil if they run elsewhere. Reads of feeds that wait end
+// when stopping is closed, so that they do not hold up the shutdown.
+func newAPI(p parts, c config, fanout dispatcher.LocalFanout, stopping <-chan struct{}) http.Handler {
 	return api.New(api.Deps{
 		Store: p.st, Auth: subscriptions.NewAuth(p.st), Notifier: p.syncer, Destinations: c.dest, Breakers: p.guard,
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
-		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st, Tracer: tracer},
+		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st, Tracer: p.tracer},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
 		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds(), Stopping: stopping},
 		UserAgent: "shiphook/" + version,

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +115,22 @@ func parseSampler(name, arg string) (sdktrace.Sampler, error) {
 	}
 	return nil, fmt.Errorf("OTEL_TRACES_SAMPLER %q: use always_on, always_off, traceidratio, "+
 		"parentbased_always_on (the default), parentbased_always_off or parentbased_traceidratio", name)
+}
+
+// instruments returns the logger c says, made the default, and the
+// tracer provider, with a func that flushes its spans and stops it, to
+// call on exit (startTracing).
+func instruments(ctx context.Context, c config, stderr io.Writer) (*slog.Logger, trace.TracerProvider, func(), error) {
+	log, err := newLogger(c, stderr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	slog.SetDefault(log)
+	tracer, stop, err := startTracing(ctx, c.traces)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return log, tracer, stop, nil
 }
 
 // startTracing returns the tracer provider tc says, and a func that

@@ -85,93 +85,93 @@ func TestTraces(t *testing.T) {
 // traceEvents checks the traces of events delivered by the service
 // start starts with tp.
 func traceEvents(t *testing.T, start func(tp trace.TracerProvider) *server) {
-	{
-		exporter := tracetest.NewInMemoryExporter()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
-		s := start(tp)
-		rcv := newReceiver(t)
-		rcv.setAnswer("/flaky", func(n int) int {
-			if n == 1 {
-				return http.StatusInternalServerError
-			}
-			return http.StatusOK
-		})
-		createPartners(t, s, "acme", "globex")
-		opted := createEndpoint(t, s, rcv, adminKey, "acme", "/traced", map[string]any{"trace_context": true})
-		flaky := createEndpoint(t, s, rcv, adminKey, "acme", "/flaky", map[string]any{})
-		var shown struct {
-			TraceContext bool `json:"trace_context"`
+	exporter := tracetest.NewInMemoryExporter()
+	s := start(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter)))
+	rcv := newReceiver(t)
+	rcv.setAnswer("/flaky", func(n int) int {
+		if n == 1 {
+			return http.StatusInternalServerError
 		}
-		require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+opted.ID, adminKey, nil, &shown))
-		require.True(t, shown.TraceContext)
-
-		source := trace.SpanContextConfig{TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
-			SpanID: trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, TraceFlags: trace.FlagsSampled}
-		traceparent := fmt.Sprintf("00-%s-%s-01", source.TraceID, source.SpanID)
-		eventID := postTraced(t, s, event(1, ""), traceparent)
-
-		require.Eventually(t, func() bool { return len(attemptsOf(exporter.GetSpans(), source.TraceID)) == 3 }, 20*time.Second, 20*time.Millisecond)
-		spans := inTrace(exporter.GetSpans(), source.TraceID)
-		t.Logf("trace of event %s:\n%s", eventID, traceTree(spans))
-
-		ingest := only(t, spans, "ingest")
-		require.Equal(t, source.SpanID, ingest.Parent.SpanID(), "the ingest span continues the source's traceparent")
-		require.True(t, ingest.Parent.IsRemote())
-		require.Equal(t, eventID, attr(ingest, "shiphook.event.id"))
-		require.Equal(t, ingest.SpanContext.SpanID(), only(t, spans, "store").Parent.SpanID(), "store is a child of ingest")
-		// Fanned out at ingest, or queued there and fanned out by a worker.
-		var messages []string
-		for _, f := range named(spans, "fanout") {
-			require.Equal(t, ingest.SpanContext.SpanID(), f.Parent.SpanID(), "fanout is a child of ingest")
-			messages = append(messages, attr(f, "shiphook.messages"))
-		}
-		require.Contains(t, messages, "2")
-
-		attempts := attemptsOf(spans, source.TraceID)
-		var got []string
-		for _, a := range attempts {
-			require.Equal(t, ingest.SpanContext.SpanID(), a.Parent.SpanID(), "each attempt is a child of the event's ingest span")
-			require.Equal(t, eventID, attr(a, "shiphook.event.id"))
-			require.NotEmpty(t, attr(a, "shiphook.message.id"))
-			got = append(got, fmt.Sprintf("%s %s %s %q", attr(a, "shiphook.endpoint.id"), attr(a, "shiphook.attempt"),
-				attr(a, "http.response.status_code"), attr(a, "shiphook.error_class")))
-		}
-		sort.Strings(got)
-		want := []string{
-			fmt.Sprintf("%s 1 500 %q", flaky.ID, "http_status"),
-			fmt.Sprintf("%s 2 200 %q", flaky.ID, ""),
-			fmt.Sprintf("%s 1 200 %q", opted.ID, ""),
-		}
-		sort.Strings(want)
-		require.Equal(t, want, got)
-
-		// The opted-in endpoint got its attempt's traceparent; the other none.
-		sent := rcv.headersOf("/traced").Get("traceparent")
-		require.NotEmpty(t, sent)
-		var tracedAttempt tracetest.SpanStub
-		for _, a := range attempts {
-			if attr(a, "shiphook.endpoint.id") == opted.ID {
-				tracedAttempt = a
-			}
-		}
-		require.Equal(t, fmt.Sprintf("00-%s-%s-01", source.TraceID, tracedAttempt.SpanContext.SpanID()), sent)
-		require.Empty(t, rcv.headersOf("/flaky").Get("traceparent"))
-
-		// Without a traceparent, the event's ingest span is the root of a
-		// trace of its own, which its attempts join.
-		second := postTraced(t, s, event(2, ""), "")
-		var root *tracetest.SpanStub
-		require.Eventually(t, func() bool {
-			for _, sp := range exporter.GetSpans() {
-				if sp.Name == "ingest" && attr(sp, "shiphook.event.id") == second {
-					root = &sp
-				}
-			}
-			return root != nil && len(attemptsOf(exporter.GetSpans(), root.SpanContext.TraceID())) == 3
-		}, 20*time.Second, 20*time.Millisecond)
-		require.False(t, root.Parent.IsValid())
-		require.NotEqual(t, source.TraceID, root.SpanContext.TraceID())
+		return http.StatusOK
+	})
+	createPartners(t, s, "acme", "globex")
+	opted := createEndpoint(t, s, rcv, adminKey, "acme", "/traced", map[string]any{"trace_context": true})
+	flaky := createEndpoint(t, s, rcv, adminKey, "acme", "/flaky", map[string]any{})
+	var shown struct {
+		TraceContext bool `json:"trace_context"`
 	}
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/partners/acme/endpoints/"+opted.ID, adminKey, nil, &shown))
+	require.True(t, shown.TraceContext)
+
+	source := trace.SpanContextConfig{TraceID: trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID: trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}, TraceFlags: trace.FlagsSampled}
+	eventID := postTraced(t, s, event(1, ""), fmt.Sprintf("00-%s-%s-01", source.TraceID, source.SpanID))
+	require.Eventually(t, func() bool { return len(attemptsOf(exporter.GetSpans(), source.TraceID)) == 3 }, 20*time.Second, 20*time.Millisecond)
+	spans := inTrace(exporter.GetSpans(), source.TraceID)
+	t.Logf("trace of event %s:\n%s", eventID, traceTree(spans))
+
+	ingest := only(t, spans, "ingest")
+	require.Equal(t, source.SpanID, ingest.Parent.SpanID(), "the ingest span continues the source's traceparent")
+	require.True(t, ingest.Parent.IsRemote())
+	require.Equal(t, eventID, attr(ingest, "shiphook.event.id"))
+	require.Equal(t, ingest.SpanContext.SpanID(), only(t, spans, "store").Parent.SpanID(), "store is a child of ingest")
+	// Fanned out at ingest, or queued there and fanned out by a worker.
+	var messages []string
+	for _, f := range named(spans, "fanout") {
+		require.Equal(t, ingest.SpanContext.SpanID(), f.Parent.SpanID(), "fanout is a child of ingest")
+		messages = append(messages, attr(f, "shiphook.messages"))
+	}
+	require.Contains(t, messages, "2")
+	checkAttempts(t, spans, ingest, map[string]string{opted.ID: "1 200 \"\"", flaky.ID: "1 500 \"http_status\", 2 200 \"\""})
+
+	// The opted-in endpoint got its attempt's traceparent; the other none.
+	for _, a := range attemptsOf(spans, source.TraceID) {
+		if attr(a, "shiphook.endpoint.id") == opted.ID {
+			require.Equal(t, fmt.Sprintf("00-%s-%s-01", source.TraceID, a.SpanContext.SpanID()), rcv.headersOf("/traced").Get("traceparent"))
+		}
+	}
+	require.Empty(t, rcv.headersOf("/flaky").Get("traceparent"))
+	checkRootTrace(t, s, exporter, source.TraceID)
+}
+
+// checkAttempts checks the attempt spans of spans: each a child of ingest,
+// of its event, and, by endpoint id, with want's attempt numbers, status
+// codes and error classes.
+func checkAttempts(t *testing.T, spans tracetest.SpanStubs, ingest tracetest.SpanStub, want map[string]string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, a := range named(spans, "delivery attempt") {
+		require.Equal(t, ingest.SpanContext.SpanID(), a.Parent.SpanID(), "each attempt is a child of the event's ingest span")
+		require.Equal(t, attr(ingest, "shiphook.event.id"), attr(a, "shiphook.event.id"))
+		require.NotEmpty(t, attr(a, "shiphook.message.id"))
+		ep := attr(a, "shiphook.endpoint.id")
+		got[ep] = append(got[ep], fmt.Sprintf("%s %s %q", attr(a, "shiphook.attempt"), attr(a, "http.response.status_code"), attr(a, "shiphook.error_class")))
+	}
+	joined := map[string]string{}
+	for ep, list := range got {
+		sort.Strings(list)
+		joined[ep] = strings.Join(list, ", ")
+	}
+	require.Equal(t, want, joined)
+}
+
+// checkRootTrace checks that an event posted to s without a traceparent
+// has an ingest span that is the root of a trace of its own, other than
+// other, which its attempts join.
+func checkRootTrace(t *testing.T, s *server, exporter *tracetest.InMemoryExporter, other trace.TraceID) {
+	t.Helper()
+	id := postTraced(t, s, event(2, ""), "")
+	var root *tracetest.SpanStub
+	require.Eventually(t, func() bool {
+		for _, sp := range exporter.GetSpans() {
+			if sp.Name == "ingest" && attr(sp, "shiphook.event.id") == id {
+				root = &sp
+			}
+		}
+		return root != nil && len(attemptsOf(exporter.GetSpans(), root.SpanContext.TraceID())) == 3
+	}, 20*time.Second, 20*time.Millisecond)
+	require.False(t, root.Parent.IsValid())
+	require.NotEqual(t, other, root.SpanContext.TraceID())
 }
 
 // inTrace returns the spans of trace id.
