@@ -374,6 +374,8 @@ func isOperational(typ string) bool { return strings.HasPrefix(typ, "shiphook.")
 
 // emit stores an operational event for partnerID and fans it out to the
 // partner's endpoints subscribed to it. It is also logged, for admins.
+// While tracing is on, it joins the trace of ctx's span: the attempt that
+// caused it.
 func (d *deliverer) emit(ctx context.Context, typ, partnerID string, shipment Shipment, data map[string]any) {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -382,7 +384,7 @@ func (d *deliverer) emit(ctx context.Context, typ, partnerID string, shipment Sh
 	}
 	now := time.Now().UTC()
 	ev := Event{ID: subscriptions.NewID("evt"), Type: typ, OccurredAt: now, Shipment: shipment,
-		Parties: []Party{{PartnerID: partnerID}}, Data: raw, CreatedAt: now}
+		Parties: []Party{{PartnerID: partnerID}}, Data: raw, CreatedAt: now, TraceParent: d.tracing.traceParent(ctx)}
 	if _, err := d.store.InsertEvents(ctx, []Event{ev}); err != nil {
 		logWarn(ctx, "store operational event", "type", typ, "err", err)
 		return
