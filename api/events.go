@@ -32,7 +32,7 @@ func PostEvent(in eventPoster) gin.HandlerFunc {
 			abort(c, err)
 			return
 		}
-		a, err := in.Post(c.Request.Context(), raw, c.GetHeader("Idempotency-Key"))
+		a, err := in.Post(dispatcher.IncomingTrace(c.Request.Context(), c.Request.Header), raw, c.GetHeader("Idempotency-Key"))
 		respond(c, http.StatusAccepted, a, err)
 	}
 }
@@ -57,7 +57,7 @@ func PostBatch(in batchPoster) gin.HandlerFunc {
 			abort(c, err)
 			return
 		}
-		results, err := in.Batch(c.Request.Context(), raw)
+		results, err := in.Batch(dispatcher.IncomingTrace(c.Request.Context(), c.Request.Header), raw)
 		if err != nil {
 			abort(c, err)
 			return

@@ -241,7 +241,7 @@ func PostSourceEvents(in itemIngest) gin.HandlerFunc {
 		if err == nil {
 			var items []sources.Item
 			if items, err = translate(c.Request.Context(), s, raw); err == nil {
-				results, err = in.Items(c.Request.Context(), s.ID, items)
+				results, err = in.Items(dispatcher.IncomingTrace(c.Request.Context(), c.Request.Header), s.ID, items)
 			}
 		}
 		if err != nil {

@@ -78,10 +78,12 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	if err != nil {
 		return fmt.Errorf("load event %s: %w", p.m.EventID, err)
 	}
+	ctx, span := d.tracing.startAttempt(ctx, ev, p)
 	var (
 		a    Attempt
 		resp *http.Response
 	)
+	defer func() { endAttempt(span, a) }()
 	if ev.PurgedAt != nil {
 		// Retention emptied the event: there is nothing true left to send.
 		a = Attempt{ID: subscriptions.NewID("att"), MessageID: p.m.ID, EndpointID: p.ep.ID, PartnerID: p.m.PartnerID, Number: p.m.Attempts + 1,
@@ -116,6 +118,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 		return fmt.Errorf("record attempt %d of %s: %w", a.Number, p.m.ID, err)
 	}
 	ctx = context.WithoutCancel(ctx)
+	logAttempt(ctx, a, o)
 	d.endpointHealth(ctx, p.ep, a)
 	if o.Status == StatusPending {
 		if err := d.queue.EnqueueDelivery(ctx, p.m.ID, p.m.EndpointID, a.Number, *o.NextAttemptAt); err != nil {
@@ -215,6 +218,7 @@ func (d *deliverer) post(ctx context.Context, ep subscriptions.Endpoint, m Messa
 	for k, v := range extra {
 		req.Header[k] = []string{v}
 	}
+	d.tracing.injectTrace(ctx, ep.TraceContext, req.Header)
 	resp, err := d.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -370,6 +374,8 @@ func isOperational(typ string) bool { return strings.HasPrefix(typ, "shiphook.")
 
 // emit stores an operational event for partnerID and fans it out to the
 // partner's endpoints subscribed to it. It is also logged, for admins.
+// While tracing is on, it joins the trace of ctx's span: the attempt that
+// caused it.
 func (d *deliverer) emit(ctx context.Context, typ, partnerID string, shipment Shipment, data map[string]any) {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -378,7 +384,7 @@ func (d *deliverer) emit(ctx context.Context, typ, partnerID string, shipment Sh
 	}
 	now := time.Now().UTC()
 	ev := Event{ID: subscriptions.NewID("evt"), Type: typ, OccurredAt: now, Shipment: shipment,
-		Parties: []Party{{PartnerID: partnerID}}, Data: raw, CreatedAt: now}
+		Parties: []Party{{PartnerID: partnerID}}, Data: raw, CreatedAt: now, TraceParent: d.tracing.traceParent(ctx)}
 	if _, err := d.store.InsertEvents(ctx, []Event{ev}); err != nil {
 		logWarn(ctx, "store operational event", "type", typ, "err", err)
 		return

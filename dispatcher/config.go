@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shiphook/shiphook/subscriptions"
 )
@@ -110,6 +111,10 @@ type Config struct {
 	// its own); give the ingest API the same one when both run in one
 	// process.
 	Events *EventCache
+	// Tracer makes the spans of fan-outs and delivery attempts, in the
+	// traces of their events (trace.go); nil, or a no-op provider, makes
+	// none.
+	Tracer trace.TracerProvider
 }
 
 // IndexSync brings an Index up to date; *subscriptions.Sync is one.

@@ -44,6 +44,7 @@ type deliverer struct {
 	queue     *Queue
 	scheduler *scheduler
 	events    *eventSource
+	tracing   tracing
 	notifier  subscriptions.Notifier
 	client    *http.Client
 	userAgent string
@@ -56,7 +57,7 @@ type deliverer struct {
 }
 
 func newDeliverer(cfg Config, events *eventSource, s *scheduler) *deliverer {
-	return &deliverer{store: cfg.Store, endpoints: cfg.Endpoints, guard: cfg.Guard, queue: cfg.Queue, scheduler: s, events: events,
+	return &deliverer{store: cfg.Store, endpoints: cfg.Endpoints, guard: cfg.Guard, queue: cfg.Queue, scheduler: s, events: events, tracing: newTracing(cfg.Tracer),
 		notifier: cfg.Notifier, client: newHTTPClient(cfg.Destinations), userAgent: cfg.UserAgent, schedule: cfg.Schedule,
 		timeout: cfg.Timeout, lease: cfg.Lease, reconcileGrace: cfg.ReconcileGrace, autoDisableAfter: cfg.AutoDisableAfter}
 }
@@ -100,6 +101,7 @@ func (d *deliverer) deliverWith(ctx context.Context, dt deliveryTask, adm admiss
 	// The admission is given back, with the slot if it holds one, once:
 	// as soon as the endpoint has answered (attempt), so that the next in
 	// line goes while the attempt is recorded, or else on return.
+	ctx = logDelivery(ctx, dt)
 	defer d.leaveGate(ctx, dt.EndpointID, &adm)
 	ep, err := d.endpoints.Endpoint(ctx, dt.EndpointID)
 	if errors.Is(err, subscriptions.ErrNotFound) || (err == nil && ep.Disabled) {
@@ -179,6 +181,7 @@ func (d *deliverer) attempt(ctx context.Context, dt deliveryTask, ep subscriptio
 			return nil
 		}
 	}
+	ctx = logMessage(ctx, m)
 	err = d.deliver(ctx, plannedAttempt{ep: ep, m: m, trigger: triggerOf(dt)}, func(a Attempt) {
 		release(verdictOf(a))
 	})

@@ -70,6 +70,10 @@ type Event struct {
 	// are stored with the event if it is stored, and not if it is skipped
 	// as a repeat. Give FannedOutAt with them. Nothing reads them back.
 	Messages []Message `json:"-"`
+	// TraceParent is the W3C traceparent of the span that took the event
+	// in, stored with it while tracing is on (trace.go): its fan-out and
+	// delivery attempts join that trace. Empty otherwise.
+	TraceParent string `json:"-"`
 }
 
 // The status of an event (Event.Status).

@@ -142,7 +142,7 @@ func entrySize(id string, encoded []byte) int {
 func encodeEvent(ev Event) []byte {
 	sh := ev.Shipment
 	refs := sh.References.List()
-	strs := []string{ev.ID, ev.SourceID, ev.IdempotencyKey, ev.Type, sh.ID, sh.Mode, sh.Origin, sh.Destination, sh.Carrier}
+	strs := []string{ev.ID, ev.SourceID, ev.IdempotencyKey, ev.Type, sh.ID, sh.Mode, sh.Origin, sh.Destination, sh.Carrier, ev.TraceParent}
 	// The exact size, so that the cache holds no spare room.
 	n := 4 + uvarintLen(countOf(refs)) + uvarintLen(countOf(ev.Parties)) +
 		timeLen(ev.OccurredAt) + timeLen(ev.CreatedAt) + 1 + len(ev.Data)
@@ -248,7 +248,7 @@ func decodeEvent(b []byte) (Event, error) {
 	d := decoder{b: b[4 : 4+n], s: string(b[4 : 4+n])}
 	var ev Event
 	sh := &ev.Shipment
-	for _, s := range []*string{&ev.ID, &ev.SourceID, &ev.IdempotencyKey, &ev.Type, &sh.ID, &sh.Mode, &sh.Origin, &sh.Destination, &sh.Carrier} {
+	for _, s := range []*string{&ev.ID, &ev.SourceID, &ev.IdempotencyKey, &ev.Type, &sh.ID, &sh.Mode, &sh.Origin, &sh.Destination, &sh.Carrier, &ev.TraceParent} {
 		*s = d.string()
 	}
 	// Each item takes at least two bytes: a count past that is bad.

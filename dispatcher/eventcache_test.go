@@ -113,7 +113,7 @@ func TestEventCacheKeepsEveryField(t *testing.T) {
 				References: subscriptions.References{BillOfLading: "MSCU1234567", PurchaseOrders: []string{long}}},
 			Parties:     []Party{{PartnerID: "prt_a", Role: "shipper"}, {PartnerID: "prt_b", Role: "consignee"}},
 			Data:        json.RawMessage(`{"location":{"code":"CNSHA"},"note":"` + long + `"}`),
-			FannedOutAt: &fanned, PurgedAt: &purged,
+			FannedOutAt: &fanned, PurgedAt: &purged, TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 		},
 		// Nil and empty are told apart; zero and far times survive.
 		{ID: "evt_2", Type: "shipment.created", Parties: []Party{}, Shipment: Shipment{ID: "SHP-2"}, Data: json.RawMessage(`{}`)},

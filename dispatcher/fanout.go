@@ -31,6 +31,8 @@ type fanout struct {
 	guard  *Guard
 	queue  *Queue
 	lease  time.Duration
+	// tracing makes the spans of queued fan-outs.
+	tracing tracing
 }
 
 // handleTask creates the messages of one event and schedules them.
@@ -88,13 +90,17 @@ func (f *fanout) fanOutOnce(ctx context.Context, id string) error {
 		// Redis, where those still queued are not queued twice.
 		return f.fanOut(ctx, ev, nil, nil, time.Time{})
 	}
+	ctx, span := f.tracing.startFanout(ctx, ev)
+	defer span.End()
 	if err := f.catchUp(ctx); err != nil {
 		return fmt.Errorf("fan out %s: %w", id, err)
 	}
 	now := time.Now().UTC()
 	deadline := now.Add(laneWait)
 	_, deliveries := f.queue.lanes()
-	if err := f.fanOut(ctx, ev, f.messages(ev, now, deliveries, deadline), deliveries, deadline); err != nil {
+	msgs := f.messages(ev, now, deliveries, deadline)
+	spanMessages(span, len(msgs))
+	if err := f.fanOut(ctx, ev, msgs, deliveries, deadline); err != nil {
 		return err
 	}
 	ev.FannedOutAt = &now

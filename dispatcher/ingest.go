@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/shiphook/shiphook/subscriptions"
 )
 
@@ -61,7 +63,13 @@ type Ingest struct {
 	// resolves nothing, and events named by references alone are stored
 	// unresolved.
 	Registry Resolver
+	// Tracer makes the spans of the events taken in (trace.go); nil, or a
+	// no-op provider, makes none.
+	Tracer trace.TracerProvider
 }
+
+// tracing returns the tracing of in.Tracer.
+func (in Ingest) tracing() tracing { return newTracing(in.Tracer) }
 
 // Resolver is what ingest needs of the shipment registry; Registry is
 // one.
@@ -294,10 +302,14 @@ type Accepted struct {
 // ParseEvent, or a *subscriptions.FieldError naming a partner that does not
 // exist.
 func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (Accepted, error) {
+	tr := in.tracing()
+	ctx, span := tr.startIngest(ctx)
+	defer span.End()
 	ev, err := ParseEvent(raw, idempotencyKey)
 	if err != nil {
 		return Accepted{}, err
 	}
+	ev.TraceParent = tr.traceParent(ctx)
 	missing, err := checkParties(ctx, in.Partners, []Event{ev})
 	if err == nil {
 		err = missingParty(ev, missing)
@@ -308,11 +320,14 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 	if err := in.resolve(ctx, []*Event{&ev}); err != nil {
 		return Accepted{}, err
 	}
-	schedule, here := in.fanOutHere(&ev)
-	res, err := in.Store.InsertEvents(ctx, []Event{ev})
+	schedule, here := in.fanOutHere(ctx, &ev)
+	sctx, stored := tr.start(ctx, spanStore, trace.SpanKindInternal, attrEventID.String(ev.ID))
+	res, err := in.Store.InsertEvents(sctx, []Event{ev})
+	endStore(stored, err)
 	if err != nil {
 		return Accepted{}, fmt.Errorf("store event: %w", err)
 	}
+	endIngest(span, ev.ID, !res[0].Created)
 	if res[0].Created {
 		ev.Messages = nil
 		if res[0].Unfanned {
@@ -330,14 +345,19 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 }
 
 // fanOutHere fans ev out through in.Fanout, if there is one.
-func (in Ingest) fanOutHere(ev *Event) (schedule func(context.Context, Insert), ok bool) {
+func (in Ingest) fanOutHere(ctx context.Context, ev *Event) (schedule func(context.Context, Insert), ok bool) {
 	if in.Fanout == nil {
 		return nil, false
 	}
+	span := in.tracing().startFanoutHere(ctx, ev)
+	defer endFanoutHere(span, ev)
 	return in.Fanout.FanOutHere(ev)
 }
 
+// enqueue queues the fan-out of events ids.
 func (in Ingest) enqueue(ctx context.Context, ids ...string) {
+	span := in.tracing().startQueuedFanout(ctx, ids)
+	defer span.End()
 	if err := in.Queue.EnqueueFanout(ctx, ids...); err != nil {
 		// The events are stored; the reconciler will enqueue them.
 		logWarn(ctx, "enqueue fan-out; the reconciler will retry", "events", len(ids), "err", err)
@@ -357,6 +377,8 @@ type BatchResult struct {
 // scheduled. Results are one per event, in order. Returns an error, and no
 // results, only if the batch as a whole cannot be read, or storing fails.
 func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
+	ctx, span := in.tracing().startIngest(ctx)
+	defer span.End()
 	var body struct {
 		Events []json.RawMessage `json:"events"`
 	}
@@ -423,7 +445,11 @@ func (in Ingest) store(ctx context.Context, evs []Event, insert func(context.Con
 	if err := in.resolve(ctx, resolving); err != nil {
 		return nil, err
 	}
-	res, err := insert(ctx, evs)
+	tr := in.tracing()
+	tr.stamp(ctx, evs)
+	sctx, stored := tr.start(ctx, spanStore, trace.SpanKindInternal, attrEvents.Int(len(evs)))
+	res, err := insert(sctx, evs)
+	endStore(stored, err)
 	if err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}

@@ -96,6 +96,8 @@ func (in Ingest) Items(ctx context.Context, sourceID string, items []sources.Ite
 	if len(items) > MaxBatch {
 		return nil, subscriptions.Fieldf("body", "at most %d items per request, got %d", MaxBatch, len(items))
 	}
+	ctx, span := in.tracing().startIngest(ctx)
+	defer span.End()
 	now := time.Now().UTC()
 	ps := make([]pending, len(items))
 	for i, it := range items {

@@ -201,6 +201,7 @@ func (s *scheduler) retryFanout(ctx context.Context, id string, err error) {
 // retryDelivery sends dt, whose handler in this process failed, to Redis,
 // where asynq retries it.
 func (s *scheduler) retryDelivery(ctx context.Context, dt deliveryTask, err error) {
+	ctx = logDelivery(ctx, dt)
 	logWarn(ctx, "delivery task failed; queued in Redis to retry", "message_id", dt.ID, "err", err)
 	if err := s.queue.remoteDelivery(ctx, dt, time.Now().Add(time.Second)); err != nil {
 		logWarn(ctx, "queue delivery; the reconciler will", "message_id", dt.ID, "err", err)

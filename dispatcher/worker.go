@@ -89,7 +89,8 @@ func NewWorker(cfg Config) *Worker {
 	cfg = cfg.withDefaults()
 	w := &Worker{cfg: cfg, handlers: &handlerCount{}}
 	events := &eventSource{cache: cfg.Events, store: cfg.Store}
-	w.fanout = &fanout{store: cfg.Store, events: events, index: cfg.Index, sync: cfg.Sync, guard: cfg.Guard, queue: cfg.Queue, lease: cfg.Lease}
+	w.fanout = &fanout{store: cfg.Store, events: events, index: cfg.Index, sync: cfg.Sync, guard: cfg.Guard, queue: cfg.Queue, lease: cfg.Lease,
+		tracing: newTracing(cfg.Tracer)}
 	w.scheduler = newScheduler(cfg, w.handlers)
 	w.deliverer = newDeliverer(cfg, events, w.scheduler)
 	w.scheduler.fanout, w.scheduler.deliverer = w.fanout, w.deliverer

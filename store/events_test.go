@@ -329,7 +329,8 @@ func testEventRoundTrip(t *testing.T, db backend) {
 	e.Data = json.RawMessage(`{"z": 1, "a": [1.50, 2e3, "ü"], "nested": {"k": null}}`)
 	// A time zone and nanoseconds: stored to the microsecond, read as UTC.
 	e.OccurredAt = time.Date(2025, 3, 4, 5, 6, 7, 891234567, time.FixedZone("CET", 3600))
-	_, err := s.InsertEvents(ctx, []dispatcher.Event{e})
+	e.TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	_, err := s.InsertEvents(ctx, []dispatcher.Event{e, event("evt_untraced")})
 	require.NoError(t, err)
 
 	got, err := s.Event(ctx, "evt_1")
@@ -346,6 +347,10 @@ func testEventRoundTrip(t *testing.T, db backend) {
 	require.Equal(t, e.Type, got.Type)
 	require.Equal(t, e.CreatedAt, got.CreatedAt)
 	require.Nil(t, got.FannedOutAt)
+	require.Equal(t, e.TraceParent, got.TraceParent)
+	untraced, err := s.Event(ctx, "evt_untraced")
+	require.NoError(t, err)
+	require.Empty(t, untraced.TraceParent)
 
 	_, err = s.Event(ctx, "nothing")
 	require.ErrorIs(t, err, subscriptions.ErrNotFound)

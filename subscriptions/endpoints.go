@@ -162,6 +162,8 @@ func (in EndpointInput) forPull() error {
 		return refuse("headers")
 	case o.BreakerSettings != nil:
 		return refuse("breaker_settings")
+	case o.TraceContext != nil && *o.TraceContext:
+		return refuse("trace_context")
 	case o.Format != nil && *o.Format != FormatShiphook && *o.Format != "":
 		return Fieldf("format", "a pull endpoint's feed carries shiphook's own envelopes; a DCSA client reads GET /dcsa/tnt/v2/events instead")
 	case o.OnFailure != nil && *o.OnFailure == OnFailureBlock:

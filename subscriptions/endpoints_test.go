@@ -71,6 +71,7 @@ func TestPullEndpoint(t *testing.T) {
 		{optionsInput(t, `{"breaker_settings": {}}`), "breaker_settings"},
 		{optionsInput(t, `{"format": "dcsa-tnt-2.2"}`), "format"},
 		{optionsInput(t, `{"on_failure": "block"}`), "on_failure"},
+		{optionsInput(t, `{"trace_context": true}`), "trace_context"},
 	} {
 		changed := e
 		_, err := tc.in.Update(ctx, nil, &changed, now)

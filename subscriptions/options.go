@@ -32,6 +32,7 @@ type optionsInput struct {
 	Format          *string            `json:"format"`
 	Ordering        *string            `json:"ordering"`
 	OnFailure       *string            `json:"on_failure"`
+	TraceContext    *bool              `json:"trace_context"`
 }
 
 var headerName = regexp.MustCompile("^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
@@ -100,6 +101,9 @@ func (in optionsInput) apply(o *Options) error {
 		if o.Format, err = checkFormat(*in.Format); err != nil {
 			return err
 		}
+	}
+	if in.TraceContext != nil {
+		o.TraceContext = *in.TraceContext
 	}
 	return nil
 }

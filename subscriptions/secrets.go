@@ -28,18 +28,19 @@ type endpointFields Endpoint
 type endpointJSON struct {
 	endpointFields
 	SignatureScheme signing.Scheme `json:"signature_scheme"`
-	// Format, Ordering and OnFailure are shown with their defaults filled
-	// in.
-	Format    string `json:"format"`
-	Ordering  string `json:"ordering"`
-	OnFailure string `json:"on_failure"`
+	// Format, Ordering, OnFailure and TraceContext are shown with their
+	// defaults filled in.
+	Format       string `json:"format"`
+	Ordering     string `json:"ordering"`
+	OnFailure    string `json:"on_failure"`
+	TraceContext bool   `json:"trace_context"`
 }
 
 // shown returns e as the API shows it.
 func shown(e Endpoint) endpointJSON {
 	e.Kind = e.KindOrDefault()
 	j := endpointJSON{endpointFields: endpointFields(e), SignatureScheme: e.Scheme(),
-		Format: e.Format, Ordering: OrderingNone, OnFailure: OnFailureSkip}
+		Format: e.Format, Ordering: OrderingNone, OnFailure: OnFailureSkip, TraceContext: e.TraceContext}
 	if j.Format == "" {
 		j.Format = FormatShiphook
 	}

@@ -109,6 +109,10 @@ type Options struct {
 	// OnFailureSkip (the default) lets the next go on, OnFailureBlock
 	// stops them until the failed one is retried or discarded.
 	OnFailure string `json:"on_failure,omitempty"`
+	// TraceContext, while tracing is on, has every delivery carry a W3C
+	// traceparent header naming the attempt's span, so that the
+	// endpoint's own traces join the event's (default false).
+	TraceContext bool `json:"trace_context,omitempty"`
 }
 
 // Values of Options.Ordering and Options.OnFailure.

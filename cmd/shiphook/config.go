@@ -46,6 +46,8 @@ type config struct {
 	dest     *subscriptions.Destinations
 	// keys are those of encryptionKey; nil when it is empty.
 	keys *store.Keyring
+	// traces is what the OTEL_* variables say of tracing (traces.go).
+	traces traceConfig
 }
 
 // defaultDatabaseURL is the embedded default: a SQLite file beside the
@@ -74,6 +76,10 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		return c, nil
 	}
 	if err := c.parseKeys(); err != nil || cmd == rotateCommand {
+		return c, err
+	}
+	var err error
+	if c.traces, err = parseTraceConfig(getenv); err != nil {
 		return c, err
 	}
 	return c, c.check()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/shiphook/shiphook/api"
 	"github.com/shiphook/shiphook/dispatcher"
@@ -112,6 +113,8 @@ func runCommand(ctx context.Context, cmd string, args []string, getenv func(stri
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// newLogger returns the logger c's log level and format say, writing to
+// w. Each line about a delivery names it (dispatcher.LogHandler).
 func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
@@ -120,9 +123,9 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch c.logFormat {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(dispatcher.LogHandler(slog.NewJSONHandler(w, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(dispatcher.LogHandler(slog.NewTextHandler(w, opts))), nil
 	}
 	return nil, fmt.Errorf("log format %q: use text or json", c.logFormat)
 }
@@ -136,11 +139,11 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 // asked), and waits. The end of ctx, or the first of those to fail, shuts
 // them all down; the failure is returned.
 func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Writer) error {
-	log, err := newLogger(c, stderr)
+	log, tracer, stopTracing, err := instruments(ctx, c, stderr)
 	if err != nil {
 		return err
 	}
-	slog.SetDefault(log)
+	defer stopTracing()
 
 	switch cmd {
 	case "migrate":
@@ -177,6 +180,7 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 		index = subscriptions.NewIndex()
 	}
 	p := newParts(st, redisOpt, rdb, newCaches(st, rdb, index, c.eventCacheMB), c)
+	p.tracer = tracer
 
 	g := newGroup(ctx)
 	defer g.stop()
@@ -319,6 +323,8 @@ type parts struct {
 	caches
 	queue *dispatcher.Queue
 	guard *dispatcher.Guard
+	// tracer makes the spans of events (a no-op one while tracing is off).
+	tracer trace.TracerProvider
 }
 
 // newParts builds the queue and the endpoints' guard over rdb, to share
@@ -347,7 +353,7 @@ func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Wo
 		Store: p.st, Endpoints: p.endpoints, Events: p.events, Index: p.index, Sync: p.syncer, Notifier: p.syncer, Queue: p.queue, Redis: p.redisOpt,
 		Destinations: c.dest, Guard: p.guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout, Lease: c.lease,
 		Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
-		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log,
+		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log, Tracer: p.tracer,
 	})
 	g.run(w.Run)
 	log.Info("delivery workers started", "concurrency", c.concurrency, "endpoints", p.index.Len())
@@ -361,7 +367,7 @@ func newAPI(p parts, c config, fanout dispatcher.LocalFanout, stopping <-chan st
 	return api.New(api.Deps{
 		Store: p.st, Auth: subscriptions.NewAuth(p.st), Notifier: p.syncer, Destinations: c.dest, Breakers: p.guard,
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
-		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st},
+		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st, Tracer: p.tracer},
 		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
 		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds(), Stopping: stopping},
 		UserAgent: "shiphook/" + version,

@@ -48,6 +48,15 @@ func (l *lockedBuffer) String() string {
 // SHIPHOOK_HEALTH_ADDR.
 func startServer(t testing.TB, cmd string, env map[string]string) *server {
 	t.Helper()
+	return startRun(t, cmd, env, run)
+}
+
+// runFunc is run, or a test's variant of it.
+type runFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// startRun is startServer running the service with runner.
+func startRun(t testing.TB, cmd string, env map[string]string, runner runFunc) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &lockedBuffer{}
@@ -60,7 +69,7 @@ func startServer(t testing.TB, cmd string, env map[string]string) *server {
 		}
 	}
 	go func() {
-		err := run(ctx, args, func(k string) string { return env[k] }, pw, stderr)
+		err := runner(ctx, args, func(k string) string { return env[k] }, pw, stderr)
 		_ = pw.CloseWithError(io.EOF)
 		done <- err
 	}()
