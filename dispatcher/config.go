@@ -110,6 +110,9 @@ type Config struct {
 	// its own); give the ingest API the same one when both run in one
 	// process.
 	Events *EventCache
+	// Metrics counts messages created, attempts and the reconciler's
+	// work; nil counts nothing.
+	Metrics *Metrics
 }
 
 // IndexSync brings an Index up to date; *subscriptions.Sync is one.

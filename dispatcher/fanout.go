@@ -31,6 +31,8 @@ type fanout struct {
 	guard  *Guard
 	queue  *Queue
 	lease  time.Duration
+	// metrics counts the messages created; nil counts nothing.
+	metrics *Metrics
 }
 
 // handleTask creates the messages of one event and schedules them.
@@ -94,9 +96,11 @@ func (f *fanout) fanOutOnce(ctx context.Context, id string) error {
 	now := time.Now().UTC()
 	deadline := now.Add(laneWait)
 	_, deliveries := f.queue.lanes()
-	if err := f.fanOut(ctx, ev, f.messages(ev, now, deliveries, deadline), deliveries, deadline); err != nil {
+	msgs := f.messages(ev, now, deliveries, deadline)
+	if err := f.fanOut(ctx, ev, msgs, deliveries, deadline); err != nil {
 		return err
 	}
+	f.metrics.messagesCreated(msgs)
 	ev.FannedOutAt = &now
 	f.events.cache.Put(ev)
 	return nil

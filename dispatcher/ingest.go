@@ -61,6 +61,8 @@ type Ingest struct {
 	// resolves nothing, and events named by references alone are stored
 	// unresolved.
 	Registry Resolver
+	// Metrics counts the events taken in; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Resolver is what ingest needs of the shipment registry; Registry is
@@ -296,13 +298,15 @@ type Accepted struct {
 func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (Accepted, error) {
 	ev, err := ParseEvent(raw, idempotencyKey)
 	if err != nil {
+		in.Metrics.eventRejected("")
 		return Accepted{}, err
 	}
 	missing, err := checkParties(ctx, in.Partners, []Event{ev})
-	if err == nil {
-		err = missingParty(ev, missing)
-	}
 	if err != nil {
+		return Accepted{}, err
+	}
+	if err := missingParty(ev, missing); err != nil {
+		in.Metrics.eventRejected(ev.Type)
 		return Accepted{}, err
 	}
 	if err := in.resolve(ctx, []*Event{&ev}); err != nil {
@@ -313,6 +317,7 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 	if err != nil {
 		return Accepted{}, fmt.Errorf("store event: %w", err)
 	}
+	in.Metrics.eventsStored([]Event{ev}, res)
 	if res[0].Created {
 		ev.Messages = nil
 		if res[0].Unfanned {
@@ -381,6 +386,7 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	for i, r := range body.Events {
 		ev, err := ParseEvent(r, "")
 		if err != nil {
+			in.Metrics.eventRejected("")
 			results[i].Err = err
 			continue
 		}
@@ -394,6 +400,7 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	var storeAt []int
 	for j, ev := range valid {
 		if err := missingParty(ev, missing); err != nil {
+			in.Metrics.eventRejected(ev.Type)
 			results[at[j]].Err = err
 			continue
 		}
@@ -427,6 +434,7 @@ func (in Ingest) store(ctx context.Context, evs []Event, insert func(context.Con
 	if err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}
+	in.Metrics.eventsStored(evs, res)
 	var created []string
 	for j, r := range res {
 		if r.Created {
