@@ -146,13 +146,13 @@ func NewMetrics(reg prometheus.Registerer, partners []string) (*Metrics, error) 
 	return m, nil
 }
 
-// typeFamilies returns the families of the catalog's event types, once
-// each.
+// typeFamilies returns the families of the catalog's event types that
+// may be posted (not shiphook's own), once each.
 func typeFamilies() []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, t := range subscriptions.Catalog() {
-		if f := family(t.Name); !seen[f] {
+		if f := family(t.Name); !seen[f] && !isOperational(t.Name) {
 			seen[f] = true
 			out = append(out, f)
 		}
