@@ -79,8 +79,8 @@ var (
 )
 
 // NewMetrics registers the dispatcher's metrics with reg and returns them.
-// partners are the partner ids to be labelled by their own id; all others
-// are labelled OtherPartner. It fails if a metric is registered already.
+// partners are the partner ids to be labelled by their own id (blanks
+// and repeats ignored); all others are labelled OtherPartner. It fails if a metric is registered already.
 func NewMetrics(reg prometheus.Registerer, partners []string) (*Metrics, error) {
 	ingested := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shiphook_events_ingested_total",
@@ -117,6 +117,7 @@ func NewMetrics(reg prometheus.Registerer, partners []string) (*Metrics, error) 
 	m := &Metrics{partner: map[string]int{}, ingested: map[string]*[len(ingestOutcomes)]prometheus.Counter{}, attemptsVec: attempts}
 	labels := []string{OtherPartner}
 	for _, p := range partners {
+		p = strings.TrimSpace(p)
 		if _, ok := m.partner[p]; !ok && p != "" && p != OtherPartner {
 			m.partner[p] = len(labels)
 			labels = append(labels, p)

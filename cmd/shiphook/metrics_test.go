@@ -102,6 +102,43 @@ func TestMetrics(t *testing.T) {
 	})
 }
 
+// TestMetricsAPIAndWorker runs "api" and "worker" apart, each with its
+// metrics: the API counts the events it takes in, the worker the messages
+// it creates and the attempts it makes, and both serve the sampled
+// backlog.
+func TestMetricsAPIAndWorker(t *testing.T) {
+	env := testEnv(t)
+	migrate(t, env)
+	env["SHIPHOOK_METRICS_ADDR"] = "127.0.0.1:0"
+	api := startServer(t, "api", env)
+	worker := startServer(t, "worker", env)
+	apiMetrics, workerMetrics := metricsURLOf(t, api), metricsURLOf(t, worker)
+	rcv := newReceiver(t)
+	for _, id := range []string{"acme", "globex"} {
+		require.Equal(t, http.StatusCreated, call(t, "POST", api.URL+"/v1/partners", adminKey, map[string]any{"id": id}, nil))
+	}
+	createEndpoint(t, api, rcv, adminKey, "acme", "/a", map[string]any{})
+	const events = 3
+	for i := range events {
+		require.Equal(t, http.StatusAccepted, call(t, "POST", api.URL+"/v1/events", adminKey, event(i, ""), nil))
+	}
+	require.Eventually(t, func() bool {
+		return sum(scrape(t, workerMetrics), "shiphook_attempts_total", map[string]string{"outcome": "succeeded"}) == events
+	}, 20*time.Second, 50*time.Millisecond)
+
+	fromAPI, fromWorker := scrape(t, apiMetrics), scrape(t, workerMetrics)
+	require.Equal(t, float64(events), sum(fromAPI, "shiphook_events_ingested_total", map[string]string{"outcome": "accepted"}))
+	require.Zero(t, sum(fromWorker, "shiphook_events_ingested_total", nil))
+	require.Equal(t, float64(events), sum(fromWorker, "shiphook_messages_created_total", nil))
+	require.Zero(t, sum(fromAPI, "shiphook_attempts_total", nil))
+	require.Equal(t, float64(events), histogramCount(fromWorker, "shiphook_delivery_latency_seconds"))
+	for _, fams := range []map[string]*dto.MetricFamily{fromAPI, fromWorker} {
+		require.Contains(t, fams, "shiphook_messages")
+		require.Contains(t, fams, "shiphook_queue_tasks")
+		require.Contains(t, fams, "shiphook_db_connections")
+	}
+}
+
 // metricsFlow is what the message log and the API's answers show of a
 // run of runMetricsFlow.
 type metricsFlow struct {
