@@ -51,12 +51,22 @@ func metricsPartners(list string) []string {
 	return out
 }
 
-// startMetrics serves reg at /metrics on addr in g, until g stops: a
-// listener of its own, without API keys.
-func startMetrics(g *group, addr string, reg *prometheus.Registry, stdout io.Writer) error {
-	ln, err := net.Listen("tcp", addr)
+// startMetrics, when c.metricsAddr is set, makes the metrics of p
+// (newMetrics) and serves them at /metrics on that address in g, until g
+// stops: a listener of its own, without API keys. It returns the
+// dispatcher's counters; nil, counting nothing, when c.metricsAddr is
+// empty.
+func startMetrics(g *group, p parts, c config, log *slog.Logger, stdout io.Writer) (*dispatcher.Metrics, error) {
+	if c.metricsAddr == "" {
+		return nil, nil
+	}
+	reg, m, err := newMetrics(p, c, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s for metrics: %w", addr, err)
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s for metrics: %w", c.metricsAddr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -64,7 +74,7 @@ func startMetrics(g *group, addr string, reg *prometheus.Registry, stdout io.Wri
 	fmt.Fprintf(stdout, "shiphook %s serving metrics on http://%s/metrics\n", version, ln.Addr())
 	g.run(func(context.Context) error { _ = srv.Serve(ln); return nil })
 	g.run(func(ctx context.Context) error { <-ctx.Done(); _ = srv.Close(); return nil })
-	return nil
+	return m, nil
 }
 
 // poolCollector gives the statistics of the database's connection pool

@@ -159,21 +159,7 @@ type metricsAttempt struct {
 // message to succeed, and returns what the log shows.
 func runMetricsFlow(t *testing.T, s *server) metricsFlow {
 	t.Helper()
-	rcv, err := harness.StartReceiver()
-	require.NoError(t, err)
-	t.Cleanup(rcv.Close)
-	tally := harness.NewTally()
-	for _, p := range []string{"acme", "globex"} {
-		require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": p, "name": p}, nil))
-		var ep endpointOut
-		require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners/"+p+"/endpoints", adminKey, map[string]any{"url": rcv.URL("/" + p)}, &ep))
-		failFirst := 0
-		if p == "globex" {
-			failFirst = 1
-		}
-		require.NoError(t, rcv.AddFailing("/"+p, ep.Secret, tally, failFirst))
-	}
-
+	tally := metricsEndpoints(t, s)
 	var flow metricsFlow
 	post := func(ev map[string]any) int {
 		var acc struct {
@@ -238,6 +224,29 @@ func runMetricsFlow(t *testing.T, s *server) metricsFlow {
 	require.Equal(t, 1, flow.unresolved)
 	require.Equal(t, 1, flow.duplicates)
 	return flow
+}
+
+// metricsEndpoints creates the partners acme and globex and an endpoint
+// of each at a receiver, whose globex endpoint answers 500 to each
+// message's first attempt, and returns the tally of what the receiver
+// takes.
+func metricsEndpoints(t *testing.T, s *server) *harness.Tally {
+	t.Helper()
+	rcv, err := harness.StartReceiver()
+	require.NoError(t, err)
+	t.Cleanup(rcv.Close)
+	tally := harness.NewTally()
+	for _, p := range []string{"acme", "globex"} {
+		require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners", adminKey, map[string]any{"id": p, "name": p}, nil))
+		var ep endpointOut
+		require.Equal(t, http.StatusCreated, call(t, "POST", s.URL+"/v1/partners/"+p+"/endpoints", adminKey, map[string]any{"url": rcv.URL("/" + p)}, &ep))
+		failFirst := 0
+		if p == "globex" {
+			failFirst = 1
+		}
+		require.NoError(t, rcv.AddFailing("/"+p, ep.Secret, tally, failFirst))
+	}
+	return tally
 }
 
 // partnerLabel is the partner label of partnerID when only acme is named.

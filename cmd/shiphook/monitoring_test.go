@@ -19,81 +19,8 @@ import (
 // every panel queries; and every metric that a rule or a panel names is
 // one that a running shiphook serves.
 func TestMonitoringConfig(t *testing.T) {
-	var prom struct {
-		RuleFiles     []string `yaml:"rule_files"`
-		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
-		} `yaml:"scrape_configs"`
-	}
-	readYAML(t, "../../deploy/prometheus/prometheus.yml", &prom)
-	require.Equal(t, []string{"/etc/prometheus/alerts.yaml"}, prom.RuleFiles)
-	require.Len(t, prom.ScrapeConfigs, 1)
-	require.Equal(t, "shiphook", prom.ScrapeConfigs[0].JobName)
-	require.Equal(t, []string{"api:9464", "worker:9464"}, prom.ScrapeConfigs[0].StaticConfigs[0].Targets)
-
-	var rules struct {
-		Groups []struct {
-			Name  string `yaml:"name"`
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Expr        string            `yaml:"expr"`
-				For         string            `yaml:"for"`
-				Labels      map[string]string `yaml:"labels"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
-	readYAML(t, "../../deploy/prometheus/alerts.yaml", &rules)
-	var exprs []string
-	alerts := map[string]bool{}
-	for _, g := range rules.Groups {
-		require.NotEmpty(t, g.Name)
-		for _, r := range g.Rules {
-			require.NotEmpty(t, r.Alert)
-			require.NotEmpty(t, r.Expr, r.Alert)
-			require.Regexp(t, `^\d+[smh]$`, r.For, r.Alert)
-			require.Contains(t, []string{"warning", "critical"}, r.Labels["severity"], r.Alert)
-			require.NotEmpty(t, r.Annotations["summary"], r.Alert)
-			alerts[r.Alert] = true
-			exprs = append(exprs, r.Expr)
-		}
-	}
-	for _, a := range []string{"ShiphookDeliveryFailureRatioHigh", "ShiphookOldestPendingMessageOld", "ShiphookBreakerOpenLong"} {
-		require.True(t, alerts[a], a)
-	}
-
-	raw, err := os.ReadFile("../../deploy/grafana/shiphook-dashboard.json")
-	require.NoError(t, err)
-	var dash struct {
-		Title         string `json:"title"`
-		UID           string `json:"uid"`
-		SchemaVersion int    `json:"schemaVersion"`
-		Panels        []struct {
-			Type    string                  `json:"type"`
-			Title   string                  `json:"title"`
-			GridPos map[string]int          `json:"gridPos"`
-			Targets []struct{ Expr string } `json:"targets"`
-		} `json:"panels"`
-	}
-	require.NoError(t, json.Unmarshal(raw, &dash))
-	require.Equal(t, "shiphook", dash.UID)
-	require.NotEmpty(t, dash.Title)
-	require.Positive(t, dash.SchemaVersion)
-	for _, p := range dash.Panels {
-		require.Contains(t, p.GridPos, "w", p.Title)
-		if p.Type == "row" {
-			continue
-		}
-		require.NotEmpty(t, p.Targets, p.Title)
-		for _, tg := range p.Targets {
-			require.NotEmpty(t, tg.Expr, p.Title)
-			exprs = append(exprs, tg.Expr)
-		}
-	}
-
+	checkPrometheusConfig(t)
+	exprs := append(alertExprs(t), dashboardExprs(t)...)
 	t.Chdir(t.TempDir())
 	env := embeddedEnv()
 	env["SHIPHOOK_METRICS_ADDR"] = "127.0.0.1:0"
@@ -131,4 +58,97 @@ func readYAML(t *testing.T, path string, v any) {
 	require.NoError(t, err)
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 	require.NoError(t, dec.Decode(v), path)
+}
+
+// checkPrometheusConfig checks the scrape configuration.
+func checkPrometheusConfig(t *testing.T) {
+	t.Helper()
+	var prom struct {
+		RuleFiles     []string `yaml:"rule_files"`
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	readYAML(t, "../../deploy/prometheus/prometheus.yml", &prom)
+	require.Equal(t, []string{"/etc/prometheus/alerts.yaml"}, prom.RuleFiles)
+	require.Len(t, prom.ScrapeConfigs, 1)
+	require.Equal(t, "shiphook", prom.ScrapeConfigs[0].JobName)
+	require.Equal(t, []string{"api:9464", "worker:9464"}, prom.ScrapeConfigs[0].StaticConfigs[0].Targets)
+
+}
+
+// alertExprs checks the alert rules and returns their expressions.
+func alertExprs(t *testing.T) []string {
+	t.Helper()
+	var rules struct {
+		Groups []struct {
+			Name  string `yaml:"name"`
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Expr        string            `yaml:"expr"`
+				For         string            `yaml:"for"`
+				Labels      map[string]string `yaml:"labels"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	readYAML(t, "../../deploy/prometheus/alerts.yaml", &rules)
+	var exprs []string
+	alerts := map[string]bool{}
+	for _, g := range rules.Groups {
+		require.NotEmpty(t, g.Name)
+		for _, r := range g.Rules {
+			require.NotEmpty(t, r.Alert)
+			require.NotEmpty(t, r.Expr, r.Alert)
+			require.Regexp(t, `^\d+[smh]$`, r.For, r.Alert)
+			require.Contains(t, []string{"warning", "critical"}, r.Labels["severity"], r.Alert)
+			require.NotEmpty(t, r.Annotations["summary"], r.Alert)
+			alerts[r.Alert] = true
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	for _, a := range []string{"ShiphookDeliveryFailureRatioHigh", "ShiphookOldestPendingMessageOld", "ShiphookBreakerOpenLong"} {
+		require.True(t, alerts[a], a)
+	}
+
+	return exprs
+}
+
+// dashboardExprs checks the dashboard and returns its panels' queries.
+func dashboardExprs(t *testing.T) []string {
+	t.Helper()
+	var exprs []string
+	raw, err := os.ReadFile("../../deploy/grafana/shiphook-dashboard.json")
+	require.NoError(t, err)
+	var dash struct {
+		Title         string `json:"title"`
+		UID           string `json:"uid"`
+		SchemaVersion int    `json:"schemaVersion"`
+		Panels        []struct {
+			Type    string                  `json:"type"`
+			Title   string                  `json:"title"`
+			GridPos map[string]int          `json:"gridPos"`
+			Targets []struct{ Expr string } `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &dash))
+	require.Equal(t, "shiphook", dash.UID)
+	require.NotEmpty(t, dash.Title)
+	require.Positive(t, dash.SchemaVersion)
+	for _, p := range dash.Panels {
+		require.Contains(t, p.GridPos, "w", p.Title)
+		if p.Type == "row" {
+			continue
+		}
+		require.NotEmpty(t, p.Targets, p.Title)
+		for _, tg := range p.Targets {
+			require.NotEmpty(t, tg.Expr, p.Title)
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+
+	return exprs
 }

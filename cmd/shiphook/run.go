@@ -167,15 +167,8 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 
 	g := newGroup(ctx)
 	defer g.stop()
-	if c.metricsAddr != "" {
-		reg, m, err := newMetrics(p, c, log)
-		if err != nil {
-			return err
-		}
-		p.metrics = m
-		if err := startMetrics(g, c.metricsAddr, reg, stdout); err != nil {
-			return err
-		}
+	if p.metrics, err = startMetrics(g, p, c, log, stdout); err != nil {
+		return err
 	}
 	// fanout is the delivery workers of this process, for the ingest API
 	// to fan events out as it stores them; nil when they run elsewhere.
