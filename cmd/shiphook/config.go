@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -168,6 +169,9 @@ func (c *config) check() error {
 	}
 	if c.autoDisableAfter < time.Second {
 		return fmt.Errorf("auto-disable window %s: must be at least 1s", c.autoDisableAfter)
+	}
+	if c.metricsAddr != "" && !strings.HasSuffix(c.metricsAddr, ":0") && (c.metricsAddr == c.addr || c.metricsAddr == c.healthAddr) {
+		return fmt.Errorf("metrics address %s: must be a listener of its own, not the API's or the probes'", c.metricsAddr)
 	}
 	return nil
 }
