@@ -3,6 +3,10 @@ GOFMT ?= $(shell $(GO) env GOROOT)/bin/gofmt
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS = -X main.version=$(VERSION)
 
+# Where make run serves the Prometheus metrics (SHIPHOOK_METRICS_ADDR, if
+# set, wins).
+METRICS_ADDR ?= 127.0.0.1:9464
+
 # Extra flags for go test, e.g. make test TESTFLAGS='-run TestDeliver -v'.
 TESTFLAGS ?=
 # The race detector needs cgo and a C compiler; make test RACE= runs without it.
@@ -37,7 +41,7 @@ build: ## Build bin/shiphook, stamped with the version from git describe
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/shiphook ./cmd/shiphook
 
 .PHONY: run
-run: build ## Run shiphook serve on the embedded defaults, with a saved admin key and encryption key
+run: build ## Run shiphook serve on the embedded defaults, with a saved admin key and encryption key, and metrics on METRICS_ADDR
 	@mkdir -p shiphook-data
 	@if [ ! -s shiphook-data/admin.key ]; then \
 		(umask 077 && ./bin/shiphook gen-key > shiphook-data/admin.key.new) && \
@@ -58,6 +62,8 @@ run: build ## Run shiphook serve on the embedded defaults, with a saved admin ke
 		export SHIPHOOK_ENCRYPTION_KEY && \
 		SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS=$${SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS:-loopback} && \
 		export SHIPHOOK_ALLOW_PRIVATE_DESTINATIONS && \
+		SHIPHOOK_METRICS_ADDR=$${SHIPHOOK_METRICS_ADDR:-$(METRICS_ADDR)} && export SHIPHOOK_METRICS_ADDR && \
+		echo "Prometheus metrics: http://$$SHIPHOOK_METRICS_ADDR/metrics" && \
 		exec ./bin/shiphook serve
 
 .PHONY: test

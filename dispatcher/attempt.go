@@ -117,6 +117,7 @@ func (d *deliverer) deliver(ctx context.Context, p plannedAttempt, answered func
 	if err != nil {
 		return fmt.Errorf("record attempt %d of %s: %w", a.Number, p.m.ID, err)
 	}
+	d.metrics.attemptRecorded(p, a, o, ev.CreatedAt)
 	ctx = context.WithoutCancel(ctx)
 	logAttempt(ctx, a, o)
 	d.endpointHealth(ctx, p.ep, a)

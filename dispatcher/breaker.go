@@ -215,30 +215,9 @@ func (g *Guard) Run(ctx context.Context) {
 }
 
 func (g *Guard) refresh(ctx context.Context) error {
-	ids, err := g.rdb.SMembers(ctx, openBreakers).Result()
+	fresh, err := g.readOpen(ctx)
 	if err != nil {
 		return err
-	}
-	fresh := make(map[string]subscriptions.BreakerState, len(ids))
-	if len(ids) > 0 {
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = breakerKey(id)
-		}
-		vals, err := g.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
-			return err
-		}
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue // closed meanwhile, or expired
-			}
-			var st subscriptions.BreakerState
-			if json.Unmarshal([]byte(s), &st) == nil {
-				fresh[ids[i]] = st
-			}
-		}
 	}
 	g.mu.Lock()
 	for id := range g.remote {
@@ -249,6 +228,54 @@ func (g *Guard) refresh(ctx context.Context) error {
 	g.remote = fresh
 	g.mu.Unlock()
 	return nil
+}
+
+// readOpen reads the open breakers from Redis, by endpoint id.
+func (g *Guard) readOpen(ctx context.Context) (map[string]subscriptions.BreakerState, error) {
+	ids, err := g.rdb.SMembers(ctx, openBreakers).Result()
+	if err != nil {
+		return nil, err
+	}
+	open := make(map[string]subscriptions.BreakerState, len(ids))
+	if len(ids) == 0 {
+		return open, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = breakerKey(id)
+	}
+	vals, err := g.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // closed meanwhile, or expired
+		}
+		var st subscriptions.BreakerState
+		if json.Unmarshal([]byte(s), &st) == nil {
+			open[ids[i]] = st
+		}
+	}
+	return open, nil
+}
+
+// OpenBreakers reads from Redis how many breakers are open (half-open
+// ones, whose probe time has come, included), and for how long the one
+// open longest has been, as of now (0 if none is). Returns
+// subscriptions.ErrUnavailable if Redis could not be reached.
+func (g *Guard) OpenBreakers(ctx context.Context, now time.Time) (n int, longest time.Duration, err error) {
+	open, err := g.readOpen(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read open breakers: %w", redisUnavailable(err))
+	}
+	for _, st := range open {
+		if st.OpenedAt != nil {
+			longest = max(longest, now.Sub(*st.OpenedAt))
+		}
+	}
+	return len(open), longest, nil
 }
 
 // breakerRefresh runs the Guard's Run, which reads the open breakers from

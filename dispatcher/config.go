@@ -115,6 +115,9 @@ type Config struct {
 	// traces of their events (trace.go); nil, or a no-op provider, makes
 	// none.
 	Tracer trace.TracerProvider
+	// Metrics counts messages created, attempts and the reconciler's
+	// work; nil counts nothing.
+	Metrics *Metrics
 }
 
 // IndexSync brings an Index up to date; *subscriptions.Sync is one.

@@ -54,12 +54,14 @@ type deliverer struct {
 	// it for lost; autoDisableAfter how long an endpoint may fail before
 	// it is disabled (Config).
 	timeout, lease, reconcileGrace, autoDisableAfter time.Duration
+	// metrics counts the attempts recorded; nil counts nothing.
+	metrics *Metrics
 }
 
 func newDeliverer(cfg Config, events *eventSource, s *scheduler) *deliverer {
 	return &deliverer{store: cfg.Store, endpoints: cfg.Endpoints, guard: cfg.Guard, queue: cfg.Queue, scheduler: s, events: events, tracing: newTracing(cfg.Tracer),
 		notifier: cfg.Notifier, client: newHTTPClient(cfg.Destinations), userAgent: cfg.UserAgent, schedule: cfg.Schedule,
-		timeout: cfg.Timeout, lease: cfg.Lease, reconcileGrace: cfg.ReconcileGrace, autoDisableAfter: cfg.AutoDisableAfter}
+		timeout: cfg.Timeout, lease: cfg.Lease, reconcileGrace: cfg.ReconcileGrace, autoDisableAfter: cfg.AutoDisableAfter, metrics: cfg.Metrics}
 }
 
 // handleTask makes one attempt to deliver a message, or, when the

@@ -33,6 +33,8 @@ type fanout struct {
 	lease  time.Duration
 	// tracing makes the spans of queued fan-outs.
 	tracing tracing
+	// metrics counts the messages created; nil counts nothing.
+	metrics *Metrics
 }
 
 // handleTask creates the messages of one event and schedules them.
@@ -103,6 +105,7 @@ func (f *fanout) fanOutOnce(ctx context.Context, id string) error {
 	if err := f.fanOut(ctx, ev, msgs, deliveries, deadline); err != nil {
 		return err
 	}
+	f.metrics.messagesCreated(msgs)
 	ev.FannedOutAt = &now
 	f.events.cache.Put(ev)
 	return nil

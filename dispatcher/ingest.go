@@ -66,6 +66,8 @@ type Ingest struct {
 	// Tracer makes the spans of the events taken in (trace.go); nil, or a
 	// no-op provider, makes none.
 	Tracer trace.TracerProvider
+	// Metrics counts the events taken in; nil counts nothing.
+	Metrics *Metrics
 }
 
 // tracing returns the tracing of in.Tracer.
@@ -307,14 +309,16 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 	defer span.End()
 	ev, err := ParseEvent(raw, idempotencyKey)
 	if err != nil {
+		in.Metrics.eventRejected("")
 		return Accepted{}, err
 	}
 	ev.TraceParent = tr.traceParent(ctx)
 	missing, err := checkParties(ctx, in.Partners, []Event{ev})
-	if err == nil {
-		err = missingParty(ev, missing)
-	}
 	if err != nil {
+		return Accepted{}, err
+	}
+	if err := missingParty(ev, missing); err != nil {
+		in.Metrics.eventRejected(ev.Type)
 		return Accepted{}, err
 	}
 	if err := in.resolve(ctx, []*Event{&ev}); err != nil {
@@ -328,6 +332,7 @@ func (in Ingest) Post(ctx context.Context, raw []byte, idempotencyKey string) (A
 		return Accepted{}, fmt.Errorf("store event: %w", err)
 	}
 	endIngest(span, ev.ID, !res[0].Created)
+	in.Metrics.eventsStored([]Event{ev}, res)
 	if res[0].Created {
 		ev.Messages = nil
 		if res[0].Unfanned {
@@ -403,6 +408,7 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	for i, r := range body.Events {
 		ev, err := ParseEvent(r, "")
 		if err != nil {
+			in.Metrics.eventRejected("")
 			results[i].Err = err
 			continue
 		}
@@ -416,6 +422,7 @@ func (in Ingest) Batch(ctx context.Context, raw []byte) ([]BatchResult, error) {
 	var storeAt []int
 	for j, ev := range valid {
 		if err := missingParty(ev, missing); err != nil {
+			in.Metrics.eventRejected(ev.Type)
 			results[at[j]].Err = err
 			continue
 		}
@@ -453,6 +460,7 @@ func (in Ingest) store(ctx context.Context, evs []Event, insert func(context.Con
 	if err != nil {
 		return nil, fmt.Errorf("store events: %w", err)
 	}
+	in.Metrics.eventsStored(evs, res)
 	var created []string
 	for j, r := range res {
 		if r.Created {

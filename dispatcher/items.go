@@ -180,6 +180,7 @@ func (in Ingest) ingestItems(ctx context.Context, ps []pending) ([]ItemResult, e
 	if err != nil {
 		return nil, err
 	}
+	in.Metrics.itemsRejected(rows)
 	return itemResults(rows, evs, res), nil
 }
 

@@ -148,6 +148,7 @@ func (r *rechecker) addMissed(ctx context.Context, c recheck) {
 		logWarn(ctx, "store the messages of endpoints changed elsewhere", "event_id", c.ev.ID, "endpoints", len(missed), "err", err)
 		return
 	}
+	r.fanout.metrics.messagesCreated(missed)
 	isNew := make(map[string]bool, len(missed))
 	for _, m := range missed {
 		isNew[m.ID] = true

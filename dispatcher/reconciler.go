@@ -37,6 +37,8 @@ type reconciler struct {
 	// pass read, "" to start from the first; only the loop's goroutine
 	// (or a Reconcile call) uses it.
 	unresolvedAfter string
+	// metrics counts what the passes queue again; nil counts nothing.
+	metrics *Metrics
 }
 
 // resolveBatch is how many unresolved events a pass reads.
@@ -104,6 +106,7 @@ func (r *reconciler) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
+	r.metrics.reconciled(len(ids), len(due), len(jobs))
 	if err := r.resolve(ctx); err != nil {
 		return err
 	}

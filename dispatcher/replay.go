@@ -18,6 +18,9 @@ type Replay struct {
 		Partner(ctx context.Context, id string) (subscriptions.Partner, error)
 	}
 	Queue *Queue
+	// Metrics counts the messages a resend or test creates; nil counts
+	// nothing.
+	Metrics *Metrics
 }
 
 // Retry makes message id due now and queues a manual attempt for it, one
@@ -137,6 +140,7 @@ func (r Replay) newMessage(ctx context.Context, ev Event, ep subscriptions.Endpo
 	if _, err := r.Store.FanOut(ctx, ev.ID, []Message{m}); err != nil {
 		return Message{}, err
 	}
+	r.Metrics.messagesCreated([]Message{m})
 	return r.Store.MessageOf(ctx, ev.ID, ep.ID)
 }
 

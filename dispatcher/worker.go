@@ -90,7 +90,7 @@ func NewWorker(cfg Config) *Worker {
 	w := &Worker{cfg: cfg, handlers: &handlerCount{}}
 	events := &eventSource{cache: cfg.Events, store: cfg.Store}
 	w.fanout = &fanout{store: cfg.Store, events: events, index: cfg.Index, sync: cfg.Sync, guard: cfg.Guard, queue: cfg.Queue, lease: cfg.Lease,
-		tracing: newTracing(cfg.Tracer)}
+		tracing: newTracing(cfg.Tracer), metrics: cfg.Metrics}
 	w.scheduler = newScheduler(cfg, w.handlers)
 	w.deliverer = newDeliverer(cfg, events, w.scheduler)
 	w.scheduler.fanout, w.scheduler.deliverer = w.fanout, w.deliverer
@@ -103,7 +103,7 @@ func NewWorker(cfg Config) *Worker {
 	mux.HandleFunc(taskRecover, (&recoveryJobs{store: cfg.Store, queue: cfg.Queue}).handleTask)
 	w.servers = newServers(cfg, fanoutConcurrency(cfg), mux)
 
-	w.reconciler = &reconciler{store: cfg.Store, queue: cfg.Queue, interval: cfg.ReconcileInterval, grace: cfg.ReconcileGrace}
+	w.reconciler = &reconciler{store: cfg.Store, queue: cfg.Queue, interval: cfg.ReconcileInterval, grace: cfg.ReconcileGrace, metrics: cfg.Metrics}
 	w.retention = &retention{store: cfg.Store, events: cfg.Events, keep: cfg.Retention, interval: cfg.RetentionInterval}
 	waker := newWaker(cfg.Store, cfg.Guard, cfg.Queue, cfg.Lease)
 	waker.scheduler = w.scheduler
@@ -206,6 +206,7 @@ func (w *Worker) FanOutHere(ev *Event) (schedule func(context.Context, Insert), 
 	msgs := w.fanout.messages(*ev, now, deliveries, deadline)
 	ev.FannedOutAt, ev.Messages = &now, msgs
 	return func(ctx context.Context, in Insert) {
+		w.cfg.Metrics.messagesCreated(msgs)
 		w.fanout.schedule(ctx, ev.ID, numberedAs(msgs, in), deliveries, deadline)
 		w.rechecker.add(ctx, recheck{ev: *ev, applied: applied, msgs: msgs})
 	}, true

@@ -425,3 +425,10 @@ func FeedPlans(ctx context.Context, s *Store, ep string) (map[string]string, err
 func UnfannedShipmentsPlan(ctx context.Context, s *Store, shipments []string) (string, error) {
 	return postgresPlan(ctx, s, "EXPLAIN", unfannedShipmentsQuery, []any{shipments}, false)
 }
+
+// BacklogPlan returns how SQLite runs the query of Backlog, as
+// MessagesPlan does.
+func BacklogPlan(ctx context.Context, s *Store) (string, error) {
+	c := dispatcher.BacklogCap
+	return sqlitePlan(ctx, s, backlogQuery, []any{c, c, c, c})
+}

@@ -519,3 +519,6 @@ func nullString(v string) any {
 	}
 	return v
 }
+
+// DBStats returns the statistics of the database's connection pool.
+func (s *Store) DBStats() sql.DBStats { return s.db.Stats() }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shiphook/shiphook/dispatcher"
@@ -38,6 +39,8 @@ type config struct {
 	retention           time.Duration
 	logLevel            string
 	pprofAddr           string
+	metricsAddr         string
+	metricsPartners     string
 	healthAddr          string
 	logFormat           string
 	encryptionKey       string
@@ -125,6 +128,8 @@ func declareFlags(f *envFlags, c *config, cmd string) {
 	f.duration(&c.reconcileGrace, "reconcile-grace", "SHIPHOOK_RECONCILE_GRACE", dispatcher.DefaultReconcileGrace, "how overdue work must be before the reconciler re-enqueues it")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", "SHIPHOOK_SHUTDOWN_TIMEOUT", dispatcher.DefaultShutdownTimeout, "how long in-flight deliveries may finish on shutdown before they are returned to the queue")
 	f.str(&c.pprofAddr, "pprof-addr", "SHIPHOOK_PPROF_ADDR", "", "an address (such as 127.0.0.1:6060) to serve Go's pprof profiles on; unset: none")
+	f.str(&c.metricsAddr, "metrics-addr", "SHIPHOOK_METRICS_ADDR", "", "an address (such as :9464) to serve Prometheus metrics on, at /metrics, without API keys; a listener of its own, never the API's; unset: none")
+	f.str(&c.metricsPartners, "metrics-partners", "SHIPHOOK_METRICS_PARTNERS", "", "comma-separated partner ids that the metrics label by their own id; every other partner is labelled other")
 }
 
 // check validates c and completes the settings parsed from others.
@@ -170,6 +175,9 @@ func (c *config) check() error {
 	}
 	if c.autoDisableAfter < time.Second {
 		return fmt.Errorf("auto-disable window %s: must be at least 1s", c.autoDisableAfter)
+	}
+	if c.metricsAddr != "" && !strings.HasSuffix(c.metricsAddr, ":0") && (c.metricsAddr == c.addr || c.metricsAddr == c.healthAddr) {
+		return fmt.Errorf("metrics address %s: must be a listener of its own, not the API's or the probes'", c.metricsAddr)
 	}
 	return nil
 }

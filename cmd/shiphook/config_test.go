@@ -24,6 +24,8 @@ func TestConfigErrors(t *testing.T) {
 			"delivery lease 9s: must be at least twice the attempt timeout (5s)"},
 		{"attempt timeout", map[string]string{"SHIPHOOK_ATTEMPT_TIMEOUT": "2m"}, "attempt timeout 2m0s: must be from 1s to 60s"},
 		{"poll interval", map[string]string{"SHIPHOOK_POLL_INTERVAL": "0s"}, "poll interval 0s: must be from 1ms to 1s"},
+		{"metrics on the API's address", map[string]string{"SHIPHOOK_ADDR": ":9000", "SHIPHOOK_METRICS_ADDR": ":9000"},
+			"metrics address :9000: must be a listener of its own, not the API's or the probes'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

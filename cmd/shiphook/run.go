@@ -134,10 +134,10 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 // until ctx ends. It opens the store with its encryption keys (and
 // migrates it), checks that the keys open every endpoint's secrets,
 // connects Redis, ensures an admin key,
-// builds the caches, starts the delivery workers (serve, worker), the HTTP
-// server (serve, api) or the worker's probes (worker) and pprof (if
-// asked), and waits. The end of ctx, or the first of those to fail, shuts
-// them all down; the failure is returned.
+// builds the caches, starts the metrics (if asked), the delivery workers
+// (serve, worker), the HTTP server (serve, api) or the worker's probes
+// (worker) and pprof (if asked), and waits. The end of ctx, or the first
+// of those to fail, shuts them all down; the failure is returned.
 func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Writer) error {
 	log, tracer, stopTracing, err := instruments(ctx, c, stderr)
 	if err != nil {
@@ -184,6 +184,9 @@ func runService(ctx context.Context, cmd string, c config, stdout, stderr io.Wri
 
 	g := newGroup(ctx)
 	defer g.stop()
+	if p.metrics, err = startMetrics(g, p, c, log, stdout); err != nil {
+		return err
+	}
 	// fanout is the delivery workers of this process, for the ingest API
 	// to fan events out as it stores them; nil when they run elsewhere.
 	var fanout dispatcher.LocalFanout
@@ -325,6 +328,9 @@ type parts struct {
 	guard *dispatcher.Guard
 	// tracer makes the spans of events (a no-op one while tracing is off).
 	tracer trace.TracerProvider
+	// metrics counts what the dispatcher does; nil when metrics are not
+	// served.
+	metrics *dispatcher.Metrics
 }
 
 // newParts builds the queue and the endpoints' guard over rdb, to share
@@ -353,7 +359,7 @@ func startWorkers(g *group, p parts, c config, log *slog.Logger) (*dispatcher.Wo
 		Store: p.st, Endpoints: p.endpoints, Events: p.events, Index: p.index, Sync: p.syncer, Notifier: p.syncer, Queue: p.queue, Redis: p.redisOpt,
 		Destinations: c.dest, Guard: p.guard, AutoDisableAfter: c.autoDisableAfter, UserAgent: "shiphook/" + version, Schedule: c.schedule, Timeout: c.attemptTimeout, Lease: c.lease,
 		Concurrency: c.concurrency, PollInterval: c.pollInterval, ReconcileInterval: c.reconcileInterval, ReconcileGrace: c.reconcileGrace,
-		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log, Tracer: p.tracer,
+		ShutdownTimeout: c.shutdownTimeout, Retention: c.retention, Logger: log, Tracer: p.tracer, Metrics: p.metrics,
 	})
 	g.run(w.Run)
 	log.Info("delivery workers started", "concurrency", c.concurrency, "endpoints", p.index.Len())
@@ -367,8 +373,8 @@ func newAPI(p parts, c config, fanout dispatcher.LocalFanout, stopping <-chan st
 	return api.New(api.Deps{
 		Store: p.st, Auth: subscriptions.NewAuth(p.st), Notifier: p.syncer, Destinations: c.dest, Breakers: p.guard,
 		Resumer:   &dispatcher.Resumer{Store: p.st, Endpoints: p.st, Queue: p.queue, Guard: p.guard},
-		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st, Tracer: p.tracer},
-		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue},
+		Ingest:    dispatcher.Ingest{Store: p.st, Partners: p.partners, Queue: p.queue, Fanout: fanout, Events: p.events, ItemStore: p.st, Registry: p.st, Tracer: p.tracer, Metrics: p.metrics},
+		Replay:    dispatcher.Replay{Store: p.st, Partners: p.st, Queue: p.queue, Metrics: p.metrics},
 		Feed:      dispatcher.Feed{Store: p.st, Bell: p.queue.Feeds(), Stopping: stopping},
 		UserAgent: "shiphook/" + version,
 		Ready:     readiness(p),
