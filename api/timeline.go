@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -12,6 +13,51 @@ import (
 type timelineReader interface {
 	partnerGetter
 	dispatcher.TimelineSources
+	labelReader
+}
+
+// TimelineView is the answer of GET /v1/shipments/{shipment_id}/timeline:
+// dispatcher.Timeline with the labels of each delivery's endpoint and
+// partner.
+type TimelineView struct {
+	ShipmentID string              `json:"shipment_id"`
+	Events     []TimelineEventView `json:"events"`
+}
+
+// TimelineEventView is one event of a TimelineView.
+type TimelineEventView struct {
+	dispatcher.Event
+	Deliveries []DeliveryView `json:"deliveries"`
+}
+
+// DeliveryView is one delivery of a TimelineEventView.
+type DeliveryView struct {
+	dispatcher.Delivery
+	Labels
+}
+
+// timelineView returns t with the labels of its deliveries, two reads by
+// id for the whole timeline.
+func timelineView(ctx context.Context, st labelReader, t dispatcher.Timeline) (TimelineView, error) {
+	var eps, ps []string
+	for _, ev := range t.Events {
+		for _, d := range ev.Deliveries {
+			eps, ps = append(eps, d.EndpointID), append(ps, d.PartnerID)
+		}
+	}
+	ls, err := readLabels(ctx, st, eps, ps)
+	if err != nil {
+		return TimelineView{}, err
+	}
+	out := TimelineView{ShipmentID: t.ShipmentID, Events: make([]TimelineEventView, len(t.Events))}
+	for i, ev := range t.Events {
+		ds := make([]DeliveryView, len(ev.Deliveries))
+		for j, d := range ev.Deliveries {
+			ds[j] = DeliveryView{Delivery: d, Labels: ls.of(d.EndpointID, d.PartnerID)}
+		}
+		out.Events[i] = TimelineEventView{Event: ev.Event, Deliveries: ds}
+	}
+	return out, nil
 }
 
 // GetTimeline handles GET /v1/shipments/{shipment_id}/timeline: the
@@ -31,6 +77,11 @@ func GetTimeline(st timelineReader) gin.HandlerFunc {
 			partner = &p
 		}
 		t, err := dispatcher.ShipmentTimeline(ctx, st, c.Param("shipment_id"), partner)
-		respond(c, http.StatusOK, t, err)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		view, err := timelineView(ctx, st, t)
+		respond(c, http.StatusOK, view, err)
 	}
 }

@@ -215,30 +215,9 @@ func (g *Guard) Run(ctx context.Context) {
 }
 
 func (g *Guard) refresh(ctx context.Context) error {
-	ids, err := g.rdb.SMembers(ctx, openBreakers).Result()
+	fresh, err := g.openStates(ctx)
 	if err != nil {
 		return err
-	}
-	fresh := make(map[string]subscriptions.BreakerState, len(ids))
-	if len(ids) > 0 {
-		keys := make([]string, len(ids))
-		for i, id := range ids {
-			keys[i] = breakerKey(id)
-		}
-		vals, err := g.rdb.MGet(ctx, keys...).Result()
-		if err != nil {
-			return err
-		}
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok {
-				continue // closed meanwhile, or expired
-			}
-			var st subscriptions.BreakerState
-			if json.Unmarshal([]byte(s), &st) == nil {
-				fresh[ids[i]] = st
-			}
-		}
 	}
 	g.mu.Lock()
 	for id := range g.remote {
@@ -249,6 +228,50 @@ func (g *Guard) refresh(ctx context.Context) error {
 	g.remote = fresh
 	g.mu.Unlock()
 	return nil
+}
+
+// openStates reads from Redis the breakers that are open (or half-open),
+// by endpoint id: two round trips, as many entries as breakers are open.
+func (g *Guard) openStates(ctx context.Context) (map[string]subscriptions.BreakerState, error) {
+	ids, err := g.rdb.SMembers(ctx, openBreakers).Result()
+	if err != nil || len(ids) == 0 {
+		return map[string]subscriptions.BreakerState{}, err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = breakerKey(id)
+	}
+	vals, err := g.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	open := make(map[string]subscriptions.BreakerState, len(ids))
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // closed meanwhile, or expired
+		}
+		var st subscriptions.BreakerState
+		if json.Unmarshal([]byte(s), &st) == nil {
+			open[ids[i]] = st
+		}
+	}
+	return open, nil
+}
+
+// OpenBreakers returns the ids of the endpoints whose breaker is open or
+// half-open, as stored in Redis, in no order. Returns
+// subscriptions.ErrUnavailable if Redis could not be reached.
+func (g *Guard) OpenBreakers(ctx context.Context) ([]string, error) {
+	open, err := g.openStates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read open breakers: %w", redisUnavailable(err))
+	}
+	ids := make([]string, 0, len(open))
+	for id := range open {
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // breakerRefresh runs the Guard's Run, which reads the open breakers from

@@ -13,6 +13,9 @@ import (
 // Guard is one.
 type BreakerStates interface {
 	BreakerState(ctx context.Context, endpointID string) (BreakerState, error)
+	// OpenBreakers returns the ids of the endpoints whose breaker is open
+	// or half-open.
+	OpenBreakers(ctx context.Context) ([]string, error)
 }
 
 // Resumer puts an endpoint's kept messages back on the schedule when it is
