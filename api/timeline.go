@@ -22,6 +22,9 @@ type timelineReader interface {
 type TimelineView struct {
 	ShipmentID string              `json:"shipment_id"`
 	Events     []TimelineEventView `json:"events"`
+	// PartnerNames names, by id, the partners of the deliveries and
+	// parties shown that still exist.
+	PartnerNames map[string]string `json:"partner_names"`
 }
 
 // TimelineEventView is one event of a TimelineView.
@@ -36,20 +39,23 @@ type DeliveryView struct {
 	Labels
 }
 
-// timelineView returns t with the labels of its deliveries, two reads by
-// id for the whole timeline.
+// timelineView returns t with the labels of its deliveries and the names
+// of its partners, two reads by id for the whole timeline.
 func timelineView(ctx context.Context, st labelReader, t dispatcher.Timeline) (TimelineView, error) {
 	var eps, ps []string
 	for _, ev := range t.Events {
 		for _, d := range ev.Deliveries {
 			eps, ps = append(eps, d.EndpointID), append(ps, d.PartnerID)
 		}
+		for _, p := range ev.Parties {
+			ps = append(ps, p.PartnerID)
+		}
 	}
 	ls, err := readLabels(ctx, st, eps, ps)
 	if err != nil {
 		return TimelineView{}, err
 	}
-	out := TimelineView{ShipmentID: t.ShipmentID, Events: make([]TimelineEventView, len(t.Events))}
+	out := TimelineView{ShipmentID: t.ShipmentID, Events: make([]TimelineEventView, len(t.Events)), PartnerNames: ls.partners}
 	for i, ev := range t.Events {
 		ds := make([]DeliveryView, len(ev.Deliveries))
 		for j, d := range ev.Deliveries {
