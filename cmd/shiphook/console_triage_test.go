@@ -30,6 +30,7 @@ func TestConsoleTriage(t *testing.T) {
 	acme := seedTriage(t, s, rcv)
 
 	partnersShowHealth(t, s)
+	listsCarryLabels(t, s, rcv)
 
 	b.open("/partners")
 	b.signIn(adminKey)
@@ -228,5 +229,33 @@ func requireConsoleTimes(t *testing.T, b *browser) {
 	require.NotEmpty(t, times, "the page shows times")
 	for _, s := range times {
 		require.Regexp(t, consoleTime, s)
+	}
+}
+
+// listsCarryLabels reads the failed messages and attempts from the API:
+// each names its endpoint and partner, and a message why it failed.
+func listsCarryLabels(t *testing.T, s *server, rcv *receiver) {
+	t.Helper()
+	type labelled struct {
+		EndpointURL         string `json:"endpoint_url"`
+		EndpointDescription string `json:"endpoint_description"`
+		EndpointDeleted     bool   `json:"endpoint_deleted"`
+		PartnerName         string `json:"partner_name"`
+		LastErrorClass      string `json:"last_error_class"`
+		LastError           string `json:"last_error"`
+	}
+	want := labelled{EndpointURL: rcv.URL + "/acme", EndpointDescription: "Acme TMS", PartnerName: "Acme Imports",
+		LastErrorClass: "http_status", LastError: "503 Service Unavailable"}
+	var ms listOut[labelled]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/messages?status=failed", adminKey, nil, &ms))
+	require.NotEmpty(t, ms.Data)
+	for _, m := range ms.Data {
+		require.Equal(t, want, m)
+	}
+	var as listOut[labelled]
+	require.Equal(t, http.StatusOK, call(t, "GET", s.URL+"/v1/attempts?failed=true", adminKey, nil, &as))
+	require.NotEmpty(t, as.Data)
+	for _, a := range as.Data {
+		require.Equal(t, labelled{EndpointURL: want.EndpointURL, EndpointDescription: want.EndpointDescription, PartnerName: want.PartnerName}, a)
 	}
 }
