@@ -13,7 +13,7 @@ import (
 type timelineReader interface {
 	partnerGetter
 	dispatcher.TimelineSources
-	labelReader
+	messageLabeler
 }
 
 // TimelineView is the answer of GET /v1/shipments/{shipment_id}/timeline:
@@ -33,19 +33,25 @@ type TimelineEventView struct {
 	Deliveries []DeliveryView `json:"deliveries"`
 }
 
-// DeliveryView is one delivery of a TimelineEventView.
+// DeliveryView is one delivery of a TimelineEventView, with its last
+// error as a message has it (MessageView).
 type DeliveryView struct {
 	dispatcher.Delivery
 	Labels
+	LastError string `json:"last_error,omitempty"`
 }
 
-// timelineView returns t with the labels of its deliveries and the names
-// of its partners, two reads by id for the whole timeline.
-func timelineView(ctx context.Context, st labelReader, t dispatcher.Timeline) (TimelineView, error) {
-	var eps, ps []string
+// timelineView returns t with the labels and last errors of its
+// deliveries and the names of its partners, three reads by id for the
+// whole timeline.
+func timelineView(ctx context.Context, st messageLabeler, t dispatcher.Timeline) (TimelineView, error) {
+	var eps, ps, failed []string
 	for _, ev := range t.Events {
 		for _, d := range ev.Deliveries {
 			eps, ps = append(eps, d.EndpointID), append(ps, d.PartnerID)
+			if d.LastErrorClass != dispatcher.ErrorNone {
+				failed = append(failed, d.MessageID)
+			}
 		}
 		for _, p := range ev.Parties {
 			ps = append(ps, p.PartnerID)
@@ -55,11 +61,15 @@ func timelineView(ctx context.Context, st labelReader, t dispatcher.Timeline) (T
 	if err != nil {
 		return TimelineView{}, err
 	}
+	errs, err := st.LastErrors(ctx, failed)
+	if err != nil {
+		return TimelineView{}, err
+	}
 	out := TimelineView{ShipmentID: t.ShipmentID, Events: make([]TimelineEventView, len(t.Events)), PartnerNames: ls.partners}
 	for i, ev := range t.Events {
 		ds := make([]DeliveryView, len(ev.Deliveries))
 		for j, d := range ev.Deliveries {
-			ds[j] = DeliveryView{Delivery: d, Labels: ls.of(d.EndpointID, d.PartnerID)}
+			ds[j] = DeliveryView{Delivery: d, Labels: ls.of(d.EndpointID, d.PartnerID), LastError: errs[d.MessageID]}
 		}
 		out.Events[i] = TimelineEventView{Event: ev.Event, Deliveries: ds}
 	}

@@ -49,6 +49,7 @@ func TestConsoleTriage(t *testing.T) {
 	require.Contains(t, timeline, "Globex ERP")
 	require.Contains(t, timeline, "(deleted)", "the deleted endpoint's delivery shows its id")
 	require.Contains(t, timeline, "Acme Imports · shipper", "parties show by name")
+	require.Contains(t, timeline, "503 Service Unavailable", "a failed delivery says why")
 	requireConsoleTimes(t, b)
 	b.shot("triage-timeline")
 

@@ -4,8 +4,8 @@
 
 import { get, path } from '../api.js';
 import {
-  h, link, idLink, when, statusBadge, result, pageHeader, table, emptyState, errorState, loading, field, code, badge,
-  card, kv, notice, endpointLabel, partnerLabel,
+  h, link, idLink, when, statusBadge, pageHeader, table, emptyState, errorState, loading, field, code, badge,
+  card, kv, notice, endpointLabel, partnerLabel, failure,
 } from '../dom.js';
 import { referenceList } from './events.js';
 
@@ -166,7 +166,7 @@ function eventCard(ctx, ev, names) {
       ctx.admin ? { label: 'Partner', cell: (d) => partnerLabel(d), class: 'partner' } : null,
       { label: 'Status', cell: (d) => statusBadge(d.status) },
       { label: 'Attempts', cell: (d) => String(d.attempts ?? 0), class: 'num' },
-      { label: 'Last result', cell: (d) => result(d.last_status_code, d.last_error_class) },
+      { label: 'Last result', cell: (d) => failure(d.last_status_code, d.last_error_class, d.last_error) },
       { label: 'Message', cell: (d) => idLink(`/messages/${enc(d.message_id)}`, d.message_id), class: 'nowrap' },
     ].filter(Boolean), ev.deliveries || [], emptyState('Not delivered to any endpoint', 'No endpoint subscribed to this event.')),
     ev.data ? h('details', null, h('summary', null, 'Event data'), code(ev.data)) : null);
