@@ -13,6 +13,7 @@ import (
 
 type attemptSearcher interface {
 	SearchAttempts(ctx context.Context, q dispatcher.AttemptQuery) ([]dispatcher.Attempt, error)
+	labelReader
 }
 
 type partnerAttemptSearcher interface {
@@ -68,12 +69,26 @@ func searchAttempts(c *gin.Context, st attemptSearcher, partnerID string) {
 		abort(c, err)
 		return
 	}
-	writeList(c, page, as, func(a dispatcher.Attempt) string { return a.ID })
+	views, err := attemptViews(c.Request.Context(), st, as)
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	writeList(c, page, views, func(a AttemptView) string { return a.ID })
 }
 
 type attemptDescriber interface {
 	Attempt(ctx context.Context, id string) (dispatcher.Attempt, error)
 	dispatcher.AttemptSources
+	labelReader
+}
+
+// AttemptDetailView is the answer of GET /v1/attempts/{attempt_id}: the
+// attempt with its request and response, and the labels of its endpoint
+// and partner.
+type AttemptDetailView struct {
+	dispatcher.AttemptDetail
+	Labels
 }
 
 // GetAttempt handles GET /v1/attempts/{attempt_id} (admin, or the partner
@@ -92,6 +107,11 @@ func GetAttempt(st attemptDescriber, userAgent string) gin.HandlerFunc {
 			return
 		}
 		d, err := dispatcher.DescribeAttempt(ctx, st, a, userAgent)
-		respond(c, http.StatusOK, d, err)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		ls, err := readLabels(ctx, st, []string{a.EndpointID}, []string{a.PartnerID})
+		respond(c, http.StatusOK, AttemptDetailView{AttemptDetail: d, Labels: ls.of(a.EndpointID, a.PartnerID)}, err)
 	}
 }

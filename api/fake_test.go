@@ -374,3 +374,34 @@ func requireError(t *testing.T, status int, body map[string]any, wantStatus int,
 }
 
 var errStoreDown = errors.New("connection refused by db-7.internal")
+
+// EndpointLabels labels the endpoints kept, as the stores do.
+func (f *fakeStore) EndpointLabels(_ context.Context, ids []string) (map[string]subscriptions.EndpointLabel, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]subscriptions.EndpointLabel{}
+	for _, id := range ids {
+		if e, ok := f.endpoints[id]; ok {
+			out[id] = subscriptions.EndpointLabel{ID: e.ID, PartnerID: e.PartnerID, Kind: e.Kind, URL: e.URL, Description: e.Description}
+		}
+	}
+	return out, nil
+}
+
+// PartnerNames names the partners kept, as the stores do.
+func (f *fakeStore) PartnerNames(_ context.Context, ids []string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for _, id := range ids {
+		if p, ok := f.partners[id]; ok {
+			out[id] = p.Name
+		}
+	}
+	return out, nil
+}
+
+// LastErrors finds none: the fake keeps no attempts.
+func (f *fakeStore) LastErrors(context.Context, []string) (map[string]string, error) {
+	return map[string]string{}, nil
+}

@@ -14,6 +14,7 @@ import (
 
 type messageLister interface {
 	ListMessages(ctx context.Context, q dispatcher.MessageQuery) ([]dispatcher.Message, error)
+	messageLabeler
 }
 
 type partnerMessageLister interface {
@@ -69,12 +70,17 @@ func listMessages(c *gin.Context, st messageLister, partnerID string) {
 	writeMessages(c, st, q)
 }
 
-// writeMessages answers one page of the messages matching q.
+// writeMessages answers one page of the messages matching q, with their
+// labels and last errors.
 func writeMessages(c *gin.Context, st messageLister, q dispatcher.MessageQuery) {
-	listWith(c, func(page subscriptions.Page) ([]dispatcher.Message, error) {
+	listWith(c, func(page subscriptions.Page) ([]MessageView, error) {
 		q.Page = page
-		return st.ListMessages(c.Request.Context(), q)
-	}, func(m dispatcher.Message) string { return m.ID })
+		ms, err := st.ListMessages(c.Request.Context(), q)
+		if err != nil {
+			return nil, err
+		}
+		return messageViews(c.Request.Context(), st, ms)
+	}, func(m MessageView) string { return m.ID })
 }
 
 // errorClasses are the error classes an attempt can have.
@@ -106,11 +112,26 @@ func timeRange(c *gin.Context) (since, until *time.Time, err error) {
 	return since, until, nil
 }
 
-// GetMessage handles GET /v1/messages/{message_id}.
-func GetMessage(st messageGetter) gin.HandlerFunc {
+type messageShower interface {
+	messageGetter
+	messageLabeler
+}
+
+// GetMessage handles GET /v1/messages/{message_id}: the message with its
+// labels and last error.
+func GetMessage(st messageShower) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		m, err := visibleMessage(c, st)
-		respond(c, http.StatusOK, m, err)
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		views, err := messageViews(c.Request.Context(), st, []dispatcher.Message{m})
+		if err != nil {
+			abort(c, err)
+			return
+		}
+		c.PureJSON(http.StatusOK, views[0])
 	}
 }
 

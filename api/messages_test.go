@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // TestPartnerSeesOnlyItsOwn checks that a partner key reaches its own
@@ -61,4 +63,33 @@ func TestListMessagesFilters(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, status, tc.query)
 		require.Equal(t, tc.field, errorOf(t, body)["field"], tc.query)
 	}
+}
+
+// TestMessagesCarryLabels checks that the message log names each
+// message's endpoint and partner, and marks one that is gone.
+func TestMessagesCarryLabels(t *testing.T) {
+	a := newTestAPI(t)
+	a.store.endpoints["ep_g"] = subscriptions.Endpoint{ID: "ep_g", PartnerID: partnerIDG, Kind: subscriptions.KindWebhook,
+		URL: "https://globex.example/hooks", Description: "Globex ERP"}
+	status, body := a.do(t, "GET", "/v1/messages", adminKey, nil)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	byID := map[string]map[string]any{}
+	for _, m := range body["data"].([]any) {
+		byID[m.(map[string]any)["id"].(string)] = m.(map[string]any)
+	}
+	g := byID["msg_globex"]
+	require.Equal(t, "https://globex.example/hooks", g["endpoint_url"])
+	require.Equal(t, "Globex ERP", g["endpoint_description"])
+	require.Equal(t, "Globex", g["partner_name"])
+	require.Equal(t, false, g["endpoint_deleted"])
+	require.Equal(t, false, g["partner_deleted"])
+	acme := byID["msg_acme"]
+	require.Equal(t, true, acme["endpoint_deleted"], "ep_a is not kept: deleted")
+	require.Equal(t, "", acme["endpoint_url"])
+	require.Equal(t, "Acme", acme["partner_name"])
+
+	status, body = a.do(t, "GET", "/v1/messages/msg_globex", adminKey, nil)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	require.Equal(t, "Globex ERP", body["endpoint_description"])
+	require.Equal(t, "Globex", body["partner_name"])
 }

@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,15 +27,91 @@ func CreatePartner(st subscriptions.PartnerCreator) gin.HandlerFunc {
 
 type partnerLister interface {
 	ListPartners(ctx context.Context, page subscriptions.Page) ([]subscriptions.Partner, error)
+	PartnersHealth(ctx context.Context, ids []string) (map[string]subscriptions.PartnerHealth, error)
+	EndpointLabels(ctx context.Context, ids []string) (map[string]subscriptions.EndpointLabel, error)
 }
 
-// ListPartners handles GET /v1/partners.
-func ListPartners(st partnerLister) gin.HandlerFunc {
+type openBreakers interface {
+	OpenBreakers(ctx context.Context) (map[string]subscriptions.BreakerState, error)
+}
+
+// PartnerView is a partner in the answer of GET /v1/partners; Health is
+// there with ?include=health.
+type PartnerView struct {
+	subscriptions.Partner
+	Health *PartnerHealthView `json:"health,omitempty"`
+}
+
+// PartnerHealthView is how a partner's deliveries stand.
+type PartnerHealthView struct {
+	subscriptions.PartnerHealth
+	// OldestPendingAgeSeconds is how long the oldest message not yet
+	// delivered has waited since it was made; null when none waits.
+	OldestPendingAgeSeconds *float64 `json:"oldest_pending_age_seconds"`
+}
+
+// ListPartners handles GET /v1/partners. With ?include=health, each
+// partner carries its health, read for the whole page at once: two reads
+// of the database (the page's endpoints, and every message not yet
+// delivered), the open breakers from b, and the endpoints of those.
+func ListPartners(st partnerLister, b openBreakers) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		listWith(c, func(page subscriptions.Page) ([]subscriptions.Partner, error) {
-			return st.ListPartners(c.Request.Context(), page)
-		}, func(p subscriptions.Partner) string { return p.ID })
+		include := c.Query("include")
+		if include != "" && include != "health" {
+			abort(c, subscriptions.Fieldf("include", "must be health, or left out"))
+			return
+		}
+		ctx := c.Request.Context()
+		listWith(c, func(page subscriptions.Page) ([]PartnerView, error) {
+			ps, err := st.ListPartners(ctx, page)
+			if err != nil {
+				return nil, err
+			}
+			views := make([]PartnerView, len(ps))
+			for i, p := range ps {
+				views[i].Partner = p
+			}
+			if include == "health" {
+				err = withHealth(ctx, st, b, views, time.Now())
+			}
+			return views, err
+		}, func(p PartnerView) string { return p.ID })
 	}
+}
+
+// withHealth sets the Health of each of views, as of now.
+func withHealth(ctx context.Context, st partnerLister, b openBreakers, views []PartnerView, now time.Time) error {
+	ids := make([]string, len(views))
+	for i, v := range views {
+		ids[i] = v.ID
+	}
+	hs, err := st.PartnersHealth(ctx, ids)
+	if err != nil {
+		return err
+	}
+	open, err := b.OpenBreakers(ctx)
+	if err != nil {
+		return err
+	}
+	eps, err := st.EndpointLabels(ctx, slices.Collect(maps.Keys(open)))
+	if err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		if h, ok := hs[ep.PartnerID]; ok {
+			h.BreakersOpen++
+			hs[ep.PartnerID] = h
+		}
+	}
+	for i := range views {
+		h := &PartnerHealthView{PartnerHealth: hs[views[i].ID]}
+		if h.OldestPendingAt != nil {
+			age := now.Sub(*h.OldestPendingAt).Seconds()
+			h.OldestPendingAgeSeconds = &age
+		}
+		views[i].Health = h
+	}
+	return nil
 }
 
 // GetPartner handles GET /v1/partners/{partner_id}.

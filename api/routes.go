@@ -20,6 +20,7 @@ type Store interface {
 	// ListDCSAFeed reads a page of a partner's DCSA feed.
 	ListDCSAFeed(ctx context.Context, q dispatcher.DCSAFeedQuery) ([]dispatcher.DCSAFeedEntry, error)
 	FeedStore
+	LabelStore
 }
 
 // Deps is what the HTTP surface needs; every field is required.
@@ -79,7 +80,7 @@ func New(d Deps) http.Handler {
 	v1.DELETE("/api-keys/:key_id", admin, DeleteAPIKey(st))
 
 	v1.POST("/partners", admin, CreatePartner(st))
-	v1.GET("/partners", admin, ListPartners(st))
+	v1.GET("/partners", admin, ListPartners(st, d.Breakers))
 	v1.GET("/partners/:partner_id", partnerOrAdmin, GetPartner(st))
 	v1.PATCH("/partners/:partner_id", admin, UpdatePartner(st, d.Notifier))
 	v1.DELETE("/partners/:partner_id", admin, DeletePartner(st, d.Notifier))

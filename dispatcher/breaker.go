@@ -261,21 +261,15 @@ func (g *Guard) readOpen(ctx context.Context) (map[string]subscriptions.BreakerS
 	return open, nil
 }
 
-// OpenBreakers reads from Redis how many breakers are open (half-open
-// ones, whose probe time has come, included), and for how long the one
-// open longest has been, as of now (0 if none is). Returns
+// OpenBreakers reads from Redis the breakers that are open (half-open
+// ones, whose probe time has come, included), by endpoint id. Returns
 // subscriptions.ErrUnavailable if Redis could not be reached.
-func (g *Guard) OpenBreakers(ctx context.Context, now time.Time) (n int, longest time.Duration, err error) {
+func (g *Guard) OpenBreakers(ctx context.Context) (map[string]subscriptions.BreakerState, error) {
 	open, err := g.readOpen(ctx)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read open breakers: %w", redisUnavailable(err))
+		return nil, fmt.Errorf("read open breakers: %w", redisUnavailable(err))
 	}
-	for _, st := range open {
-		if st.OpenedAt != nil {
-			longest = max(longest, now.Sub(*st.OpenedAt))
-		}
-	}
-	return len(open), longest, nil
+	return open, nil
 }
 
 // breakerRefresh runs the Guard's Run, which reads the open breakers from

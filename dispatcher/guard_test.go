@@ -2,6 +2,8 @@ package dispatcher
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +104,9 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	require.Contains(t, st.Reason, "4 of the last 4 attempts failed")
 	require.Contains(t, st.Reason, "500 Internal Server Error")
 	require.NotNil(t, st.NextProbeAt)
+	open, err := gb.OpenBreakers(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{ep.ID}, slices.Collect(maps.Keys(open)), "either process lists the open breaker")
 
 	// After OpenSeconds one process gets the probe; the other keeps waiting.
 	time.Sleep(time.Until(*st.NextProbeAt))
@@ -138,6 +143,9 @@ func TestGuardBreakerSharedAcrossProcesses(t *testing.T) {
 	st, err = gb.BreakerState(ctx, ep.ID)
 	require.NoError(t, err)
 	require.Equal(t, "closed", st.State)
+	open, err = ga.OpenBreakers(ctx)
+	require.NoError(t, err)
+	require.Empty(t, open, "a closed breaker is not listed")
 }
 
 // TestGuardBreakerCountsAttemptsOnly checks that the deliveries that find

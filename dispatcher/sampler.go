@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/shiphook/shiphook/subscriptions"
 )
 
 // Backlog is what the database holds of the delivery work at one moment.
@@ -130,11 +131,11 @@ func (s *Sampler) read(ctx context.Context, now time.Time) []prometheus.Metric {
 		gauge(oldestPendingDesc, overdue)
 		gauge(disabledDesc, float64(b.DisabledEndpoints))
 	}
-	if n, longest, err := s.guard.OpenBreakers(ctx, now); err != nil {
+	if open, err := s.guard.OpenBreakers(ctx); err != nil {
 		s.log.Warn("metrics: read the open breakers from Redis", "err", err)
 	} else {
-		gauge(breakersOpenDesc, float64(n))
-		gauge(breakerLongestDesc, longest.Seconds())
+		gauge(breakersOpenDesc, float64(len(open)))
+		gauge(breakerLongestDesc, longestOpen(open, now).Seconds())
 	}
 	queues, err := s.inspector.Queues()
 	if err != nil {
@@ -159,4 +160,16 @@ func (s *Sampler) read(ctx context.Context, now time.Time) []prometheus.Metric {
 		gauge(queueLatencyDesc, info.Latency.Seconds(), q)
 	}
 	return out
+}
+
+// longestOpen returns how long the breaker of open that opened first has
+// been open as of now; 0 if none is.
+func longestOpen(open map[string]subscriptions.BreakerState, now time.Time) time.Duration {
+	var longest time.Duration
+	for _, st := range open {
+		if st.OpenedAt != nil {
+			longest = max(longest, now.Sub(*st.OpenedAt))
+		}
+	}
+	return longest
 }

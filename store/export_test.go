@@ -432,3 +432,46 @@ func BacklogPlan(ctx context.Context, s *Store) (string, error) {
 	c := dispatcher.BacklogCap
 	return sqlitePlan(ctx, s, backlogQuery, []any{c, c, c, c})
 }
+
+// LabelPlans returns how the database runs the reads of labels.go, by
+// name, for a few ids: on SQLite the details of EXPLAIN QUERY PLAN, on
+// PostgreSQL the lines of EXPLAIN, joined by "; ".
+func LabelPlans(ctx context.Context, s *Store, endpointIDs, partnerIDs, messageIDs []string) (map[string]string, error) {
+	in := func(ids []string) (string, []any) {
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		return placeholders(len(ids)), args
+	}
+	eps, epArgs := in(endpointIDs)
+	ps, pArgs := in(partnerIDs)
+	ms, mArgs := in(messageIDs)
+	queries := map[string]struct {
+		query string
+		args  []any
+	}{
+		"endpoints":      {`SELECT id, partner_id, kind, url, description FROM endpoints WHERE id IN (` + eps + `)`, epArgs},
+		"partners":       {`SELECT id, name FROM partners WHERE id IN (` + ps + `)`, pArgs},
+		"last errors":    {fmt.Sprintf(lastErrorsQuery, ms), mArgs},
+		"endpoint count": {fmt.Sprintf(endpointCountsQuery, ps), pArgs},
+		"oldest pending": {oldestPendingQuery, nil},
+	}
+	plans := map[string]string{}
+	for name, q := range queries {
+		var (
+			plan string
+			err  error
+		)
+		if s.d.name == sqliteDialect.name {
+			plan, err = sqlitePlan(ctx, s, s.q(q.query), q.args)
+		} else {
+			plan, err = postgresPlan(ctx, s, "EXPLAIN", q.query, q.args, false)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("plan of %s: %w", name, err)
+		}
+		plans[name] = plan
+	}
+	return plans, nil
+}

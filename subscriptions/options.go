@@ -13,6 +13,9 @@ import (
 // Guard is one.
 type BreakerStates interface {
 	BreakerState(ctx context.Context, endpointID string) (BreakerState, error)
+	// OpenBreakers returns the states of the breakers that are open or
+	// half-open, by endpoint id.
+	OpenBreakers(ctx context.Context) (map[string]BreakerState, error)
 }
 
 // Resumer puts an endpoint's kept messages back on the schedule when it is

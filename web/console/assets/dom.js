@@ -58,18 +58,39 @@ export function idLink(to, id) {
   return h('a', { href: base + to, class: 'mono', title: id }, shortID(id).textContent);
 }
 
-const stamp = new Intl.DateTimeFormat(undefined, {
-  year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
-  timeZoneName: 'short',
-});
+const pad = (n, w = 2) => String(Math.abs(n)).padStart(w, '0');
 
-// when shows a timestamp in local time, with its year and time zone, and
-// the exact RFC 3339 value as a tooltip; "—" when there is none.
+// formatTime is the one way the console writes a time: the local date and
+// time to the second, with the year and the zone as its offset from UTC,
+// "2026-12-06 15:42:07 UTC" or "2026-12-06 16:42:07 UTC+01:00"; "" for a
+// value that is not a time.
+export function formatTime(ts) {
+  const d = ts instanceof Date ? ts : new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  const off = -d.getTimezoneOffset();
+  const zone = off === 0 ? 'UTC' : `UTC${off < 0 ? '-' : '+'}${pad(Math.trunc(off / 60))}:${pad(off % 60)}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} `
+    + `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}`;
+}
+
+// when shows a timestamp as formatTime writes it, with the exact RFC 3339
+// value as a tooltip; "—" when there is none.
 export function when(ts) {
   if (!ts) return h('span', { class: 'muted' }, '—');
-  const d = new Date(ts);
-  if (Number.isNaN(d.getTime())) return String(ts);
-  return h('time', { datetime: ts, title: ts }, stamp.format(d));
+  const text = formatTime(ts);
+  if (!text) return String(ts);
+  return h('time', { datetime: ts, title: ts }, text);
+}
+
+// age says how long ago a number of seconds is, roughly: "45 s", "12 min",
+// "3 h 20 min", "2 d 4 h".
+export function age(seconds) {
+  if (seconds === undefined || seconds === null) return '—';
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
 }
 
 export function duration(ms) {
@@ -113,6 +134,45 @@ export function breakerBadge(breaker) {
 // URL, a pull endpoint, which has none, as its feed.
 export function endpointName(ep) {
   return ep.kind === 'pull' ? `pull feed ${ep.id}` : ep.url;
+}
+
+// endpointLabel shows the endpoint of a message, attempt or delivery
+// (item, with the API's labels) by its description or URL, linked to its
+// page, the id as the link's tooltip and the URL below a description; a
+// deleted endpoint as its id and "(deleted)".
+export function endpointLabel(item) {
+  const id = item.endpoint_id;
+  if (!id) return '—';
+  if (item.endpoint_deleted) return deleted(id);
+  const url = item.endpoint_url || (item.endpoint_kind === 'pull' ? 'pull feed' : '');
+  if (!url && !item.endpoint_description) return idLink(`/partners/${encodeURIComponent(item.partner_id)}/endpoints/${encodeURIComponent(id)}`, id);
+  const a = h('a', { href: `${base}/partners/${encodeURIComponent(item.partner_id)}/endpoints/${encodeURIComponent(id)}`, title: id, class: 'endpoint-label' },
+    item.endpoint_description || url);
+  return item.endpoint_description && url ? [a, h('span', { class: 'sub url' }, url)] : a;
+}
+
+// partnerLabel shows the partner of an item (with the API's labels) by its
+// name, linked to its page for an admin (linked false: plain text), the id
+// as the tooltip; a deleted partner as its id and "(deleted)".
+export function partnerLabel(item, linked = true) {
+  const id = item.partner_id;
+  if (!id) return '—';
+  if (item.partner_deleted) return deleted(id);
+  const name = item.partner_name || id;
+  return linked ? h('a', { href: `${base}/partners/${encodeURIComponent(id)}`, title: id }, name) : h('span', { title: id }, name);
+}
+
+function deleted(id) {
+  return h('span', { class: 'deleted', title: 'deleted' }, h('span', { class: 'mono' }, id), ' (deleted)');
+}
+
+// failure shows why a message's last attempt failed: its status code and
+// error class, and the start of its error text (all of it as a tooltip).
+export function failure(statusCode, errorClass, error) {
+  const chips = result(statusCode, errorClass);
+  if (!error) return chips;
+  const short = error.length > 120 ? `${error.slice(0, 117)}…` : error;
+  return h('span', { class: 'failure' }, chips, h('span', { class: 'error-text', title: error }, short));
 }
 
 export function endpointState(ep) {

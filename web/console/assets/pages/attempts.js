@@ -5,6 +5,7 @@ import { get, path } from '../api.js';
 import {
   h, link, idLink, when, duration, result, triggerBadge, badge, pageHeader, pagedTable, emptyState, errorState,
   kv, card, loading, select, field, code, headersTable, toLocalInput, buttonLink, filterForm, endpointName,
+  endpointLabel, partnerLabel,
 } from '../dom.js';
 import { errorClasses } from './messages.js';
 
@@ -63,12 +64,13 @@ async function attemptLog(ctx, pid) {
     columns: [
       { label: 'Attempt', cell: (a) => link(`/attempts/${enc(a.id)}`, `#${a.number}`), class: 'nowrap' },
       { label: 'Message', cell: (a) => idLink(`/messages/${enc(a.message_id)}`, a.message_id), class: 'nowrap' },
-      { label: 'Endpoint', cell: (a) => (a.partner_id ? idLink(`/partners/${enc(a.partner_id)}/endpoints/${enc(a.endpoint_id)}`, a.endpoint_id) : h('span', { class: 'mono' }, a.endpoint_id)), class: 'nowrap' },
+      { label: 'Endpoint', cell: (a) => endpointLabel(a), class: 'label endpoint' },
+      pid ? null : { label: 'Partner', cell: (a) => partnerLabel(a), class: 'partner' },
       { label: 'Trigger', cell: (a) => triggerBadge(a.trigger) },
       { label: 'Result', cell: (a) => result(a.status_code, a.error_class) },
       { label: 'Duration', cell: (a) => duration(a.duration_ms), class: 'num' },
       { label: 'Started', cell: (a) => when(a.started_at), class: 'nowrap' },
-    ],
+    ].filter(Boolean),
   }));
 }
 
@@ -88,9 +90,7 @@ export async function show(ctx) {
   const req = a.request || {};
   const resp = a.response || {};
   const ok = a.status_code >= 200 && a.status_code < 300 && !a.error_class;
-  const endpoint = a.partner_id
-    ? link(`/partners/${enc(a.partner_id)}/endpoints/${enc(a.endpoint_id)}`, a.endpoint_id)
-    : h('code', null, a.endpoint_id);
+  const endpoint = h('span', { id: 'attempt-endpoint' }, endpointLabel(a), ' ', h('code', { class: 'muted' }, a.endpoint_id));
 
   holder.replaceChildren(
     pageHeader({
@@ -104,6 +104,7 @@ export async function show(ctx) {
       ['ID', h('code', null, a.id)],
       ['Message', link(`/messages/${enc(a.message_id)}`, a.message_id)],
       ['Endpoint', endpoint],
+      ['Partner', h('span', { id: 'attempt-partner' }, partnerLabel(a, ctx.admin), ' ', h('code', { class: 'muted' }, a.partner_id))],
       ['Trigger', h('span', null, triggerBadge(a.trigger), a.trigger === 'manual' ? ' (a retry, resend or test asked for by hand)' : ' (the retry schedule)')],
       ['Started', when(a.started_at)],
       ['Duration', duration(a.duration_ms)],

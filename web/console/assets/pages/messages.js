@@ -5,6 +5,7 @@ import { get, post, path, eventTypes } from '../api.js';
 import {
   h, link, idLink, when, duration, statusBadge, result, triggerBadge, pageHeader, pagedTable, table, emptyState,
   errorState, notice, kv, card, loading, select, field, toLocalInput, sleep, buttonLink, filterForm, endpointName,
+  endpointLabel, partnerLabel, failure,
 } from '../dom.js';
 
 const enc = encodeURIComponent;
@@ -13,17 +14,18 @@ export const statuses = ['pending', 'held', 'waiting', 'delivering', 'succeeded'
 export const errorClasses = ['dns', 'connect', 'tls', 'timeout', 'http_status', 'redirect', 'ssrf_blocked'];
 
 // messageColumns are the columns of every list of messages; withPartner
-// adds the partner.
+// adds the partner. The endpoint and partner show by name, the last
+// result with the error of a failed attempt.
 export function messageColumns(withPartner) {
   return [
     { label: 'Message', cell: (m) => idLink(`/messages/${enc(m.id)}`, m.id), class: 'nowrap' },
     { label: 'Status', cell: (m) => statusBadge(m.status) },
     { label: 'Event type', cell: (m) => h('span', { class: 'mono' }, m.event_type) },
     { label: 'Shipment', cell: (m) => (m.shipment_id ? link(`/shipments/${enc(m.shipment_id)}`, m.shipment_id) : '—'), class: 'nowrap' },
-    { label: 'Endpoint', cell: (m) => idLink(`/partners/${enc(m.partner_id)}/endpoints/${enc(m.endpoint_id)}`, m.endpoint_id), class: 'nowrap' },
-    withPartner ? { label: 'Partner', cell: (m) => link(`/partners/${enc(m.partner_id)}`, m.partner_id) } : null,
+    { label: 'Endpoint', cell: (m) => endpointLabel(m), class: 'label endpoint' },
+    withPartner ? { label: 'Partner', cell: (m) => partnerLabel(m), class: 'partner' } : null,
     { label: 'Attempts', cell: (m) => String(m.attempts ?? 0), class: 'num' },
-    { label: 'Last result', cell: (m) => result(m.last_status_code, m.last_error_class) },
+    { label: 'Last result', cell: (m) => failure(m.last_status_code, m.last_error_class, m.last_error), class: 'last-result' },
     { label: 'Created', cell: (m) => when(m.created_at), class: 'nowrap' },
   ].filter(Boolean);
 }
@@ -119,7 +121,7 @@ export async function show(ctx) {
       try {
         const r = await post(path`/messages/${mid}/retry`, {});
         out.replaceChildren(notice('Retry queued: one more attempt is being made now.'));
-        if (r && r.id) draw(r, null);
+        if (r && r.id) draw({ ...m, ...r }, null);
         follow();
       } catch (err) {
         out.replaceChildren(errorState(err, 'The message was not retried'));
@@ -138,7 +140,7 @@ export async function show(ctx) {
       try {
         const r = await post(path`/messages/${mid}/discard`, {});
         out.replaceChildren(notice('Discarded: the message will not be delivered.'));
-        if (r && r.id) draw(r, null);
+        if (r && r.id) draw({ ...m, ...r }, null);
       } catch (err) {
         out.replaceChildren(errorState(err, 'The message was not discarded'));
       } finally {
@@ -161,11 +163,11 @@ export async function show(ctx) {
       ['Status', statusBadge(m.status)],
       ['Event', h('span', null, h('span', { class: 'mono' }, m.event_type), ' ', h('code', { class: 'muted' }, m.event_id))],
       ['Shipment', m.shipment_id ? link(`/shipments/${enc(m.shipment_id)}`, m.shipment_id) : '—'],
-      ['Endpoint', link(`/partners/${enc(m.partner_id)}/endpoints/${enc(m.endpoint_id)}`, m.endpoint_id)],
-      ['Partner', ctx.admin ? link(`/partners/${enc(m.partner_id)}`, m.partner_id) : m.partner_id],
+      ['Endpoint', h('span', { id: 'message-endpoint' }, endpointLabel(m), ' ', h('code', { class: 'muted' }, m.endpoint_id))],
+      ['Partner', h('span', { id: 'message-partner' }, partnerLabel(m, ctx.admin), ' ', h('code', { class: 'muted' }, m.partner_id))],
       m.sequence ? ['Sequence', h('span', { id: 'message-sequence' }, `${m.sequence} of its shipment at this endpoint`)] : null,
       ['Attempts', String(m.attempts ?? 0)],
-      ['Last result', result(m.last_status_code, m.last_error_class)],
+      ['Last result', h('span', { id: 'message-last-result' }, failure(m.last_status_code, m.last_error_class, m.last_error))],
       ['Next attempt', nextAttempt(m)],
       ['Created', when(m.created_at)],
       ['Updated', when(m.updated_at)],

@@ -3,7 +3,7 @@
 import { get, post, path } from '../api.js';
 import {
   h, link, when, badge, breakerBadge, endpointState, percent, pageHeader, pagedTable, emptyState,
-  errorState, field, select, showFieldError, card, loading, buttonLink, endpointName,
+  errorState, field, select, showFieldError, card, loading, buttonLink, endpointName, age, formatTime,
 } from '../dom.js';
 
 const accessWords = {
@@ -11,23 +11,51 @@ const accessWords = {
   all: 'Every shipment',
 };
 
-// list is the partners page (admins): every partner, and a form to add one.
+// list is the partners page (admins): every partner with how its
+// deliveries stand, and a form to add one.
 export async function list(ctx) {
   ctx.title('Partners');
   ctx.main.append(
-    pageHeader({ title: 'Partners', subtitle: 'The organisations that receive shipment webhooks.' }),
+    pageHeader({ title: 'Partners', subtitle: 'The organisations that receive shipment webhooks, and how their deliveries stand.' }),
     createForm(ctx),
     pagedTable({
       noun: 'partners',
-      load: (cursor) => get('/partners', { cursor, limit: 50 }, { signal: ctx.signal }),
+      load: (cursor) => get('/partners', { cursor, limit: 50, include: 'health' }, { signal: ctx.signal }),
       empty: emptyState('No partners yet', 'Add the first partner with the form above.'),
       columns: [
         { label: 'Partner', cell: (p) => [link(`/partners/${encodeURIComponent(p.id)}`, p.name || p.id), h('span', { class: 'sub mono' }, p.id)] },
         { label: 'Receives', cell: (p) => badge(accessWords[p.access] || p.access, p.access === 'all' ? 'info' : '') },
+        { label: 'Endpoints', cell: (p) => endpointsHealth(p.health), class: 'health-endpoints' },
+        { label: 'Breakers', cell: (p) => breakersHealth(p.health), class: 'health-breakers' },
+        { label: 'Oldest pending', cell: (p) => pendingHealth(p.health), class: 'health-pending nowrap' },
         { label: 'Created', cell: (p) => when(p.created_at), class: 'nowrap' },
         { label: '', cell: (p) => h('span', { class: 'actions' }, link(`/partners/${encodeURIComponent(p.id)}/messages`, 'Messages')) },
       ],
     }));
+}
+
+// endpointsHealth shows how many endpoints a partner has, and how many
+// of them fail or are disabled.
+function endpointsHealth(hl) {
+  if (!hl) return h('span', { class: 'muted' }, '—');
+  const chips = [];
+  if (hl.endpoints_failing) chips.push(badge(`${hl.endpoints_failing} failing`, 'bad'));
+  if (hl.endpoints_disabled) chips.push(badge(`${hl.endpoints_disabled} disabled`, 'warn'));
+  if (hl.endpoints && !chips.length) chips.push(badge('all healthy', 'ok'));
+  return h('span', { class: 'chips' }, String(hl.endpoints), chips);
+}
+
+function breakersHealth(hl) {
+  if (!hl) return h('span', { class: 'muted' }, '—');
+  return hl.breakers_open ? badge(`${hl.breakers_open} open`, 'bad') : h('span', { class: 'muted' }, 'all closed');
+}
+
+// pendingHealth shows how long the partner's oldest message not yet
+// delivered has waited, when it was made as the tooltip.
+function pendingHealth(hl) {
+  if (!hl || hl.oldest_pending_age_seconds === null || hl.oldest_pending_age_seconds === undefined) return h('span', { class: 'muted' }, 'none');
+  const s = hl.oldest_pending_age_seconds;
+  return h('span', { title: `created ${formatTime(hl.oldest_pending_at)}` }, badge(age(s), s > 3600 ? 'bad' : s > 300 ? 'warn' : ''));
 }
 
 function createForm(ctx) {

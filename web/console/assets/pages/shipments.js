@@ -4,8 +4,8 @@
 
 import { get, path } from '../api.js';
 import {
-  h, link, idLink, when, statusBadge, result, pageHeader, table, emptyState, errorState, loading, field, code, badge,
-  card, kv, notice,
+  h, link, idLink, when, statusBadge, pageHeader, table, emptyState, errorState, loading, field, code, badge,
+  card, kv, notice, endpointLabel, partnerLabel, failure,
 } from '../dom.js';
 import { referenceList } from './events.js';
 
@@ -91,8 +91,9 @@ function partyChips(parties) {
   return h('span', { class: 'chips' }, parties.map((p) => badge(`${p.partner_id} · ${p.role}`, 'info')));
 }
 
-// registered shows what the registry holds of a shipment.
-function registered(ctx, s) {
+// registered shows what the registry holds of a shipment; names are the
+// partners' names by id.
+function registered(ctx, s, names) {
   return h('div', { class: 'grid-2', id: 'shipment-registered' },
     card('Shipment', kv([
       ['Mode', s.mode || '—'],
@@ -105,7 +106,7 @@ function registered(ctx, s) {
     h('div', null,
       card('References', h('div', { id: 'shipment-references' }, referenceList(s.references, { search: true }))),
       card('Parties', h('div', { id: 'shipment-parties' }, table([
-        { label: 'Partner', cell: (p) => (ctx.admin ? link(`/partners/${enc(p.partner_id)}`, p.partner_id) : h('code', null, p.partner_id)) },
+        { label: 'Partner', cell: (p) => partnerLabel({ partner_id: p.partner_id, partner_name: names[p.partner_id] }, ctx.admin) },
         { label: 'Role', cell: (p) => p.role },
       ], s.parties || [], emptyState('No parties', 'No partner is named on this shipment.'))))));
 }
@@ -138,14 +139,16 @@ export async function timeline(ctx) {
   }
   const events = [...(tl?.events || [])].sort((a, b) => new Date(a.occurred_at) - new Date(b.occurred_at));
   holder.replaceChildren(
-    ship ? registered(ctx, ship) : notice(h('span', { id: 'shipment-unregistered' }, `Shipment ${sid} is not registered: its events are shown as the sources sent them.`), 'warn'),
+    ship ? registered(ctx, ship, tl?.partner_names || {}) : notice(h('span', { id: 'shipment-unregistered' }, `Shipment ${sid} is not registered: its events are shown as the sources sent them.`), 'warn'),
     h('h2', null, 'Timeline'),
     events.length
-      ? h('ol', { class: 'timeline', id: 'timeline' }, events.map((ev) => h('li', null, eventCard(ctx, ev))))
+      ? h('ol', { class: 'timeline', id: 'timeline' }, events.map((ev) => h('li', null, eventCard(ctx, ev, tl.partner_names || {}))))
       : emptyState(`No events for shipment ${sid}`, ctx.admin ? 'No source system has sent an event for this shipment yet.' : 'No event of this shipment was shared with you yet.'));
 }
 
-function eventCard(ctx, ev) {
+// eventCard is one event of the timeline with its deliveries; names are
+// the partners' names by id.
+function eventCard(ctx, ev, names) {
   const s = ev.shipment || {};
   const route = [s.origin, s.destination].filter(Boolean).join(' → ');
   const facts = [s.mode, route, s.carrier && `carrier ${s.carrier}`].filter(Boolean).join(' · ');
@@ -155,15 +158,15 @@ function eventCard(ctx, ev) {
       when(ev.occurred_at)),
     h('div', { class: 'event-meta' }, facts || null, facts ? ' · ' : null, 'event ', ctx.admin ? idLink(`/events/${enc(ev.id)}`, ev.id) : h('code', null, ev.id)),
     ev.parties?.length
-      ? h('div', { class: 'chips' }, 'Parties: ', ev.parties.map((p) => badge(`${p.partner_id} · ${p.role}`, 'info')))
+      ? h('div', { class: 'chips' }, 'Parties: ', ev.parties.map((p) => h('span', { title: p.partner_id }, badge(`${names[p.partner_id] || p.partner_id} · ${p.role}`, 'info'))))
       : null,
     h('h3', null, 'Deliveries'),
     table([
-      { label: 'Endpoint', cell: (d) => idLink(`/partners/${enc(d.partner_id)}/endpoints/${enc(d.endpoint_id)}`, d.endpoint_id), class: 'nowrap' },
-      ctx.admin ? { label: 'Partner', cell: (d) => link(`/partners/${enc(d.partner_id)}`, d.partner_id) } : null,
+      { label: 'Endpoint', cell: (d) => endpointLabel(d), class: 'label endpoint' },
+      ctx.admin ? { label: 'Partner', cell: (d) => partnerLabel(d), class: 'partner' } : null,
       { label: 'Status', cell: (d) => statusBadge(d.status) },
       { label: 'Attempts', cell: (d) => String(d.attempts ?? 0), class: 'num' },
-      { label: 'Last result', cell: (d) => result(d.last_status_code, d.last_error_class) },
+      { label: 'Last result', cell: (d) => failure(d.last_status_code, d.last_error_class, d.last_error) },
       { label: 'Message', cell: (d) => idLink(`/messages/${enc(d.message_id)}`, d.message_id), class: 'nowrap' },
     ].filter(Boolean), ev.deliveries || [], emptyState('Not delivered to any endpoint', 'No endpoint subscribed to this event.')),
     ev.data ? h('details', null, h('summary', null, 'Event data'), code(ev.data)) : null);
