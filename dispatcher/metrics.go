@@ -84,7 +84,7 @@ var (
 func NewMetrics(reg prometheus.Registerer, partners []string) (*Metrics, error) {
 	ingested := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shiphook_events_ingested_total",
-		Help: "Events posted, by the family of their type (the part before the first dot) and outcome: accepted, duplicate, rejected or unresolved.",
+		Help: "Events posted, by the family of their type (its first two parts, such as shipment.milestone) and outcome: accepted, duplicate, rejected or unresolved.",
 	}, []string{"family", "outcome"})
 	created := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shiphook_messages_created_total",
@@ -161,10 +161,16 @@ func typeFamilies() []string {
 	return out
 }
 
-// family returns the part of event type typ before its first dot.
+// family returns the first two parts of event type typ
+// ("shipment.milestone" of "shipment.milestone.departed", "shipment.created"
+// of itself): what the catalog's types group into, a few dozen at most.
 func family(typ string) string {
-	f, _, _ := strings.Cut(typ, ".")
-	return f
+	if i := strings.IndexByte(typ, '.'); i >= 0 {
+		if j := strings.IndexByte(typ[i+1:], '.'); j >= 0 {
+			return typ[:i+1+j]
+		}
+	}
+	return typ
 }
 
 func attemptOutcome(c ErrorClass) string {

@@ -10,17 +10,17 @@ import (
 
 // TestMetricsLabels checks the labels the counters take: the partners
 // named get their own, every other is "other"; an event's family is the
-// part of its type before the first dot, or "unknown"; a success's class
+// first two parts of its type, or "unknown"; a success's class
 // is "none".
 func TestMetricsLabels(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg, []string{"acme", " ", "acme"})
 	require.NoError(t, err)
 
-	m.eventsStored([]Event{{Type: "shipment.created"}, {Type: "shipment.created", Unresolved: &Unresolved{}}, {Type: "shipment.updated"}},
+	m.eventsStored([]Event{{Type: "shipment.milestone.departed"}, {Type: "shipment.created", Unresolved: &Unresolved{}}, {Type: "shipment.updated"}},
 		[]Insert{{Created: true}, {Created: true}, {Created: false}})
 	m.eventRejected("")
-	m.eventRejected("shipment.created")
+	m.eventRejected("shipment.milestone.arrived")
 	m.messagesCreated([]Message{{PartnerID: "acme"}, {PartnerID: "globex"}, {PartnerID: "initech"}})
 	ok := plannedAttempt{m: Message{PartnerID: "acme"}, trigger: triggerScheduled}
 	m.attemptRecorded(ok, Attempt{DurationMS: 20}, Outcome{Status: StatusSucceeded}, time.Now().Add(-time.Second))
@@ -59,12 +59,14 @@ func TestMetricsLabels(t *testing.T) {
 	ingested := func(family, outcome string) float64 {
 		return vec("shiphook_events_ingested_total", "family", family, "outcome", outcome)
 	}
-	require.Equal(t, 1.0, ingested("shipment", "accepted"))
-	require.Equal(t, 1.0, ingested("shipment", "unresolved"))
-	require.Equal(t, 1.0, ingested("shipment", "duplicate"))
-	require.Equal(t, 1.0, ingested("shipment", "rejected"))
+	require.Equal(t, 1.0, ingested("shipment.milestone", "accepted"))
+	require.Equal(t, 1.0, ingested("shipment.created", "unresolved"))
+	require.Equal(t, 1.0, ingested("shipment.updated", "duplicate"))
+	require.Equal(t, 1.0, ingested("shipment.milestone", "rejected"))
+	require.Equal(t, 0.0, ingested("shipment.milestone", "duplicate"), "each family has every outcome, from 0")
+	require.Equal(t, -1.0, ingested("shipment", "accepted"), "a family is two parts of the type")
 	require.Equal(t, 1.0, ingested("unknown", "rejected"))
-	require.Equal(t, -1.0, ingested("shiphook", "accepted"), "shiphook's own types are never posted")
+	require.Equal(t, -1.0, ingested("shiphook.message", "accepted"), "shiphook's own types are never posted")
 	require.Equal(t, 1.0, vec("shiphook_messages_created_total", "partner", "acme"))
 	require.Equal(t, 2.0, vec("shiphook_messages_created_total", "partner", "other"))
 	require.Equal(t, 1.0, vec("shiphook_attempts_total", "partner", "acme", "outcome", "succeeded", "error_class", "none"))
