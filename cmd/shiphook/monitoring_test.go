@@ -66,18 +66,25 @@ func checkPrometheusConfig(t *testing.T) {
 	var prom struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			StaticConfigs []struct {
-				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
+			JobName      string `yaml:"job_name"`
+			MetricsPath  string `yaml:"metrics_path"`
+			DNSSDConfigs []struct {
+				Names []string `yaml:"names"`
+				Type  string   `yaml:"type"`
+				Port  int      `yaml:"port"`
+			} `yaml:"dns_sd_configs"`
 		} `yaml:"scrape_configs"`
 	}
 	readYAML(t, "../../deploy/prometheus/prometheus.yml", &prom)
 	require.Equal(t, []string{"/etc/prometheus/alerts.yaml"}, prom.RuleFiles)
 	require.Len(t, prom.ScrapeConfigs, 1)
 	require.Equal(t, "shiphook", prom.ScrapeConfigs[0].JobName)
-	require.Equal(t, []string{"api:9464", "worker:9464"}, prom.ScrapeConfigs[0].StaticConfigs[0].Targets)
-
+	sc := prom.ScrapeConfigs[0]
+	require.Equal(t, "/metrics", sc.MetricsPath)
+	require.Len(t, sc.DNSSDConfigs, 1, "every replica of api and worker, found by DNS")
+	require.Equal(t, []string{"api", "worker"}, sc.DNSSDConfigs[0].Names, "the compose file's services")
+	require.Equal(t, "A", sc.DNSSDConfigs[0].Type)
+	require.Equal(t, 9464, sc.DNSSDConfigs[0].Port, "SHIPHOOK_METRICS_ADDR in the compose file")
 }
 
 // alertExprs checks the alert rules and returns their expressions.
