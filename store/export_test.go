@@ -387,19 +387,16 @@ func OrderedPlans(ctx context.Context, s *Store, eventID, shipmentID string, gen
 	return earlier, promote, err
 }
 
-// FeedPlans returns how the database runs the queries of a read of
-// endpoint ep's feed and of its health, by name: on SQLite the details of
-// EXPLAIN QUERY PLAN, on PostgreSQL the lines of EXPLAIN, joined by "; ".
-func FeedPlans(ctx context.Context, s *Store, ep string) (map[string]string, error) {
-	queries := map[string]struct {
-		query string
-		args  []any
-	}{
-		"acknowledge": {feedAckQuery, []any{int64(1), ep, int64(10), int64(20)}},
-		"number":      {feedUnnumberedQuery, []any{ep, int64(200), 100}},
-		"page":        {feedPageQuery, []any{ep, int64(10), 100}},
-		"unread":      {feedUnreadQuery, []any{ep}},
-	}
+// plannedQuery is a query and its arguments, whose plan plansOf reads.
+type plannedQuery struct {
+	query string
+	args  []any
+}
+
+// plansOf returns how the database runs queries, by name: on SQLite the
+// details of EXPLAIN QUERY PLAN, on PostgreSQL the lines of EXPLAIN,
+// joined by "; ".
+func plansOf(ctx context.Context, s *Store, queries map[string]plannedQuery) (map[string]string, error) {
 	plans := map[string]string{}
 	for name, q := range queries {
 		var (
@@ -417,6 +414,19 @@ func FeedPlans(ctx context.Context, s *Store, ep string) (map[string]string, err
 		plans[name] = plan
 	}
 	return plans, nil
+}
+
+// FeedPlans returns how the database runs the queries of a read of
+// endpoint ep's feed and of its health, by name: on SQLite the details of
+// EXPLAIN QUERY PLAN, on PostgreSQL the lines of EXPLAIN, joined by "; ".
+func FeedPlans(ctx context.Context, s *Store, ep string) (map[string]string, error) {
+	queries := map[string]plannedQuery{
+		"acknowledge": {feedAckQuery, []any{int64(1), ep, int64(10), int64(20)}},
+		"number":      {feedUnnumberedQuery, []any{ep, int64(200), 100}},
+		"page":        {feedPageQuery, []any{ep, int64(10), 100}},
+		"unread":      {feedUnreadQuery, []any{ep}},
+	}
+	return plansOf(ctx, s, queries)
 }
 
 // UnfannedShipmentsPlan returns the lines of PostgreSQL's EXPLAIN, joined
@@ -447,31 +457,12 @@ func LabelPlans(ctx context.Context, s *Store, endpointIDs, partnerIDs, messageI
 	eps, epArgs := in(endpointIDs)
 	ps, pArgs := in(partnerIDs)
 	ms, mArgs := in(messageIDs)
-	queries := map[string]struct {
-		query string
-		args  []any
-	}{
-		"endpoints":      {`SELECT id, partner_id, kind, url, description FROM endpoints WHERE id IN (` + eps + `)`, epArgs},
-		"partners":       {`SELECT id, name FROM partners WHERE id IN (` + ps + `)`, pArgs},
+	queries := map[string]plannedQuery{
+		"endpoints":      {fmt.Sprintf(endpointLabelsQuery, eps), epArgs},
+		"partners":       {fmt.Sprintf(partnerNamesQuery, ps), pArgs},
 		"last errors":    {fmt.Sprintf(lastErrorsQuery, ms), mArgs},
 		"endpoint count": {fmt.Sprintf(endpointCountsQuery, ps), pArgs},
 		"oldest pending": {oldestPendingQuery, nil},
 	}
-	plans := map[string]string{}
-	for name, q := range queries {
-		var (
-			plan string
-			err  error
-		)
-		if s.d.name == sqliteDialect.name {
-			plan, err = sqlitePlan(ctx, s, s.q(q.query), q.args)
-		} else {
-			plan, err = postgresPlan(ctx, s, "EXPLAIN", q.query, q.args, false)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("plan of %s: %w", name, err)
-		}
-		plans[name] = plan
-	}
-	return plans, nil
+	return plansOf(ctx, s, queries)
 }

@@ -41,14 +41,20 @@ func inBatches(ids []string, read func(in string, args []any) error) error {
 	return nil
 }
 
+// endpointLabelsQuery and partnerNamesQuery read endpoints' labels and
+// partners' names by the ids in their IN lists, by primary key.
+const (
+	endpointLabelsQuery = `SELECT id, partner_id, kind, url, description FROM endpoints WHERE id IN (%s)`
+	partnerNamesQuery   = `SELECT id, name FROM partners WHERE id IN (%s)`
+)
+
 // EndpointLabels returns the labels of the endpoints ids names, by id. An
 // id of an endpoint that does not exist (one deleted) is left out.
 func (s *Store) EndpointLabels(ctx context.Context, ids []string) (_ map[string]subscriptions.EndpointLabel, err error) {
 	defer s.unavailable(&err)
 	out := map[string]subscriptions.EndpointLabel{}
 	err = inBatches(ids, func(in string, args []any) error {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, partner_id, kind, url, description FROM endpoints
-			WHERE id IN (`+in+`)`), args...)
+		rows, err := s.db.QueryContext(ctx, s.q(fmt.Sprintf(endpointLabelsQuery, in)), args...)
 		if err != nil {
 			return err
 		}
@@ -77,7 +83,7 @@ func (s *Store) PartnerNames(ctx context.Context, ids []string) (_ map[string]st
 	defer s.unavailable(&err)
 	out := map[string]string{}
 	err = inBatches(ids, func(in string, args []any) error {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT id, name FROM partners WHERE id IN (`+in+`)`), args...)
+		rows, err := s.db.QueryContext(ctx, s.q(fmt.Sprintf(partnerNamesQuery, in)), args...)
 		if err != nil {
 			return err
 		}
