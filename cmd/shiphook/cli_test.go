@@ -121,9 +121,13 @@ func (f *cliFixture) partnersAndEndpoint(t *testing.T) {
 	f.ok(t, "partners", "update", "globex", "--name", "Globex Corp")
 	require.Contains(t, f.ok(t, "partners", "get", "globex"), "Globex Corp")
 
-	var ep struct{ ID, Secret string }
-	f.okJSON(t, &ep, "endpoints", "create", "--partner", "acme", f.rcv.URL("/acme"), "--event-types", "shipment.milestone.*")
+	var ep struct {
+		ID, Secret   string
+		TraceContext bool `json:"trace_context"`
+	}
+	f.okJSON(t, &ep, "endpoints", "create", "--partner", "acme", f.rcv.URL("/acme"), "--event-types", "shipment.milestone.*", "--trace-context")
 	require.True(t, strings.HasPrefix(ep.Secret, "whsec_"), ep.Secret)
+	require.True(t, ep.TraceContext, "--trace-context opts the endpoint in")
 	require.NoError(t, f.rcv.Add("/acme", ep.Secret, f.tally))
 	f.endpoint, f.secret = ep.ID, ep.Secret
 	require.Regexp(t, `(?m)^`+ep.ID+`\s+webhook\s+`+f.rcv.URL("/acme")+`\s+shipment\.milestone\.\*\s+false\s+closed\s`, f.ok(t, "endpoints", "list", "-p", "acme"))
@@ -178,9 +182,9 @@ func (f *cliFixture) listMessages(t *testing.T) {
 	out := f.ok(t, "messages", "list", "--partner", "acme")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 4, out)
-	require.Regexp(t, `^ID\s+STATUS\s+ATTEMPTS\s+PARTNER\s+ENDPOINT\s+EVENT TYPE\s+SHIPMENT\s+CREATED$`, lines[0])
+	require.Regexp(t, `^ID\s+STATUS\s+ATTEMPTS\s+PARTNER\s+ENDPOINT\s+EVENT TYPE\s+SHIPMENT\s+CREATED\s+LAST ERROR$`, lines[0])
 	for _, l := range lines[1:] {
-		require.Regexp(t, `^msg_\S+\s+succeeded\s+1\s+acme\s+`+f.endpoint+`\s+shipment\.milestone\.\S+\s+SHP-000[123]\s+\d{4}-\d\d-\d\dT`, l)
+		require.Regexp(t, `^msg_\S+\s+succeeded\s+1\s+acme\s+`+f.endpoint+`\s+shipment\.milestone\.\S+\s+SHP-000[123]\s+\d{4}-\d\d-\d\dT\S+\s+-$`, l)
 	}
 
 	// -o json is the API's answer as it is, filters and all.

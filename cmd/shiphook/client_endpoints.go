@@ -68,6 +68,7 @@ func endpointCreateCommand(o *clientOptions, partner *string) *cobra.Command {
 		description, kind, format, scheme, secret string
 		ordering, onFailure                       string
 		eventTypes, headers                       []string
+		traceContext                              bool
 	)
 	c := &cobra.Command{
 		Use:   "create [URL]",
@@ -98,6 +99,9 @@ fields. The answer is the only one that shows the custom headers' values.`,
 			if len(eventTypes) > 0 {
 				body["event_types"] = eventTypes
 			}
+			if c.Flags().Changed("trace-context") {
+				body["trace_context"] = traceContext
+			}
 			if len(headers) > 0 {
 				h, err := headerMap(headers)
 				if err != nil {
@@ -123,6 +127,7 @@ fields. The answer is the only one that shows the custom headers' values.`,
 	f.StringVar(&ordering, "ordering", "", "none (the default) or shipment")
 	f.StringVar(&onFailure, "on-failure", "", "skip (the default) or block, for an ordered endpoint")
 	f.StringArrayVar(&headers, "header", nil, "a header sent with every delivery, \"Name: value\" (repeat)")
+	f.BoolVar(&traceContext, "trace-context", false, "send each delivery's W3C traceparent header (when tracing is on)")
 	return c
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 var messageColumns = []column{{"ID", "id"}, {"STATUS", "status"}, {"ATTEMPTS", "attempts"}, {"PARTNER", "partner_id"},
-	{"ENDPOINT", "endpoint_id"}, {"EVENT TYPE", "event_type"}, {"SHIPMENT", "shipment_id"}, {"CREATED", "created_at"}}
+	{"ENDPOINT", "endpoint_id"}, {"EVENT TYPE", "event_type"}, {"SHIPMENT", "shipment_id"}, {"CREATED", "created_at"}, {"LAST ERROR", "last_error"}}
 
 var attemptColumns = []column{{"ID", "id"}, {"MESSAGE", "message_id"}, {"N", "number"}, {"TRIGGER", "trigger"},
 	{"STARTED", "started_at"}, {"MS", "duration_ms"}, {"STATUS", "status_code"}, {"ERROR", "error_class"}, {"URL", "url"}}
