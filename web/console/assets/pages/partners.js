@@ -101,6 +101,7 @@ export async function show(ctx) {
     return;
   }
   const base = `/partners/${encodeURIComponent(pid)}`;
+  ctx.title(`Partner ${partner.name || partner.id}`);
   head.replaceChildren(pageHeader({
     crumbs: ctx.admin ? [link('/partners', 'Partners'), h('span', { title: partner.id }, partner.name || partner.id)] : [],
     title: ctx.admin ? partner.name || partner.id : 'Endpoints',
