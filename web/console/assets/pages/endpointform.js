@@ -67,6 +67,8 @@ export async function edit(ctx) {
   ctx.main.append(await endpointForm(ctx, pid, ep));
 }
 
+// endpointForm is the form that creates an endpoint of partner pid, or,
+// given ep, edits it.
 async function endpointForm(ctx, pid, ep) {
   let types = [];
   let typesError = null;
@@ -75,47 +77,19 @@ async function endpointForm(ctx, pid, ep) {
   } catch (err) {
     typesError = err;
   }
-  const names = new Set(types.map((t) => t.name));
-  const chosen = new Set(ep?.event_types || []);
-  const others = [...chosen].filter((t) => !names.has(t));
   const out = h('div');
-  const num = (name, max, value) => h('input', { type: 'number', name, min: 0, max, value: value || '', placeholder: 'default' });
   const urlInput = h('input', { type: 'url', name: 'url', required: true, value: ep?.url || '', placeholder: 'https://partner.example.com/webhooks/shiphook' });
   // The kind is chosen when the endpoint is made, and kept.
   const kinds = [['webhook', 'Webhook: shiphook POSTs each message to a URL'], ['pull', 'Pull: the partner reads a feed, GET …/feed']];
   const kindField = ep
     ? h('input', { type: 'hidden', name: 'kind', value: ep.kind || 'webhook' })
     : field('Kind', select('kind', kinds, 'webhook'), 'A pull endpoint has no URL: its partner reads its messages, and reading acknowledges them. The kind cannot change later.');
-  const kindOf = () => form.querySelector('[name="kind"]').value;
 
   const form = h('form', {
     class: 'card form-narrow',
-    onsubmit: async (e) => {
+    onsubmit: (e) => {
       e.preventDefault();
-      out.replaceChildren();
-      showFieldError(form, null);
-      let body;
-      try {
-        body = readForm(form);
-      } catch (err) {
-        showFieldError(form, err);
-        out.append(errorState(err, 'Check the form'));
-        return;
-      }
-      try {
-        if (ep) {
-          await patch(path`/partners/${pid}/endpoints/${ep.id}`, body);
-          ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(ep.id)}`, { notice: { text: 'Endpoint saved.' } });
-        } else {
-          const made = await post(path`/partners/${pid}/endpoints`, body);
-          ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(made.id)}`, {
-            notice: { text: createdNotice(pid, made) },
-          });
-        }
-      } catch (err) {
-        showFieldError(form, err);
-        out.append(errorState(err, ep ? 'The endpoint was not saved' : 'The endpoint was not created'));
-      }
+      save(ctx, pid, ep, form, out);
     },
   },
   kindField,
@@ -126,36 +100,13 @@ async function endpointForm(ctx, pid, ep) {
     'v1 signs with a secret the receivers share; v1a with a private key only shiphook holds, verified with its public key. A secret rotation can switch it later.')),
   h('div', { class: 'webhook-only' }, field('Format', select('format', Object.entries(formats), ep?.format || 'shiphook'),
     'DCSA Track & Trace 2.2 sends each event as the DCSA event a carrier would, signed with Notification-Signature too; it takes only the event types that have a DCSA form, and a v1 secret.')),
-  h('fieldset', { class: 'field', dataset: { field: 'event_types' } },
-    h('legend', null, 'Event types'),
-    typesError ? errorState(typesError, 'Could not load the event catalog') : null,
-    h('div', { class: 'checks' }, types.map((t) => h('label', { title: t.description },
-      h('input', { type: 'checkbox', name: 'event_type', value: t.name, checked: chosen.has(t.name) }), t.name))),
-    field('Other types or patterns', h('input', { type: 'text', name: 'event_patterns', value: others.join(', '), placeholder: 'shipment.milestone.*' }),
-      'Comma-separated. With nothing chosen, the endpoint gets every type.'),
-    h('div', { class: 'field-error', hidden: true })),
+  eventTypesField(ep, types, typesError),
   h('fieldset', { class: 'field', dataset: { field: 'filter' } },
     h('legend', null, 'Filter'),
     h('div', { class: 'hint' }, 'Only shipments whose field equals one of the values (comma-separated). Empty fields test nothing.'),
     h('div', { class: 'row' }, filterKeys.map((k) => field(k, h('input', { type: 'text', name: `filter.${k}`, value: [ep?.filter?.[k] ?? []].flat().join(', ') })))),
     h('div', { class: 'field-error', hidden: true })),
-  h('div', { class: 'webhook-only' },
-    field('Custom headers', h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Partner-Account: 1234' },
-      Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery. Saved values are shown masked (••••••); leave one as shown to keep it.'),
-    h('div', { class: 'row' },
-      field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
-      field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
-      field('Rate limit', num('rate_limit', 100000, ep?.rate_limit), 'Deliveries started per second'))),
-  h('div', { class: 'row' },
-    field('Ordering', select('ordering', [['none', 'None'], ['shipment', 'By shipment']], ep?.ordering || 'none'),
-      'By shipment: one shipment\'s messages go one at a time, in the order their events were accepted, each with its sequence.'),
-    field('On failure', select('on_failure', [['skip', 'Skip: the next goes on'], ['block', 'Block: the shipment waits']], ep?.on_failure || 'skip'),
-      'At an ordered endpoint, what a failed message does to those after it. Blocked, it waits until retried or discarded.')),
-  h('div', { class: 'webhook-only' }, h('div', { class: 'field inline', dataset: { field: 'trace_context' } },
-    h('input', { type: 'checkbox', name: 'trace_context', id: 'f-trace-context', checked: !!ep?.trace_context }),
-    h('label', { for: 'f-trace-context' }, 'Trace context'),
-    h('div', { class: 'hint' }, traceContextHint),
-    h('div', { class: 'field-error', hidden: true }))),
+  deliveryFields(ep),
   h('div', { class: 'field inline' },
     h('input', { type: 'checkbox', name: 'disabled', id: 'f-disabled', checked: !!ep?.disabled }),
     h('label', { for: 'f-disabled' }, 'Disabled (messages are kept, not sent)')),
@@ -166,13 +117,83 @@ async function endpointForm(ctx, pid, ep) {
   // The parts of a webhook endpoint are hidden, and not sent, for a pull
   // endpoint.
   const showKind = () => {
-    const pull = kindOf() === 'pull';
+    const pull = form.querySelector('[name="kind"]').value === 'pull';
     for (const el of form.querySelectorAll('.webhook-only')) el.hidden = pull;
     urlInput.required = !pull;
   };
   form.addEventListener('change', (e) => { if (e.target.name === 'kind') showKind(); });
   showKind();
   return form;
+}
+
+// save sends the endpoint form: it creates the endpoint, or changes ep,
+// and goes to its page; what went wrong shows in out.
+async function save(ctx, pid, ep, form, out) {
+  out.replaceChildren();
+  showFieldError(form, null);
+  let body;
+  try {
+    body = readForm(form);
+  } catch (err) {
+    showFieldError(form, err);
+    out.append(errorState(err, 'Check the form'));
+    return;
+  }
+  try {
+    if (ep) {
+      await patch(path`/partners/${pid}/endpoints/${ep.id}`, body);
+      ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(ep.id)}`, { notice: { text: 'Endpoint saved.' } });
+    } else {
+      const made = await post(path`/partners/${pid}/endpoints`, body);
+      ctx.navigate(`/partners/${enc(pid)}/endpoints/${enc(made.id)}`, {
+        notice: { text: createdNotice(pid, made) },
+      });
+    }
+  } catch (err) {
+    showFieldError(form, err);
+    out.append(errorState(err, ep ? 'The endpoint was not saved' : 'The endpoint was not created'));
+  }
+}
+
+// eventTypesField chooses the event types of the catalog (types) ep has,
+// and the other types or patterns it names.
+function eventTypesField(ep, types, typesError) {
+  const names = new Set(types.map((t) => t.name));
+  const chosen = new Set(ep?.event_types || []);
+  const others = [...chosen].filter((t) => !names.has(t));
+  return h('fieldset', { class: 'field', dataset: { field: 'event_types' } },
+    h('legend', null, 'Event types'),
+    typesError ? errorState(typesError, 'Could not load the event catalog') : null,
+    h('div', { class: 'checks' }, types.map((t) => h('label', { title: t.description },
+      h('input', { type: 'checkbox', name: 'event_type', value: t.name, checked: chosen.has(t.name) }), t.name))),
+    field('Other types or patterns', h('input', { type: 'text', name: 'event_patterns', value: others.join(', '), placeholder: 'shipment.milestone.*' }),
+      'Comma-separated. With nothing chosen, the endpoint gets every type.'),
+    h('div', { class: 'field-error', hidden: true }));
+}
+
+// deliveryFields are how ep's messages are delivered: a webhook's headers,
+// limits and trace context, and the order of any endpoint's messages.
+function deliveryFields(ep) {
+  const num = (name, max, value) => h('input', { type: 'number', name, min: 0, max, value: value || '', placeholder: 'default' });
+  return [
+    h('div', { class: 'webhook-only' },
+      field('Custom headers', h('textarea', { name: 'headers', rows: 3, placeholder: 'X-Partner-Account: 1234' },
+        Object.entries(ep?.headers || {}).map(([k, v]) => `${k}: ${v}`).join('\n')), 'One "Name: value" a line, sent with every delivery. Saved values are shown masked (••••••); leave one as shown to keep it.'),
+      h('div', { class: 'row' },
+        field('Timeout (seconds)', num('timeout_seconds', 60, ep?.timeout_seconds), '1–60'),
+        field('Max. concurrency', num('max_concurrency', 1000, ep?.max_concurrency), 'Deliveries in flight at once'),
+        field('Rate limit', num('rate_limit', 100000, ep?.rate_limit), 'Deliveries started per second'))),
+    h('div', { class: 'row' },
+      field('Ordering', select('ordering', [['none', 'None'], ['shipment', 'By shipment']], ep?.ordering || 'none'),
+        'By shipment: one shipment\'s messages go one at a time, in the order their events were accepted, each with its sequence.'),
+      field('On failure', select('on_failure', [['skip', 'Skip: the next goes on'], ['block', 'Block: the shipment waits']], ep?.on_failure || 'skip'),
+        'At an ordered endpoint, what a failed message does to those after it. Blocked, it waits until retried or discarded.')),
+    h('div', { class: 'webhook-only' }, h('div', { class: 'field inline', dataset: { field: 'trace_context' } },
+      h('input', { type: 'checkbox', name: 'trace_context', id: 'f-trace-context', checked: !!ep?.trace_context }),
+      h('label', { for: 'f-trace-context' }, 'Trace context'),
+      h('div', { class: 'hint' }, traceContextHint),
+      h('div', { class: 'field-error', hidden: true }))),
+  ];
 }
 
 // createdNotice says what to do with an endpoint just made: read a pull
