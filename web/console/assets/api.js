@@ -95,3 +95,51 @@ export function eventTypes() {
   });
   return catalog;
 }
+
+// partnerName returns the name of partner id, or id when it has none or
+// cannot be read, for a page that names one partner.
+export async function partnerName(id, signal) {
+  try {
+    const p = await get(path`/partners/${id}`, undefined, { signal });
+    return p.name || id;
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    return id;
+  }
+}
+
+// namesOfPage holds the partners' names each page (its ctx) has read.
+const namesOfPage = new WeakMap();
+
+// partnerNames returns, by id, the names of the partners the page ctx may
+// show: every partner's for an admin (GET /v1/partners, page by page),
+// its own for a partner key. A page reads them once, however many rows
+// name a partner; when they cannot be read there are none, and the ids
+// show instead.
+export function partnerNames(ctx) {
+  let names = namesOfPage.get(ctx);
+  if (!names) {
+    names = readPartnerNames(ctx);
+    namesOfPage.set(ctx, names);
+  }
+  return names;
+}
+
+async function readPartnerNames(ctx) {
+  const names = {};
+  try {
+    if (!ctx.admin) {
+      names[ctx.me.partner_id] = await partnerName(ctx.me.partner_id, ctx.signal);
+      return names;
+    }
+    let cursor = null;
+    do {
+      const page = await get('/partners', { cursor, limit: 250 }, { signal: ctx.signal });
+      for (const p of page.data) names[p.id] = p.name || p.id;
+      cursor = page.has_more ? page.next_cursor : null;
+    } while (cursor);
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+  }
+  return names;
+}

@@ -4,11 +4,12 @@
 // that keeps working after it is drawn (polling, say) stops when ctx.signal
 // aborts, which happens as soon as another page is shown.
 
-import { session, get, onUnauthorized } from './api.js';
+import { session, get, onUnauthorized, partnerName } from './api.js';
 import { h, base, link, errorState, notice } from './dom.js';
 import { signInPage } from './pages/signin.js';
 import * as partners from './pages/partners.js';
 import * as endpoints from './pages/endpoints.js';
+import * as endpointForm from './pages/endpointform.js';
 import * as messages from './pages/messages.js';
 import * as attempts from './pages/attempts.js';
 import * as shipments from './pages/shipments.js';
@@ -19,9 +20,9 @@ import * as events from './pages/events.js';
 const routes = [
   { path: '/partners', page: partners.list, admin: true },
   { path: '/partners/:pid', page: partners.show },
-  { path: '/partners/:pid/endpoints/new', page: endpoints.create },
+  { path: '/partners/:pid/endpoints/new', page: endpointForm.create },
   { path: '/partners/:pid/endpoints/:eid', page: endpoints.show },
-  { path: '/partners/:pid/endpoints/:eid/edit', page: endpoints.edit },
+  { path: '/partners/:pid/endpoints/:eid/edit', page: endpointForm.edit },
   { path: '/partners/:pid/endpoints/:eid/dead-letters', page: messages.endpointDeadLetters },
   { path: '/partners/:pid/messages', page: messages.partnerLog },
   { path: '/partners/:pid/attempts', page: attempts.partnerLog },
@@ -170,7 +171,7 @@ function topbar(rel) {
   }
   const who = me.role === 'admin'
     ? h('span', null, h('span', { class: 'role' }, 'Admin'))
-    : h('span', null, h('span', { class: 'role' }, 'Partner '), h('code', null, me.partner_id));
+    : h('span', null, h('span', { class: 'role' }, 'Partner '), h('span', { title: me.partner_id }, me.partner_name || me.partner_id));
   return h('header', { class: 'topbar' },
     h('a', { class: 'brand', href: base + home() },
       h('img', { src: base + '/assets/favicon.svg', alt: '' }), 'shiphook', h('small', null, 'console')),
@@ -183,13 +184,20 @@ function topbar(rel) {
 function adminOnly() {
   return h('section', { class: 'admin-only', role: 'alert' },
     h('h1', { tabindex: '-1' }, 'This page is for admins'),
-    h('p', null, `You are signed in with a partner key for ${me.partner_id}. The partners list, the message and attempt logs of every partner, the dead letters of every endpoint, the sources and their events are shown to admins only.`),
+    h('p', null, `You are signed in with a partner key for ${me.partner_name || me.partner_id}. The partners list, the message and attempt logs of every partner, the dead letters of every endpoint, the sources and their events are shown to admins only.`),
     link(home(), 'Go to your endpoints'));
 }
 
-function onSignedIn(key, who) {
+// named returns who (the answer of GET /v1/me) with, for a partner key,
+// its partner's name.
+async function named(who) {
+  if (who.role !== 'partner') return who;
+  return { ...who, partner_name: await partnerName(who.partner_id) };
+}
+
+async function onSignedIn(key, who) {
   session.save(key);
-  me = who;
+  me = await named(who);
   const to = afterSignIn && afterSignIn !== '/sign-in' ? afterSignIn : '/';
   afterSignIn = '/';
   navigate(to, { replace: true });
@@ -224,7 +232,7 @@ async function boot() {
   if (key) {
     try {
       const who = await get('/me');
-      if (who.role === 'admin' || who.role === 'partner') me = who;
+      if (who.role === 'admin' || who.role === 'partner') me = await named(who);
       else session.clear();
     } catch (err) {
       if (err.status === 401) session.clear();

@@ -136,6 +136,12 @@ export function endpointName(ep) {
   return ep.kind === 'pull' ? `pull feed ${ep.id}` : ep.url;
 }
 
+// endpointText names an endpoint for people in a few words: by its
+// description, else as endpointName does.
+export function endpointText(ep) {
+  return ep.description || endpointName(ep);
+}
+
 // endpointLabel shows the endpoint of a message, attempt or delivery
 // (item, with the API's labels) by its description or URL, linked to its
 // page, the id as the link's tooltip and the URL below a description; a
@@ -160,6 +166,15 @@ export function partnerLabel(item, linked = true) {
   if (item.partner_deleted) return deleted(id);
   const name = item.partner_name || id;
   return linked ? h('a', { href: `${base}/partners/${encodeURIComponent(id)}`, title: id }, name) : h('span', { title: id }, name);
+}
+
+// partyChips shows a shipment's or an event's parties, each as its
+// partner's name (names, by id; the id when it has none there) and role,
+// the id as the tooltip.
+export function partyChips(parties, names) {
+  if (!parties?.length) return h('span', { class: 'muted' }, '—');
+  return h('span', { class: 'chips party-chips' }, parties.map((p) => h('span', { title: p.partner_id },
+    badge(`${names[p.partner_id] || p.partner_id} · ${p.role}`, 'info'))));
 }
 
 function deleted(id) {

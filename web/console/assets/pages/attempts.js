@@ -1,7 +1,7 @@
 // Attempts: the attempt log with its filters, and one attempt with the
 // request that was sent and the response that came back.
 
-import { get, path } from '../api.js';
+import { get, path, partnerName } from '../api.js';
 import {
   h, link, idLink, when, duration, result, triggerBadge, badge, pageHeader, pagedTable, emptyState, errorState,
   kv, card, loading, select, field, code, headersTable, toLocalInput, buttonLink, filterForm, endpointName,
@@ -27,11 +27,12 @@ async function attemptLog(ctx, pid) {
   ctx.title('Attempts');
   const q = Object.fromEntries(filterNames.map((n) => [n, ctx.query.get(n) || '']));
   if (pid) q.partner_id = '';
+  const name = pid ? await partnerName(pid, ctx.signal) : '';
   const here = pid ? `/partners/${enc(pid)}/attempts` : '/attempts';
   ctx.main.append(pageHeader({
-    crumbs: pid && ctx.admin ? [link('/partners', 'Partners'), link(`/partners/${enc(pid)}`, pid), 'Attempts'] : [],
+    crumbs: pid && ctx.admin ? [link('/partners', 'Partners'), link(`/partners/${enc(pid)}`, h('span', { title: pid }, name)), 'Attempts'] : [],
     title: 'Attempts',
-    subtitle: pid ? `Every HTTP request made to the endpoints of ${pid}, newest first.` : 'Every HTTP request made to an endpoint, newest first.',
+    subtitle: pid ? `Every HTTP request made to the endpoints of ${name}, newest first.` : 'Every HTTP request made to an endpoint, newest first.',
   }));
 
   const endpoints = pid

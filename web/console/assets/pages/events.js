@@ -2,10 +2,10 @@
 // known yet (unresolved) and the references that matched no registered
 // shipment; one event with the source item it came from.
 
-import { get, path, eventTypes } from '../api.js';
+import { get, path, eventTypes, partnerNames } from '../api.js';
 import {
   h, link, idLink, when, badge, pageHeader, pagedTable, emptyState, errorState, kv, card, loading, select, field,
-  code, buttonLink, filterForm,
+  code, buttonLink, filterForm, partyChips,
 } from '../dom.js';
 
 const enc = encodeURIComponent;
@@ -81,7 +81,7 @@ export async function list(ctx) {
   }));
   const filters = h('div', { class: 'card' }, loading('Loading filters…'));
   ctx.main.append(filters);
-  const types = await eventTypes().catch(() => []);
+  const [types, names] = await Promise.all([eventTypes().catch(() => []), partnerNames(ctx)]);
   const form = filterForm(ctx, '/events', filterNames, [
     field('Status', select('status', [['', 'Any status'], ['resolved', 'resolved'], ['unresolved', 'unresolved']], q.status)),
     field('Event type', select('type', [['', 'Any type'], ...types.map((t) => [t.name, t.name])], q.type)),
@@ -100,6 +100,7 @@ export async function list(ctx) {
       { label: 'Type', cell: (ev) => h('span', { class: 'mono' }, ev.type) },
       { label: 'Status', cell: eventStatus },
       { label: 'Shipment', cell: shipmentCell },
+      { label: 'Parties', cell: (ev) => partyChips(ev.parties, names), class: 'parties' },
       unresolved ? { label: 'Why', cell: (ev) => unresolvedWhy(ev.unresolved) } : null,
       { label: 'Occurred', cell: (ev) => when(ev.occurred_at), class: 'nowrap' },
       { label: 'Received', cell: (ev) => when(ev.created_at), class: 'nowrap' },
@@ -115,8 +116,9 @@ export async function show(ctx) {
   const holder = h('div', null, loading());
   ctx.main.append(pageHeader({ crumbs: [link('/events', 'Events')], title: `Event ${evid}` }), holder);
   let ev;
+  let names;
   try {
-    ev = await get(path`/events/${evid}`, undefined, { signal: ctx.signal });
+    [ev, names] = await Promise.all([get(path`/events/${evid}`, undefined, { signal: ctx.signal }), partnerNames(ctx)]);
   } catch (err) {
     if (err.name === 'AbortError') return;
     holder.replaceChildren(err.status === 404 ? emptyState(`Event ${evid} not found`) : errorState(err, 'Could not load the event'));
@@ -131,7 +133,7 @@ export async function show(ctx) {
       ['Shipment', s.id ? link(`/shipments/${enc(s.id)}`, s.id) : h('span', { class: 'muted' }, 'not known yet')],
       ['References', referenceList(s.references, { search: true })],
       ev.unresolved ? ['Unresolved', unresolvedWhy(ev.unresolved)] : null,
-      ['Parties', ev.parties?.length ? h('span', { class: 'chips' }, ev.parties.map((p) => badge(`${p.partner_id} · ${p.role}`, 'info'))) : '—'],
+      ['Parties', h('span', { id: 'event-parties' }, partyChips(ev.parties, names))],
       ev.source_id ? ['Source event id', h('code', null, ev.source_id)] : null,
       ['Occurred', when(ev.occurred_at)],
       ['Received', when(ev.created_at)],

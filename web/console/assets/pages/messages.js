@@ -1,11 +1,11 @@
 // Messages: the message log with its filters, one message with its
 // attempts, and dead letters (messages that failed for good).
 
-import { get, post, path, eventTypes } from '../api.js';
+import { get, post, path, eventTypes, partnerName } from '../api.js';
 import {
   h, link, idLink, when, duration, statusBadge, result, triggerBadge, pageHeader, pagedTable, table, emptyState,
   errorState, notice, kv, card, loading, select, field, toLocalInput, sleep, buttonLink, filterForm, endpointName,
-  endpointLabel, partnerLabel, failure,
+  endpointLabel, partnerLabel, failure, endpointText,
 } from '../dom.js';
 
 const enc = encodeURIComponent;
@@ -48,11 +48,12 @@ async function messageLog(ctx, pid) {
   ctx.title('Messages');
   const q = Object.fromEntries(filterNames.map((n) => [n, ctx.query.get(n) || '']));
   if (pid) q.partner_id = '';
+  const name = pid ? await partnerName(pid, ctx.signal) : '';
   const here = pid ? `/partners/${enc(pid)}/messages` : '/messages';
   ctx.main.append(pageHeader({
-    crumbs: pid && ctx.admin ? [link('/partners', 'Partners'), link(`/partners/${enc(pid)}`, pid), 'Messages'] : [],
+    crumbs: pid && ctx.admin ? [link('/partners', 'Partners'), link(`/partners/${enc(pid)}`, h('span', { title: pid }, name)), 'Messages'] : [],
     title: 'Messages',
-    subtitle: pid ? `Every delivery to the endpoints of ${pid}, newest first.` : 'Every delivery to every partner, newest first.',
+    subtitle: pid ? `Every delivery to the endpoints of ${name}, newest first.` : 'Every delivery to every partner, newest first.',
   }));
   const filters = h('div', { class: 'card' }, loading('Loading filters…'));
   ctx.main.append(filters);
@@ -230,9 +231,23 @@ export async function endpointDeadLetters(ctx) {
   const { pid, eid } = ctx.params;
   ctx.title('Dead letters');
   const ep = `/partners/${enc(pid)}/endpoints/${enc(eid)}`;
+  // The crumbs name the partner and the endpoint; an id stays where they
+  // cannot be read.
+  const [name, endpoint] = await Promise.all([
+    ctx.admin ? partnerName(pid, ctx.signal) : pid,
+    get(path`/partners/${pid}/endpoints/${eid}`, undefined, { signal: ctx.signal }).catch((err) => {
+      if (err.name === 'AbortError') throw err;
+      return null;
+    }),
+  ]);
   ctx.main.append(
     pageHeader({
-      crumbs: [ctx.admin ? link('/partners', 'Partners') : null, link(`/partners/${enc(pid)}`, ctx.admin ? pid : 'Endpoints'), link(ep, h('span', { class: 'mono' }, eid)), 'Dead letters'].filter(Boolean),
+      crumbs: [
+        ctx.admin ? link('/partners', 'Partners') : null,
+        link(`/partners/${enc(pid)}`, ctx.admin ? h('span', { title: pid }, name) : 'Endpoints'),
+        link(ep, endpoint ? h('span', { title: eid, id: 'crumb-endpoint' }, endpointText(endpoint)) : h('span', { class: 'mono', id: 'crumb-endpoint' }, eid)),
+        'Dead letters',
+      ].filter(Boolean),
       title: 'Dead letters',
       subtitle: 'Messages to this endpoint that failed after their last attempt. Retry one, or recover them all from the endpoint page.',
       actions: [buttonLink(ep, 'Recover from the endpoint page')],
@@ -259,6 +274,6 @@ export async function allDeadLetters(ctx) {
       noun: 'failed messages',
       columns: messageColumns(true),
       load: (cursor) => get('/dead-letters', { partner_id: pid, cursor, limit: 50 }, { signal: ctx.signal }),
-      empty: emptyState(pid ? `No failed deliveries for ${pid}` : 'No failed deliveries', 'Every message was delivered or is still being tried.'),
+      empty: emptyState(pid ? `No failed deliveries for ${partners.find((p) => p.id === pid)?.name || pid}` : 'No failed deliveries', 'Every message was delivered or is still being tried.'),
     }));
 }

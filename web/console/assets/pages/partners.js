@@ -101,8 +101,9 @@ export async function show(ctx) {
     return;
   }
   const base = `/partners/${encodeURIComponent(pid)}`;
+  ctx.title(`Partner ${partner.name || partner.id}`);
   head.replaceChildren(pageHeader({
-    crumbs: ctx.admin ? [link('/partners', 'Partners'), partner.id] : [],
+    crumbs: ctx.admin ? [link('/partners', 'Partners'), h('span', { title: partner.id }, partner.name || partner.id)] : [],
     title: ctx.admin ? partner.name || partner.id : 'Endpoints',
     badges: ctx.admin ? [badge(accessWords[partner.access] || partner.access, partner.access === 'all' ? 'info' : '')] : [],
     subtitle: ctx.admin ? h('span', null, 'Partner ', h('code', null, partner.id)) : `Where ${partner.name || partner.id} receives shipment webhooks.`,

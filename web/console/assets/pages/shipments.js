@@ -2,10 +2,10 @@
 // see what the registry holds of it (attributes, references, parties)
 // above its events in order, with where each was delivered.
 
-import { get, path } from '../api.js';
+import { get, path, partnerNames } from '../api.js';
 import {
-  h, link, idLink, when, statusBadge, pageHeader, table, emptyState, errorState, loading, field, code, badge,
-  card, kv, notice, endpointLabel, partnerLabel, failure,
+  h, link, idLink, when, statusBadge, pageHeader, table, emptyState, errorState, loading, field, code,
+  card, kv, notice, endpointLabel, partnerLabel, failure, partyChips,
 } from '../dom.js';
 import { referenceList } from './events.js';
 
@@ -56,10 +56,12 @@ export async function search(ctx) {
   ctx.main.append(holder);
   let byID;
   let byRef;
+  let names;
   try {
-    [byID, byRef] = await Promise.all([
+    [byID, byRef, names] = await Promise.all([
       orNull(get(path`/shipments/${q}`, undefined, { signal: ctx.signal })),
       orNull(get('/shipments', { reference: q }, { signal: ctx.signal })),
+      partnerNames(ctx),
     ]);
   } catch (err) {
     if (err.name === 'AbortError') return;
@@ -82,13 +84,8 @@ export async function search(ctx) {
     { label: 'Mode', cell: (s) => s.mode || '—' },
     { label: 'Route', cell: (s) => route(s) || '—' },
     { label: 'References', cell: (s) => referenceList(s.references) },
-    { label: 'Parties', cell: (s) => partyChips(s.parties) },
+    { label: 'Parties', cell: (s) => partyChips(s.parties, names) },
   ], found));
-}
-
-function partyChips(parties) {
-  if (!parties?.length) return h('span', { class: 'muted' }, '—');
-  return h('span', { class: 'chips' }, parties.map((p) => badge(`${p.partner_id} · ${p.role}`, 'info')));
 }
 
 // registered shows what the registry holds of a shipment; names are the
@@ -157,9 +154,7 @@ function eventCard(ctx, ev, names) {
       h('span', { class: 'event-type' }, ev.type),
       when(ev.occurred_at)),
     h('div', { class: 'event-meta' }, facts || null, facts ? ' · ' : null, 'event ', ctx.admin ? idLink(`/events/${enc(ev.id)}`, ev.id) : h('code', null, ev.id)),
-    ev.parties?.length
-      ? h('div', { class: 'chips' }, 'Parties: ', ev.parties.map((p) => h('span', { title: p.partner_id }, badge(`${names[p.partner_id] || p.partner_id} · ${p.role}`, 'info'))))
-      : null,
+    ev.parties?.length ? h('div', { class: 'chips' }, 'Parties: ', partyChips(ev.parties, names)) : null,
     h('h3', null, 'Deliveries'),
     table([
       { label: 'Endpoint', cell: (d) => endpointLabel(d), class: 'label endpoint' },
