@@ -6,8 +6,11 @@
 // The rule, so that tests of hostile input keep working: every answer is
 // checked (its status must be documented for the operation, and its body
 // must match the schema given for that status); the request is checked
-// only when it was answered 2xx, since a 4xx to a request that breaks the
-// document is shiphook doing its job. A request whose method and path
+// only when it was accepted, since a 4xx to a request that breaks the
+// document is shiphook doing its job. Accepted is answered 2xx and, for a
+// batch of events, which is answered 200 with one result per event, with
+// every event accepted (202). A request with a body and no Content-Type
+// is checked as JSON, which is how shiphook reads it. A request whose method and path
 // match no operation must be answered 404 route_not_found or 405
 // method_not_allowed. Only shiphook's API is checked: paths under /v1/
 // and /dcsa/, and /healthz and /readyz; the console (/console…), the
@@ -102,7 +105,7 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, resp *http.Response, 
 	a.Body = io.NopCloser(bytes.NewReader(respBody))
 	_, errs := c.v.ValidateHttpResponse(r, &a)
 	out := describe(errs)
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+	if accepted(req, resp, respBody) {
 		_, errs := c.v.ValidateHttpRequestSync(withBody(req, reqBody))
 		out = append(out, describe(errs)...)
 	}
@@ -110,6 +113,31 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, resp *http.Response, 
 		out[i] = fmt.Sprintf("%s %s answered %d: %s", req.Method, req.URL.RequestURI(), resp.StatusCode, out[i])
 	}
 	return out
+}
+
+// accepted reports whether req was accepted as a whole: answered 2xx,
+// and a batch of events with every event answered 202.
+func accepted(req *http.Request, resp *http.Response, body []byte) bool {
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return false
+	}
+	if req.Method != http.MethodPost || req.URL.Path != "/v1/events/batch" {
+		return true
+	}
+	var results struct {
+		Data []struct {
+			Status int `json:"status"`
+		} `json:"data"`
+	}
+	if json.Unmarshal(body, &results) != nil {
+		return true // the answer's own check reports it
+	}
+	for _, r := range results.Data {
+		if r.Status != http.StatusAccepted {
+			return false
+		}
+	}
+	return true
 }
 
 // hasOperation reports whether the path req names has an operation for
@@ -145,6 +173,9 @@ func withBody(req *http.Request, body []byte) *http.Request {
 	r := req.Clone(req.Context())
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
+	if len(body) > 0 && r.Header.Get("Content-Type") == "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
 	return r
 }
 
