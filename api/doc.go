@@ -4,6 +4,10 @@
 // dispatcher) know nothing of HTTP; each handler reads the request, calls
 // them, and writes their answer.
 //
+// The OpenAPI document docs/openapi.yaml describes every route of the
+// table, and is served at GET /v1/openapi.json; TestOpenAPIMatchesRoutes
+// fails when the routes and the document part, naming what each lacks.
+//
 // Handlers are maker functions: each takes its dependencies, as a small
 // interface declared beside it with only the methods it calls, and returns
 // a gin.HandlerFunc. New wires them to one store.

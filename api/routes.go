@@ -58,6 +58,7 @@ func New(d Deps) http.Handler {
 
 	r.GET("/healthz", Healthz(nil))
 	r.GET("/readyz", Readyz(d.Ready))
+	r.GET(OpenAPIPath, OpenAPI())
 
 	st := d.Store
 	admin := allow(subscriptions.RoleAdmin)

@@ -36,8 +36,11 @@ type report struct {
 	lostDetail                        []string
 	deliveries, duplicates, extraMsgs int
 	answers                           answerCounts
-	breakers                          []string
-	schedule                          scheduleResult
+	// specChecked and specProblems count the exchanges with the API
+	// checked against docs/openapi.yaml, and those it does not describe.
+	specChecked, specProblems int
+	breakers                  []string
+	schedule                  scheduleResult
 	// logs counts shiphook's log lines (warnings and errors) by message.
 	logs   map[string]int
 	checks []checkResult
@@ -94,6 +97,10 @@ func (s *suite) check(ctx context.Context, res *results) *report {
 	r.add("every answer 2xx, 4xx or 503 with Retry-After", r.answers.bad503+r.answers.serverErr+r.answers.noAnswer == 0,
 		"%d other 5xx, %d 503 without Retry-After, %d without an answer; the first: %s",
 		r.answers.serverErr, r.answers.bad503, r.answers.noAnswer, strings.Join(r.answers.examples, "; "))
+	var first string
+	r.specChecked, r.specProblems, first = s.spec.result()
+	r.add("every answer as docs/openapi.yaml describes", r.specProblems == 0,
+		"%d problems in %d exchanges with the API; the first: %s", r.specProblems, r.specChecked, first)
 	r.logs = map[string]int{}
 	for _, path := range s.cl.logPaths() {
 		for msg, n := range harness.CountLogMessages(path) {

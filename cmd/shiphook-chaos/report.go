@@ -41,6 +41,7 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "Duplicates:  %d (%.2f %% of %d deliveries; at least once)\n", r.duplicates, dupShare, r.deliveries)
 	fmt.Fprintf(w, "Answers:     %d 2xx, %d 4xx, %d 503 with Retry-After; 5xx otherwise: %d (%d 503 without Retry-After, %d other); %d without an answer\n",
 		a.ok, a.clientErr, a.unavailable, a.bad503+a.serverErr, a.bad503, a.serverErr, a.noAnswer)
+	fmt.Fprintf(w, "OpenAPI:     %d exchanges checked against docs/openapi.yaml, %d it does not describe\n", r.specChecked, r.specProblems)
 	fmt.Fprintln(w, "Breakers:")
 	for _, l := range r.breakers {
 		fmt.Fprintf(w, "  %s\n", l)

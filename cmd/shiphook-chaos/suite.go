@@ -64,6 +64,7 @@ type suite struct {
 	cl        *cluster
 	client    *harness.Client
 	answers   *answerLog
+	spec      *specLog
 	tally     *harness.Tally
 	receivers []*harness.Receiver
 	endpoints []*endpoint
@@ -105,6 +106,10 @@ func (s *suite) setUp(ctx context.Context) error {
 	s.answers = &answerLog{}
 	s.client = s.cl.client
 	s.client.Observe = s.answers.observe
+	s.spec = &specLog{}
+	if err := s.spec.watch(s.client); err != nil {
+		return err
+	}
 	if err := s.createEndpoints(ctx); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/internal/openapicheck"
 	"github.com/shiphook/shiphook/sources"
 )
 
@@ -19,7 +20,7 @@ func getDCSA(t *testing.T, s *server, key, path string) (int, http.Header, []byt
 	req, err := http.NewRequest("GET", s.URL+path, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Client(t).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)

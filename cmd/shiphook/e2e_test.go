@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/shiphook/shiphook/internal/openapicheck"
 	"github.com/shiphook/shiphook/store"
 	"github.com/shiphook/shiphook/store/storetest"
 )
@@ -290,7 +291,7 @@ func (e *endToEnd) checkDuplicatePost(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.URL+"/v1/events", strings.NewReader(mustJSON(t, event(3, ""))))
 		req.Header.Set("Authorization", "Bearer "+e.ingestKey)
 		req.Header.Set("Idempotency-Key", "retry-42")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := openapicheck.Client(t).Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		require.NoError(t, jsonDecode(resp.Body, out))

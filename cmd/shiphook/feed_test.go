@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/internal/openapicheck"
 )
 
 // feedOut is the answer of GET …/feed.
@@ -390,7 +392,7 @@ func checkLongPoll(t *testing.T, f feedFixture) {
 			q := url.Values{"wait": {"10"}, "after": {cursor}}
 			req, _ := http.NewRequest("GET", f.feedURL(q), nil)
 			req.Header.Set("Authorization", "Bearer "+f.acmeKey)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := openapicheck.Client(t).Do(req)
 			if err != nil {
 				got <- answer{err: err}
 				return

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/internal/openapicheck"
 )
 
 // dbProxy forwards TCP connections from its address to a database server
@@ -107,7 +109,7 @@ func send(t *testing.T, method, url, key string, body any) answer {
 	req, err := http.NewRequest(method, url, bytes.NewReader(raw))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Client(t).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var e struct {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/internal/openapicheck"
 )
 
 // server is a shiphook started by run, as the binary would be.
@@ -127,7 +129,9 @@ func startRun(t testing.TB, cmd string, env map[string]string, runner runFunc) *
 }
 
 // call makes one API request with key and decodes a JSON answer into out
-// (when out is not nil). It returns the status code.
+// (when out is not nil). It returns the status code. Each exchange with
+// the API is checked against docs/openapi.yaml (openapicheck): the answer
+// always, the request when it was answered 2xx.
 func call(t testing.TB, method, url, key string, body any, out any) int {
 	t.Helper()
 	var rd io.Reader
@@ -146,7 +150,7 @@ func call(t testing.TB, method, url, key string, body any, out any) int {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Client(t).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shiphook/shiphook/dispatcher"
+	"github.com/shiphook/shiphook/internal/openapicheck"
 )
 
 // TestSourcesEndToEnd runs the real server on PostgreSQL and on SQLite
@@ -118,7 +119,7 @@ func checkDCSASource(t *testing.T, s *server) {
 
 	head, err := http.NewRequest("HEAD", url, nil)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(head)
+	resp, err := openapicheck.Client(t).Do(head)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, "the callback check needs no key")
@@ -174,7 +175,7 @@ func postSigned(t *testing.T, url, sig, body string) int {
 	if sig != "" {
 		req.Header.Set("Notification-Signature", sig)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Client(t).Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, resp.Body)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/shiphook/shiphook/internal/openapicheck"
 )
 
 // textAnswer is what a server answered one request: its status and, for
@@ -133,7 +135,7 @@ func sendText(t *testing.T, s *server, tc textRequest, key string) textAnswer {
 	if tc.idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", tc.idempotencyKey)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapicheck.Client(t).Do(req)
 	require.NoError(t, err, tc.name)
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
