@@ -39,6 +39,9 @@ type endpointJSON struct {
 // shown returns e as the API shows it.
 func shown(e Endpoint) endpointJSON {
 	e.Kind = e.KindOrDefault()
+	if e.EventTypes == nil {
+		e.EventTypes = []string{} // every shipment type: shown as [], never null
+	}
 	j := endpointJSON{endpointFields: endpointFields(e), SignatureScheme: e.Scheme(),
 		Format: e.Format, Ordering: OrderingNone, OnFailure: OnFailureSkip, TraceContext: e.TraceContext}
 	if j.Format == "" {
