@@ -63,9 +63,6 @@ func newTracing(tp trace.TracerProvider) tracing {
 	return tracing{tracer: tp.Tracer(tracerName)}
 }
 
-// on reports whether t makes spans.
-func (t tracing) on() bool { return t.tracer != nil }
-
 // start starts a span named name, a child of ctx's; when t is off it
 // returns ctx and a span that does nothing.
 func (t tracing) start(ctx context.Context, name string, kind trace.SpanKind, attrs ...attribute.KeyValue) (context.Context, trace.Span) {

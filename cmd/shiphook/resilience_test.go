@@ -252,11 +252,6 @@ func TestHeldBacklog(t *testing.T) {
 	require.Equal(t, "closed", got.Breaker.State)
 }
 
-type opEvent struct {
-	Type string         `json:"type"`
-	Data map[string]any `json:"data"`
-}
-
 // TestAutoDisable checks that an endpoint failing for the whole window is
 // disabled, that the partner's operational endpoint hears of it (signed),
 // that its messages are kept, and that enabling it again resumes them.
