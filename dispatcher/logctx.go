@@ -13,34 +13,38 @@ import (
 // and LogHandler adds them, with the trace and span ids of the context's
 // span while tracing is on, to every line logged with that context.
 
-// logAttrsKey is the context key of the attributes LogHandler adds.
-type logAttrsKey struct{}
+// logIDs are the ids of the delivery a context is about, which
+// LogHandler adds to the lines logged with it; an empty one is left out.
+// They are turned into attributes only when a line is logged, so that a
+// delivery that logs nothing pays one context value.
+type logIDs struct{ event, message, endpoint, partner string }
 
-// withLogAttrs returns ctx with attrs added to those LogHandler adds to
-// the lines logged with it; an attribute given again replaces the one
-// before.
-func withLogAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
-	old, _ := ctx.Value(logAttrsKey{}).([]slog.Attr)
-	merged := make([]slog.Attr, 0, len(old)+len(attrs))
-	for _, a := range old {
-		if !slices.ContainsFunc(attrs, func(b slog.Attr) bool { return b.Key == a.Key }) {
-			merged = append(merged, a)
+// logIDsKey is the context key of the delivery's logIDs.
+type logIDsKey struct{}
+
+// attrs returns ids as log attributes, in the order event, message,
+// endpoint, partner.
+func (ids logIDs) attrs() []slog.Attr {
+	out := make([]slog.Attr, 0, 4)
+	for _, a := range [...]struct{ key, v string }{{"event_id", ids.event}, {"message_id", ids.message},
+		{"endpoint_id", ids.endpoint}, {"partner_id", ids.partner}} {
+		if a.v != "" {
+			out = append(out, slog.String(a.key, a.v))
 		}
 	}
-	return context.WithValue(ctx, logAttrsKey{}, append(merged, attrs...))
+	return out
 }
 
 // logDelivery returns ctx whose log lines name the delivery dt: its
 // message and endpoint.
 func logDelivery(ctx context.Context, dt deliveryTask) context.Context {
-	return withLogAttrs(ctx, slog.String("message_id", dt.ID), slog.String("endpoint_id", dt.EndpointID))
+	return context.WithValue(ctx, logIDsKey{}, logIDs{message: dt.ID, endpoint: dt.EndpointID})
 }
 
 // logMessage returns ctx whose log lines name m: its event, message,
 // endpoint and partner.
 func logMessage(ctx context.Context, m Message) context.Context {
-	return withLogAttrs(ctx, slog.String("event_id", m.EventID), slog.String("message_id", m.ID),
-		slog.String("endpoint_id", m.EndpointID), slog.String("partner_id", m.PartnerID))
+	return context.WithValue(ctx, logIDsKey{}, logIDs{event: m.EventID, message: m.ID, endpoint: m.EndpointID, partner: m.PartnerID})
 }
 
 // LogHandler returns h adding to each record the attributes the
@@ -52,9 +56,9 @@ func LogHandler(h slog.Handler) slog.Handler { return logHandler{h} }
 type logHandler struct{ slog.Handler }
 
 func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
-	attrs, _ := ctx.Value(logAttrsKey{}).([]slog.Attr)
+	ids, _ := ctx.Value(logIDsKey{}).(logIDs)
 	sc := trace.SpanContextFromContext(ctx)
-	if len(attrs) == 0 && !sc.IsValid() {
+	if ids == (logIDs{}) && !sc.IsValid() {
 		return h.Handler.Handle(ctx, r)
 	}
 	var present []string
@@ -63,7 +67,7 @@ func (h logHandler) Handle(ctx context.Context, r slog.Record) error {
 		return true
 	})
 	r = r.Clone()
-	for _, a := range attrs {
+	for _, a := range ids.attrs() {
 		if !slices.Contains(present, a.Key) {
 			r.AddAttrs(a)
 		}
